@@ -1,0 +1,26 @@
+# rudder-clevertap: the commands a user and CI run. `make help` lists them.
+SHELL := bash
+.DEFAULT_GOAL := help
+CARGO ?= cargo
+VENV := .venv
+
+.PHONY: help tools run test lint bench
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
+
+tools: ## install moto, cargo-lambda, cfn-lint and zig into .venv (pinned)
+	@bash scripts/tools.sh
+
+run: ## the main job on any machine: transform the sample events (no network)
+	$(CARGO) run --quiet -- transform --destination events/destination.example.json events/rudderstack-events.ndjson
+
+test: tools ## every test: unit, conformance, integration (moto, mock CleverTap, real binary)
+	$(CARGO) test --all-targets --no-fail-fast
+
+lint: ## rustfmt and clippy, warnings as errors
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --all-targets -- -D warnings
+
+bench: ## criterion benchmarks (see BENCHMARKS.md)
+	$(CARGO) bench

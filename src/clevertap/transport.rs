@@ -1,0 +1,45 @@
+//! The one seam between delivery logic and the network: a CleverTap POST and its raw reply.
+//! The real implementation is reqwest; tests and `invoke --dry-run` use others.
+//!
+//! SKELETON: signatures are the contract; the delivery work (issue 3) owns and may extend it.
+
+use crate::settings::Secret;
+use bytes::Bytes;
+use std::future::Future;
+
+/// One POST to CleverTap.
+#[derive(Debug, Clone)]
+pub struct ApiRequest<'a> {
+    /// Base URL (`https://<region host>`, or `CLEVERTAP_ENDPOINT` in tests), without a trailing slash.
+    pub base_url: &'a str,
+    /// `endpoint::UPLOAD_PATH` or `endpoint::DELETE_PATH`.
+    pub path: &'static str,
+    pub account_id: &'a str,
+    pub passcode: &'a Secret,
+    /// JSON body: `{"d":[...]}` or `{"identity":[...]}`.
+    pub body: Bytes,
+}
+
+/// CleverTap's raw answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpReply {
+    pub status: u16,
+    pub body: Bytes,
+}
+
+/// The request never got an HTTP answer.
+#[derive(Debug, thiserror::Error)]
+pub enum TransportError {
+    #[error("CleverTap request timed out")]
+    Timeout,
+    #[error("could not reach CleverTap: {0}")]
+    Connect(String),
+}
+
+/// Sends one request. Implementations must be cheap to share across tasks.
+pub trait Transport: Send + Sync {
+    fn post(
+        &self,
+        request: ApiRequest<'_>,
+    ) -> impl Future<Output = Result<HttpReply, TransportError>> + Send;
+}
