@@ -6,6 +6,7 @@ pub mod clevertap;
 pub mod credentials;
 pub mod delivery;
 pub mod input;
+pub mod metrics;
 pub mod outcome;
 pub mod settings;
 pub mod transform;
