@@ -2,6 +2,7 @@
 //! `main.rs` wires these modules; everything testable lives here.
 
 pub mod batch;
+pub mod cli;
 pub mod clevertap;
 pub mod credentials;
 pub mod delivery;

@@ -56,6 +56,8 @@ pub mod codes {
     pub const MISSING_USER_ID: &str = "missing_user_id";
     /// An alias without previousId.
     pub const MISSING_PREVIOUS_ID: &str = "missing_previous_id";
+    /// An input line that is not UTF-8 (the `transform` command reads bytes).
+    pub const INVALID_UTF8: &str = "invalid_utf8";
 }
 
 /// One CleverTap upload record as compact JSON text (`{"type":"event",...}`).
