@@ -3,3 +3,4 @@
 mod conformance;
 mod smoke;
 mod support;
+mod transform_cli;
