@@ -34,7 +34,11 @@ fn mix(n: usize) -> Vec<String> {
 fn bench(c: &mut Criterion) {
     let events = mix(600);
     let bytes: usize = events.iter().map(String::len).sum();
-    eprintln!("mix: {} events, {} bytes on average", events.len(), bytes / events.len());
+    eprintln!(
+        "mix: {} events, {} bytes on average",
+        events.len(),
+        bytes / events.len()
+    );
     let opts = MappingOptions {
         track_anonymous: true,
         enable_object_id_mapping: false,

@@ -120,11 +120,15 @@ pub fn split_body(text: &str) -> Result<Body<'_>, Reason> {
         Ok(Whole::Object(Some(batch))) => {
             let items = serde_json::from_str::<Vec<&RawValue>>(batch.get())
                 .map_err(|e| invalid_json(&e))?;
-            return Ok(Body::Events(items.into_iter().map(Item::of_value).collect()));
+            return Ok(Body::Events(
+                items.into_iter().map(Item::of_value).collect(),
+            ));
         }
         Ok(Whole::Object(None)) => return Ok(Body::Events(vec![Item::ok(trimmed)])),
         Ok(Whole::Array(items)) => {
-            return Ok(Body::Events(items.into_iter().map(Item::of_value).collect()));
+            return Ok(Body::Events(
+                items.into_iter().map(Item::of_value).collect(),
+            ));
         }
         Ok(Whole::Scalar) => {
             return Ok(Body::Events(vec![Item {
@@ -190,7 +194,10 @@ mod tests {
     #[test]
     fn a_single_object_is_one_event() {
         let items = events("  {\"type\":\"track\",\n \"event\":\"x\"}\n");
-        assert_eq!(items, vec![Item::ok("{\"type\":\"track\",\n \"event\":\"x\"}")]);
+        assert_eq!(
+            items,
+            vec![Item::ok("{\"type\":\"track\",\n \"event\":\"x\"}")]
+        );
     }
 
     #[test]
@@ -204,7 +211,10 @@ mod tests {
     #[test]
     fn a_batch_object_gives_its_elements() {
         let items = events(r#"{"batch": [{"a":1},{"b":2}], "sentAt": "x"}"#);
-        assert_eq!(items.iter().map(|i| i.raw).collect::<Vec<_>>(), vec![r#"{"a":1}"#, r#"{"b":2}"#]);
+        assert_eq!(
+            items.iter().map(|i| i.raw).collect::<Vec<_>>(),
+            vec![r#"{"a":1}"#, r#"{"b":2}"#]
+        );
         assert!(events("[]").is_empty());
         assert!(events(r#"{"batch":[]}"#).is_empty());
     }
@@ -223,7 +233,10 @@ mod tests {
     fn an_empty_body_and_a_body_that_is_not_json_at_all_are_errors() {
         assert_eq!(split_body(" \n\t").unwrap_err().code, "empty_body");
         assert_eq!(split_body("hello").unwrap_err().code, "invalid_json");
-        assert_eq!(split_body("{\n\"a\": 1,\n").unwrap_err().code, "invalid_json");
+        assert_eq!(
+            split_body("{\n\"a\": 1,\n").unwrap_err().code,
+            "invalid_json"
+        );
     }
 
     #[test]

@@ -2,8 +2,8 @@
 //! `main.rs` wires these modules; everything testable lives here.
 
 pub mod batch;
-pub mod cli;
 pub mod clevertap;
+pub mod cli;
 pub mod credentials;
 pub mod delivery;
 pub mod input;

@@ -11,7 +11,12 @@ pub mod transform;
 
 /// Delivers RudderStack events to CleverTap; the subcommands run it on any machine.
 #[derive(Debug, Parser)]
-#[command(name = "rudder-clevertap", version, about, arg_required_else_help = true)]
+#[command(
+    name = "rudder-clevertap",
+    version,
+    about,
+    arg_required_else_help = true
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

@@ -37,7 +37,10 @@ pub enum TransformError {
     #[error("cannot read destination settings {path}: {source}")]
     ReadDestination { path: PathBuf, source: io::Error },
     #[error("invalid destination settings in {path}: {source}")]
-    Settings { path: PathBuf, source: SettingsError },
+    Settings {
+        path: PathBuf,
+        source: SettingsError,
+    },
     #[error("cannot read {path}: {source}")]
     ReadInput { path: PathBuf, source: io::Error },
     #[error("cannot write the output: {0}")]
@@ -76,7 +79,12 @@ fn execute(args: &TransformArgs) -> Result<Summary, TransformError> {
                 path: path.to_owned(),
                 source,
             })?;
-            transform_stream(&settings, BufReader::with_capacity(1 << 16, file), out, path)
+            transform_stream(
+                &settings,
+                BufReader::with_capacity(1 << 16, file),
+                out,
+                path,
+            )
         }
     }
 }
@@ -271,14 +279,23 @@ impl<W: Write> Emitter<W> {
 
     /// Writes the full requests; all of them when `all`, else all but the last (still filling).
     fn flush(&mut self, all: bool) -> io::Result<()> {
-        let chunks = chunk_by_size(self.pending.iter().map(|(_, r)| r.len()), MAX_RECORDS_PER_UPLOAD);
+        let chunks = chunk_by_size(
+            self.pending.iter().map(|(_, r)| r.len()),
+            MAX_RECORDS_PER_UPLOAD,
+        );
         let keep_from = match (all, chunks.last()) {
             (false, Some(last)) => last.start,
             _ => self.pending.len(),
         };
         for chunk in chunks.iter().filter(|c| c.end <= keep_from) {
             let events = self.pending.get(chunk.clone()).unwrap_or_default();
-            write_request(&mut self.out, &self.url, &self.account_id, events, self.requests_written)?;
+            write_request(
+                &mut self.out,
+                &self.url,
+                &self.account_id,
+                events,
+                self.requests_written,
+            )?;
             self.requests_written += 1;
         }
         self.pending.drain(..keep_from);

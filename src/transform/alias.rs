@@ -24,10 +24,13 @@ pub fn alias<'a>(ev: &Event<'a>, scratch: &mut String) -> Result<Vec<String>, Re
     fn member<'a>(src: Option<&RawPairs<'a>>) -> Option<Raw<'a>> {
         src.and_then(|p| p.get("ts")).copied()
     }
-    let stamp = ts([member(ev.traits.object()), member(ev.context.traits.object())]
-        .into_iter()
-        .find(|r| truthy(*r))
-        .flatten());
+    let stamp = ts([
+        member(ev.traits.object()),
+        member(ev.context.traits.object()),
+    ]
+    .into_iter()
+    .find(|r| truthy(*r))
+    .flatten());
 
     let mut profile = Members::with_capacity(1);
     profile.insert(Cow::Borrowed("identity"), Val::Flat(user));

@@ -219,13 +219,8 @@ impl<'de> Deserialize<'de> for Field<RawPairs<'de>> {
 }
 
 /// `{"name": ...}` of `context.os`, or `{"token": ...}` of `context.device`: one member kept.
+#[derive(Default)]
 struct OneMember<'a>(Option<Raw<'a>>);
-
-impl Default for OneMember<'_> {
-    fn default() -> Self {
-        OneMember(None)
-    }
-}
 
 struct OneMemberVisitor(&'static str);
 

@@ -68,7 +68,11 @@ fn member<'a>(pairs: Option<&RawPairs<'a>>, key: &str) -> Option<Raw<'a>> {
 }
 
 /// The first present value of `key` in traits, then context.traits.
-fn from_traits<'a>(t: Option<&RawPairs<'a>>, c: Option<&RawPairs<'a>>, keys: &[&str]) -> Option<Raw<'a>> {
+fn from_traits<'a>(
+    t: Option<&RawPairs<'a>>,
+    c: Option<&RawPairs<'a>>,
+    keys: &[&str],
+) -> Option<Raw<'a>> {
     [t, c]
         .into_iter()
         .flat_map(|src| keys.iter().map(move |k| member(src, k)))
@@ -96,9 +100,8 @@ pub fn identify(
     let ctx = traits_object(&ev.context.traits, "context.traits")?;
     let props = ev.properties.object();
 
-    let mut profile: Members<'_> = Members::with_capacity(
-        traits.map_or(0, RawPairs::len) + ctx.map_or(0, RawPairs::len) + 2,
-    );
+    let mut profile: Members<'_> =
+        Members::with_capacity(traits.map_or(0, RawPairs::len) + ctx.map_or(0, RawPairs::len) + 2);
     for (dest, src) in MAPPED {
         let mut value = from_traits(traits, ctx, &[src]);
         if dest == "Email" {
@@ -138,10 +141,13 @@ pub fn identify(
             profile.insert(key.clone(), val);
         }
     }
-    let overrides = [member(traits, "overrideFields"), member(ctx, "overrideFields")]
-        .into_iter()
-        .find(|r| truthy(*r))
-        .flatten();
+    let overrides = [
+        member(traits, "overrideFields"),
+        member(ctx, "overrideFields"),
+    ]
+    .into_iter()
+    .find(|r| truthy(*r))
+    .flatten();
     if let Some(overrides) = overrides.filter(|r| kind(r) == Kind::Object) {
         if let Some(members) = super::event::object_members(overrides) {
             for (key, value) in members.iter() {
@@ -167,14 +173,20 @@ pub fn identify(
     let mut records = Vec::with_capacity(2);
     let mut w = RecordWriter::new(capacity, scratch);
     w.text("type", "profile");
-    w.members("profileData", &profile, true).map_err(Rejection::from_write)?;
+    w.members("profileData", &profile, true)
+        .map_err(Rejection::from_write)?;
     w.ts(stamp);
     match (object_id, ids.user) {
         (Some(anon), _) => w.id("objectId", anon),
         (None, Some(user)) => w.id("identity", user),
         (None, None) => match ids.anonymous {
             Some(anon) => w.id("identity", anon),
-            None => return Err(Rejection::new(codes::MISSING_IDS, "the event has neither userId nor anonymousId")),
+            None => {
+                return Err(Rejection::new(
+                    codes::MISSING_IDS,
+                    "the event has neither userId nor anonymousId",
+                ));
+            }
         },
     }
     .map_err(Rejection::from_write)?;
@@ -192,11 +204,24 @@ pub fn identify(
 /// Android or Apple OS. The type is `integrations.clevertap.deviceTokenType` when it is one of
 /// CleverTap's types, else fcm (Android) or apns (Apple); a chrome token carries `chromeKeys`
 /// from the same place as `keys`.
-fn device_token(ev: &Event<'_>, anon: Raw<'_>, scratch: &mut String) -> Result<Option<String>, Rejection> {
-    let Some(token) = ev.context.device_token.filter(|t| kind(t) == Kind::String && truthy(Some(t))) else {
+fn device_token(
+    ev: &Event<'_>,
+    anon: Raw<'_>,
+    scratch: &mut String,
+) -> Result<Option<String>, Rejection> {
+    let Some(token) = ev
+        .context
+        .device_token
+        .filter(|t| kind(t) == Kind::String && truthy(Some(t)))
+    else {
         return Ok(None);
     };
-    let Some(os) = ev.context.os_name.and_then(as_str).map(|s| s.to_lowercase()) else {
+    let Some(os) = ev
+        .context
+        .os_name
+        .and_then(as_str)
+        .map(|s| s.to_lowercase())
+    else {
         return Ok(None);
     };
     let default_type = if os == "android" {

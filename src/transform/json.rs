@@ -258,7 +258,11 @@ fn string_end(bytes: &[u8], start: usize) -> Result<usize, WriteError> {
 
 /// Writes `raw` (validated JSON text) as `JSON.stringify(value)` would, wrapped in a JSON string:
 /// what RudderStack sends for a nested property. `scratch` is reused between calls.
-pub fn write_stringified(out: &mut String, raw: &str, scratch: &mut String) -> Result<(), WriteError> {
+pub fn write_stringified(
+    out: &mut String,
+    raw: &str,
+    scratch: &mut String,
+) -> Result<(), WriteError> {
     scratch.clear();
     write_canonical(scratch, raw)?;
     write_str(out, scratch);

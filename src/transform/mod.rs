@@ -96,10 +96,7 @@ impl Reason {
         match e {
             WriteError::TooDeep => Reason::new(
                 codes::TOO_DEEP,
-                format!(
-                    "a value is nested deeper than {} levels",
-                    json::MAX_NESTING
-                ),
+                format!("a value is nested deeper than {} levels", json::MAX_NESTING),
             ),
             WriteError::Malformed => Reason::new(codes::INVALID_JSON, "a value is not valid JSON"),
         }
@@ -136,28 +133,35 @@ pub fn transform_event(event_json: &str, opts: MappingOptions) -> Transformed {
         .message_id
         .and_then(value::as_str)
         .map(|s| Box::from(s.as_ref()));
-    let result = map_event(&ev, opts, event_json.len()).map(|records| {
-        records
-            .into_iter()
-            .map(|json| Record::from_json(json))
-            .collect()
-    });
+    let result = map_event(&ev, opts, event_json.len())
+        .map(|records| records.into_iter().map(Record::from_json).collect());
     Transformed { message_id, result }
 }
 
 /// The rejection for event text that could not be read.
 pub(crate) fn parse_rejection(e: &ParseError) -> Reason {
     match e {
-        ParseError::NotAnObject => Reason::new(codes::NOT_AN_OBJECT, "the event is not a JSON object"),
-        ParseError::Json(e) if e.to_string().starts_with("recursion limit exceeded") => Reason::new(
-            codes::TOO_DEEP,
-            format!("the event is nested too deeply ({e})"),
+        ParseError::NotAnObject => {
+            Reason::new(codes::NOT_AN_OBJECT, "the event is not a JSON object")
+        }
+        ParseError::Json(e) if e.to_string().starts_with("recursion limit exceeded") => {
+            Reason::new(
+                codes::TOO_DEEP,
+                format!("the event is nested too deeply ({e})"),
+            )
+        }
+        ParseError::Json(e) => Reason::new(
+            codes::INVALID_JSON,
+            format!("the event is not valid JSON: {e}"),
         ),
-        ParseError::Json(e) => Reason::new(codes::INVALID_JSON, format!("the event is not valid JSON: {e}")),
     }
 }
 
-fn map_event(ev: &Event<'_>, opts: MappingOptions, input_len: usize) -> Result<Vec<String>, Reason> {
+fn map_event(
+    ev: &Event<'_>,
+    opts: MappingOptions,
+    input_len: usize,
+) -> Result<Vec<String>, Reason> {
     let call = event_type(ev)?;
     let ids = Ids::of(ev)?;
     if ids.user.is_none() && ids.anonymous.is_none() {
@@ -191,7 +195,10 @@ fn event_type(ev: &Event<'_>) -> Result<Type, Reason> {
         return Err(Reason::new(codes::MISSING_TYPE, "the event has no type"));
     };
     let Some(name) = value::as_str(raw) else {
-        return Err(Reason::new(codes::UNSUPPORTED_TYPE, "the event type must be a string"));
+        return Err(Reason::new(
+            codes::UNSUPPORTED_TYPE,
+            "the event type must be a string",
+        ));
     };
     Ok(match name.to_lowercase().as_str() {
         "identify" => Type::Identify,
@@ -203,7 +210,9 @@ fn event_type(ev: &Event<'_>) -> Result<Type, Reason> {
             let shown: String = name.chars().take(64).collect();
             return Err(Reason::new(
                 codes::UNSUPPORTED_TYPE,
-                format!("event type {shown:?} is not supported: expected identify, track, page, screen or alias"),
+                format!(
+                    "event type {shown:?} is not supported: expected identify, track, page, screen or alias"
+                ),
             ));
         }
     })

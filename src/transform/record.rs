@@ -2,7 +2,9 @@
 //! written the way the reference's JSON would carry it, with no intermediate JSON tree.
 
 use super::event::{Pairs, Raw};
-use super::json::{WriteError, decode_str, write_canonical, write_number_text, write_str, write_stringified};
+use super::json::{
+    WriteError, decode_str, write_canonical, write_number_text, write_str, write_stringified,
+};
 use super::ts::Ts;
 use super::value::{Kind, kind};
 use std::borrow::Cow;
@@ -65,7 +67,12 @@ impl<'s> RecordWriter<'s> {
     }
 
     /// `"key":{members}`, leaving out null members when `drop_nulls`.
-    pub fn members(&mut self, key: &str, members: &Members<'_>, drop_nulls: bool) -> Result<(), WriteError> {
+    pub fn members(
+        &mut self,
+        key: &str,
+        members: &Members<'_>,
+        drop_nulls: bool,
+    ) -> Result<(), WriteError> {
         self.key(key);
         self.out.push('{');
         let mut first = true;
@@ -129,7 +136,9 @@ impl<'s> RecordWriter<'s> {
             }
             Val::Nested(raw) => write_canonical(&mut self.out, raw.get()),
             Val::Flat(raw) => match kind(raw) {
-                Kind::Array | Kind::Object => write_stringified(&mut self.out, raw.get(), self.scratch),
+                Kind::Array | Kind::Object => {
+                    write_stringified(&mut self.out, raw.get(), self.scratch)
+                }
                 _ => write_scalar(&mut self.out, raw),
             },
         }

@@ -71,7 +71,8 @@ pub fn event(
 
     let mut w = RecordWriter::new(capacity, scratch);
     w.text("evtName", &name);
-    w.members("evtData", &data, false).map_err(Rejection::from_write)?;
+    w.members("evtData", &data, false)
+        .map_err(Rejection::from_write)?;
     w.ts(ts(prop("ts")));
     w.text("type", "event");
     let written = match (opts.enable_object_id_mapping, ids.anonymous, ids.user) {

@@ -33,7 +33,9 @@ pub fn ts(raw: Option<Raw<'_>>) -> Option<Ts<'_>> {
     }
     let raw = raw?;
     match kind(raw) {
-        Kind::Number => number(raw).filter(|n| n.is_finite()).map(|_| Ts::Number(raw)),
+        Kind::Number => number(raw)
+            .filter(|n| n.is_finite())
+            .map(|_| Ts::Number(raw)),
         Kind::String => {
             let s = as_str(raw)?;
             if let Some(n) = js_numeric_string(&s) {
@@ -197,12 +199,24 @@ mod tests {
     fn a_number_is_kept_as_given_and_a_numeric_string_becomes_a_number() {
         let n = raw("1709634030");
         assert_eq!(ts(Some(n)), Some(Ts::Number(n)));
-        assert_eq!(ts(Some(raw("\"1709634030\""))), Some(Ts::Value(1_709_634_030.0)));
+        assert_eq!(
+            ts(Some(raw("\"1709634030\""))),
+            Some(Ts::Value(1_709_634_030.0))
+        );
     }
 
     #[test]
     fn falsy_values_and_strings_that_are_not_dates_give_no_ts() {
-        for s in ["0", "\"\"", "null", "false", "\"yesterday\"", "\"2024-13-01\"", "{}", "true"] {
+        for s in [
+            "0",
+            "\"\"",
+            "null",
+            "false",
+            "\"yesterday\"",
+            "\"2024-13-01\"",
+            "{}",
+            "true",
+        ] {
             assert_eq!(ts(Some(raw(s))), None, "{s}");
         }
         assert_eq!(ts(None), None);

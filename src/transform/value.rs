@@ -68,7 +68,9 @@ pub fn js_to_string(raw: Raw<'_>) -> String {
         Kind::Number => {
             let mut s = String::new();
             match number(raw) {
-                Some(n) if n.is_infinite() => s.push_str(if n > 0.0 { "Infinity" } else { "-Infinity" }),
+                Some(n) if n.is_infinite() => {
+                    s.push_str(if n > 0.0 { "Infinity" } else { "-Infinity" })
+                }
                 Some(n) => write_f64(&mut s, n),
                 None => s.push_str("NaN"),
             }

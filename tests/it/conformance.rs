@@ -71,7 +71,9 @@ fn message_id(event: &RawValue) -> Value {
 pub fn same(a: &Value, b: &Value) -> bool {
     match (a, b) {
         (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
-        (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(p, q)| same(p, q)),
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(p, q)| same(p, q))
+        }
         (Value::Object(x), Value::Object(y)) => {
             x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| same(v, w)))
         }
@@ -90,14 +92,22 @@ fn upload_url(s: &DestinationSettings) -> String {
 #[test]
 fn every_conformance_case_passes_through_the_library() {
     let all = cases();
-    assert!(all.cases.len() >= 40, "expected the full case list, got {}", all.cases.len());
+    assert!(
+        all.cases.len() >= 40,
+        "expected the full case list, got {}",
+        all.cases.len()
+    );
     let mut failures = Vec::new();
     for case in &all.cases {
         let name = &case.name;
         let s = settings(&case.destination);
         let got = transform_event(case.event.get(), s.mapping);
         let expect = &case.expect;
-        assert_eq!(got.message_id.as_deref(), message_id(&case.event).as_str(), "{name}");
+        assert_eq!(
+            got.message_id.as_deref(),
+            message_id(&case.event).as_str(),
+            "{name}"
+        );
         match (expect["status"].as_str().unwrap(), &got.result) {
             ("ok", Ok(records)) => {
                 let records: Vec<Value> = records
@@ -105,14 +115,20 @@ fn every_conformance_case_passes_through_the_library() {
                     .map(|r| serde_json::from_str(r.as_str()).unwrap())
                     .collect();
                 if !same(&Value::Array(records.clone()), &expect["records"]) {
-                    failures.push(format!("{name}: got {records:?}, expected {}", expect["records"]));
+                    failures.push(format!(
+                        "{name}: got {records:?}, expected {}",
+                        expect["records"]
+                    ));
                 }
                 if expect["url"].as_str() != Some(upload_url(&s).as_str()) {
                     failures.push(format!("{name}: url {}", upload_url(&s)));
                 }
             }
             ("rejected", Err(reason)) => {
-                assert!(!reason.code.is_empty() && !reason.message.is_empty(), "{name}");
+                assert!(
+                    !reason.code.is_empty() && !reason.message.is_empty(),
+                    "{name}"
+                );
             }
             (status, result) => failures.push(format!("{name}: expected {status}, got {result:?}")),
         }
@@ -135,8 +151,12 @@ pub fn run_transform(destination: &Value, events: &str) -> (Value, i32) {
         .output()
         .unwrap();
     let stdout = String::from_utf8(out.stdout).unwrap();
-    let value = serde_json::from_str(&stdout)
-        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {stdout}\nstderr: {}", String::from_utf8_lossy(&out.stderr)));
+    let value = serde_json::from_str(&stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not JSON ({e}): {stdout}\nstderr: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
     (value, out.status.code().unwrap())
 }
 
@@ -160,21 +180,45 @@ fn every_conformance_case_passes_through_the_transform_command() {
             let request = &requests[0];
             assert_eq!(request["url"], expect["url"], "{name}");
             assert_eq!(request["method"], "POST", "{name}");
-            assert_eq!(request["headers"]["X-CleverTap-Passcode"], "<redacted>", "{name}");
-            assert_eq!(request["headers"]["X-CleverTap-Account-Id"], case.destination["accountId"], "{name}");
-            assert_eq!(request["headers"]["Content-Type"], "application/json", "{name}");
-            assert!(same(&request["body"]["d"], &expect["records"]), "{name}: {}", request["body"]);
+            assert_eq!(
+                request["headers"]["X-CleverTap-Passcode"], "<redacted>",
+                "{name}"
+            );
+            assert_eq!(
+                request["headers"]["X-CleverTap-Account-Id"], case.destination["accountId"],
+                "{name}"
+            );
+            assert_eq!(
+                request["headers"]["Content-Type"], "application/json",
+                "{name}"
+            );
+            assert!(
+                same(&request["body"]["d"], &expect["records"]),
+                "{name}: {}",
+                request["body"]
+            );
             let n = expect["records"].as_array().unwrap().len();
             assert_eq!(request["events"], Value::from(vec![0; n]), "{name}");
         } else {
             assert_eq!(status, 1, "{name}");
             assert_eq!(results[0]["status"], "rejected", "{name}");
-            assert!(results[0]["code"].as_str().is_some_and(|c| !c.is_empty()), "{name}");
-            assert!(results[0]["message"].as_str().is_some_and(|m| !m.is_empty()), "{name}");
+            assert!(
+                results[0]["code"].as_str().is_some_and(|c| !c.is_empty()),
+                "{name}"
+            );
+            assert!(
+                results[0]["message"]
+                    .as_str()
+                    .is_some_and(|m| !m.is_empty()),
+                "{name}"
+            );
             assert!(requests.is_empty(), "{name}");
         }
         let printed = serde_json::to_string(&out).unwrap();
-        assert!(!printed.contains(case.destination["passcode"].as_str().unwrap()), "{name}");
+        assert!(
+            !printed.contains(case.destination["passcode"].as_str().unwrap()),
+            "{name}"
+        );
     }
 }
 
@@ -184,7 +228,11 @@ fn check_batch(name: &str, batch: &Batch, requests: &[Value], results: &[Value])
     assert_eq!(requests.len(), expected_requests.len(), "{name}");
     for (got, want) in requests.iter().zip(expected_requests) {
         assert_eq!(got["url"], want["url"], "{name}");
-        assert!(same(&got["body"]["d"], &want["records"]), "{name}: {}", got["body"]);
+        assert!(
+            same(&got["body"]["d"], &want["records"]),
+            "{name}: {}",
+            got["body"]
+        );
         assert_eq!(got["events"], want["events"], "{name}");
     }
     let rejected: Vec<u64> = results
@@ -192,7 +240,12 @@ fn check_batch(name: &str, batch: &Batch, requests: &[Value], results: &[Value])
         .filter(|r| r["status"] == "rejected")
         .map(|r| r["index"].as_u64().unwrap())
         .collect();
-    let want: Vec<u64> = expect["rejected"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap()).collect();
+    let want: Vec<u64> = expect["rejected"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap())
+        .collect();
     assert_eq!(rejected, want, "{name}");
     assert_eq!(results.len(), batch.events.len(), "{name}");
 }
@@ -221,8 +274,12 @@ fn every_conformance_batch_passes_through_the_library() {
                 events.iter().flat_map(|(_, r)| r.iter()),
             ))
             .unwrap();
-            let indices: Vec<usize> = events.iter().flat_map(|(i, r)| std::iter::repeat_n(*i, r.len())).collect();
-            requests.push(serde_json::json!({"url": upload_url(&s), "body": body, "events": indices}));
+            let indices: Vec<usize> = events
+                .iter()
+                .flat_map(|(i, r)| std::iter::repeat_n(*i, r.len()))
+                .collect();
+            requests
+                .push(serde_json::json!({"url": upload_url(&s), "body": body, "events": indices}));
         }
         check_batch(name, batch, &requests, &results);
     }
@@ -238,7 +295,11 @@ fn every_conformance_batch_passes_through_the_transform_command() {
             let text = match form {
                 "array" => format!("[{}]", texts.join(",")),
                 "batch" => format!("{{\"batch\": [\n{}\n]}}", texts.join(",\n")),
-                _ => texts.iter().map(|t| minify(t)).collect::<Vec<_>>().join("\n"),
+                _ => texts
+                    .iter()
+                    .map(|t| minify(t))
+                    .collect::<Vec<_>>()
+                    .join("\n"),
             };
             let (out, status) = run_transform(&batch.destination, &text);
             let rejected = !batch.expect["rejected"].as_array().unwrap().is_empty();

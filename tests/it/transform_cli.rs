@@ -16,7 +16,8 @@ struct Run {
 
 impl Run {
     fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("stdout not JSON ({e}): {}", self.stdout))
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout not JSON ({e}): {}", self.stdout))
     }
 }
 
@@ -56,16 +57,26 @@ fn codes(out: &Value) -> Vec<Value> {
 }
 
 fn track(i: usize) -> String {
-    format!(r#"{{"type":"track","messageId":"m-{i}","userId":"u-{i}","event":"E{i}","properties":{{"i":{i}}}}}"#)
+    format!(
+        r#"{{"type":"track","messageId":"m-{i}","userId":"u-{i}","event":"E{i}","properties":{{"i":{i}}}}}"#
+    )
 }
 
 #[test]
 fn an_ndjson_line_that_is_not_json_is_rejected_at_its_index_and_the_others_are_transformed() {
-    let input = format!("{}\n{}\n{{\"type\": broken\n\n{}\n", track(0), track(1), track(3));
+    let input = format!(
+        "{}\n{}\n{{\"type\": broken\n\n{}\n",
+        track(0),
+        track(1),
+        track(3)
+    );
     let run = run_file(DEST, input.as_bytes());
     assert_eq!(run.status, 1, "{}", run.stderr);
     let out = run.json();
-    assert_eq!(codes(&out), vec![Value::Null, Value::Null, json!("invalid_json"), Value::Null]);
+    assert_eq!(
+        codes(&out),
+        vec![Value::Null, Value::Null, json!("invalid_json"), Value::Null]
+    );
     assert_eq!(out["results"][2]["status"], "rejected");
     assert_eq!(out["results"][2]["index"], 2);
     assert_eq!(out["results"][3]["messageId"], "m-3");
@@ -80,7 +91,11 @@ fn an_unknown_region_exits_with_status_2_and_a_message_naming_the_region() {
     let dest = DEST.replace("in1", "evil.example.com#");
     let run = run_file(&dest, track(0).as_bytes());
     assert_eq!(run.status, 2);
-    assert!(run.stderr.contains("region") && run.stderr.contains("evil.example.com#"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("region") && run.stderr.contains("evil.example.com#"),
+        "{}",
+        run.stderr
+    );
     assert!(run.stdout.is_empty(), "{}", run.stdout);
 }
 
@@ -91,7 +106,10 @@ fn a_line_that_is_not_utf8_is_rejected_at_its_index() {
     input.extend_from_slice(format!("{}\n", track(2)).as_bytes());
     let run = run_file(DEST, &input);
     assert_eq!(run.status, 1);
-    assert_eq!(codes(&run.json()), vec![Value::Null, json!("invalid_utf8"), Value::Null]);
+    assert_eq!(
+        codes(&run.json()),
+        vec![Value::Null, json!("invalid_utf8"), Value::Null]
+    );
     // The same when the bad line comes first and the input cannot be streamed line by line.
     let mut input = b"\xff\n".to_vec();
     input.extend_from_slice(track(1).as_bytes());
@@ -120,13 +138,17 @@ fn empty_input_prints_no_requests_and_no_results_and_exits_0() {
 
 #[test]
 fn a_pretty_printed_single_event_and_a_non_object_item_are_handled() {
-    let pretty = serde_json::to_string_pretty(&serde_json::from_str::<Value>(&track(0)).unwrap()).unwrap();
+    let pretty =
+        serde_json::to_string_pretty(&serde_json::from_str::<Value>(&track(0)).unwrap()).unwrap();
     let run = run_file(DEST, pretty.as_bytes());
     assert_eq!(run.status, 0, "{}", run.stderr);
     assert_eq!(run.json()["requests"][0]["events"], json!([0]));
     let run = run_file(DEST, format!("[{}, 42]", track(0)).as_bytes());
     assert_eq!(run.status, 1);
-    assert_eq!(codes(&run.json()), vec![Value::Null, json!("not_an_object")]);
+    assert_eq!(
+        codes(&run.json()),
+        vec![Value::Null, json!("not_an_object")]
+    );
 }
 
 #[test]
@@ -144,7 +166,12 @@ fn stdin_is_read_when_the_file_is_a_dash() {
         .spawn()
         .unwrap();
     let input = format!("{}\n{}\n", track(0), track(1));
-    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
     let run = finish(child.wait_with_output().unwrap());
     assert_eq!(run.status, 0, "{}", run.stderr);
     assert_eq!(run.json()["requests"][0]["events"], json!([0, 1]));
@@ -163,9 +190,15 @@ fn requests_hold_at_most_1000_records_and_an_event_and_its_token_never_straddle_
     assert_eq!(run.status, 0, "{}", run.stderr);
     let out = run.json();
     let requests = out["requests"].as_array().unwrap();
-    let sizes: Vec<usize> = requests.iter().map(|r| r["body"]["d"].as_array().unwrap().len()).collect();
+    let sizes: Vec<usize> = requests
+        .iter()
+        .map(|r| r["body"]["d"].as_array().unwrap().len())
+        .collect();
     assert_eq!(sizes, vec![999, 6]);
-    assert_eq!(requests[1]["events"], json!([999, 999, 1000, 1000, 1001, 1001]));
+    assert_eq!(
+        requests[1]["events"],
+        json!([999, 999, 1000, 1000, 1001, 1001])
+    );
     assert_eq!(requests[1]["body"]["d"][1]["type"], "token");
     assert_eq!(out["results"].as_array().unwrap().len(), 1002);
     for r in requests {
@@ -176,7 +209,12 @@ fn requests_hold_at_most_1000_records_and_an_event_and_its_token_never_straddle_
 
 #[test]
 fn usage_errors_and_unreadable_files_exit_with_status_2() {
-    let out = finish(Command::new(support::binary()).arg("transform").output().unwrap());
+    let out = finish(
+        Command::new(support::binary())
+            .arg("transform")
+            .output()
+            .unwrap(),
+    );
     assert_eq!(out.status, 2);
     assert!(out.stderr.contains("--destination"), "{}", out.stderr);
     let out = finish(
@@ -186,7 +224,11 @@ fn usage_errors_and_unreadable_files_exit_with_status_2() {
             .unwrap(),
     );
     assert_eq!(out.status, 2);
-    assert!(out.stderr.contains("/nonexistent/dest.json"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("/nonexistent/dest.json"),
+        "{}",
+        out.stderr
+    );
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("dest.json"), DEST).unwrap();
     let out = finish(
@@ -222,6 +264,12 @@ fn the_sample_events_transform_cleanly() {
     );
     assert_eq!(out.status, 0, "{}", out.stderr);
     let v: Value = serde_json::from_str(&out.stdout).unwrap();
-    assert!(v["results"].as_array().unwrap().iter().all(|r| r["status"] == "ok"));
+    assert!(
+        v["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["status"] == "ok")
+    );
     assert!(v["requests"][0]["body"]["d"].as_array().unwrap().len() >= 6);
 }
