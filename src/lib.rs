@@ -3,6 +3,7 @@
 
 pub mod batch;
 pub mod clevertap;
+pub mod cli;
 pub mod credentials;
 pub mod delivery;
 pub mod input;

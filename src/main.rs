@@ -1,6 +1,9 @@
 //! The `rudder-clevertap` binary: wiring only.
 
-fn main() {
-    eprintln!("rudder-clevertap: not wired yet");
-    std::process::exit(2);
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    // ---- Lambda: with no arguments and AWS_LAMBDA_RUNTIME_API set, the runtime loop runs
+    // here (added by the Lambda work). ----
+    rudder_clevertap::cli::run(std::env::args_os())
 }
