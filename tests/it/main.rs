@@ -1,5 +1,7 @@
 //! The integration test binary: one module per feature, shared helpers in `support`.
 
+mod credentials;
 mod delivery;
+mod delivery_logs;
 mod smoke;
 mod support;
