@@ -135,7 +135,9 @@ impl SecretsManagerSource {
     }
 
     fn slots(&self) -> std::sync::MutexGuard<'_, HashMap<DestinationId, Arc<Slot>>> {
-        self.slots.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.slots
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// The current slot of `destination`, or a fresh one when there is none.
@@ -194,12 +196,14 @@ impl SecretsManagerSource {
                     }
                 }
             })?;
-        let text = output.secret_string().ok_or_else(|| CredentialsError::Invalid {
-            destination: destination.clone(),
-            source: SettingsError::Malformed {
-                detail: "the secret has no SecretString".into(),
-            },
-        })?;
+        let text = output
+            .secret_string()
+            .ok_or_else(|| CredentialsError::Invalid {
+                destination: destination.clone(),
+                source: SettingsError::Malformed {
+                    detail: "the secret has no SecretString".into(),
+                },
+            })?;
         DestinationSettings::from_json(text)
             .map(Arc::new)
             .map_err(|source| CredentialsError::Invalid {
@@ -240,7 +244,9 @@ impl SettingsSource for SecretsManagerSource {
 pub enum StaticSourceError {
     #[error("destinations file is not a JSON object of destination id to settings: {detail}")]
     NotAnObject { detail: String },
-    #[error("destinations file: {id:?} is not a valid destination id (1 to 128 of A-Z a-z 0-9 _ . -)")]
+    #[error(
+        "destinations file: {id:?} is not a valid destination id (1 to 128 of A-Z a-z 0-9 _ . -)"
+    )]
     InvalidId { id: String },
     #[error("destinations file: settings of destination {destination} are unusable: {source}")]
     Invalid {
@@ -275,9 +281,10 @@ impl StaticSource {
             })?;
         let mut destinations = HashMap::with_capacity(raw.len());
         for (id, settings) in raw {
-            let destination = DestinationId::parse(&id).map_err(|_| StaticSourceError::InvalidId {
-                id: id.chars().take(DestinationId::MAX_LEN).collect(),
-            })?;
+            let destination =
+                DestinationId::parse(&id).map_err(|_| StaticSourceError::InvalidId {
+                    id: id.chars().take(DestinationId::MAX_LEN).collect(),
+                })?;
             let settings = DestinationSettings::from_json(settings.get()).map_err(|source| {
                 StaticSourceError::Invalid {
                     destination: destination.clone(),
@@ -342,12 +349,15 @@ mod tests {
         assert!(text.contains("no accountId"), "{text}");
         assert!(!text.contains("pc-secret-9"), "{text}");
 
-        let err = StaticSource::from_json(r#"{"a/b": {"accountId":"A","passcode":"p"}}"#)
-            .unwrap_err();
+        let err =
+            StaticSource::from_json(r#"{"a/b": {"accountId":"A","passcode":"p"}}"#).unwrap_err();
         assert!(matches!(err, StaticSourceError::InvalidId { .. }), "{err}");
 
         let err = StaticSource::from_json(r#"["pc-secret-9"]"#).unwrap_err();
-        assert!(matches!(err, StaticSourceError::NotAnObject { .. }), "{err}");
+        assert!(
+            matches!(err, StaticSourceError::NotAnObject { .. }),
+            "{err}"
+        );
         assert!(!err.to_string().contains("pc-secret-9"));
     }
 
@@ -381,7 +391,10 @@ mod tests {
     #[test]
     fn missing_secrets_are_remembered_briefly_and_outages_not_at_all() {
         let ttl = Duration::from_secs(300);
-        assert_eq!(CredentialsError::NotFound(id("d")).cache_for(ttl), NEGATIVE_TTL);
+        assert_eq!(
+            CredentialsError::NotFound(id("d")).cache_for(ttl),
+            NEGATIVE_TTL
+        );
         assert_eq!(
             CredentialsError::NotFound(id("d")).cache_for(Duration::from_secs(1)),
             Duration::from_secs(1)

@@ -255,7 +255,10 @@ impl<T: Transport> Delivery<T> {
     }
 
     fn gate(&self, account_id: &str) -> Arc<AccountGate> {
-        let mut gates = self.gates.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut gates = self
+            .gates
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         gates
             .entry(account_id.to_owned())
             .or_insert_with(|| {
@@ -305,11 +308,9 @@ impl<T: Transport> Delivery<T> {
             offsets.push(offsets.last().copied().unwrap_or(0) + size);
         }
         let chunks = chunk_by_size(sizes.iter().copied(), call.max_items());
-        let results = futures_util::future::join_all(
-            chunks
-                .into_iter()
-                .map(|owners_range| job.run_chunk((offsets[owners_range.start]..offsets[owners_range.end]).collect())),
-        )
+        let results = futures_util::future::join_all(chunks.into_iter().map(|owners_range| {
+            job.run_chunk((offsets[owners_range.start]..offsets[owners_range.end]).collect())
+        }))
         .await;
 
         let mut report = DeliveryReport {
@@ -546,9 +547,7 @@ impl<T: Transport> Job<'_, T> {
         let reading = match answer {
             Ok(reply) => read_reply(&reply, &sent),
             Err(TransportError::Timeout) => Reading::Whole(Failure::Timeout),
-            Err(TransportError::Connect(detail)) => {
-                Reading::Whole(Failure::Unreachable { detail })
-            }
+            Err(TransportError::Connect(detail)) => Reading::Whole(Failure::Unreachable { detail }),
             Err(TransportError::InvalidRequest(detail)) => {
                 Reading::Whole(Failure::InvalidRequest { detail })
             }
@@ -568,7 +567,12 @@ impl<T: Transport> Job<'_, T> {
     /// `{"d":[` + the records' JSON joined by `,` + `]}` (or the identities), without re-parsing.
     fn body(&self, items: &[usize]) -> Bytes {
         let prefix = self.call.body_prefix();
-        let len = prefix.len() + 2 + items.iter().map(|&i| self.items[i].len() + 1).sum::<usize>();
+        let len = prefix.len()
+            + 2
+            + items
+                .iter()
+                .map(|&i| self.items[i].len() + 1)
+                .sum::<usize>();
         let mut body = String::with_capacity(len);
         body.push_str(prefix);
         for (n, &i) in items.iter().enumerate() {

@@ -56,12 +56,7 @@ pub fn read_reply(reply: &HttpReply, sent: &[&str]) -> Reading {
         Ok(body) => body,
         Err(e) => {
             return Reading::Whole(Failure::BadResponse {
-                detail: format!(
-                    "{} (HTTP {}): {}",
-                    e,
-                    reply.status,
-                    snippet(&reply.body)
-                ),
+                detail: format!("{} (HTTP {}): {}", e, reply.status, snippet(&reply.body)),
             });
         }
     };
@@ -70,7 +65,10 @@ pub fn read_reply(reply: &HttpReply, sent: &[&str]) -> Reading {
         "success" | "partial" | "fail" => {}
         other => {
             return Reading::Whole(Failure::BadResponse {
-                detail: format!("unknown status {:?}", other.chars().take(40).collect::<String>()),
+                detail: format!(
+                    "unknown status {:?}",
+                    other.chars().take(40).collect::<String>()
+                ),
             });
         }
     }
@@ -106,8 +104,7 @@ fn match_entries(entries: &[Unprocessed], sent: &[&str]) -> Vec<Option<Failure>>
                     .map(|text| serde_json::from_str(text).ok())
                     .collect()
             });
-            (0..sent.len())
-                .find(|&i| result[i].is_none() && parsed[i].as_ref() == Some(echo))
+            (0..sent.len()).find(|&i| result[i].is_none() && parsed[i].as_ref() == Some(echo))
         });
         let index = by_echo.or_else(|| {
             record_number(&error)
@@ -126,9 +123,8 @@ fn match_entries(entries: &[Unprocessed], sent: &[&str]) -> Vec<Option<Failure>>
         });
     }
     if unmatched > 0 {
-        let detail = format!(
-            "{unmatched} unprocessed record(s) could not be matched to the records sent"
-        );
+        let detail =
+            format!("{unmatched} unprocessed record(s) could not be matched to the records sent");
         for slot in result.iter_mut().filter(|slot| slot.is_none()) {
             *slot = Some(Failure::RecordUnconfirmed {
                 detail: detail.clone(),
@@ -145,7 +141,9 @@ fn record_number(error: &str) -> Option<usize> {
     let lower = error.to_ascii_lowercase();
     let at = lower.rfind(MARK)? + MARK.len();
     let rest = lower[at..].trim_start_matches(|c: char| c == ' ' || c == ':' || c == '#');
-    let digits: &str = &rest[..rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len())];
+    let digits: &str = &rest[..rest
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(rest.len())];
     digits.parse().ok()
 }
 
@@ -204,7 +202,10 @@ mod tests {
     #[test]
     fn success_accepts_every_record() {
         let r = read_reply(
-            &reply(200, r#"{"status":"success","processed":3,"unprocessed":[]}"#),
+            &reply(
+                200,
+                r#"{"status":"success","processed":3,"unprocessed":[]}"#,
+            ),
             &SENT,
         );
         assert_eq!(r, Reading::PerRecord(vec![None, None, None]));
@@ -266,21 +267,25 @@ mod tests {
 
     #[test]
     fn fail_without_unprocessed_entries_leaves_every_record_unconfirmed() {
-        let Reading::PerRecord(v) = read_reply(
-            &reply(200, r#"{"status":"fail","error":"boom"}"#),
-            &SENT,
-        ) else {
+        let Reading::PerRecord(v) =
+            read_reply(&reply(200, r#"{"status":"fail","error":"boom"}"#), &SENT)
+        else {
             panic!()
         };
-        assert!(
-            v.iter()
-                .all(|f| matches!(f, Some(Failure::RecordUnconfirmed { detail }) if detail.contains("boom")))
-        );
+        assert!(v.iter().all(
+            |f| matches!(f, Some(Failure::RecordUnconfirmed { detail }) if detail.contains("boom"))
+        ));
     }
 
     #[test]
     fn unreadable_or_unknown_bodies_are_bad_responses() {
-        for body in ["", "<html>", r#"{"status":"great"}"#, r#"{"processed":1}"#, "[]"] {
+        for body in [
+            "",
+            "<html>",
+            r#"{"status":"great"}"#,
+            r#"{"processed":1}"#,
+            "[]",
+        ] {
             let r = read_reply(&reply(200, body), &SENT);
             assert!(
                 matches!(r, Reading::Whole(Failure::BadResponse { .. })),
@@ -292,7 +297,10 @@ mod tests {
     #[test]
     fn a_non_2xx_status_fails_the_whole_request_with_a_body_snippet() {
         let r = read_reply(
-            &reply(401, r#"{"status":"fail","error":"Invalid Credentials","code":401}"#),
+            &reply(
+                401,
+                r#"{"status":"fail","error":"Invalid Credentials","code":401}"#,
+            ),
             &SENT,
         );
         match r {

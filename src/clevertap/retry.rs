@@ -93,7 +93,10 @@ pub fn classify(failure: &Failure) -> Verdict {
             },
             other => Verdict::Reject(Reason::new(
                 codes::RECORD_REJECTED,
-                format!("CleverTap rejected the record (code {other}): {}", clip(error)),
+                format!(
+                    "CleverTap rejected the record (code {other}): {}",
+                    clip(error)
+                ),
             )),
         },
         Failure::RecordUnconfirmed { detail } => Verdict::RetryNow {
@@ -211,7 +214,9 @@ mod tests {
         };
         assert!(rec(555).is_retryable_now());
         assert_eq!(rec(528), Verdict::Discarded);
-        for code in [509, 512, 513, 514, 515, 516, 520, 523, 524, 525, 526, 530, 535, 999] {
+        for code in [
+            509, 512, 513, 514, 515, 516, 520, 523, 524, 525, 526, 530, 535, 999,
+        ] {
             let v = rec(code);
             assert!(matches!(v, Verdict::Reject(_)), "{code}: {v:?}");
             assert_eq!(code_of(&v), codes::RECORD_REJECTED);
@@ -228,7 +233,11 @@ mod tests {
             panic!("{v:?}")
         };
         assert!(r.message.contains("509"), "{}", r.message);
-        assert!(r.message.contains("Event name is mandatory"), "{}", r.message);
+        assert!(
+            r.message.contains("Event name is mandatory"),
+            "{}",
+            r.message
+        );
     }
 
     #[test]

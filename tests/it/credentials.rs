@@ -57,7 +57,9 @@ async fn fixture(ttl: Duration) -> Fixture {
     let admin = aws_sdk_secretsmanager::Client::new(&sdk);
     let calls = CallCounter::default();
     let client = aws_sdk_secretsmanager::Client::from_conf(
-        secrets_client_config(&sdk).interceptor(calls.clone()).build(),
+        secrets_client_config(&sdk)
+            .interceptor(calls.clone())
+            .build(),
     );
     let source = Arc::new(SecretsManagerSource::new(client, PREFIX.into(), ttl));
     Fixture {
@@ -134,8 +136,16 @@ async fn each_unusable_secret_gives_retry_with_a_code_saying_which() {
     let f = fixture(Duration::from_secs(300)).await;
     let cases = [
         ("d-json", format!("not json {PASSCODE}"), "secret_malformed"),
-        ("d-acc", format!(r#"{{"passcode":"{PASSCODE}"}}"#), "secret_missing_account_id"),
-        ("d-pass", r#"{"accountId":"A"}"#.to_owned(), "secret_missing_passcode"),
+        (
+            "d-acc",
+            format!(r#"{{"passcode":"{PASSCODE}"}}"#),
+            "secret_missing_account_id",
+        ),
+        (
+            "d-pass",
+            r#"{"accountId":"A"}"#.to_owned(),
+            "secret_missing_passcode",
+        ),
         (
             "d-region",
             format!(r#"{{"accountId":"A","passcode":"{PASSCODE}","region":"evil.example"}}"#),
@@ -175,7 +185,10 @@ async fn a_thousand_concurrent_lookups_of_one_destination_make_one_call() {
 async fn settings_are_fetched_again_after_the_ttl() {
     let f = fixture(Duration::from_millis(300)).await;
     f.put("dest-ttl", &secret("ACC-OLD")).await;
-    assert_eq!(f.source.settings(&id("dest-ttl")).await.unwrap().account_id, "ACC-OLD");
+    assert_eq!(
+        f.source.settings(&id("dest-ttl")).await.unwrap().account_id,
+        "ACC-OLD"
+    );
     f.update("dest-ttl", &secret("ACC-NEW")).await;
     assert_eq!(
         f.source.settings(&id("dest-ttl")).await.unwrap().account_id,
@@ -183,7 +196,10 @@ async fn settings_are_fetched_again_after_the_ttl() {
         "served from the cache within the TTL"
     );
     tokio::time::sleep(Duration::from_millis(400)).await;
-    assert_eq!(f.source.settings(&id("dest-ttl")).await.unwrap().account_id, "ACC-NEW");
+    assert_eq!(
+        f.source.settings(&id("dest-ttl")).await.unwrap().account_id,
+        "ACC-NEW"
+    );
     assert_eq!(f.calls.get(), 2);
 }
 
@@ -192,7 +208,12 @@ async fn a_401_from_clevertap_drops_the_cached_settings() {
     let f = fixture(Duration::from_secs(300)).await;
     f.put("dest-auth", &secret("ACC-1")).await;
     let mock = MockCleverTap::start();
-    mock.respond_with(|_| Reply::status(401, r#"{"status":"fail","error":"Invalid Credentials","code":401}"#));
+    mock.respond_with(|_| {
+        Reply::status(
+            401,
+            r#"{"status":"fail","error":"Invalid Credentials","code":401}"#,
+        )
+    });
     let d = delivery(policy(&mock));
     let destination = id("dest-auth");
 
@@ -200,20 +221,31 @@ async fn a_401_from_clevertap_drops_the_cached_settings() {
     let events = [vec![record(1)]];
     let slices: Vec<&[_]> = events.iter().map(Vec::as_slice).collect();
     let report = d
-        .upload(&settings, &slices, tokio::time::Instant::now() + Duration::from_secs(5))
+        .upload(
+            &settings,
+            &slices,
+            tokio::time::Instant::now() + Duration::from_secs(5),
+        )
         .await;
     assert!(report.credentials_rejected);
-    assert_eq!(report.outcomes[0].reason().unwrap().code, "clevertap_unauthorized");
+    assert_eq!(
+        report.outcomes[0].reason().unwrap().code,
+        "clevertap_unauthorized"
+    );
 
     // The handler's part: drop the entry; the fixed secret is then read at once.
     f.update("dest-auth", &secret("ACC-FIXED")).await;
     f.source.invalidate(&destination);
-    assert_eq!(f.source.settings(&destination).await.unwrap().account_id, "ACC-FIXED");
+    assert_eq!(
+        f.source.settings(&destination).await.unwrap().account_id,
+        "ACC-FIXED"
+    );
     assert_eq!(f.calls.get(), 2);
 }
 
 #[tokio::test]
-async fn an_unreachable_secrets_manager_gives_retry_with_code_secrets_unavailable_within_the_timeout() {
+async fn an_unreachable_secrets_manager_gives_retry_with_code_secrets_unavailable_within_the_timeout()
+ {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let endpoint = format!("http://{}", listener.local_addr().unwrap());
     drop(listener);
@@ -234,7 +266,8 @@ async fn an_unreachable_secrets_manager_gives_retry_with_code_secrets_unavailabl
     let err = source.settings(&id("dest-x")).await.unwrap_err();
     assert_eq!(err.reason().code, "secrets_unavailable");
     assert!(
-        started.elapsed() <= rudder_clevertap::credentials::SECRETS_OPERATION_TIMEOUT + Duration::from_secs(1),
+        started.elapsed()
+            <= rudder_clevertap::credentials::SECRETS_OPERATION_TIMEOUT + Duration::from_secs(1),
         "{:?}",
         started.elapsed()
     );

@@ -85,7 +85,11 @@ async fn every_event_is_delivered_when_clevertap_accepts_everything() {
     let d = delivery(policy(&mock));
     let events = vec![vec![record(0)], vec![record(1), record(2)], vec![record(3)]];
     let report = d
-        .upload(&settings("ACC-1"), &as_slices(&events), deadline_in(Duration::from_secs(5)))
+        .upload(
+            &settings("ACC-1"),
+            &as_slices(&events),
+            deadline_in(Duration::from_secs(5)),
+        )
         .await;
     assert_eq!(statuses(&report), vec![Status::Delivered; 3]);
     assert!(!report.credentials_rejected);
@@ -126,7 +130,11 @@ async fn a_partial_answer_rejects_only_the_failed_events_matched_by_echo_and_by_
         vec![record(5)],
     ];
     let report = d
-        .upload(&settings("ACC-1"), &as_slices(&events), deadline_in(Duration::from_secs(5)))
+        .upload(
+            &settings("ACC-1"),
+            &as_slices(&events),
+            deadline_in(Duration::from_secs(5)),
+        )
         .await;
     assert_eq!(
         statuses(&report),
@@ -153,13 +161,21 @@ async fn records_failing_with_555_are_resent_once_and_nothing_processed_is_sent_
     let d = delivery(policy(&mock));
     let events = single_record_events(4);
     let report = d
-        .upload(&settings("ACC-1"), &as_slices(&events), deadline_in(Duration::from_secs(5)))
+        .upload(
+            &settings("ACC-1"),
+            &as_slices(&events),
+            deadline_in(Duration::from_secs(5)),
+        )
         .await;
     assert_eq!(statuses(&report), vec![Status::Delivered; 4]);
     let sent = mock.requests();
     assert_eq!(sent.len(), 2);
     assert_eq!(numbers(&sent[0]), vec![0, 1, 2, 3]);
-    assert_eq!(numbers(&sent[1]), vec![0, 2], "only the failed records go again");
+    assert_eq!(
+        numbers(&sent[1]),
+        vec![0, 2],
+        "only the failed records go again"
+    );
     assert_eq!(report.stats.retries, 1);
 }
 
@@ -170,7 +186,11 @@ async fn a_528_discard_counts_as_delivered() {
     let d = delivery(policy(&mock));
     let events = single_record_events(2);
     let report = d
-        .upload(&settings("ACC-1"), &as_slices(&events), deadline_in(Duration::from_secs(5)))
+        .upload(
+            &settings("ACC-1"),
+            &as_slices(&events),
+            deadline_in(Duration::from_secs(5)),
+        )
         .await;
     assert_eq!(statuses(&report), vec![Status::Delivered; 2]);
     assert_eq!(report.stats.records_discarded, 1);
@@ -182,13 +202,23 @@ async fn a_528_discard_counts_as_delivered() {
 async fn throttling_on_the_first_requests_is_retried_until_success() {
     let mock = MockCleverTap::start();
     mock.script([
-        Reply::status(429, r#"{"status":"fail","error":"Too many concurrent requests"}"#),
-        Reply::status(429, r#"{"status":"fail","error":"Too many concurrent requests"}"#),
+        Reply::status(
+            429,
+            r#"{"status":"fail","error":"Too many concurrent requests"}"#,
+        ),
+        Reply::status(
+            429,
+            r#"{"status":"fail","error":"Too many concurrent requests"}"#,
+        ),
     ]);
     let d = delivery(policy(&mock));
     let events = single_record_events(3);
     let report = d
-        .upload(&settings("ACC-1"), &as_slices(&events), deadline_in(Duration::from_secs(5)))
+        .upload(
+            &settings("ACC-1"),
+            &as_slices(&events),
+            deadline_in(Duration::from_secs(5)),
+        )
         .await;
     assert_eq!(statuses(&report), vec![Status::Delivered; 3]);
     assert_eq!(report.stats.throttled, 2);
@@ -206,8 +236,13 @@ async fn server_errors_throughout_give_retry_outcomes_before_the_deadline() {
         let d = delivery(p);
         let events = single_record_events(3);
         let deadline = deadline_in(Duration::from_millis(1200));
-        let report = d.upload(&settings("ACC-1"), &as_slices(&events), deadline).await;
-        assert!(Instant::now() < deadline - Duration::from_millis(200), "returned late");
+        let report = d
+            .upload(&settings("ACC-1"), &as_slices(&events), deadline)
+            .await;
+        assert!(
+            Instant::now() < deadline - Duration::from_millis(200),
+            "returned late"
+        );
         assert_eq!(statuses(&report), vec![Status::Retry; 3]);
         assert_eq!(code(&report.outcomes[0]), "clevertap_unavailable");
         assert!(mock.requests().len() > 1, "retried within the budget");
@@ -225,9 +260,17 @@ async fn the_retry_budget_stops_retries_before_the_deadline_does() {
     let events = single_record_events(1);
     let started = Instant::now();
     let report = d
-        .upload(&settings("ACC-1"), &as_slices(&events), deadline_in(Duration::from_secs(10)))
+        .upload(
+            &settings("ACC-1"),
+            &as_slices(&events),
+            deadline_in(Duration::from_secs(10)),
+        )
         .await;
-    assert!(started.elapsed() < Duration::from_secs(1), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
     assert_eq!(code(&report.outcomes[0]), "clevertap_unavailable");
     assert!(
         report.outcomes[0]
@@ -245,7 +288,9 @@ async fn a_hanging_clevertap_gives_retry_outcomes_before_the_deadline() {
     let d = delivery(policy(&mock));
     let events = single_record_events(2);
     let deadline = deadline_in(Duration::from_millis(800));
-    let report = d.upload(&settings("ACC-1"), &as_slices(&events), deadline).await;
+    let report = d
+        .upload(&settings("ACC-1"), &as_slices(&events), deadline)
+        .await;
     let margin_start = deadline - Duration::from_millis(200);
     assert!(
         Instant::now() < margin_start + Duration::from_millis(50),
@@ -265,7 +310,11 @@ async fn a_malformed_answer_gives_retry() {
     let d = delivery(p);
     let events = single_record_events(2);
     let report = d
-        .upload(&settings("ACC-1"), &as_slices(&events), deadline_in(Duration::from_secs(5)))
+        .upload(
+            &settings("ACC-1"),
+            &as_slices(&events),
+            deadline_in(Duration::from_secs(5)),
+        )
         .await;
     assert_eq!(statuses(&report), vec![Status::Retry; 2]);
     assert_eq!(code(&report.outcomes[0]), "clevertap_bad_response");
@@ -275,17 +324,28 @@ async fn a_malformed_answer_gives_retry() {
 async fn unauthorized_gives_retry_and_asks_for_the_credentials_to_be_dropped() {
     let mock = MockCleverTap::start();
     mock.respond_with(|_| {
-        Reply::status(401, r#"{"status":"fail","error":"Invalid Credentials","code":401}"#)
+        Reply::status(
+            401,
+            r#"{"status":"fail","error":"Invalid Credentials","code":401}"#,
+        )
     });
     let d = delivery(policy(&mock));
     let events = single_record_events(2);
     let report = d
-        .upload(&settings("ACC-1"), &as_slices(&events), deadline_in(Duration::from_secs(5)))
+        .upload(
+            &settings("ACC-1"),
+            &as_slices(&events),
+            deadline_in(Duration::from_secs(5)),
+        )
         .await;
     assert_eq!(statuses(&report), vec![Status::Retry; 2]);
     assert_eq!(code(&report.outcomes[0]), "clevertap_unauthorized");
     assert!(report.credentials_rejected);
-    assert_eq!(mock.requests().len(), 1, "not resent with the same credentials");
+    assert_eq!(
+        mock.requests().len(),
+        1,
+        "not resent with the same credentials"
+    );
 }
 
 #[tokio::test]
@@ -295,7 +355,11 @@ async fn a_404_is_a_configuration_error_left_to_the_source() {
     let d = delivery(policy(&mock));
     let events = single_record_events(1);
     let report = d
-        .upload(&settings("ACC-1"), &as_slices(&events), deadline_in(Duration::from_secs(5)))
+        .upload(
+            &settings("ACC-1"),
+            &as_slices(&events),
+            deadline_in(Duration::from_secs(5)),
+        )
         .await;
     assert_eq!(code(&report.outcomes[0]), "clevertap_unexpected_status");
     assert_eq!(mock.requests().len(), 1);
@@ -314,7 +378,11 @@ async fn a_400_on_a_full_request_rejects_only_the_event_with_the_bad_record() {
     let d = delivery(policy(&mock));
     let events = single_record_events(1000);
     let report = d
-        .upload(&settings("ACC-1"), &as_slices(&events), deadline_in(Duration::from_secs(10)))
+        .upload(
+            &settings("ACC-1"),
+            &as_slices(&events),
+            deadline_in(Duration::from_secs(10)),
+        )
         .await;
     for (i, outcome) in report.outcomes.iter().enumerate() {
         if i == 637 {
@@ -335,7 +403,11 @@ async fn a_400_on_a_full_request_rejects_only_the_event_with_the_bad_record() {
     }
     assert_eq!(accepted.len(), 999);
     assert!(accepted.values().all(|&c| c == 1));
-    assert!(mock.requests().len() <= 1 + 2 * 10, "{}", mock.requests().len());
+    assert!(
+        mock.requests().len() <= 1 + 2 * 10,
+        "{}",
+        mock.requests().len()
+    );
 }
 
 #[tokio::test]
@@ -344,7 +416,11 @@ async fn two_thousand_five_hundred_events_go_in_requests_of_1000_1000_and_500() 
     let d = delivery(policy(&mock));
     let events = single_record_events(2500);
     let report = d
-        .upload(&settings("ACC-1"), &as_slices(&events), deadline_in(Duration::from_secs(10)))
+        .upload(
+            &settings("ACC-1"),
+            &as_slices(&events),
+            deadline_in(Duration::from_secs(10)),
+        )
         .await;
     assert!(report.outcomes.iter().all(|o| *o == Outcome::Delivered));
     let mut sizes: Vec<usize> = mock.requests().iter().map(|r| r.records().len()).collect();
@@ -352,7 +428,11 @@ async fn two_thousand_five_hundred_events_go_in_requests_of_1000_1000_and_500() 
     assert_eq!(sizes, vec![500, 1000, 1000]);
     let mut all: Vec<u64> = mock.requests().iter().flat_map(numbers).collect();
     all.sort_unstable();
-    assert_eq!(all, (0..2500).collect::<Vec<u64>>(), "each record sent once");
+    assert_eq!(
+        all,
+        (0..2500).collect::<Vec<u64>>(),
+        "each record sent once"
+    );
 }
 
 #[tokio::test]
@@ -373,7 +453,11 @@ async fn requests_in_flight_per_account_never_exceed_the_bound_across_calls() {
     let d = Arc::new(delivery(p));
     let events = Arc::new(
         (0..10)
-            .map(|c| (0..400).map(|n| vec![record(c * 1000 + n)]).collect::<Vec<_>>())
+            .map(|c| {
+                (0..400)
+                    .map(|n| vec![record(c * 1000 + n)])
+                    .collect::<Vec<_>>()
+            })
             .collect::<Vec<_>>(),
     );
     // Ten concurrent calls for ACC-1, and ten for ACC-2: 400 records each, one request each.
@@ -384,8 +468,12 @@ async fn requests_in_flight_per_account_never_exceed_the_bound_across_calls() {
             let events = events.clone();
             calls.push(tokio::spawn(async move {
                 let slices = as_slices(&events[c]);
-                d.upload(&settings(account), &slices, deadline_in(Duration::from_secs(20)))
-                    .await
+                d.upload(
+                    &settings(account),
+                    &slices,
+                    deadline_in(Duration::from_secs(20)),
+                )
+                .await
             }));
         }
     }
@@ -409,7 +497,11 @@ async fn deletes_go_by_100_identities_one_call_at_a_time_per_account() {
     let ids: Vec<String> = (0..250).map(|n| format!("user-{n}")).collect();
     let id_refs: Vec<&str> = ids.iter().map(String::as_str).collect();
     let report = d
-        .delete(&settings("ACC-1"), &id_refs, deadline_in(Duration::from_secs(10)))
+        .delete(
+            &settings("ACC-1"),
+            &id_refs,
+            deadline_in(Duration::from_secs(10)),
+        )
         .await;
     assert_eq!(report.outcomes.len(), 250);
     assert!(report.outcomes.iter().all(|o| *o == Outcome::Delivered));
@@ -427,7 +519,11 @@ async fn a_rejected_identity_in_a_delete_call_is_rejected_alone() {
     mock.then(|req| Reply::unprocessed(req, &[(1, 523, Echo::Record)]));
     let d = delivery(policy(&mock));
     let report = d
-        .delete(&settings("ACC-1"), &["a", "b", "c"], deadline_in(Duration::from_secs(5)))
+        .delete(
+            &settings("ACC-1"),
+            &["a", "b", "c"],
+            deadline_in(Duration::from_secs(5)),
+        )
         .await;
     assert_eq!(
         statuses(&report),
@@ -455,7 +551,11 @@ async fn an_unreachable_clevertap_gives_retry_with_code_clevertap_unreachable() 
     let d = delivery(p);
     let events = single_record_events(1);
     let report = d
-        .upload(&settings("ACC-1"), &as_slices(&events), deadline_in(Duration::from_secs(5)))
+        .upload(
+            &settings("ACC-1"),
+            &as_slices(&events),
+            deadline_in(Duration::from_secs(5)),
+        )
         .await;
     assert_eq!(code(&report.outcomes[0]), "clevertap_unreachable");
 }
@@ -466,7 +566,11 @@ async fn a_deadline_already_inside_the_margin_sends_nothing() {
     let d = delivery(policy(&mock));
     let events = single_record_events(2);
     let report = d
-        .upload(&settings("ACC-1"), &as_slices(&events), deadline_in(Duration::from_millis(100)))
+        .upload(
+            &settings("ACC-1"),
+            &as_slices(&events),
+            deadline_in(Duration::from_millis(100)),
+        )
         .await;
     assert_eq!(statuses(&report), vec![Status::Retry; 2]);
     assert_eq!(code(&report.outcomes[0]), "retry_budget_exhausted");

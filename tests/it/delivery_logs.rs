@@ -49,14 +49,17 @@ async fn no_log_line_of_a_failing_run_holds_the_passcode_or_the_token() {
     let moto = MotoServer::start();
     let sdk = moto.sdk_config().await;
     let admin = aws_sdk_secretsmanager::Client::new(&sdk);
-    let good = format!(
-        r#"{{"accountId":"ACC-1","passcode":"{PASSCODE}","webhookToken":"{TOKEN}"}}"#
-    );
+    let good =
+        format!(r#"{{"accountId":"ACC-1","passcode":"{PASSCODE}","webhookToken":"{TOKEN}"}}"#);
     let bad_region = format!(
         r#"{{"accountId":"ACC-1","passcode":"{PASSCODE}","webhookToken":"{TOKEN}","region":"evil.example"}}"#
     );
     let broken = format!(r#"{{"accountId":"ACC-1","passcode":"{PASSCODE}""#);
-    for (name, value) in [("good", &good), ("bad-region", &bad_region), ("broken", &broken)] {
+    for (name, value) in [
+        ("good", &good),
+        ("bad-region", &bad_region),
+        ("broken", &broken),
+    ] {
         admin
             .create_secret()
             .name(format!("rudder-clevertap/{name}"))
@@ -99,7 +102,12 @@ async fn no_log_line_of_a_failing_run_holds_the_passcode_or_the_token() {
     let report = d
         .upload(&settings, &slices, Instant::now() + Duration::from_secs(5))
         .await;
-    assert!(report.outcomes.iter().all(|o| o.status() != rudder_clevertap::outcome::Status::Delivered));
+    assert!(
+        report
+            .outcomes
+            .iter()
+            .all(|o| o.status() != rudder_clevertap::outcome::Status::Delivered)
+    );
     for outcome in &report.outcomes {
         let reason = outcome.reason().unwrap();
         assert!(!reason.message.contains(PASSCODE), "{reason:?}");
@@ -107,7 +115,10 @@ async fn no_log_line_of_a_failing_run_holds_the_passcode_or_the_token() {
     assert!(!format!("{settings:?} {report:?}").contains(PASSCODE));
 
     let logs = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
-    assert!(logs.contains("bad-region"), "the destination is named:\n{logs}");
+    assert!(
+        logs.contains("bad-region"),
+        "the destination is named:\n{logs}"
+    );
     assert!(logs.contains("clevertap request failed"), "{logs}");
     assert!(!logs.contains(PASSCODE), "passcode leaked:\n{logs}");
     assert!(!logs.contains(TOKEN), "token leaked:\n{logs}");

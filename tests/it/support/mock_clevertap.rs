@@ -213,7 +213,9 @@ impl MockCleverTap {
     /// Starts the mock on a free 127.0.0.1 port; every record is accepted until told otherwise.
     pub fn start() -> MockCleverTap {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
-        listener.set_nonblocking(true).expect("non-blocking listener");
+        listener
+            .set_nonblocking(true)
+            .expect("non-blocking listener");
         let url = format!("http://{}", listener.local_addr().expect("local address"));
         let state = Arc::new(State {
             requests: Mutex::new(Vec::new()),
@@ -261,7 +263,10 @@ impl MockCleverTap {
     }
 
     /// Answers every request not covered by the script.
-    pub fn respond_with(&self, responder: impl Fn(&RecordedRequest) -> Reply + Send + Sync + 'static) {
+    pub fn respond_with(
+        &self,
+        responder: impl Fn(&RecordedRequest) -> Reply + Send + Sync + 'static,
+    ) {
         *self.state.responder.lock().unwrap() = Arc::new(responder);
     }
 
