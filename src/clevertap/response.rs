@@ -140,7 +140,7 @@ fn record_number(error: &str) -> Option<usize> {
     const MARK: &str = "record number";
     let lower = error.to_ascii_lowercase();
     let at = lower.rfind(MARK)? + MARK.len();
-    let rest = lower[at..].trim_start_matches(|c: char| c == ' ' || c == ':' || c == '#');
+    let rest = lower[at..].trim_start_matches([' ', ':', '#']);
     let digits: &str = &rest[..rest
         .find(|c: char| !c.is_ascii_digit())
         .unwrap_or(rest.len())];
