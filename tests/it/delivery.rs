@@ -239,8 +239,9 @@ async fn server_errors_throughout_give_retry_outcomes_before_the_deadline() {
         let report = d
             .upload(&settings("ACC-1"), &as_slices(&events), deadline)
             .await;
+        // The last resend is cut at deadline - margin (200 ms); allow scheduling jitter.
         assert!(
-            Instant::now() < deadline - Duration::from_millis(200),
+            Instant::now() < deadline - Duration::from_millis(150),
             "returned late"
         );
         assert_eq!(statuses(&report), vec![Status::Retry; 3]);
