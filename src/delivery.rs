@@ -422,10 +422,20 @@ impl<T: Transport> Job<'_, T> {
             let reading = match self.send(&batch.items).await {
                 Sent::Reading(reading) => reading,
                 Sent::OutOfTime => {
-                    let reason = Reason::new(
-                        codes::TIMEOUT,
-                        "CleverTap did not answer before the invocation deadline",
-                    );
+                    // On a resend, the failure that made us resend says more than the cut.
+                    let reason = match &batch.last_failure {
+                        Some(last) => Reason::new(
+                            last.code.clone(),
+                            format!(
+                                "{} (the resend got no answer before the invocation deadline)",
+                                last.message
+                            ),
+                        ),
+                        None => Reason::new(
+                            codes::TIMEOUT,
+                            "CleverTap did not answer before the invocation deadline",
+                        ),
+                    };
                     give_all(&mut result, &batch.items, Fate::Retry(reason));
                     continue;
                 }
@@ -557,7 +567,7 @@ impl<T: Transport> Job<'_, T> {
                 account_id = %self.settings.account_id,
                 path = self.call.path(),
                 items = items.len(),
-                failure = ?failure_kind(failure),
+                failure = %failure_kind(failure),
                 "clevertap request failed"
             );
         }

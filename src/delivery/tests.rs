@@ -29,6 +29,8 @@ struct FakeState {
     /// Identity of every record sent after CleverTap had accepted it.
     resent_after_accept: Vec<String>,
     requests: usize,
+    /// `base_url + path`, account id and passcode of every request.
+    sent_to: Vec<(String, String, String)>,
 }
 
 #[derive(Default)]
@@ -111,6 +113,11 @@ impl Transport for Fake {
         let behaviour = {
             let mut state = self.state();
             state.requests += 1;
+            state.sent_to.push((
+                format!("{}{}", request.base_url, request.path),
+                request.account_id.to_owned(),
+                request.passcode.expose().to_owned(),
+            ));
             for r in &records {
                 let id = identity(r);
                 if state.accepted.contains_key(&id) {
@@ -250,6 +257,42 @@ fn a_hang_ends_at_the_deadline_minus_the_margin() {
         "{:?}",
         report.stats.elapsed
     );
+}
+
+#[test]
+fn without_an_override_the_url_comes_from_the_region_allowlist() {
+    paused_runtime().block_on(async {
+        let policy = DeliveryPolicy {
+            endpoint_override: None,
+            ..test_policy()
+        };
+        let delivery = Delivery::new(Fake::default(), policy);
+        let settings = DestinationSettings::from_json(
+            r#"{"accountId":"ACC-9","passcode":"pc-9","region":"mec1"}"#,
+        )
+        .unwrap();
+        let events = events(&[1]);
+        let slices: Vec<&[Record]> = events.iter().map(Vec::as_slice).collect();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        delivery.upload(&settings, &slices, deadline).await;
+        delivery.delete(&settings, &["u1"], deadline).await;
+        let sent = delivery.transport().state().sent_to.clone();
+        assert_eq!(
+            sent,
+            vec![
+                (
+                    "https://mec1.api.clevertap.com/1/upload".to_owned(),
+                    "ACC-9".to_owned(),
+                    "pc-9".to_owned()
+                ),
+                (
+                    "https://mec1.api.clevertap.com/1/delete/profiles.json".to_owned(),
+                    "ACC-9".to_owned(),
+                    "pc-9".to_owned()
+                ),
+            ]
+        );
+    });
 }
 
 #[test]

@@ -36,15 +36,49 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Buffer {
     }
 }
 
-#[tokio::test]
-async fn no_log_line_of_a_failing_run_holds_the_passcode_or_the_token() {
+/// Set in the child process that runs the capture alone.
+const CHILD_ENV: &str = "RUDDER_CLEVERTAP_LOG_CAPTURE_CHILD";
+const THIS_TEST: &str =
+    "delivery_logs::no_log_line_of_a_failing_run_holds_the_passcode_or_the_token";
+
+#[test]
+fn no_log_line_of_a_failing_run_holds_the_passcode_or_the_token() {
+    if std::env::var_os(CHILD_ENV).is_some() {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(failing_run_logs_no_secret());
+        return;
+    }
+    // tracing caches per call site, process-wide, whether anyone listens; tests running on
+    // other threads race a scoped subscriber. So the capture runs alone, in a child process
+    // with a global subscriber.
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([THIS_TEST, "--exact", "--test-threads=1", "--nocapture"])
+        .env(CHILD_ENV, "1")
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("1 passed"),
+        "the child ran the capture: {text}"
+    );
+}
+
+async fn failing_run_logs_no_secret() {
     let buffer = Buffer::default();
     let subscriber = tracing_subscriber::fmt()
         .with_max_level(tracing::Level::TRACE)
         .with_ansi(false)
         .with_writer(buffer.clone())
         .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    tracing::subscriber::set_global_default(subscriber).unwrap();
 
     let moto = MotoServer::start();
     let sdk = moto.sdk_config().await;
