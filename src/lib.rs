@@ -3,9 +3,16 @@
 
 pub mod batch;
 pub mod clevertap;
+pub mod cli;
+pub mod config;
 pub mod credentials;
+pub mod deadletter;
 pub mod delivery;
+pub mod entrypoints;
 pub mod input;
+pub mod lambda;
 pub mod outcome;
+#[doc(hidden)]
+pub mod pending;
 pub mod settings;
 pub mod transform;

@@ -1,6 +1,12 @@
-//! The `rudder-clevertap` binary: wiring only.
+//! The `rudder-clevertap` binary: wiring only (design.md §1).
 
-fn main() {
-    eprintln!("rudder-clevertap: not wired yet");
-    std::process::exit(2);
+use clap::Parser;
+use rudder_clevertap::cli::{Cli, Command};
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    match Cli::parse().command {
+        None => rudder_clevertap::lambda::main(),
+        Some(Command::Invoke(args)) => rudder_clevertap::cli::invoke::main(args),
+    }
 }
