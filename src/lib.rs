@@ -11,6 +11,7 @@ pub mod delivery;
 pub mod entrypoints;
 pub mod input;
 pub mod lambda;
+pub mod metrics;
 pub mod outcome;
 #[doc(hidden)]
 pub mod pending;

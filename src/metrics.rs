@@ -1,0 +1,202 @@
+//! Per-invocation counters and their CloudWatch Embedded Metric Format (EMF) documents.
+//!
+//! Lambda ships every stdout line to CloudWatch Logs, and CloudWatch turns a line carrying an
+//! `_aws` block into metrics without any API call, so metrics cost no latency and need no IAM
+//! permission. The format is small enough to write directly: one JSON line per destination and
+//! invocation, dimensions `function` and `destination`.
+
+use serde_json::{Map, Value, json};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// CloudWatch namespace of every metric this function emits.
+pub const NAMESPACE: &str = "RudderCleverTap";
+
+/// EMF allows at most 100 values in one metric array; extra latencies are dropped.
+const MAX_VALUES_PER_METRIC: usize = 100;
+
+/// What happened to one destination's events in one invocation.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DestinationCounters {
+    pub delivered: u64,
+    pub rejected: u64,
+    pub retried: u64,
+    pub dead_lettered: u64,
+    pub upload_requests: u64,
+    pub retries: u64,
+    pub throttled: u64,
+    pub secrets_cache_miss: u64,
+    /// Latency of each upload request, in milliseconds.
+    pub upload_latency_ms: Vec<f64>,
+}
+
+impl DestinationCounters {
+    pub fn record_latency(&mut self, latency: Duration) {
+        if self.upload_latency_ms.len() < MAX_VALUES_PER_METRIC {
+            self.upload_latency_ms.push(latency.as_secs_f64() * 1000.0);
+        }
+    }
+
+    /// Adds another set of counters into this one.
+    pub fn add(&mut self, other: &DestinationCounters) {
+        self.delivered += other.delivered;
+        self.rejected += other.rejected;
+        self.retried += other.retried;
+        self.dead_lettered += other.dead_lettered;
+        self.upload_requests += other.upload_requests;
+        self.retries += other.retries;
+        self.throttled += other.throttled;
+        self.secrets_cache_miss += other.secrets_cache_miss;
+        for latency in &other.upload_latency_ms {
+            if self.upload_latency_ms.len() < MAX_VALUES_PER_METRIC {
+                self.upload_latency_ms.push(*latency);
+            }
+        }
+    }
+}
+
+/// The counters of one invocation, per destination id (`-` where no destination was known).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct InvocationMetrics {
+    pub per_destination: BTreeMap<String, DestinationCounters>,
+}
+
+impl InvocationMetrics {
+    /// The counters of one destination, created on first use.
+    pub fn destination(&mut self, destination: &str) -> &mut DestinationCounters {
+        self.per_destination
+            .entry(destination.to_owned())
+            .or_default()
+    }
+
+    /// One EMF document per destination, timestamped `timestamp_ms` (ms since the epoch).
+    pub fn emf_documents(&self, function: &str, timestamp_ms: u64) -> Vec<Value> {
+        self.per_destination
+            .iter()
+            .map(|(destination, c)| emf_document(function, destination, c, timestamp_ms))
+            .collect()
+    }
+}
+
+/// The metric names and units, in one place.
+const METRICS: [(&str, &str); 8] = [
+    ("EventsDelivered", "Count"),
+    ("EventsRejected", "Count"),
+    ("EventsRetried", "Count"),
+    ("EventsDeadLettered", "Count"),
+    ("UploadRequests", "Count"),
+    ("UploadLatency", "Milliseconds"),
+    ("CleverTapThrottled", "Count"),
+    ("SecretsCacheMiss", "Count"),
+];
+
+/// The EMF document of one destination's counters.
+pub fn emf_document(
+    function: &str,
+    destination: &str,
+    c: &DestinationCounters,
+    timestamp_ms: u64,
+) -> Value {
+    let definitions: Vec<Value> = METRICS
+        .iter()
+        .filter(|(name, _)| *name != "UploadLatency" || !c.upload_latency_ms.is_empty())
+        .map(|(name, unit)| json!({"Name": name, "Unit": unit}))
+        .collect();
+    let mut doc = Map::new();
+    doc.insert(
+        "_aws".into(),
+        json!({
+            "Timestamp": timestamp_ms,
+            "CloudWatchMetrics": [{
+                "Namespace": NAMESPACE,
+                "Dimensions": [["function", "destination"]],
+                "Metrics": definitions,
+            }],
+        }),
+    );
+    doc.insert("function".into(), json!(function));
+    doc.insert("destination".into(), json!(destination));
+    doc.insert("EventsDelivered".into(), json!(c.delivered));
+    doc.insert("EventsRejected".into(), json!(c.rejected));
+    doc.insert("EventsRetried".into(), json!(c.retried));
+    doc.insert("EventsDeadLettered".into(), json!(c.dead_lettered));
+    doc.insert("UploadRequests".into(), json!(c.upload_requests));
+    if !c.upload_latency_ms.is_empty() {
+        doc.insert("UploadLatency".into(), json!(c.upload_latency_ms));
+    }
+    doc.insert("CleverTapThrottled".into(), json!(c.throttled));
+    doc.insert("SecretsCacheMiss".into(), json!(c.secrets_cache_miss));
+    Value::Object(doc)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> InvocationMetrics {
+        let mut m = InvocationMetrics::default();
+        let d = m.destination("dest-a");
+        d.delivered = 7;
+        d.rejected = 2;
+        d.dead_lettered = 2;
+        d.upload_requests = 1;
+        d.record_latency(Duration::from_millis(42));
+        m.destination("dest-b").retried = 3;
+        m
+    }
+
+    #[test]
+    fn every_document_has_the_aws_block_cloudwatch_requires() {
+        for doc in sample().emf_documents("fn-1", 1_700_000_000_000) {
+            let aws = &doc["_aws"];
+            assert_eq!(aws["Timestamp"], 1_700_000_000_000u64);
+            let directive = &aws["CloudWatchMetrics"][0];
+            assert_eq!(directive["Namespace"], NAMESPACE);
+            assert_eq!(
+                directive["Dimensions"],
+                json!([["function", "destination"]])
+            );
+            // Every declared metric and every dimension has a value at the root.
+            for metric in directive["Metrics"].as_array().unwrap() {
+                let name = metric["Name"].as_str().unwrap();
+                assert!(doc.get(name).is_some(), "{name} declared but missing");
+                assert!(metric["Unit"].is_string());
+            }
+            assert_eq!(doc["function"], "fn-1");
+            assert!(doc["destination"].is_string());
+        }
+    }
+
+    #[test]
+    fn counters_land_under_their_metric_names_per_destination() {
+        let docs = sample().emf_documents("fn-1", 1);
+        assert_eq!(docs.len(), 2);
+        let a = &docs[0];
+        assert_eq!(a["destination"], "dest-a");
+        assert_eq!(a["EventsDelivered"], 7);
+        assert_eq!(a["EventsRejected"], 2);
+        assert_eq!(a["EventsDeadLettered"], 2);
+        assert_eq!(a["UploadRequests"], 1);
+        assert_eq!(a["UploadLatency"], json!([42.0]));
+        let b = &docs[1];
+        assert_eq!(b["EventsRetried"], 3);
+        assert!(b.get("UploadLatency").is_none());
+        let names: Vec<_> = b["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["Name"].as_str().unwrap().to_owned())
+            .collect();
+        assert!(!names.contains(&"UploadLatency".to_owned()));
+        assert!(names.contains(&"SecretsCacheMiss".to_owned()));
+    }
+
+    #[test]
+    fn latency_values_stop_at_the_emf_array_limit() {
+        let mut c = DestinationCounters::default();
+        for _ in 0..150 {
+            c.record_latency(Duration::from_millis(1));
+        }
+        assert_eq!(c.upload_latency_ms.len(), MAX_VALUES_PER_METRIC);
+    }
+}
