@@ -11,6 +11,7 @@ use crate::entrypoints::{Handler, Upload};
 use crate::pending::{HttpTimeouts, HttpTransport, SecretsManagerSource, secrets_client};
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::Value;
+use std::io::Write;
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::time::Instant;
@@ -93,10 +94,27 @@ pub async fn serve<S: SettingsSource, U: Upload, D: DeadLetterSink>(
     let handler = &handler;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         let deadline = deadline_from_epoch_ms(event.context.deadline);
-        handler.handle(event.payload, deadline).await
+        let answer = handler.handle(event.payload, deadline).await;
+        emit_metrics(
+            &event.context.env_config.function_name,
+            handler.take_metrics(),
+        );
+        answer
     }))
     .await
     .map_err(StartError::Loop)
+}
+
+/// Writes the invocation's counters to stdout as CloudWatch EMF lines (crate::metrics): Lambda
+/// ships them to CloudWatch Logs, which turns them into metrics without an API call.
+fn emit_metrics(function: &str, metrics: crate::metrics::InvocationMetrics) {
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    let mut out = std::io::stdout().lock();
+    for doc in metrics.emf_documents(function, now_ms) {
+        let _ = writeln!(out, "{doc}");
+    }
 }
 
 /// The invocation deadline (`Lambda-Runtime-Deadline-Ms`, ms since the epoch) as a monotonic

@@ -203,7 +203,7 @@ async fn serve<S: SettingsSource, U: Upload, D: DeadLetterSink>(
     };
     let prepared = prepare(items, settings.mapping);
     let outcomes = deliver(handler, &destination, &settings, &prepared, deadline).await;
-    dead_letter(
+    let dead_lettered = dead_letter(
         handler,
         &destination,
         request.request_id.as_deref(),
@@ -211,6 +211,11 @@ async fn serve<S: SettingsSource, U: Upload, D: DeadLetterSink>(
         &outcomes,
     )
     .await;
+    let mut counts = [0; 3];
+    for o in &outcomes {
+        counts[o.status() as usize] += 1;
+    }
+    handler.count_outcomes(destination.as_str(), counts, dead_lettered);
     results(&prepared, &outcomes)
 }
 
@@ -300,6 +305,7 @@ async fn deliver<S: SettingsSource, U: Upload, D>(
         if report.credentials_rejected {
             handler.settings.invalidate(destination);
         }
+        handler.count_delivery(destination.as_str(), &report);
         report.outcomes
     };
     merge_outcomes(prepared, &mut delivered.into_iter())
@@ -311,14 +317,14 @@ async fn dead_letter<S, U, D: DeadLetterSink>(
     request_id: Option<&str>,
     prepared: &[Prepared<'_>],
     outcomes: &[Outcome],
-) {
+) -> usize {
     let rejected: Vec<(&Prepared<'_>, &Outcome)> = prepared
         .iter()
         .zip(outcomes)
         .filter(|(_, o)| o.status() == Status::Rejected)
         .collect();
     let Some(reason) = rejected.first().and_then(|(_, o)| o.reason()) else {
-        return;
+        return 0;
     };
     let message = if rejected.len() > 1 {
         format!(
@@ -337,13 +343,15 @@ async fn dead_letter<S, U, D: DeadLetterSink>(
         request_id,
         None,
     );
+    let mut sent = 0;
     for result in handler
         .dead_letters
         .send(std::slice::from_ref(&letter))
         .await
     {
         match result {
-            Ok(()) | Err(DeadLetterError::NotConfigured) => {}
+            Ok(()) => sent += rejected.len(),
+            Err(DeadLetterError::NotConfigured) => {}
             Err(e) => tracing::error!(
                 destination = %destination,
                 code = e.code(),
@@ -352,6 +360,7 @@ async fn dead_letter<S, U, D: DeadLetterSink>(
             ),
         }
     }
+    sent
 }
 
 #[derive(Serialize)]

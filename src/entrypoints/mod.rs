@@ -11,11 +11,13 @@ use crate::config::Config;
 use crate::credentials::SettingsSource;
 use crate::deadletter::DeadLetterSink;
 use crate::delivery::{Delivery, DeliveryReport};
-use crate::outcome::{Outcome, Reason};
+use crate::metrics::{DestinationCounters, InvocationMetrics};
+use crate::outcome::{Outcome, Reason, Status};
 use crate::settings::{DestinationSettings, MappingOptions};
 use crate::transform::{Record, transform_event};
 use serde_json::Value;
 use std::future::Future;
+use std::sync::Mutex;
 use tokio::time::Instant;
 
 /// What a payload is, told by its shape.
@@ -137,6 +139,45 @@ pub struct Handler<S, U, D> {
     pub settings: S,
     pub delivery: U,
     pub dead_letters: D,
+    /// Counters of the invocation in progress (Lambda runs one at a time per container).
+    metrics: Mutex<InvocationMetrics>,
+}
+
+impl<S, U, D> Handler<S, U, D> {
+    /// Adds to one destination's counters (`-` where no destination is known).
+    pub(crate) fn count(&self, destination: &str, add: impl FnOnce(&mut DestinationCounters)) {
+        let mut metrics = self.metrics.lock().unwrap_or_else(|e| e.into_inner());
+        add(metrics.destination(destination));
+    }
+
+    /// The counters gathered since the last call, for the invocation's EMF documents.
+    pub fn take_metrics(&self) -> InvocationMetrics {
+        std::mem::take(&mut *self.metrics.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Counts one delivery call.
+    pub(crate) fn count_delivery(&self, destination: &str, report: &DeliveryReport) {
+        self.count(destination, |c| {
+            c.upload_requests += u64::from(report.stats.requests);
+            c.retries += u64::from(report.stats.retries);
+            c.throttled += u64::from(report.stats.throttled);
+        });
+    }
+
+    /// Counts event outcomes.
+    pub(crate) fn count_outcomes(
+        &self,
+        destination: &str,
+        counts: [usize; 3],
+        dead_lettered: usize,
+    ) {
+        self.count(destination, |c| {
+            c.delivered += counts[Status::Delivered as usize] as u64;
+            c.rejected += counts[Status::Rejected as usize] as u64;
+            c.retried += counts[Status::Retry as usize] as u64;
+            c.dead_lettered += dead_lettered as u64;
+        });
+    }
 }
 
 impl<S: SettingsSource, U: Upload, D: DeadLetterSink> Handler<S, U, D> {
@@ -146,6 +187,7 @@ impl<S: SettingsSource, U: Upload, D: DeadLetterSink> Handler<S, U, D> {
             settings,
             delivery,
             dead_letters,
+            metrics: Mutex::new(InvocationMetrics::default()),
         }
     }
 

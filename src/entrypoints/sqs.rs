@@ -63,6 +63,8 @@ enum Plan<'a> {
 struct Ended {
     outcome: Outcome,
     dead_letter_body: Option<String>,
+    /// Events delivered, rejected, retried (a message decided as a whole counts as one).
+    counts: [usize; 3],
 }
 
 pub async fn handle<S: SettingsSource, U: Upload, D: DeadLetterSink>(
@@ -108,6 +110,12 @@ pub async fn handle<S: SettingsSource, U: Upload, D: DeadLetterSink>(
     let mut counts = [0usize; 3];
     for ((message, end), failed) in messages.iter().zip(&ended).zip(&failed) {
         counts[end.outcome.status() as usize] += 1;
+        let dead_lettered = if end.outcome.status() == Status::Rejected && !*failed {
+            end.counts[Status::Rejected as usize].max(1)
+        } else {
+            0
+        };
+        handler.count_outcomes(message.metric_label(), end.counts, dead_lettered);
         log_message(message, end, *failed);
         if *failed {
             match message.id.as_deref().filter(|id| !id.is_empty()) {
@@ -184,6 +192,13 @@ fn decode(record: Value, default: Option<&DestinationId>) -> Message {
                 format!("not an SQS message record: {e}"),
             )),
         },
+    }
+}
+
+impl Message {
+    /// The destination for metrics: its id, or `-` when it has none.
+    fn metric_label(&self) -> &str {
+        self.destination.as_ref().map_or("-", DestinationId::as_str)
     }
 }
 
@@ -266,6 +281,7 @@ async fn deliver_grouped<S: SettingsSource, U: Upload, D>(
             if report.credentials_rejected {
                 handler.settings.invalidate(destination);
             }
+            handler.count_delivery(destination.as_str(), &report);
             tracing::debug!(destination = %destination, stats = ?report.stats, "delivered");
             report.outcomes
         });
@@ -303,6 +319,7 @@ async fn deliver_in_order<S: SettingsSource, U: Upload, D>(
                     "an earlier message of this FIFO batch needs a retry; not sent, to keep the order",
                 ),
                 dead_letter_body: None,
+                counts: [0, 0, 1],
             });
             continue;
         }
@@ -321,6 +338,7 @@ async fn deliver_in_order<S: SettingsSource, U: Upload, D>(
                     if report.credentials_rejected {
                         handler.settings.invalidate(destination);
                     }
+                    handler.count_delivery(destination.as_str(), &report);
                     report.outcomes
                 }
                 .into_iter();
@@ -337,10 +355,15 @@ async fn deliver_in_order<S: SettingsSource, U: Upload, D>(
 /// A message's outcome (the worst of its events') and, if rejected, its dead letter's body.
 fn end(plan: &Plan<'_>, outcomes: Vec<Outcome>) -> Ended {
     match plan {
-        Plan::Decided(outcome) => Ended {
-            outcome: outcome.clone(),
-            dead_letter_body: None,
-        },
+        Plan::Decided(outcome) => {
+            let mut counts = [0; 3];
+            counts[outcome.status() as usize] = 1;
+            Ended {
+                outcome: outcome.clone(),
+                dead_letter_body: None,
+                counts,
+            }
+        }
         Plan::Events { prepared, .. } => {
             let outcome = Outcome::worst_of(&outcomes);
             let dead_letter_body = (outcome.status() == Status::Rejected).then(|| {
@@ -352,10 +375,11 @@ fn end(plan: &Plan<'_>, outcomes: Vec<Outcome>) -> Ended {
                         .map(|(p, _)| p.raw),
                 )
             });
-            let rejected = outcomes
-                .iter()
-                .filter(|o| o.status() == Status::Rejected)
-                .count();
+            let mut counts = [0; 3];
+            for o in &outcomes {
+                counts[o.status() as usize] += 1;
+            }
+            let rejected = counts[Status::Rejected as usize];
             let outcome = match outcome {
                 Outcome::Rejected(reason) if rejected > 1 => Outcome::Rejected(Reason::new(
                     reason.code,
@@ -366,6 +390,7 @@ fn end(plan: &Plan<'_>, outcomes: Vec<Outcome>) -> Ended {
             Ended {
                 outcome,
                 dead_letter_body,
+                counts,
             }
         }
     }

@@ -377,3 +377,24 @@ async fn a_batch_item_failure_never_has_an_empty_identifier() {
     let failures = run(&h, vec![record("", TRACK, None)]).await;
     assert!(matches!(failures, Err(HandlerError::UnreportableFailure)));
 }
+
+#[tokio::test]
+async fn each_invocation_counts_events_per_destination_for_the_metrics() {
+    let h = fakes::handler();
+    run(
+        &h,
+        vec![
+            record("m-1", &format!("[{TRACK},{GROUP}]"), Some("dest-a")),
+            record("m-2", TRACK, Some("dest-b")),
+            record("m-3", TRACK, None),
+        ],
+    )
+    .await
+    .unwrap();
+    let m = h.take_metrics();
+    let a = &m.per_destination["dest-a"];
+    assert_eq!((a.delivered, a.rejected, a.dead_lettered), (1, 1, 1));
+    assert_eq!(m.per_destination["dest-b"].delivered, 1);
+    assert_eq!(m.per_destination["-"].retried, 1);
+    assert!(h.take_metrics().per_destination.is_empty(), "taken once");
+}
