@@ -86,10 +86,13 @@ pub struct Call {
     pub events: Vec<Vec<String>>,
 }
 
+/// How the fake delivery answers one event: from the account and the event's record texts.
+pub type Answer = Box<dyn Fn(&str, &[String]) -> Outcome + Send + Sync>;
+
 /// Delivery that records calls and answers with `answer(account, record texts)` per event.
 pub struct FakeUpload {
     pub calls: Mutex<Vec<Call>>,
-    pub answer: Box<dyn Fn(&str, &[String]) -> Outcome + Send + Sync>,
+    pub answer: Answer,
     pub credentials_rejected: bool,
 }
 
