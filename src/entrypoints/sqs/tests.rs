@@ -315,7 +315,7 @@ async fn fifo_messages_go_one_upload_at_a_time_in_order() {
     assert!(failures.is_empty());
     let calls = h.delivery.calls();
     assert_eq!(calls.len(), 2);
-    assert!(calls[0].events[0][0].contains("Order Completed"));
+    assert!(calls[0].events[0][0].contains("Charged"), "{calls:?}");
 }
 
 #[tokio::test]
