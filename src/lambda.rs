@@ -25,8 +25,28 @@ pub enum StartError {
     HttpClient(#[from] crate::pending::ClientBuildError),
     #[error("could not start the async runtime")]
     Runtime(#[source] std::io::Error),
+    #[error("invalid {0}: Lambda sets it for every function; it is missing or not a number")]
+    RuntimeEnvironment(&'static str),
     #[error("the Lambda runtime loop failed: {0}")]
     Loop(lambda_runtime::Error),
+}
+
+/// Variables Lambda itself sets, which the runtime library reads (and would panic without).
+const LAMBDA_VARIABLES: [&str; 3] = [
+    "AWS_LAMBDA_FUNCTION_NAME",
+    "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+    "AWS_LAMBDA_FUNCTION_VERSION",
+];
+
+/// Checks Lambda's own variables up front, so a broken environment is a message, not a panic.
+fn check_lambda_environment(lookup: impl Fn(&str) -> Option<String>) -> Result<(), StartError> {
+    for name in LAMBDA_VARIABLES {
+        let value = lookup(name).ok_or(StartError::RuntimeEnvironment(name))?;
+        if name == "AWS_LAMBDA_FUNCTION_MEMORY_SIZE" && value.trim().parse::<i32>().is_err() {
+            return Err(StartError::RuntimeEnvironment(name));
+        }
+    }
+    Ok(())
 }
 
 /// The binary started without a subcommand: run the Lambda runtime loop, or explain why not.
@@ -40,6 +60,13 @@ pub fn main() -> ExitCode {
         return ExitCode::from(2);
     }
     init_tracing(true);
+    let config = match Config::from_env() {
+        Ok(config) => config,
+        Err(e) => return fail(&StartError::Config(e)),
+    };
+    if let Err(e) = check_lambda_environment(|name| std::env::var(name).ok()) {
+        return fail(&e);
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -47,7 +74,7 @@ pub fn main() -> ExitCode {
         Ok(rt) => rt,
         Err(e) => return fail(&StartError::Runtime(e)),
     };
-    match runtime.block_on(run()) {
+    match runtime.block_on(run(config)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(&e),
     }
@@ -59,9 +86,8 @@ fn fail(e: &StartError) -> ExitCode {
     ExitCode::from(2)
 }
 
-/// Reads the configuration, builds the clients once, and serves invocations until Lambda stops.
-pub async fn run() -> Result<(), StartError> {
-    let config = Config::from_env()?;
+/// Builds the clients once, and serves invocations until Lambda stops.
+pub async fn run(config: Config) -> Result<(), StartError> {
     let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let settings = SecretsManagerSource::new(
         secrets_client(&sdk),
@@ -158,6 +184,39 @@ mod tests {
         assert!(
             left > Duration::from_secs(9) && left <= Duration::from_secs(10),
             "{left:?}"
+        );
+    }
+
+    #[test]
+    fn a_missing_or_broken_lambda_variable_is_named_instead_of_a_panic() {
+        let all = |name: &str| {
+            Some(
+                if name.ends_with("MEMORY_SIZE") {
+                    "128"
+                } else {
+                    "x"
+                }
+                .to_owned(),
+            )
+        };
+        assert!(check_lambda_environment(all).is_ok());
+        let err = check_lambda_environment(|name| all(name).filter(|_| !name.ends_with("NAME")))
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("AWS_LAMBDA_FUNCTION_NAME"),
+            "{err}"
+        );
+        let err = check_lambda_environment(|name| {
+            if name.ends_with("MEMORY_SIZE") {
+                Some("lots".into())
+            } else {
+                all(name)
+            }
+        })
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("AWS_LAMBDA_FUNCTION_MEMORY_SIZE"),
+            "{err}"
         );
     }
 

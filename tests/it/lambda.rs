@@ -72,6 +72,19 @@ fn a_bad_configuration_value_stops_start_up_with_a_message_naming_the_variable()
 }
 
 #[test]
+fn a_missing_lambda_variable_stops_start_up_with_its_name_rather_than_a_panic() {
+    let output = std::process::Command::new(crate::support::binary())
+        .env_clear()
+        .env("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("invalid AWS_LAMBDA_FUNCTION_NAME"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
 fn without_arguments_outside_lambda_the_binary_explains_itself() {
     let output = std::process::Command::new(crate::support::binary())
         .env_clear()
