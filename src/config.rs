@@ -150,6 +150,7 @@ impl Config {
             retry_budget: self.retry_budget,
             safety_margin: SAFETY_MARGIN,
             endpoint_override: self.clevertap_endpoint.clone(),
+            ..DeliveryPolicy::default()
         }
     }
 }

@@ -1,9 +1,16 @@
 //! How a body (SQS message, HTTP request, `transform` input) is split into events: one event,
-//! a JSON array, `{"batch": [...]}`, or NDJSON (design.md §1, §2).
-//!
-//! SKELETON: signatures are the contract; the bodies are filled in by the transform work (issue 2).
+//! a JSON array, `{"batch": [...]}`, or NDJSON (design.md §1, §2). Items borrow their text from
+//! the body; a bad item is kept with its reason rather than failing its neighbours, so every
+//! event ends with a result.
 
 use crate::outcome::Reason;
+use crate::transform::codes;
+use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde_json::value::RawValue;
+use std::fmt;
+
+/// The code of a body with nothing in it.
+pub const EMPTY_BODY: &str = "empty_body";
 
 /// One item of a body: its raw JSON text (or the raw text of a line that is not JSON), and the
 /// reason it cannot be used, if any (`invalid_json`, `not_an_object`, ...).
@@ -13,6 +20,28 @@ pub struct Item<'a> {
     pub error: Option<Reason>,
 }
 
+impl<'a> Item<'a> {
+    fn ok(raw: &'a str) -> Self {
+        Item { raw, error: None }
+    }
+
+    fn of_value(raw: &'a RawValue) -> Self {
+        let text = raw.get();
+        if text.starts_with('{') {
+            Item::ok(text)
+        } else {
+            Item {
+                raw: text,
+                error: Some(not_an_object()),
+            }
+        }
+    }
+}
+
+fn not_an_object() -> Reason {
+    Reason::new(codes::NOT_AN_OBJECT, "the item is not a JSON object")
+}
+
 /// What a body holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Body<'a> {
@@ -20,9 +49,205 @@ pub enum Body<'a> {
     Events(Vec<Item<'a>>),
 }
 
+/// The top level of a body that is one JSON value.
+enum Whole<'a> {
+    /// An object; `batch` holds its `batch` member when that is an array.
+    Object(Option<&'a RawValue>),
+    Array(Vec<&'a RawValue>),
+    Scalar,
+}
+
+struct WholeVisitor;
+
+impl<'de> Visitor<'de> for WholeVisitor {
+    type Value = Whole<'de>;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(Whole::Scalar)
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(Whole::Scalar)
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(Whole::Scalar)
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(Whole::Scalar)
+    }
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
+        Ok(Whole::Scalar)
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(Whole::Scalar)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(16));
+        while let Some(item) = seq.next_element::<&'de RawValue>()? {
+            items.push(item);
+        }
+        Ok(Whole::Array(items))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut batch = None;
+        while let Some(key) = map.next_key::<crate::transform::event::Key<'de>>()? {
+            if key.0 == "batch" {
+                let value: &'de RawValue = map.next_value()?;
+                batch = value.get().starts_with('[').then_some(value);
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(Whole::Object(batch))
+    }
+}
+
+impl<'de> Deserialize<'de> for Whole<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(WholeVisitor)
+    }
+}
+
 /// Splits a body. An error means the body as a whole is unusable (empty, or not JSON or NDJSON
 /// at all); the reason's code says which (`empty_body`, `invalid_json`).
 pub fn split_body(text: &str) -> Result<Body<'_>, Reason> {
-    let _ = text;
-    todo!("issue 2")
+    let trimmed = text.trim();
+    if trimmed.is_empty() {
+        return Err(Reason::new(EMPTY_BODY, "the body is empty"));
+    }
+    let whole_error = match serde_json::from_str::<Whole<'_>>(trimmed) {
+        Ok(Whole::Object(Some(batch))) => {
+            let items = serde_json::from_str::<Vec<&RawValue>>(batch.get())
+                .map_err(|e| invalid_json(&e))?;
+            return Ok(Body::Events(
+                items.into_iter().map(Item::of_value).collect(),
+            ));
+        }
+        Ok(Whole::Object(None)) => return Ok(Body::Events(vec![Item::ok(trimmed)])),
+        Ok(Whole::Array(items)) => {
+            return Ok(Body::Events(
+                items.into_iter().map(Item::of_value).collect(),
+            ));
+        }
+        Ok(Whole::Scalar) => {
+            return Ok(Body::Events(vec![Item {
+                raw: trimmed,
+                error: Some(not_an_object()),
+            }]));
+        }
+        Err(e) => e,
+    };
+    let items = split_lines(trimmed);
+    let no_line_is_json = items.iter().all(|i| {
+        i.error
+            .as_ref()
+            .is_some_and(|r| r.code == codes::INVALID_JSON)
+    });
+    if no_line_is_json {
+        return Err(invalid_json(&whole_error));
+    }
+    Ok(Body::Events(items))
+}
+
+/// NDJSON: one item per non-blank line, a line that is not JSON an `invalid_json` item.
+pub fn split_lines(text: &str) -> Vec<Item<'_>> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(line_item)
+        .collect()
+}
+
+/// One NDJSON line as an item.
+pub fn line_item(line: &str) -> Item<'_> {
+    match serde_json::from_str::<&RawValue>(line) {
+        Ok(raw) => Item::of_value(raw),
+        Err(e) => Item {
+            raw: line,
+            error: Some(invalid_json(&e)),
+        },
+    }
+}
+
+fn invalid_json(e: &serde_json::Error) -> Reason {
+    Reason::new(codes::INVALID_JSON, format!("not valid JSON: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn events(text: &str) -> Vec<Item<'_>> {
+        match split_body(text).unwrap() {
+            Body::Events(items) => items,
+        }
+    }
+
+    fn codes_of<'x>(items: &'x [Item<'_>]) -> Vec<Option<&'x str>> {
+        items
+            .iter()
+            .map(|i| i.error.as_ref().map(|r| r.code.as_ref()))
+            .collect()
+    }
+
+    #[test]
+    fn a_single_object_is_one_event() {
+        let items = events("  {\"type\":\"track\",\n \"event\":\"x\"}\n");
+        assert_eq!(
+            items,
+            vec![Item::ok("{\"type\":\"track\",\n \"event\":\"x\"}")]
+        );
+    }
+
+    #[test]
+    fn an_array_gives_one_item_per_element_and_non_objects_are_marked() {
+        let items = events(r#"[{"a":1}, 2, {"b":[1]}]"#);
+        assert_eq!(items.len(), 3);
+        assert_eq!(items[0].raw, r#"{"a":1}"#);
+        assert_eq!(codes_of(&items), vec![None, Some("not_an_object"), None]);
+    }
+
+    #[test]
+    fn a_batch_object_gives_its_elements() {
+        let items = events(r#"{"batch": [{"a":1},{"b":2}], "sentAt": "x"}"#);
+        assert_eq!(
+            items.iter().map(|i| i.raw).collect::<Vec<_>>(),
+            vec![r#"{"a":1}"#, r#"{"b":2}"#]
+        );
+        assert!(events("[]").is_empty());
+        assert!(events(r#"{"batch":[]}"#).is_empty());
+    }
+
+    #[test]
+    fn ndjson_gives_one_item_per_line_and_a_bad_line_is_kept_with_invalid_json() {
+        let items = events("{\"a\":1}\n\n{oops\r\n[1]\n{\"b\":2}\n");
+        assert_eq!(
+            codes_of(&items),
+            vec![None, Some("invalid_json"), Some("not_an_object"), None]
+        );
+        assert_eq!(items[1].raw, "{oops");
+    }
+
+    #[test]
+    fn an_empty_body_and_a_body_that_is_not_json_at_all_are_errors() {
+        assert_eq!(split_body(" \n\t").unwrap_err().code, "empty_body");
+        assert_eq!(split_body("hello").unwrap_err().code, "invalid_json");
+        assert_eq!(
+            split_body("{\n\"a\": 1,\n").unwrap_err().code,
+            "invalid_json"
+        );
+    }
+
+    #[test]
+    fn a_scalar_body_is_one_item_that_is_not_an_object() {
+        assert_eq!(codes_of(&events("42")), vec![Some("not_an_object")]);
+    }
+
+    #[test]
+    fn nesting_ten_thousand_levels_deep_is_split_without_overflowing_the_stack() {
+        let deep = format!("{{\"p\":{}{}}}", "[".repeat(10_000), "]".repeat(10_000));
+        let items = events(&deep);
+        assert_eq!(codes_of(&items), vec![None]);
+    }
 }

@@ -2,13 +2,12 @@
 //! runtime loop hands every invocation to the one [`Handler`]. Kept out of `main.rs` so the
 //! binary only dispatches.
 
+use crate::clevertap::client::{ClientBuildError, HttpTimeouts, HttpTransport};
 use crate::config::{Config, vars};
-use crate::credentials::SettingsSource;
-// TEMPORARY until the delivery branch is merged: stand-ins with the same names.
+use crate::credentials::{SecretsManagerSource, SettingsSource, secrets_client};
 use crate::deadletter::{DeadLetterSink, SqsDeadLetterQueue, sqs_client};
 use crate::delivery::Delivery;
 use crate::entrypoints::{Handler, Upload};
-use crate::pending::{HttpTimeouts, HttpTransport, SecretsManagerSource, secrets_client};
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::Value;
 use std::io::Write;
@@ -22,7 +21,7 @@ pub enum StartError {
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
     #[error("could not build the CleverTap HTTP client")]
-    HttpClient(#[from] crate::pending::ClientBuildError),
+    HttpClient(#[from] ClientBuildError),
     #[error("could not start the async runtime")]
     Runtime(#[source] std::io::Error),
     #[error("invalid {0}: Lambda sets it for every function; it is missing or not a number")]

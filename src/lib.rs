@@ -13,7 +13,5 @@ pub mod input;
 pub mod lambda;
 pub mod metrics;
 pub mod outcome;
-#[doc(hidden)]
-pub mod pending;
 pub mod settings;
 pub mod transform;

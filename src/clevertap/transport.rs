@@ -34,6 +34,10 @@ pub enum TransportError {
     Timeout,
     #[error("could not reach CleverTap: {0}")]
     Connect(String),
+    /// The request could not be built (e.g. an account id or passcode that is not a valid
+    /// HTTP header value). The message never holds the value.
+    #[error("invalid CleverTap request: {0}")]
+    InvalidRequest(String),
 }
 
 /// Sends one request. Implementations must be cheap to share across tasks.

@@ -2,17 +2,16 @@
 //! runs the real handler once on a Lambda event file, so the whole path can be tried on any
 //! machine. Stdout holds only the handler's JSON response; logs and dry-run output go to stderr.
 
+use crate::clevertap::client::{HttpTimeouts, HttpTransport};
 use crate::clevertap::transport::{ApiRequest, HttpReply, Transport, TransportError};
 use crate::config::Config;
 use crate::credentials::{CredentialsError, SettingsSource};
+use crate::credentials::{SecretsManagerSource, StaticSource, secrets_client};
 use crate::deadletter::{
     DeadLetter, DeadLetterError, DeadLetterSink, SqsDeadLetterQueue, sqs_client,
 };
 use crate::delivery::Delivery;
 use crate::entrypoints::Handler;
-use crate::pending::{
-    HttpTimeouts, HttpTransport, SecretsManagerSource, StaticSource, secrets_client,
-};
 use crate::settings::{DestinationId, DestinationSettings};
 use serde_json::{Value, json};
 use std::path::PathBuf;

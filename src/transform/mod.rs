@@ -1,11 +1,64 @@
 //! Pure mapping from one RudderStack event to CleverTap upload records, exactly as RudderStack's
-//! own CleverTap destination (rudder-transformer) maps it. No I/O, no async.
+//! own CleverTap destination (rudder-transformer) maps it, so a user moving from RudderStack's
+//! cloud mode sees the same profiles and events. No I/O, no async.
 //!
-//! SKELETON: the public signatures below are the contract other modules build on; the bodies
-//! are filled in by the transform work (issue 2).
+//! Fast on purpose: the event is read in one pass borrowing from the input (most of `context`
+//! is skipped unread) and records are written straight into strings, with no JSON tree in
+//! between (BENCHMARKS.md). Deliberate differences from the reference are listed in
+//! [`codes`] and at the functions that make them.
+
+mod alias;
+pub(crate) mod event;
+mod identify;
+mod ids;
+pub mod json;
+mod record;
+mod track;
+pub(crate) mod ts;
+pub(crate) mod value;
 
 use crate::outcome::Reason;
 use crate::settings::MappingOptions;
+use event::{Event, Field, ParseError, RawPairs};
+use ids::Ids;
+use json::WriteError;
+
+/// The stable codes of every rejection the transform gives, with what they mean.
+pub mod codes {
+    /// The text is not valid JSON.
+    pub const INVALID_JSON: &str = "invalid_json";
+    /// The JSON value is not an object.
+    pub const NOT_AN_OBJECT: &str = "not_an_object";
+    /// A value the mapping writes is nested deeper than `json::MAX_NESTING` levels.
+    pub const TOO_DEEP: &str = "too_deep";
+    /// `type` is absent, null or empty.
+    pub const MISSING_TYPE: &str = "missing_type";
+    /// `type` is not identify, track, page, screen or alias (in any letter case).
+    pub const UNSUPPORTED_TYPE: &str = "unsupported_type";
+    /// Neither a userId (or trait id) nor an anonymousId. Deliberate deviation: the reference
+    /// sends a record without identity, which CleverTap refuses (code 523).
+    pub const MISSING_IDS: &str = "missing_ids";
+    /// userId, anonymousId or previousId is an object, array or boolean.
+    pub const INVALID_ID: &str = "invalid_id";
+    /// track/page/screen without a userId while the destination's `trackAnonymous` is off.
+    pub const ANONYMOUS_NOT_ALLOWED: &str = "anonymous_not_allowed";
+    /// A track event without `event`.
+    pub const MISSING_EVENT_NAME: &str = "missing_event_name";
+    /// A track event whose `event` is not a string.
+    pub const INVALID_EVENT_NAME: &str = "invalid_event_name";
+    /// Order Completed whose products are not a non-empty array of objects.
+    pub const INVALID_PRODUCTS: &str = "invalid_products";
+    /// `properties` is not an object.
+    pub const INVALID_PROPERTIES: &str = "invalid_properties";
+    /// `traits` or `context.traits` of an identify is not an object.
+    pub const INVALID_TRAITS: &str = "invalid_traits";
+    /// An alias without userId.
+    pub const MISSING_USER_ID: &str = "missing_user_id";
+    /// An alias without previousId.
+    pub const MISSING_PREVIOUS_ID: &str = "missing_previous_id";
+    /// An input line that is not UTF-8 (the `transform` command reads bytes).
+    pub const INVALID_UTF8: &str = "invalid_utf8";
+}
 
 /// One CleverTap upload record as compact JSON text (`{"type":"event",...}`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,8 +87,151 @@ pub struct Transformed {
     pub result: Result<Vec<Record>, Reason>,
 }
 
+/// What a rejection is inside the transform.
+pub(crate) type Rejection = Reason;
+
+impl Reason {
+    /// The rejection for a value that could not be written.
+    pub(crate) fn from_write(e: WriteError) -> Reason {
+        match e {
+            WriteError::TooDeep => Reason::new(
+                codes::TOO_DEEP,
+                format!("a value is nested deeper than {} levels", json::MAX_NESTING),
+            ),
+            WriteError::Malformed => Reason::new(codes::INVALID_JSON, "a value is not valid JSON"),
+        }
+    }
+}
+
+/// The traits object of an identify, or a rejection when it is not an object.
+fn traits_object<'e, 'a>(
+    field: &'e Field<RawPairs<'a>>,
+    name: &str,
+) -> Result<Option<&'e RawPairs<'a>>, Reason> {
+    match field {
+        Field::Absent => Ok(None),
+        Field::NotObject => Err(Reason::new(
+            codes::INVALID_TRAITS,
+            format!("{name} must be a JSON object"),
+        )),
+        Field::Object(p) => Ok(Some(p)),
+    }
+}
+
 /// Transforms one event given as JSON text.
 pub fn transform_event(event_json: &str, opts: MappingOptions) -> Transformed {
-    let _ = (event_json, opts);
-    todo!("issue 2")
+    let ev = match event::parse(event_json) {
+        Ok(ev) => ev,
+        Err(e) => {
+            return Transformed {
+                message_id: None,
+                result: Err(parse_rejection(&e)),
+            };
+        }
+    };
+    let message_id = ev
+        .message_id
+        .and_then(value::as_str)
+        .map(|s| Box::from(s.as_ref()));
+    let result = map_event(&ev, opts, event_json.len())
+        .map(|records| records.into_iter().map(Record::from_json).collect());
+    Transformed { message_id, result }
 }
+
+/// The rejection for event text that could not be read.
+pub(crate) fn parse_rejection(e: &ParseError) -> Reason {
+    match e {
+        ParseError::NotAnObject => {
+            Reason::new(codes::NOT_AN_OBJECT, "the event is not a JSON object")
+        }
+        ParseError::Json(e) if e.to_string().starts_with("recursion limit exceeded") => {
+            Reason::new(
+                codes::TOO_DEEP,
+                format!("the event is nested too deeply ({e})"),
+            )
+        }
+        ParseError::Json(e) => Reason::new(
+            codes::INVALID_JSON,
+            format!("the event is not valid JSON: {e}"),
+        ),
+    }
+}
+
+fn map_event(
+    ev: &Event<'_>,
+    opts: MappingOptions,
+    input_len: usize,
+) -> Result<Vec<String>, Reason> {
+    let call = event_type(ev)?;
+    let ids = Ids::of(ev)?;
+    if ids.user.is_none() && ids.anonymous.is_none() {
+        return Err(Reason::new(
+            codes::MISSING_IDS,
+            "the event has neither userId nor anonymousId",
+        ));
+    }
+    let mut scratch = String::new();
+    let capacity = (input_len / 2).clamp(128, 8192);
+    match call {
+        Type::Identify => identify::identify(ev, &ids, opts, &mut scratch, capacity),
+        Type::Alias => alias::alias(ev, &mut scratch),
+        Type::Track => track::event(ev, &ids, opts, track::Call::Track, &mut scratch, capacity),
+        Type::Page => track::event(ev, &ids, opts, track::Call::Page, &mut scratch, capacity),
+        Type::Screen => track::event(ev, &ids, opts, track::Call::Screen, &mut scratch, capacity),
+    }
+}
+
+enum Type {
+    Identify,
+    Track,
+    Page,
+    Screen,
+    Alias,
+}
+
+/// The event type, case-insensitive.
+fn event_type(ev: &Event<'_>) -> Result<Type, Reason> {
+    let Some(raw) = ev.kind.filter(|r| value::truthy(Some(r))) else {
+        return Err(Reason::new(codes::MISSING_TYPE, "the event has no type"));
+    };
+    let Some(name) = value::as_str(raw) else {
+        return Err(Reason::new(
+            codes::UNSUPPORTED_TYPE,
+            "the event type must be a string",
+        ));
+    };
+    Ok(match name.to_lowercase().as_str() {
+        "identify" => Type::Identify,
+        "track" => Type::Track,
+        "page" => Type::Page,
+        "screen" => Type::Screen,
+        "alias" => Type::Alias,
+        _ => {
+            let shown: String = name.chars().take(64).collect();
+            return Err(Reason::new(
+                codes::UNSUPPORTED_TYPE,
+                format!(
+                    "event type {shown:?} is not supported: expected identify, track, page, screen or alias"
+                ),
+            ));
+        }
+    })
+}
+
+/// The body of an upload request, `{"d":[record,...]}`, built by concatenating the records'
+/// JSON text (no re-parsing). Used by the `transform` command and the Lambda alike.
+pub fn upload_body<'a>(records: impl IntoIterator<Item = &'a Record>) -> Vec<u8> {
+    let mut body = Vec::with_capacity(1024);
+    body.extend_from_slice(b"{\"d\":[");
+    for (i, r) in records.into_iter().enumerate() {
+        if i > 0 {
+            body.push(b',');
+        }
+        body.extend_from_slice(r.as_str().as_bytes());
+    }
+    body.extend_from_slice(b"]}");
+    body
+}
+
+#[cfg(test)]
+mod tests;

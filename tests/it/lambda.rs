@@ -80,7 +80,10 @@ fn a_missing_lambda_variable_stops_start_up_with_its_name_rather_than_a_panic() 
         .unwrap();
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("invalid AWS_LAMBDA_FUNCTION_NAME"), "{stderr}");
+    assert!(
+        stderr.contains("invalid AWS_LAMBDA_FUNCTION_NAME"),
+        "{stderr}"
+    );
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
 

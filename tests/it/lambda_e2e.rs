@@ -17,7 +17,8 @@ const QUEUE_ARN: &str = "arn:aws:sqs:us-east-1:123456789012:events";
 const FIFO_ARN: &str = "arn:aws:sqs:us-east-1:123456789012:events.fifo";
 
 const TRACK: &str = r#"{"type":"track","event":"Order Completed","userId":"u-1","messageId":"e-1","properties":{"revenue":10}}"#;
-const IDENTIFY: &str = r#"{"type":"identify","userId":"u-2","messageId":"e-2","traits":{"email":"ana@example.com"}}"#;
+const IDENTIFY: &str =
+    r#"{"type":"identify","userId":"u-2","messageId":"e-2","traits":{"email":"ana@example.com"}}"#;
 const GROUP: &str = r#"{"type":"group","userId":"u-3","messageId":"e-3","groupId":"g-1"}"#;
 const NO_IDS: &str = r#"{"type":"track","event":"Viewed","messageId":"e-4"}"#;
 
@@ -145,7 +146,10 @@ impl Stack {
     fn assert_no_secret_in_logs(&self) {
         let logs = self.process.logs();
         for secret in [PASSCODE_A, PASSCODE_B, TOKEN_A] {
-            assert!(!logs.contains(secret), "a secret leaked into the logs:\n{logs}");
+            assert!(
+                !logs.contains(secret),
+                "a secret leaked into the logs:\n{logs}"
+            );
         }
     }
 }
@@ -193,7 +197,12 @@ async fn a_normal_batch_across_two_destinations_is_delivered_and_the_response_is
             message("m-3", &format!(r#"{{"batch":[{IDENTIFY}]}}"#), "dest-a"),
         ]}))
         .await;
-    assert_eq!(response, json!({"batchItemFailures": []}), "{}", s.process.logs());
+    assert_eq!(
+        response,
+        json!({"batchItemFailures": []}),
+        "{}",
+        s.process.logs()
+    );
     let a = s.clevertap.requests_for("ACC-A");
     let b = s.clevertap.requests_for("ACC-B");
     assert_eq!(a.len(), 1, "one upload for all of dest-a's messages");
@@ -239,7 +248,12 @@ async fn bad_messages_are_dead_lettered_with_their_reasons_and_the_good_ones_del
     // Only the rejected event of a mixed message is dead-lettered; its good event was delivered.
     assert_eq!(by_source["mixed"].0, GROUP);
 
-    let delivered: usize = s.clevertap.requests().iter().map(|r| r.records().len()).sum();
+    let delivered: usize = s
+        .clevertap
+        .requests()
+        .iter()
+        .map(|r| r.records().len())
+        .sum();
     assert_eq!(delivered, 2, "TRACK of good-1 and IDENTIFY of mixed");
     s.assert_no_secret_in_logs();
 }
@@ -247,7 +261,8 @@ async fn bad_messages_are_dead_lettered_with_their_reasons_and_the_good_ones_del
 #[tokio::test]
 async fn clevertap_down_reports_every_message_before_the_deadline() {
     let s = Stack::start(DeadLetters::Queue).await;
-    s.clevertap.respond_with(|_| Reply::status(503, "Service Unavailable"));
+    s.clevertap
+        .respond_with(|_| Reply::status(503, "Service Unavailable"));
     let started = Instant::now();
     let failures = s
         .failures(vec![
@@ -275,7 +290,11 @@ async fn a_missing_secret_reports_its_messages_and_dead_letters_nothing() {
     assert_eq!(failures, ["m-1", "m-2"]);
     assert!(s.dead_letters(0).await.is_empty());
     assert_eq!(s.clevertap.requests_for("ACC-A").len(), 1);
-    assert!(s.process.logs().contains("secret_not_found"), "{}", s.process.logs());
+    assert!(
+        s.process.logs().contains("secret_not_found"),
+        "{}",
+        s.process.logs()
+    );
 }
 
 #[tokio::test]
@@ -306,7 +325,10 @@ async fn a_webhook_with_the_right_token_is_delivered_and_answered_per_event() {
     let body: Value = serde_json::from_str(response["body"].as_str().unwrap()).unwrap();
     assert_eq!(body["delivered"], 1);
     assert_eq!(body["rejected"], 1);
-    assert_eq!(body["results"][0], json!({"index": 0, "messageId": "e-1", "status": "delivered"}));
+    assert_eq!(
+        body["results"][0],
+        json!({"index": 0, "messageId": "e-1", "status": "delivered"})
+    );
     assert_eq!(body["results"][1]["status"], "rejected");
     assert_eq!(s.clevertap.requests_for("ACC-A").len(), 1);
     let letters = s.dead_letters(1).await;
@@ -326,7 +348,10 @@ async fn a_webhook_with_a_wrong_or_missing_token_gets_401_and_nothing_is_sent() 
         ("dest-missing", Some(&*format!("Bearer {TOKEN_A}"))),
     ] {
         let response = s.invoke(&webhook(destination, auth, TRACK)).await;
-        assert_eq!(response["statusCode"], 401, "{destination} {auth:?}: {response}");
+        assert_eq!(
+            response["statusCode"], 401,
+            "{destination} {auth:?}: {response}"
+        );
     }
     assert!(s.clevertap.requests().is_empty());
     assert!(s.dead_letters(0).await.is_empty());
@@ -360,13 +385,25 @@ async fn fifo_stops_at_the_first_message_needing_a_retry_and_reports_all_after_i
 #[tokio::test]
 async fn the_same_process_serves_sqs_http_and_garbage_in_any_order() {
     let s = Stack::start(DeadLetters::Queue).await;
-    assert!(s.failures(vec![message("m-1", TRACK, "dest-a")]).await.is_empty());
+    assert!(
+        s.failures(vec![message("m-1", TRACK, "dest-a")])
+            .await
+            .is_empty()
+    );
     s.api.invoke("{garbage", TIMEOUT).await.error();
     let response = s
-        .invoke(&webhook("dest-a", Some(&format!("Bearer {TOKEN_A}")), IDENTIFY))
+        .invoke(&webhook(
+            "dest-a",
+            Some(&format!("Bearer {TOKEN_A}")),
+            IDENTIFY,
+        ))
         .await;
     assert_eq!(response["statusCode"], 200);
     s.api.invoke("{\"neither\": true}", TIMEOUT).await.error();
-    assert!(s.failures(vec![message("m-2", TRACK, "dest-b")]).await.is_empty());
+    assert!(
+        s.failures(vec![message("m-2", TRACK, "dest-b")])
+            .await
+            .is_empty()
+    );
     assert_eq!(s.clevertap.requests().len(), 3);
 }

@@ -1,6 +1,12 @@
 //! The integration test binary: one module per feature, shared helpers in `support`.
 
+mod conformance;
+mod credentials;
+mod delivery;
+mod delivery_logs;
 mod lambda;
+mod lambda_e2e;
 mod lambda_invoke;
 mod smoke;
 mod support;
+mod transform_cli;

@@ -1,0 +1,351 @@
+//! `rudder-clevertap transform --destination DEST.json [FILE|-]` (design.md §1): the requests a
+//! file of events would become, and a result per event, with no network.
+//!
+//! Streams: NDJSON is read line by line and each request is written as soon as it is full
+//! (at most 1000 records, CleverTap's limit), so memory stays flat however long the file; only
+//! the compact per-item results are held until the end (BENCHMARKS.md, "Transform").
+
+use crate::batch::{MAX_RECORDS_PER_UPLOAD, chunk_by_size};
+use crate::clevertap::endpoint::UPLOAD_PATH;
+use crate::input::{Body, EMPTY_BODY, split_body};
+use crate::outcome::Reason;
+use crate::settings::{DestinationSettings, MappingOptions, SettingsError};
+use crate::transform::json::write_str;
+use crate::transform::{Record, Transformed, codes, transform_event, upload_body};
+use clap::Args;
+use serde::de::IgnoredAny;
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// Arguments of `transform`.
+#[derive(Debug, Args)]
+pub struct TransformArgs {
+    /// Destination settings JSON (accountId, passcode, region, trackAnonymous,
+    /// enableObjectIdMapping), as in the destination's secret.
+    #[arg(long, value_name = "DEST.json")]
+    pub destination: PathBuf,
+    /// Events: one event, a JSON array, {"batch": [...]}, or NDJSON. `-` or nothing reads stdin.
+    #[arg(value_name = "FILE")]
+    pub input: Option<PathBuf>,
+}
+
+/// Why `transform` could not run (exit status 2). Messages never carry the passcode.
+#[derive(Debug, thiserror::Error)]
+pub enum TransformError {
+    #[error("cannot read destination settings {path}: {source}")]
+    ReadDestination { path: PathBuf, source: io::Error },
+    #[error("invalid destination settings in {path}: {source}")]
+    Settings {
+        path: PathBuf,
+        source: SettingsError,
+    },
+    #[error("cannot read {path}: {source}")]
+    ReadInput { path: PathBuf, source: io::Error },
+    #[error("cannot write the output: {0}")]
+    Write(io::Error),
+}
+
+/// What the items came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Summary {
+    pub ok: usize,
+    pub rejected: usize,
+}
+
+/// Runs the command: exit 0 when every item is ok (or there are none), 1 when some item is
+/// rejected, 2 when it cannot run.
+pub fn run(args: &TransformArgs) -> ExitCode {
+    match execute(args) {
+        Ok(summary) if summary.rejected == 0 => ExitCode::SUCCESS,
+        Ok(_) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("rudder-clevertap transform: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn execute(args: &TransformArgs) -> Result<Summary, TransformError> {
+    let settings = load_settings(&args.destination)?;
+    let stdout = io::stdout().lock();
+    let out = BufWriter::with_capacity(1 << 16, stdout);
+    match args.input.as_deref() {
+        None => transform_stream(&settings, io::stdin().lock(), out, Path::new("-")),
+        Some(p) if p == Path::new("-") => transform_stream(&settings, io::stdin().lock(), out, p),
+        Some(path) => {
+            let file = File::open(path).map_err(|source| TransformError::ReadInput {
+                path: path.to_owned(),
+                source,
+            })?;
+            transform_stream(
+                &settings,
+                BufReader::with_capacity(1 << 16, file),
+                out,
+                path,
+            )
+        }
+    }
+}
+
+/// Reads and checks the destination settings file.
+pub fn load_settings(path: &Path) -> Result<DestinationSettings, TransformError> {
+    let text = std::fs::read_to_string(path).map_err(|source| TransformError::ReadDestination {
+        path: path.to_owned(),
+        source,
+    })?;
+    DestinationSettings::from_json(&text).map_err(|source| TransformError::Settings {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// Transforms everything `input` holds and writes the output object to `out`.
+pub fn transform_stream<R: BufRead, W: Write>(
+    settings: &DestinationSettings,
+    mut input: R,
+    out: W,
+    input_name: &Path,
+) -> Result<Summary, TransformError> {
+    let read_err = |source| TransformError::ReadInput {
+        path: input_name.to_owned(),
+        source,
+    };
+    let mut emit = Emitter::new(settings, out).map_err(TransformError::Write)?;
+    let mut first = Vec::new();
+    if read_nonblank_line(&mut input, &mut first).map_err(read_err)? {
+        let first_is_value = std::str::from_utf8(&first)
+            .is_ok_and(|s| serde_json::from_str::<IgnoredAny>(s).is_ok());
+        let mut second = Vec::new();
+        if first_is_value && read_nonblank_line(&mut input, &mut second).map_err(read_err)? {
+            // NDJSON: one event per line, streamed.
+            emit.line(&first).map_err(TransformError::Write)?;
+            emit.line(&second).map_err(TransformError::Write)?;
+            let mut line = Vec::new();
+            while read_nonblank_line(&mut input, &mut line).map_err(read_err)? {
+                emit.line(&line).map_err(TransformError::Write)?;
+            }
+        } else {
+            // One JSON value (possibly over many lines), or lines that must be read whole.
+            let mut all = first;
+            all.push(b'\n');
+            input.read_to_end(&mut all).map_err(read_err)?;
+            match String::from_utf8(all) {
+                Ok(text) => emit.body(&text).map_err(TransformError::Write)?,
+                Err(e) => {
+                    for line in e.as_bytes().split(|b| *b == b'\n') {
+                        if !line.trim_ascii().is_empty() {
+                            emit.line(line).map_err(TransformError::Write)?;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    emit.finish().map_err(TransformError::Write)
+}
+
+/// Reads the next line that is not blank into `buf`; false at the end of the input.
+fn read_nonblank_line<R: BufRead>(input: &mut R, buf: &mut Vec<u8>) -> io::Result<bool> {
+    loop {
+        buf.clear();
+        if input.read_until(b'\n', buf)? == 0 {
+            return Ok(false);
+        }
+        if !buf.trim_ascii().is_empty() {
+            return Ok(true);
+        }
+    }
+}
+
+/// Writes the output object as items come: requests as they fill, results at the end.
+struct Emitter<W: Write> {
+    out: W,
+    url: String,
+    account_id: String,
+    opts: MappingOptions,
+    /// Transformed events not yet written, with their input index.
+    pending: Vec<(usize, Vec<Record>)>,
+    pending_records: usize,
+    requests_written: usize,
+    /// The `results` array's entries, already as JSON text.
+    results: Vec<u8>,
+    next_index: usize,
+    summary: Summary,
+}
+
+impl<W: Write> Emitter<W> {
+    fn new(settings: &DestinationSettings, mut out: W) -> io::Result<Self> {
+        out.write_all(b"{\"requests\":[")?;
+        Ok(Emitter {
+            out,
+            url: format!("{}{}", settings.region.base_url(), UPLOAD_PATH),
+            account_id: settings.account_id.clone(),
+            opts: settings.mapping,
+            pending: Vec::new(),
+            pending_records: 0,
+            requests_written: 0,
+            results: Vec::with_capacity(1 << 16),
+            next_index: 0,
+            summary: Summary::default(),
+        })
+    }
+
+    /// One NDJSON line.
+    fn line(&mut self, line: &[u8]) -> io::Result<()> {
+        match std::str::from_utf8(line) {
+            Ok(text) => {
+                let t = transform_event(text.trim(), self.opts);
+                self.item(t)
+            }
+            Err(e) => self.rejected(
+                None,
+                Reason::new(
+                    codes::INVALID_UTF8,
+                    format!("the line is not valid UTF-8 (at byte {})", e.valid_up_to()),
+                ),
+            ),
+        }
+    }
+
+    /// A whole body: one event, an array, a batch, or NDJSON held in memory.
+    fn body(&mut self, text: &str) -> io::Result<()> {
+        match split_body(text) {
+            Ok(Body::Events(items)) => {
+                for item in items {
+                    match item.error {
+                        Some(reason) => self.rejected(None, reason)?,
+                        None => self.item(transform_event(item.raw, self.opts))?,
+                    }
+                }
+                Ok(())
+            }
+            Err(reason) if reason.code == EMPTY_BODY => Ok(()),
+            Err(reason) => self.rejected(None, reason),
+        }
+    }
+
+    fn item(&mut self, t: Transformed) -> io::Result<()> {
+        match t.result {
+            Ok(records) => {
+                let index = self.result_entry(t.message_id.as_deref(), None);
+                self.summary.ok += 1;
+                self.pending_records += records.len();
+                self.pending.push((index, records));
+                if self.pending_records > MAX_RECORDS_PER_UPLOAD {
+                    self.flush(false)?;
+                }
+                Ok(())
+            }
+            Err(reason) => self.rejected(t.message_id.as_deref(), reason),
+        }
+    }
+
+    fn rejected(&mut self, message_id: Option<&str>, reason: Reason) -> io::Result<()> {
+        self.result_entry(message_id, Some(&reason));
+        self.summary.rejected += 1;
+        Ok(())
+    }
+
+    /// Appends a `results` entry; returns the item's index.
+    fn result_entry(&mut self, message_id: Option<&str>, reason: Option<&Reason>) -> usize {
+        let index = self.next_index;
+        self.next_index += 1;
+        let mut s = String::with_capacity(96);
+        if index > 0 {
+            s.push_str(",\n");
+        }
+        s.push_str("{\"index\":");
+        s.push_str(&index.to_string());
+        s.push_str(",\"messageId\":");
+        match message_id {
+            Some(id) => write_str(&mut s, id),
+            None => s.push_str("null"),
+        }
+        match reason {
+            None => s.push_str(",\"status\":\"ok\"}"),
+            Some(r) => {
+                s.push_str(",\"status\":\"rejected\",\"code\":");
+                write_str(&mut s, &r.code);
+                s.push_str(",\"message\":");
+                write_str(&mut s, &r.message);
+                s.push('}');
+            }
+        }
+        self.results.extend_from_slice(s.as_bytes());
+        index
+    }
+
+    /// Writes the full requests; all of them when `all`, else all but the last (still filling).
+    fn flush(&mut self, all: bool) -> io::Result<()> {
+        let chunks = chunk_by_size(
+            self.pending.iter().map(|(_, r)| r.len()),
+            MAX_RECORDS_PER_UPLOAD,
+        );
+        let keep_from = match (all, chunks.last()) {
+            (false, Some(last)) => last.start,
+            _ => self.pending.len(),
+        };
+        for chunk in chunks.iter().filter(|c| c.end <= keep_from) {
+            let events = self.pending.get(chunk.clone()).unwrap_or_default();
+            write_request(
+                &mut self.out,
+                &self.url,
+                &self.account_id,
+                events,
+                self.requests_written,
+            )?;
+            self.requests_written += 1;
+        }
+        self.pending.drain(..keep_from);
+        self.pending_records = self.pending.iter().map(|(_, r)| r.len()).sum();
+        Ok(())
+    }
+
+    fn finish(mut self) -> io::Result<Summary> {
+        self.flush(true)?;
+        self.out.write_all(b"\n],\n\"results\":[\n")?;
+        self.out.write_all(&self.results)?;
+        self.out.write_all(b"\n]}\n")?;
+        self.out.flush()?;
+        Ok(self.summary)
+    }
+}
+
+/// One request of the output: method, url, headers (passcode redacted), body, events.
+fn write_request<W: Write>(
+    out: &mut W,
+    url: &str,
+    account_id: &str,
+    events: &[(usize, Vec<Record>)],
+    written_before: usize,
+) -> io::Result<()> {
+    let mut head = String::with_capacity(256);
+    if written_before > 0 {
+        head.push(',');
+    }
+    head.push_str("\n{\"method\":\"POST\",\"url\":");
+    write_str(&mut head, url);
+    head.push_str(",\"headers\":{\"X-CleverTap-Account-Id\":");
+    write_str(&mut head, account_id);
+    head.push_str(
+        ",\"X-CleverTap-Passcode\":\"<redacted>\",\"Content-Type\":\"application/json\"},\"body\":",
+    );
+    out.write_all(head.as_bytes())?;
+    out.write_all(&upload_body(events.iter().flat_map(|(_, r)| r.iter())))?;
+    let mut tail = String::with_capacity(8 * events.len() + 16);
+    tail.push_str(",\"events\":[");
+    let mut first = true;
+    for (index, records) in events {
+        for _ in records {
+            if !first {
+                tail.push(',');
+            }
+            first = false;
+            tail.push_str(&index.to_string());
+        }
+    }
+    tail.push_str("]}");
+    out.write_all(tail.as_bytes())
+}

@@ -1,0 +1,253 @@
+//! identify -> a profile record (and, with objectId mapping, a device token record), as the
+//! reference's `getClevertapProfile` / `mapIdentifyPayload*` build them: reserved traits mapped
+//! to CleverTap's profile keys, every other trait passed through, objects and arrays as JSON
+//! text, `overrideFields` merged last, nulls left out.
+
+use super::event::{Event, Raw, RawPairs};
+use super::ids::Ids;
+use super::record::{Members, RecordWriter, Val};
+use super::ts::ts;
+use super::value::{Kind, as_str, js_to_string, kind, present, truthy};
+use super::{Rejection, codes, traits_object};
+use crate::settings::MappingOptions;
+use std::borrow::Cow;
+
+/// Reserved traits: CleverTap profile key and trait name (reference `CleverTapIdentify.json`).
+const MAPPED: [(&str, &str); 10] = [
+    ("Email", "email"),
+    ("Name", "name"),
+    ("Phone", "phone"),
+    ("Gender", "gender"),
+    ("Employed", "employed"),
+    ("DOB", "birthday"),
+    ("Education", "education"),
+    ("Married", "married"),
+    ("Customer Type", "customerType"),
+    ("Photo", "avatar"),
+];
+
+/// Traits that are not passed through (reference `CLEVERTAP_DEFAULT_EXCLUSION`).
+const EXCLUDED: [&str; 21] = [
+    "email",
+    "firstName",
+    "firstname",
+    "first_name",
+    "lastName",
+    "lastname",
+    "last_name",
+    "name",
+    "phone",
+    "gender",
+    "education",
+    "employed",
+    "birthday",
+    "married",
+    "customerType",
+    "anonymousId",
+    "avatar",
+    "userId",
+    "id",
+    "ts",
+    "overrideFields",
+];
+
+/// Traits that CleverTap takes as objects, so they are not turned into JSON text.
+const KEPT_NESTED: [&str; 2] = ["category-unsubscribe", "category-resubscribe"];
+
+const FIRST_NAME: [&str; 3] = ["firstName", "firstname", "first_name"];
+const LAST_NAME: [&str; 3] = ["lastName", "lastname", "last_name"];
+
+/// Apple operating systems whose tokens are APNs tokens (reference `isAppleFamily`).
+const APPLE_OS: [&str; 4] = ["ios", "watchos", "ipados", "tvos"];
+
+/// Token types CleverTap accepts (docs/clevertap-api.md, "Record shapes").
+const TOKEN_TYPES: [&str; 6] = ["fcm", "apns", "chrome", "gcm", "wns", "mpns"];
+
+fn member<'a>(pairs: Option<&RawPairs<'a>>, key: &str) -> Option<Raw<'a>> {
+    pairs.and_then(|p| p.get(key)).copied()
+}
+
+/// The first present value of `key` in traits, then context.traits.
+fn from_traits<'a>(
+    t: Option<&RawPairs<'a>>,
+    c: Option<&RawPairs<'a>>,
+    keys: &[&str],
+) -> Option<Raw<'a>> {
+    [t, c]
+        .into_iter()
+        .flat_map(|src| keys.iter().map(move |k| member(src, k)))
+        .find_map(present)
+}
+
+/// `Gender`: the reference's fixed spellings; anything else is dropped.
+fn gender(raw: Raw<'_>) -> Option<&'static str> {
+    let s = as_str(raw)?;
+    match s.as_ref() {
+        "f" | "F" | "Female" | "female" | "FEMALE" => Some("F"),
+        "m" | "M" | "Male" | "male" | "MALE" => Some("M"),
+        _ => None,
+    }
+}
+
+pub fn identify(
+    ev: &Event<'_>,
+    ids: &Ids<'_>,
+    opts: MappingOptions,
+    scratch: &mut String,
+    capacity: usize,
+) -> Result<Vec<String>, Rejection> {
+    let traits = traits_object(&ev.traits, "traits")?;
+    let ctx = traits_object(&ev.context.traits, "context.traits")?;
+    let props = ev.properties.object();
+
+    let mut profile: Members<'_> =
+        Members::with_capacity(traits.map_or(0, RawPairs::len) + ctx.map_or(0, RawPairs::len) + 2);
+    for (dest, src) in MAPPED {
+        let mut value = from_traits(traits, ctx, &[src]);
+        if dest == "Email" {
+            value = value.or_else(|| present(member(props, "email")));
+        }
+        let Some(value) = value else { continue };
+        if dest == "Gender" {
+            if let Some(g) = gender(value) {
+                profile.insert(Cow::Borrowed(dest), Val::Text(Cow::Borrowed(g)));
+            }
+        } else {
+            profile.insert(Cow::Borrowed(dest), Val::Flat(value));
+        }
+    }
+    let name_set = matches!(profile.get("Name"), Some(Val::Flat(r)) if truthy(Some(r)));
+    if !name_set {
+        let first = from_traits(traits, ctx, &FIRST_NAME);
+        let last = from_traits(traits, ctx, &LAST_NAME);
+        if let (Some(f), Some(l)) = (first, last)
+            && truthy(Some(f))
+            && truthy(Some(l))
+        {
+            let full = format!("{} {}", js_to_string(f), js_to_string(l));
+            profile.insert(Cow::Borrowed("Name"), Val::Text(Cow::Owned(full)));
+        }
+    }
+    for src in [traits, ctx].into_iter().flatten() {
+        for (key, value) in src.iter() {
+            if EXCLUDED.contains(&key.as_ref()) {
+                continue;
+            }
+            let val = if KEPT_NESTED.contains(&key.as_ref()) {
+                Val::Nested(value)
+            } else {
+                Val::Flat(value)
+            };
+            profile.insert(key.clone(), val);
+        }
+    }
+    let overrides = [
+        member(traits, "overrideFields"),
+        member(ctx, "overrideFields"),
+    ]
+    .into_iter()
+    .find(|r| truthy(*r))
+    .flatten();
+    if let Some(overrides) = overrides.filter(|r| kind(r) == Kind::Object) {
+        if let Some(members) = super::event::object_members(overrides) {
+            for (key, value) in members.iter() {
+                profile.insert(key.clone(), Val::Nested(value));
+            }
+        }
+    }
+
+    let object_id = if opts.enable_object_id_mapping {
+        ids.anonymous
+    } else {
+        None
+    };
+    if let (Some(_), Some(user)) = (object_id, ids.user) {
+        profile.insert(Cow::Borrowed("identity"), Val::Flat(user));
+    }
+
+    let stamp = ts([member(traits, "ts"), member(ctx, "ts")]
+        .into_iter()
+        .find(|r| truthy(*r))
+        .flatten());
+
+    let mut records = Vec::with_capacity(2);
+    let mut w = RecordWriter::new(capacity, scratch);
+    w.text("type", "profile");
+    w.members("profileData", &profile, true)
+        .map_err(Rejection::from_write)?;
+    w.ts(stamp);
+    match (object_id, ids.user) {
+        (Some(anon), _) => w.id("objectId", anon),
+        (None, Some(user)) => w.id("identity", user),
+        (None, None) => match ids.anonymous {
+            Some(anon) => w.id("identity", anon),
+            None => {
+                return Err(Rejection::new(
+                    codes::MISSING_IDS,
+                    "the event has neither userId nor anonymousId",
+                ));
+            }
+        },
+    }
+    .map_err(Rejection::from_write)?;
+    records.push(w.finish());
+
+    if let Some(anon) = object_id {
+        if let Some(token) = device_token(ev, anon, scratch)? {
+            records.push(token);
+        }
+    }
+    Ok(records)
+}
+
+/// The device token record: objectId mapping on, an anonymousId, `context.device.token`, and an
+/// Android or Apple OS. The type is `integrations.clevertap.deviceTokenType` when it is one of
+/// CleverTap's types, else fcm (Android) or apns (Apple); a chrome token carries `chromeKeys`
+/// from the same place as `keys`.
+fn device_token(
+    ev: &Event<'_>,
+    anon: Raw<'_>,
+    scratch: &mut String,
+) -> Result<Option<String>, Rejection> {
+    let Some(token) = ev
+        .context
+        .device_token
+        .filter(|t| kind(t) == Kind::String && truthy(Some(t)))
+    else {
+        return Ok(None);
+    };
+    let Some(os) = ev
+        .context
+        .os_name
+        .and_then(as_str)
+        .map(|s| s.to_lowercase())
+    else {
+        return Ok(None);
+    };
+    let default_type = if os == "android" {
+        "fcm"
+    } else if APPLE_OS.contains(&os.as_str()) {
+        "apns"
+    } else {
+        return Ok(None);
+    };
+    let integration = &ev.integrations;
+    let override_type = integration.device_token_type.and_then(as_str);
+    let token_type = match override_type.as_deref() {
+        Some(t) if TOKEN_TYPES.contains(&t) => t,
+        _ => default_type,
+    };
+    let mut w = RecordWriter::new(64 + token.get().len(), scratch);
+    w.text("type", "token");
+    w.open("tokenData");
+    w.id("id", token).map_err(Rejection::from_write)?;
+    w.text("type", token_type);
+    if token_type == "chrome" {
+        if let Some(keys) = integration.chrome_keys.filter(|k| kind(k) == Kind::Object) {
+            w.nested("keys", keys).map_err(Rejection::from_write)?;
+        }
+    }
+    w.close();
+    w.id("objectId", anon).map_err(Rejection::from_write)?;
+    Ok(Some(w.finish()))
+}

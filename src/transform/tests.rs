@@ -1,0 +1,628 @@
+//! One test per mapping rule (fixture in, JSON out), the bad-input list, and a property test
+//! that no JSON value given as an event panics or yields invalid JSON.
+
+use super::*;
+use proptest::prelude::*;
+use serde_json::{Value, json};
+
+const DEFAULT: MappingOptions = MappingOptions {
+    track_anonymous: true,
+    enable_object_id_mapping: false,
+};
+const OBJECT_ID: MappingOptions = MappingOptions {
+    track_anonymous: true,
+    enable_object_id_mapping: true,
+};
+
+fn records_with(event: &str, opts: MappingOptions) -> Vec<Value> {
+    match transform_event(event, opts).result {
+        Ok(records) => records
+            .iter()
+            .map(|r| serde_json::from_str(r.as_str()).expect("a record is valid JSON"))
+            .collect(),
+        Err(reason) => panic!("rejected {reason:?}: {event}"),
+    }
+}
+
+fn records(event: &str) -> Vec<Value> {
+    records_with(event, DEFAULT)
+}
+
+fn one(event: &str) -> Value {
+    let mut r = records(event);
+    assert_eq!(r.len(), 1, "{r:?}");
+    r.remove(0)
+}
+
+fn code_with(event: &str, opts: MappingOptions) -> String {
+    match transform_event(event, opts).result {
+        Ok(records) => panic!("expected a rejection, got {records:?}"),
+        Err(reason) => {
+            assert!(!reason.message.is_empty());
+            reason.code.into_owned()
+        }
+    }
+}
+
+fn code(event: &str) -> String {
+    code_with(event, DEFAULT)
+}
+
+#[test]
+fn reserved_traits_map_to_clevertap_profile_keys_and_the_rest_pass_through() {
+    let r = one(
+        r#"{"type":"identify","userId":"u1","traits":{"email":"a@x.io","name":"Ana","phone":"+1","birthday":"1990-01-01","avatar":"p.png","employed":"Y","education":"Grad","married":"N","customerType":"Gold","plan":"pro","seats":3}}"#,
+    );
+    assert_eq!(
+        r,
+        json!({"type":"profile","identity":"u1","profileData":{"Email":"a@x.io","Name":"Ana","Phone":"+1","DOB":"1990-01-01","Photo":"p.png","Employed":"Y","Education":"Grad","Married":"N","Customer Type":"Gold","plan":"pro","seats":3}})
+    );
+}
+
+#[test]
+fn name_is_built_from_first_and_last_name_only_when_there_is_no_name() {
+    let r = one(
+        r#"{"type":"identify","userId":"u1","traits":{"first_name":"Kenji","lastname":"Sato"}}"#,
+    );
+    assert_eq!(r["profileData"], json!({"Name":"Kenji Sato"}));
+    let r = one(
+        r#"{"type":"identify","userId":"u1","traits":{"name":"N","firstName":"F","lastName":"L"}}"#,
+    );
+    assert_eq!(r["profileData"], json!({"Name":"N"}));
+    let r = one(r#"{"type":"identify","userId":"u1","traits":{"firstName":"OnlyFirst"}}"#);
+    assert_eq!(r["profileData"], json!({}));
+}
+
+#[test]
+fn gender_takes_the_usual_spellings_as_m_or_f_and_drops_anything_else() {
+    for (given, want) in [
+        ("f", "F"),
+        ("FEMALE", "F"),
+        ("Female", "F"),
+        ("m", "M"),
+        ("male", "M"),
+        ("MALE", "M"),
+    ] {
+        let r = one(&format!(
+            r#"{{"type":"identify","userId":"u1","traits":{{"gender":"{given}"}}}}"#
+        ));
+        assert_eq!(r["profileData"]["Gender"], want, "{given}");
+    }
+    for given in [r#""nonbinary""#, r#""FeMale""#, "1", "true"] {
+        let r = one(&format!(
+            r#"{{"type":"identify","userId":"u1","traits":{{"gender":{given}}}}}"#
+        ));
+        assert_eq!(r["profileData"], json!({}), "{given}");
+    }
+}
+
+#[test]
+fn context_traits_fill_in_mapped_keys_and_override_custom_traits_as_the_reference_does() {
+    let r = one(
+        r#"{"type":"identify","userId":"u1","traits":{"email":"t@x.io","color":"red"},"context":{"traits":{"email":"c@x.io","phone":"+2","color":"blue","size":"L"}}}"#,
+    );
+    assert_eq!(
+        r["profileData"],
+        json!({"Email":"t@x.io","Phone":"+2","color":"blue","size":"L"})
+    );
+}
+
+#[test]
+fn nested_traits_become_json_text_except_subscription_categories_and_nulls_are_dropped() {
+    let r = one(
+        r#"{"type":"identify","userId":"u1","traits":{"address":{"zip":"1","n":2.50},"tags":["a",1e21],"category-unsubscribe":{"email":["M"]},"category-resubscribe":{"sms":["N"]},"gone":null}}"#,
+    );
+    assert_eq!(
+        r["profileData"],
+        json!({"address":"{\"zip\":\"1\",\"n\":2.5}","tags":"[\"a\",1e+21]","category-unsubscribe":{"email":["M"]},"category-resubscribe":{"sms":["N"]}})
+    );
+}
+
+#[test]
+fn override_fields_are_merged_last_and_a_key_never_appears_twice_in_profile_data() {
+    let event = r#"{"type":"identify","userId":"u1","traits":{"customerType":"Gold","Customer Type":"Silver","overrideFields":{"Customer Type":"VIP","Email":null,"nested":{"a":1}},"email":"e@x.io"}}"#;
+    let text = transform_event(event, DEFAULT).result.unwrap()[0]
+        .as_str()
+        .to_owned();
+    assert_eq!(text.matches("\"Customer Type\"").count(), 1, "{text}");
+    let r: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(
+        r["profileData"],
+        json!({"Customer Type":"VIP","nested":{"a":1}})
+    );
+}
+
+#[test]
+fn override_fields_from_context_traits_apply_when_traits_have_none() {
+    let r =
+        one(r#"{"type":"identify","userId":"u1","context":{"traits":{"overrideFields":{"x":1}}}}"#);
+    assert_eq!(r["profileData"], json!({"x":1}));
+}
+
+#[test]
+fn identify_ts_comes_from_traits_or_context_traits_as_epoch_seconds() {
+    let r = one(r#"{"type":"identify","userId":"u1","traits":{"ts":"2024-03-05T10:20:30.999Z"}}"#);
+    assert_eq!(r["ts"], 1_709_634_030);
+    let r = one(r#"{"type":"identify","userId":"u1","context":{"traits":{"ts":1709634000}}}"#);
+    assert_eq!(r["ts"], 1_709_634_000);
+    let r = one(r#"{"type":"identify","userId":"u1","traits":{"ts":"not a date"}}"#);
+    assert!(r.get("ts").is_none());
+}
+
+#[test]
+fn identity_is_the_user_id_else_a_trait_id_else_the_anonymous_id() {
+    assert_eq!(
+        one(r#"{"type":"identify","userId":"u1","anonymousId":"a1"}"#)["identity"],
+        "u1"
+    );
+    assert_eq!(
+        one(r#"{"type":"identify","userId":"","anonymousId":"a1"}"#)["identity"],
+        "a1"
+    );
+    assert_eq!(
+        one(r#"{"type":"identify","anonymousId":"a1","context":{"traits":{"id":"t1"}}}"#)["identity"],
+        "t1"
+    );
+    assert_eq!(
+        one(r#"{"type":"identify","userId":12345}"#)["identity"],
+        12345
+    );
+}
+
+#[test]
+fn with_object_id_mapping_the_anonymous_id_is_the_object_id_and_the_user_id_goes_inside_profile_data()
+ {
+    let r = records_with(
+        r#"{"type":"identify","userId":"u1","anonymousId":"a1"}"#,
+        OBJECT_ID,
+    );
+    assert_eq!(
+        r,
+        vec![json!({"type":"profile","profileData":{"identity":"u1"},"objectId":"a1"})]
+    );
+    let r = records_with(r#"{"type":"identify","userId":"u1"}"#, OBJECT_ID);
+    assert_eq!(
+        r,
+        vec![json!({"type":"profile","profileData":{},"identity":"u1"})]
+    );
+    let r = records_with(r#"{"type":"identify","anonymousId":"a1"}"#, OBJECT_ID);
+    assert_eq!(
+        r,
+        vec![json!({"type":"profile","profileData":{},"objectId":"a1"})]
+    );
+}
+
+fn token_event(os: &str, integrations: &str) -> String {
+    format!(
+        r#"{{"type":"identify","userId":"u1","anonymousId":"a1","context":{{"os":{{"name":"{os}"}},"device":{{"token":"tok"}}}},"integrations":{integrations}}}"#
+    )
+}
+
+#[test]
+fn an_android_or_apple_device_token_becomes_a_token_record_after_the_profile() {
+    for (os, want) in [
+        ("android", "fcm"),
+        ("Android", "fcm"),
+        ("iOS", "apns"),
+        ("watchOS", "apns"),
+        ("ipados", "apns"),
+        ("tvOS", "apns"),
+    ] {
+        let r = records_with(&token_event(os, "{}"), OBJECT_ID);
+        assert_eq!(r.len(), 2, "{os}");
+        assert_eq!(
+            r[1],
+            json!({"type":"token","tokenData":{"id":"tok","type":want},"objectId":"a1"}),
+            "{os}"
+        );
+    }
+    assert_eq!(
+        records_with(&token_event("windows", "{}"), OBJECT_ID).len(),
+        1
+    );
+    assert_eq!(
+        records_with(&token_event("android", "{}"), DEFAULT).len(),
+        1
+    );
+}
+
+#[test]
+fn the_integrations_token_type_is_used_only_when_clevertap_allows_it() {
+    let r = records_with(
+        &token_event("android", r#"{"clevertap":{"deviceTokenType":"wns"}}"#),
+        OBJECT_ID,
+    );
+    assert_eq!(r[1]["tokenData"]["type"], "wns");
+    let r = records_with(
+        &token_event("android", r#"{"CleverTap":{"deviceTokenType":"bogus"}}"#),
+        OBJECT_ID,
+    );
+    assert_eq!(r[1]["tokenData"]["type"], "fcm");
+    let r = records_with(
+        &token_event(
+            "ios",
+            r#"{"clevertap":{"deviceTokenType":"chrome","chromeKeys":{"p256dh":"k","auth":"a"}}}"#,
+        ),
+        OBJECT_ID,
+    );
+    assert_eq!(
+        r[1]["tokenData"],
+        json!({"id":"tok","type":"chrome","keys":{"p256dh":"k","auth":"a"}})
+    );
+}
+
+#[test]
+fn track_gives_an_event_record_with_name_properties_and_ts() {
+    let r = one(
+        r#"{"type":"track","userId":"u1","event":"Level Up","properties":{"level":7,"ts":1709634030,"none":null,"big":9007199254740993,"neg":-12500.0}}"#,
+    );
+    assert_eq!(
+        r,
+        json!({"type":"event","evtName":"Level Up","evtData":{"level":7,"ts":1709634030,"none":null,"big":9007199254740992_u64,"neg":-12500},"ts":1709634030,"identity":"u1"})
+    );
+    let text = transform_event(
+        r#"{"type":"track","userId":"u1","event":"x","properties":{"n":2000.0,"m":1e-7}}"#,
+        DEFAULT,
+    )
+    .result
+    .unwrap()[0]
+        .as_str()
+        .to_owned();
+    assert!(text.contains("\"n\":2000,\"m\":1e-7"), "{text}");
+}
+
+#[test]
+fn without_track_anonymous_an_event_without_user_id_is_rejected() {
+    let strict = MappingOptions::default();
+    for kind in ["track", "page", "screen"] {
+        let event = format!(r#"{{"type":"{kind}","anonymousId":"a1","event":"E"}}"#);
+        assert_eq!(code_with(&event, strict), "anonymous_not_allowed", "{kind}");
+    }
+    let r = records_with(r#"{"type":"track","userId":"u1","event":"E"}"#, strict);
+    assert_eq!(r[0]["identity"], "u1");
+}
+
+#[test]
+fn track_with_object_id_mapping_prefers_the_anonymous_id() {
+    let r = records_with(
+        r#"{"type":"track","userId":"u1","anonymousId":"a1","event":"E"}"#,
+        OBJECT_ID,
+    );
+    assert_eq!(r[0]["objectId"], "a1");
+    assert!(r[0].get("identity").is_none());
+    let r = records_with(r#"{"type":"track","userId":"u1","event":"E"}"#, OBJECT_ID);
+    assert_eq!(r[0]["identity"], "u1");
+}
+
+#[test]
+fn order_completed_in_any_letter_case_becomes_charged_with_items() {
+    let r = one(
+        r#"{"type":"track","userId":"u1","event":"ORDER completed","properties":{"checkout_id":"c1","revenue":10,"products":[{"id":"p","price":1.50}],"ts":"2024-03-05T10:20:30Z","currency":"EUR","extra":{"a":1}}}"#,
+    );
+    assert_eq!(
+        r,
+        json!({"type":"event","evtName":"Charged","evtData":{"Charged ID":"c1","Amount":10,"Items":[{"id":"p","price":1.5}],"currency":"EUR","extra":"{\"a\":1}"},"ts":1709634030,"identity":"u1"})
+    );
+}
+
+#[test]
+fn order_completed_products_that_are_not_a_non_empty_array_of_objects_are_rejected() {
+    for products in [
+        r#"{"id":"p"}"#,
+        r#"["p1","p2"]"#,
+        "[]",
+        r#"[{"a":1},2]"#,
+        r#""[{}]""#,
+    ] {
+        let event = format!(
+            r#"{{"type":"track","userId":"u1","event":"Order Completed","properties":{{"products":{products}}}}}"#
+        );
+        assert_eq!(code(&event), "invalid_products", "{products}");
+    }
+}
+
+#[test]
+fn a_track_event_without_a_string_event_name_is_rejected() {
+    assert_eq!(
+        code(r#"{"type":"track","userId":"u1"}"#),
+        "missing_event_name"
+    );
+    assert_eq!(
+        code(r#"{"type":"track","userId":"u1","event":""}"#),
+        "missing_event_name"
+    );
+    assert_eq!(
+        code(r#"{"type":"track","userId":"u1","event":{"a":1}}"#),
+        "invalid_event_name"
+    );
+}
+
+#[test]
+fn properties_that_are_not_an_object_are_rejected_and_traits_too() {
+    assert_eq!(
+        code(r#"{"type":"track","userId":"u1","event":"E","properties":"x"}"#),
+        "invalid_properties"
+    );
+    assert_eq!(
+        code(r#"{"type":"identify","userId":"u1","traits":[1]}"#),
+        "invalid_traits"
+    );
+    assert_eq!(
+        one(r#"{"type":"track","userId":"u1","event":"E","properties":null}"#)["evtData"],
+        json!({})
+    );
+}
+
+#[test]
+fn page_and_screen_names_come_from_event_then_properties_event_then_name_then_properties_name() {
+    let cases = [
+        (
+            r#""event":"A","name":"B","properties":{"name":"C"}"#,
+            "Web Page Viewed: A",
+        ),
+        (
+            r#""name":"B","properties":{"event":"P","name":"C"}"#,
+            "Web Page Viewed: P",
+        ),
+        (
+            r#""name":"B","properties":{"name":"C"}"#,
+            "Web Page Viewed: B",
+        ),
+        (r#""properties":{"name":"C"}"#, "Web Page Viewed: C"),
+        (r#""name":"""#, "Web Page Viewed"),
+        (
+            r#""name":"Tom & Jerry <3>""#,
+            "Web Page Viewed: Tom &amp; Jerry &lt;3&gt;",
+        ),
+        (r#""name":7"#, "Web Page Viewed: 7"),
+    ];
+    for (fields, want) in cases {
+        let r = one(&format!(r#"{{"type":"page","userId":"u1",{fields}}}"#));
+        assert_eq!(r["evtName"], want, "{fields}");
+        let r = one(&format!(r#"{{"type":"Screen","userId":"u1",{fields}}}"#));
+        assert_eq!(
+            r["evtName"],
+            want.replace("Web Page Viewed", "Screen Viewed"),
+            "{fields}"
+        );
+    }
+}
+
+#[test]
+fn alias_ties_the_user_id_to_the_previous_id() {
+    let r = one(r#"{"type":"alias","userId":"u2","previousId":"a1","traits":{"ts":"1970-01-02"}}"#);
+    assert_eq!(
+        r,
+        json!({"type":"profile","profileData":{"identity":"u2"},"ts":86400,"identity":"a1"})
+    );
+    assert_eq!(
+        code(r#"{"type":"alias","userId":"u2"}"#),
+        "missing_previous_id"
+    );
+    assert_eq!(
+        code(r#"{"type":"alias","anonymousId":"a","previousId":"p"}"#),
+        "missing_user_id"
+    );
+}
+
+#[test]
+fn the_event_type_is_case_insensitive_and_a_missing_or_unknown_type_is_rejected() {
+    assert_eq!(
+        one(r#"{"type":"TrAcK","userId":"u1","event":"E"}"#)["evtName"],
+        "E"
+    );
+    assert_eq!(code(r#"{"userId":"u1"}"#), "missing_type");
+    assert_eq!(code(r#"{"type":"","userId":"u1"}"#), "missing_type");
+    assert_eq!(code(r#"{"type":null,"userId":"u1"}"#), "missing_type");
+    assert_eq!(
+        code(r#"{"type":"group","userId":"u1"}"#),
+        "unsupported_type"
+    );
+    assert_eq!(code(r#"{"type":5,"userId":"u1"}"#), "unsupported_type");
+}
+
+#[test]
+fn an_event_with_neither_user_id_nor_anonymous_id_is_rejected_up_front() {
+    assert_eq!(
+        code(r#"{"type":"identify","traits":{"email":"e"}}"#),
+        "missing_ids"
+    );
+    assert_eq!(code(r#"{"type":"track","event":"E"}"#), "missing_ids");
+    assert_eq!(
+        code_with(r#"{"type":"track","event":"E"}"#, OBJECT_ID),
+        "missing_ids"
+    );
+    assert_eq!(
+        code(r#"{"type":"track","event":"E","userId":{"id":1}}"#),
+        "invalid_id"
+    );
+}
+
+#[test]
+fn the_message_id_is_reported_when_it_is_a_string() {
+    let t = transform_event(r#"{"type":"nope","messageId":"m-\u00e9"}"#, DEFAULT);
+    assert_eq!(t.message_id.as_deref(), Some("m-é"));
+    assert!(
+        transform_event(r#"{"messageId":5}"#, DEFAULT)
+            .message_id
+            .is_none()
+    );
+}
+
+#[test]
+fn text_that_is_not_json_or_not_an_object_is_rejected_with_its_own_code() {
+    assert_eq!(code("{\"type\":"), "invalid_json");
+    assert_eq!(code("not json"), "invalid_json");
+    assert_eq!(code("{} trailing"), "invalid_json");
+    assert_eq!(code("[{\"type\":\"track\"}]"), "not_an_object");
+    assert_eq!(code("\"str\""), "not_an_object");
+    assert_eq!(code("null"), "not_an_object");
+}
+
+#[test]
+fn ten_thousand_levels_of_nesting_in_a_mapped_value_are_rejected_as_too_deep() {
+    let deep = format!("{}1{}", "[".repeat(10_000), "]".repeat(10_000));
+    let event =
+        format!(r#"{{"type":"track","userId":"u1","event":"E","properties":{{"deep":{deep}}}}}"#);
+    assert_eq!(code(&event), "too_deep");
+    let event = format!(
+        r#"{{"type":"identify","userId":"u1","traits":{{"overrideFields":{{"x":{deep}}}}}}}"#
+    );
+    assert_eq!(code(&event), "too_deep");
+}
+
+#[test]
+fn deep_nesting_in_a_part_the_mapping_ignores_does_not_reject_the_event() {
+    let deep = format!("{}1{}", "{\"a\":".repeat(10_000), "}".repeat(10_000));
+    let event =
+        format!(r#"{{"type":"track","userId":"u1","event":"E","context":{{"page":{deep}}}}}"#);
+    assert_eq!(one(&event)["evtName"], "E");
+}
+
+#[test]
+fn strings_with_every_kind_of_escape_come_out_as_the_same_text() {
+    let r = one(
+        r#"{"type":"track","userId":"u\"1\\","event":"E\u0000\b\f\n\r\t\/\u00e9\ud83d\ude00\u2028","properties":{"k\"ey":"v\u001f","n":{"s":"\u0007\\"},"lone":"\ud800x"}}"#,
+    );
+    assert_eq!(r["identity"], "u\"1\\");
+    assert_eq!(r["evtName"], "E\u{0}\u{8}\u{c}\n\r\t/é😀\u{2028}");
+    assert_eq!(r["evtData"]["k\"ey"], "v\u{1f}");
+    assert_eq!(r["evtData"]["n"], "{\"s\":\"\\u0007\\\\\"}");
+    assert_eq!(r["evtData"]["lone"], "\u{FFFD}x");
+}
+
+#[test]
+fn huge_numbers_are_written_as_javascript_would_hold_them() {
+    let r = one(
+        r#"{"type":"track","userId":"u1","event":"E","properties":{"a":1e400,"b":123456789012345678901234567890,"c":{"d":-1e400}}}"#,
+    );
+    assert_eq!(r["evtData"]["a"], Value::Null);
+    assert_eq!(r["evtData"]["b"].as_f64(), Some(1.2345678901234568e29));
+    assert_eq!(r["evtData"]["c"], "{\"d\":null}");
+}
+
+#[test]
+fn a_key_given_twice_takes_its_last_value_as_javascript_does() {
+    let r =
+        one(r#"{"type":"track","type":"identify","userId":"u1","traits":{"plan":"a","plan":"b"}}"#);
+    assert_eq!(r["profileData"], json!({"plan":"b"}));
+}
+
+#[test]
+fn the_upload_body_joins_records_without_reparsing() {
+    let a = Record::from_json(r#"{"type":"event","evtName":"A"}"#);
+    let b = Record::from_json(r#"{"type":"event","evtName":"B"}"#);
+    assert_eq!(
+        upload_body([&a, &b]),
+        br#"{"d":[{"type":"event","evtName":"A"},{"type":"event","evtName":"B"}]}"#
+    );
+    assert_eq!(upload_body([]), br#"{"d":[]}"#);
+}
+
+/// Any JSON value, nested up to `depth`, with odd strings and numbers.
+fn any_json(depth: u32) -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(Value::from),
+        any::<f64>()
+            .prop_filter("finite", |f| f.is_finite())
+            .prop_map(Value::from),
+        ".*".prop_map(Value::String),
+        prop::sample::select(vec![
+            "identify",
+            "TRACK",
+            "page",
+            "screen",
+            "alias",
+            "Order Completed",
+            "",
+            "u1"
+        ])
+        .prop_map(|s| Value::String(s.to_owned())),
+    ];
+    leaf.prop_recursive(depth, 64, 8, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+            prop::collection::vec(
+                (
+                    prop::sample::select(vec![
+                        "type",
+                        "userId",
+                        "anonymousId",
+                        "previousId",
+                        "event",
+                        "name",
+                        "properties",
+                        "traits",
+                        "context",
+                        "os",
+                        "device",
+                        "token",
+                        "integrations",
+                        "clevertap",
+                        "deviceTokenType",
+                        "products",
+                        "overrideFields",
+                        "ts",
+                        "email",
+                        "gender",
+                        "firstName",
+                        "lastName",
+                        "messageId",
+                        "category-unsubscribe",
+                        "x\"y",
+                    ])
+                    .prop_map(str::to_owned),
+                    inner,
+                ),
+                0..8,
+            )
+            .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn any_json_value_given_as_an_event_gives_valid_records_or_a_rejection(
+        v in any_json(6),
+        object_id in any::<bool>(),
+        anonymous in any::<bool>(),
+    ) {
+        let opts = MappingOptions { track_anonymous: anonymous, enable_object_id_mapping: object_id };
+        let text = v.to_string();
+        match transform_event(&text, opts).result {
+            Ok(records) => {
+                prop_assert!(!records.is_empty());
+                for r in records {
+                    let parsed: Result<Value, _> = serde_json::from_str(r.as_str());
+                    prop_assert!(parsed.is_ok(), "invalid record {}", r.as_str());
+                }
+            }
+            Err(reason) => {
+                prop_assert!(!reason.code.is_empty());
+                prop_assert!(!reason.message.is_empty());
+            }
+        }
+    }
+
+    #[test]
+    fn deeply_nested_values_in_any_field_never_panic(depth in 100usize..3000, field in 0usize..4) {
+        let deep = format!("{}\"\\ud800\"{}", "[".repeat(depth), "]".repeat(depth));
+        let event = match field {
+            0 => format!(r#"{{"type":"track","userId":"u","event":"E","properties":{{"d":{deep}}}}}"#),
+            1 => format!(r#"{{"type":"identify","userId":"u","traits":{{"d":{deep}}}}}"#),
+            2 => format!(r#"{{"type":"identify","userId":"u","traits":{{"name":{deep},"firstName":"a"}}}}"#),
+            _ => format!(r#"{{"type":"page","userId":"u","name":{deep}}}"#),
+        };
+        let t = transform_event(&event, DEFAULT);
+        if let Ok(records) = t.result {
+            for r in records {
+                prop_assert!(serde_json::from_str::<Value>(r.as_str()).is_ok());
+            }
+        }
+    }
+}

@@ -1,0 +1,315 @@
+//! Every case and batch of ../shared/conformance/cases.json, through the library and through the
+//! built binary's `transform` command: the records CleverTap must receive, compared as JSON
+//! values (key order ignored, numbers as doubles).
+
+use crate::support;
+use rudder_clevertap::clevertap::endpoint::UPLOAD_PATH;
+use rudder_clevertap::settings::DestinationSettings;
+use rudder_clevertap::transform::transform_event;
+use serde::Deserialize;
+use serde_json::Value;
+use serde_json::value::RawValue;
+use std::process::Command;
+
+/// The cases, with events kept as their exact text (member order matters for nested values).
+#[derive(Deserialize)]
+struct Cases {
+    cases: Vec<Case>,
+    batches: Vec<Batch>,
+}
+
+#[derive(Deserialize)]
+struct Case {
+    name: String,
+    destination: Value,
+    event: Box<RawValue>,
+    expect: Value,
+}
+
+#[derive(Deserialize)]
+struct Batch {
+    name: String,
+    destination: Value,
+    events: Vec<Box<RawValue>>,
+    expect: Value,
+}
+
+fn cases() -> Cases {
+    let path = support::shared_dir().join("conformance").join("cases.json");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap()
+}
+
+/// JSON text without the whitespace between tokens (member order kept), for NDJSON lines.
+pub fn minify(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let (mut in_string, mut escaped) = (false, false);
+    for c in text.chars() {
+        if in_string {
+            out.push(c);
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == '"' {
+                in_string = false;
+            }
+        } else if !c.is_ascii_whitespace() {
+            in_string = c == '"';
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn message_id(event: &RawValue) -> Value {
+    let v: Value = serde_json::from_str(event.get()).unwrap();
+    v["messageId"].clone()
+}
+
+/// JSON equality with object key order ignored and numbers compared as doubles.
+pub fn same(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(p, q)| same(p, q))
+        }
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| same(v, w)))
+        }
+        _ => a == b,
+    }
+}
+
+fn settings(destination: &Value) -> DestinationSettings {
+    DestinationSettings::from_json(&destination.to_string()).unwrap()
+}
+
+fn upload_url(s: &DestinationSettings) -> String {
+    format!("{}{}", s.region.base_url(), UPLOAD_PATH)
+}
+
+#[test]
+fn every_conformance_case_passes_through_the_library() {
+    let all = cases();
+    assert!(
+        all.cases.len() >= 40,
+        "expected the full case list, got {}",
+        all.cases.len()
+    );
+    let mut failures = Vec::new();
+    for case in &all.cases {
+        let name = &case.name;
+        let s = settings(&case.destination);
+        let got = transform_event(case.event.get(), s.mapping);
+        let expect = &case.expect;
+        assert_eq!(
+            got.message_id.as_deref(),
+            message_id(&case.event).as_str(),
+            "{name}"
+        );
+        match (expect["status"].as_str().unwrap(), &got.result) {
+            ("ok", Ok(records)) => {
+                let records: Vec<Value> = records
+                    .iter()
+                    .map(|r| serde_json::from_str(r.as_str()).unwrap())
+                    .collect();
+                if !same(&Value::Array(records.clone()), &expect["records"]) {
+                    failures.push(format!(
+                        "{name}: got {records:?}, expected {}",
+                        expect["records"]
+                    ));
+                }
+                if expect["url"].as_str() != Some(upload_url(&s).as_str()) {
+                    failures.push(format!("{name}: url {}", upload_url(&s)));
+                }
+            }
+            ("rejected", Err(reason)) => {
+                assert!(
+                    !reason.code.is_empty() && !reason.message.is_empty(),
+                    "{name}"
+                );
+            }
+            (status, result) => failures.push(format!("{name}: expected {status}, got {result:?}")),
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Runs `transform` on `events` (JSON text) for `destination`; returns stdout as JSON and the
+/// exit status.
+pub fn run_transform(destination: &Value, events: &str) -> (Value, i32) {
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("dest.json");
+    let input = dir.path().join("events.json");
+    std::fs::write(&dest, destination.to_string()).unwrap();
+    std::fs::write(&input, events).unwrap();
+    let out = Command::new(support::binary())
+        .args(["transform", "--destination"])
+        .arg(&dest)
+        .arg(&input)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let value = serde_json::from_str(&stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not JSON ({e}): {stdout}\nstderr: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (value, out.status.code().unwrap())
+}
+
+#[test]
+fn every_conformance_case_passes_through_the_transform_command() {
+    let all = cases();
+    for case in &all.cases {
+        let name = &case.name;
+        let (out, status) = run_transform(&case.destination, case.event.get());
+        let expect = &case.expect;
+        let results = out["results"].as_array().unwrap();
+        assert_eq!(results.len(), 1, "{name}");
+        assert_eq!(results[0]["index"], 0, "{name}");
+        assert_eq!(results[0]["messageId"], message_id(&case.event), "{name}");
+        let requests = out["requests"].as_array().unwrap();
+        if expect["status"] == "ok" {
+            assert_eq!(status, 0, "{name}");
+            assert_eq!(results[0]["status"], "ok", "{name}");
+            assert!(results[0].get("code").is_none(), "{name}");
+            assert_eq!(requests.len(), 1, "{name}");
+            let request = &requests[0];
+            assert_eq!(request["url"], expect["url"], "{name}");
+            assert_eq!(request["method"], "POST", "{name}");
+            assert_eq!(
+                request["headers"]["X-CleverTap-Passcode"], "<redacted>",
+                "{name}"
+            );
+            assert_eq!(
+                request["headers"]["X-CleverTap-Account-Id"], case.destination["accountId"],
+                "{name}"
+            );
+            assert_eq!(
+                request["headers"]["Content-Type"], "application/json",
+                "{name}"
+            );
+            assert!(
+                same(&request["body"]["d"], &expect["records"]),
+                "{name}: {}",
+                request["body"]
+            );
+            let n = expect["records"].as_array().unwrap().len();
+            assert_eq!(request["events"], Value::from(vec![0; n]), "{name}");
+        } else {
+            assert_eq!(status, 1, "{name}");
+            assert_eq!(results[0]["status"], "rejected", "{name}");
+            assert!(
+                results[0]["code"].as_str().is_some_and(|c| !c.is_empty()),
+                "{name}"
+            );
+            assert!(
+                results[0]["message"]
+                    .as_str()
+                    .is_some_and(|m| !m.is_empty()),
+                "{name}"
+            );
+            assert!(requests.is_empty(), "{name}");
+        }
+        let printed = serde_json::to_string(&out).unwrap();
+        assert!(
+            !printed.contains(case.destination["passcode"].as_str().unwrap()),
+            "{name}"
+        );
+    }
+}
+
+fn check_batch(name: &str, batch: &Batch, requests: &[Value], results: &[Value]) {
+    let expect = &batch.expect;
+    let expected_requests = expect["requests"].as_array().unwrap();
+    assert_eq!(requests.len(), expected_requests.len(), "{name}");
+    for (got, want) in requests.iter().zip(expected_requests) {
+        assert_eq!(got["url"], want["url"], "{name}");
+        assert!(
+            same(&got["body"]["d"], &want["records"]),
+            "{name}: {}",
+            got["body"]
+        );
+        assert_eq!(got["events"], want["events"], "{name}");
+    }
+    let rejected: Vec<u64> = results
+        .iter()
+        .filter(|r| r["status"] == "rejected")
+        .map(|r| r["index"].as_u64().unwrap())
+        .collect();
+    let want: Vec<u64> = expect["rejected"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap())
+        .collect();
+    assert_eq!(rejected, want, "{name}");
+    assert_eq!(results.len(), batch.events.len(), "{name}");
+}
+
+#[test]
+fn every_conformance_batch_passes_through_the_library() {
+    use rudder_clevertap::batch::{MAX_RECORDS_PER_UPLOAD, chunk_by_size};
+    let all = cases();
+    for batch in &all.batches {
+        let name = &batch.name;
+        let s = settings(&batch.destination);
+        let mut results = Vec::new();
+        let mut ok = Vec::new();
+        for (i, event) in batch.events.iter().enumerate() {
+            let t = transform_event(event.get(), s.mapping);
+            let status = if t.result.is_ok() { "ok" } else { "rejected" };
+            results.push(serde_json::json!({"index": i, "status": status}));
+            if let Ok(records) = t.result {
+                ok.push((i, records));
+            }
+        }
+        let mut requests = Vec::new();
+        for chunk in chunk_by_size(ok.iter().map(|(_, r)| r.len()), MAX_RECORDS_PER_UPLOAD) {
+            let events = &ok[chunk];
+            let body: Value = serde_json::from_slice(&rudder_clevertap::transform::upload_body(
+                events.iter().flat_map(|(_, r)| r.iter()),
+            ))
+            .unwrap();
+            let indices: Vec<usize> = events
+                .iter()
+                .flat_map(|(i, r)| std::iter::repeat_n(*i, r.len()))
+                .collect();
+            requests
+                .push(serde_json::json!({"url": upload_url(&s), "body": body, "events": indices}));
+        }
+        check_batch(name, batch, &requests, &results);
+    }
+}
+
+#[test]
+fn every_conformance_batch_passes_through_the_transform_command() {
+    let all = cases();
+    for batch in &all.batches {
+        let name = &batch.name;
+        let texts: Vec<&str> = batch.events.iter().map(|e| e.get()).collect();
+        for form in ["array", "batch", "ndjson"] {
+            let text = match form {
+                "array" => format!("[{}]", texts.join(",")),
+                "batch" => format!("{{\"batch\": [\n{}\n]}}", texts.join(",\n")),
+                _ => texts
+                    .iter()
+                    .map(|t| minify(t))
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+            };
+            let (out, status) = run_transform(&batch.destination, &text);
+            let rejected = !batch.expect["rejected"].as_array().unwrap().is_empty();
+            assert_eq!(status, if rejected { 1 } else { 0 }, "{name} {form}");
+            check_batch(
+                &format!("{name} ({form})"),
+                batch,
+                out["requests"].as_array().unwrap(),
+                out["results"].as_array().unwrap(),
+            );
+        }
+    }
+}

@@ -1,0 +1,274 @@
+//! Destination settings through the real AWS SDK against moto_server: found, missing,
+//! malformed, cached with one fetch for many concurrent lookups, refetched after the TTL, and
+//! dropped after a 401 from CleverTap.
+
+use crate::delivery::{PASSCODE, delivery, policy, record};
+use crate::support::mock_clevertap::{MockCleverTap, Reply};
+use crate::support::moto::MotoServer;
+use aws_sdk_secretsmanager::config::interceptors::BeforeSerializationInterceptorContextRef;
+use aws_sdk_secretsmanager::config::{ConfigBag, Intercept};
+use aws_sdk_secretsmanager::error::BoxError;
+use rudder_clevertap::clevertap::endpoint::Region;
+use rudder_clevertap::credentials::{
+    CredentialsError, SecretsManagerSource, SettingsSource, secrets_client_config,
+};
+use rudder_clevertap::settings::DestinationId;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+const PREFIX: &str = "rudder-clevertap/";
+
+/// Counts the Secrets Manager calls a client makes.
+#[derive(Debug, Default, Clone)]
+struct CallCounter(Arc<AtomicUsize>);
+
+impl Intercept for CallCounter {
+    fn name(&self) -> &'static str {
+        "CallCounter"
+    }
+
+    fn read_before_execution(
+        &self,
+        _context: &BeforeSerializationInterceptorContextRef<'_>,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+impl CallCounter {
+    fn get(&self) -> usize {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+struct Fixture {
+    _moto: MotoServer,
+    admin: aws_sdk_secretsmanager::Client,
+    source: Arc<SecretsManagerSource>,
+    calls: CallCounter,
+}
+
+async fn fixture(ttl: Duration) -> Fixture {
+    let moto = MotoServer::start();
+    let sdk = moto.sdk_config().await;
+    let admin = aws_sdk_secretsmanager::Client::new(&sdk);
+    let calls = CallCounter::default();
+    let client = aws_sdk_secretsmanager::Client::from_conf(
+        secrets_client_config(&sdk)
+            .interceptor(calls.clone())
+            .build(),
+    );
+    let source = Arc::new(SecretsManagerSource::new(client, PREFIX.into(), ttl));
+    Fixture {
+        _moto: moto,
+        admin,
+        source,
+        calls,
+    }
+}
+
+impl Fixture {
+    async fn put(&self, destination: &str, value: &str) {
+        self.admin
+            .create_secret()
+            .name(format!("{PREFIX}{destination}"))
+            .secret_string(value)
+            .send()
+            .await
+            .unwrap();
+    }
+
+    async fn update(&self, destination: &str, value: &str) {
+        self.admin
+            .put_secret_value()
+            .secret_id(format!("{PREFIX}{destination}"))
+            .secret_string(value)
+            .send()
+            .await
+            .unwrap();
+    }
+}
+
+fn id(s: &str) -> DestinationId {
+    DestinationId::parse(s).unwrap()
+}
+
+fn secret(account: &str) -> String {
+    format!(
+        r#"{{"accountId":"{account}","passcode":"{PASSCODE}","region":"sg1","trackAnonymous":"true","webhookToken":"tok-very-secret"}}"#
+    )
+}
+
+#[tokio::test]
+async fn a_stored_secret_gives_the_destination_settings() {
+    let f = fixture(Duration::from_secs(300)).await;
+    f.put("dest-1", &secret("ACC-1")).await;
+    let s = f.source.settings(&id("dest-1")).await.unwrap();
+    assert_eq!(s.account_id, "ACC-1");
+    assert_eq!(s.passcode.expose(), PASSCODE);
+    assert_eq!(s.region, Region::Sg1);
+    assert!(s.mapping.track_anonymous);
+    assert_eq!(
+        s.webhook_token.as_ref().map(|t| t.expose()),
+        Some("tok-very-secret")
+    );
+}
+
+#[tokio::test]
+async fn a_missing_secret_gives_retry_with_code_secret_not_found_and_is_remembered() {
+    let f = fixture(Duration::from_secs(300)).await;
+    let err = f.source.settings(&id("dest-none")).await.unwrap_err();
+    assert!(matches!(err, CredentialsError::NotFound(_)), "{err:?}");
+    assert_eq!(err.reason().code, "secret_not_found");
+    assert!(err.to_string().contains("dest-none"));
+    // Created now, but the miss is remembered (30 s): no second call.
+    f.put("dest-none", &secret("ACC-1")).await;
+    let again = f.source.settings(&id("dest-none")).await.unwrap_err();
+    assert_eq!(again.reason().code, "secret_not_found");
+    assert_eq!(f.calls.get(), 1);
+}
+
+#[tokio::test]
+async fn each_unusable_secret_gives_retry_with_a_code_saying_which() {
+    let f = fixture(Duration::from_secs(300)).await;
+    let cases = [
+        ("d-json", format!("not json {PASSCODE}"), "secret_malformed"),
+        (
+            "d-acc",
+            format!(r#"{{"passcode":"{PASSCODE}"}}"#),
+            "secret_missing_account_id",
+        ),
+        (
+            "d-pass",
+            r#"{"accountId":"A"}"#.to_owned(),
+            "secret_missing_passcode",
+        ),
+        (
+            "d-region",
+            format!(r#"{{"accountId":"A","passcode":"{PASSCODE}","region":"evil.example"}}"#),
+            "unknown_region",
+        ),
+    ];
+    for (dest, value, code) in &cases {
+        f.put(dest, value).await;
+        let err = f.source.settings(&id(dest)).await.unwrap_err();
+        assert_eq!(err.reason().code, *code, "{dest}");
+        assert!(err.to_string().contains(dest), "{err}");
+        assert!(!err.to_string().contains(PASSCODE), "{err}");
+        assert!(!format!("{err:?}").contains(PASSCODE), "{err:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_concurrent_lookups_of_one_destination_make_one_call() {
+    let f = fixture(Duration::from_secs(300)).await;
+    f.put("dest-hot", &secret("ACC-1")).await;
+    let lookups: Vec<_> = (0..1000)
+        .map(|_| {
+            let source = f.source.clone();
+            tokio::spawn(async move { source.settings(&id("dest-hot")).await })
+        })
+        .collect();
+    for lookup in lookups {
+        assert_eq!(lookup.await.unwrap().unwrap().account_id, "ACC-1");
+    }
+    assert_eq!(f.calls.get(), 1);
+    // And later lookups within the TTL are served from the cache.
+    f.source.settings(&id("dest-hot")).await.unwrap();
+    assert_eq!(f.calls.get(), 1);
+}
+
+#[tokio::test]
+async fn settings_are_fetched_again_after_the_ttl() {
+    let f = fixture(Duration::from_millis(300)).await;
+    f.put("dest-ttl", &secret("ACC-OLD")).await;
+    assert_eq!(
+        f.source.settings(&id("dest-ttl")).await.unwrap().account_id,
+        "ACC-OLD"
+    );
+    f.update("dest-ttl", &secret("ACC-NEW")).await;
+    assert_eq!(
+        f.source.settings(&id("dest-ttl")).await.unwrap().account_id,
+        "ACC-OLD",
+        "served from the cache within the TTL"
+    );
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(
+        f.source.settings(&id("dest-ttl")).await.unwrap().account_id,
+        "ACC-NEW"
+    );
+    assert_eq!(f.calls.get(), 2);
+}
+
+#[tokio::test]
+async fn a_401_from_clevertap_drops_the_cached_settings() {
+    let f = fixture(Duration::from_secs(300)).await;
+    f.put("dest-auth", &secret("ACC-1")).await;
+    let mock = MockCleverTap::start();
+    mock.respond_with(|_| {
+        Reply::status(
+            401,
+            r#"{"status":"fail","error":"Invalid Credentials","code":401}"#,
+        )
+    });
+    let d = delivery(policy(&mock));
+    let destination = id("dest-auth");
+
+    let settings = f.source.settings(&destination).await.unwrap();
+    let events = [vec![record(1)]];
+    let slices: Vec<&[_]> = events.iter().map(Vec::as_slice).collect();
+    let report = d
+        .upload(
+            &settings,
+            &slices,
+            tokio::time::Instant::now() + Duration::from_secs(5),
+        )
+        .await;
+    assert!(report.credentials_rejected);
+    assert_eq!(
+        report.outcomes[0].reason().unwrap().code,
+        "clevertap_unauthorized"
+    );
+
+    // The handler's part: drop the entry; the fixed secret is then read at once.
+    f.update("dest-auth", &secret("ACC-FIXED")).await;
+    f.source.invalidate(&destination);
+    assert_eq!(
+        f.source.settings(&destination).await.unwrap().account_id,
+        "ACC-FIXED"
+    );
+    assert_eq!(f.calls.get(), 2);
+}
+
+#[tokio::test]
+async fn an_unreachable_secrets_manager_gives_retry_with_code_secrets_unavailable_within_the_timeout()
+ {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    drop(listener);
+    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-east-1"))
+        .endpoint_url(endpoint)
+        .credentials_provider(aws_sdk_secretsmanager::config::Credentials::new(
+            "test", "test", None, None, "test",
+        ))
+        .load()
+        .await;
+    let source = SecretsManagerSource::new(
+        rudder_clevertap::credentials::secrets_client(&sdk),
+        PREFIX.into(),
+        Duration::from_secs(300),
+    );
+    let started = std::time::Instant::now();
+    let err = source.settings(&id("dest-x")).await.unwrap_err();
+    assert_eq!(err.reason().code, "secrets_unavailable");
+    assert!(
+        started.elapsed()
+            <= rudder_clevertap::credentials::SECRETS_OPERATION_TIMEOUT + Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+}
