@@ -212,6 +212,18 @@ async fn a_normal_batch_across_two_destinations_is_delivered_and_the_response_is
     assert_eq!(b[0].records().len(), 2);
     assert!(s.dead_letters(0).await.is_empty());
     s.assert_no_secret_in_logs();
+    // Each destination's counters reach CloudWatch as an EMF line on stdout.
+    let emf: Vec<Value> = s
+        .process
+        .logs()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v.get("_aws").is_some())
+        .collect();
+    let a = emf.iter().find(|d| d["destination"] == "dest-a").unwrap();
+    assert_eq!(a["EventsDelivered"], 2);
+    assert_eq!(a["UploadRequests"], 1);
+    assert_eq!(a["function"], "rudder-clevertap");
 }
 
 #[tokio::test]
