@@ -233,7 +233,12 @@ async fn authenticate<S: SettingsSource, U, D>(
         Ok(s) => s,
         Err(e @ CredentialsError::Unavailable { .. }) => {
             tracing::warn!(destination = %destination, error = %e, "settings unavailable");
-            return Err(Reply::error(503, codes::SECRETS_UNAVAILABLE, e.to_string()));
+            // The caller is not authenticated yet: the detail stays in the log.
+            return Err(Reply::error(
+                503,
+                codes::SECRETS_UNAVAILABLE,
+                "destination settings are unavailable for now; retry later",
+            ));
         }
         Err(e) => {
             tracing::warn!(destination = %destination, code = %e.reason().code, "webhook refused: no usable settings");

@@ -237,6 +237,10 @@ async fn secrets_manager_being_down_is_a_503_not_a_401() {
         call(&h, v2("POST", Some("dest-a"), Some(&bearer()), Some(TRACK))).await;
     assert_eq!(status, 503);
     assert_eq!(body["error"]["code"], "secrets_unavailable");
+    assert!(
+        !body.to_string().contains("connection refused"),
+        "no detail before auth: {body}"
+    );
 }
 
 #[tokio::test]
