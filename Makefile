@@ -4,15 +4,18 @@ SHELL := bash
 CARGO ?= cargo
 VENV := .venv
 
-.PHONY: help tools run test lint bench
+.PHONY: help tools run transform-sample test lint bench
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
 
 tools: ## install moto, cargo-lambda, cfn-lint and zig into .venv (pinned)
 	@bash scripts/tools.sh
 
-run: ## the main job on any machine: transform the sample events (no network)
+run: ## the main job on any machine: the real handler on a sample SQS batch, sending nothing
+	$(CARGO) run --quiet -- invoke --dry-run --destinations events/destinations.example.json events/sqs-batch.json
+
+transform-sample: ## transform the sample events into CleverTap requests (no network)
 	$(CARGO) run --quiet -- transform --destination events/destination.example.json events/rudderstack-events.ndjson
 
 test: tools ## every test: unit, conformance, integration (moto, mock CleverTap, real binary)

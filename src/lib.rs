@@ -4,9 +4,13 @@
 pub mod batch;
 pub mod clevertap;
 pub mod cli;
+pub mod config;
 pub mod credentials;
+pub mod deadletter;
 pub mod delivery;
+pub mod entrypoints;
 pub mod input;
+pub mod lambda;
 pub mod metrics;
 pub mod outcome;
 pub mod settings;

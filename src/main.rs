@@ -1,9 +1,11 @@
-//! The `rudder-clevertap` binary: wiring only.
+//! The `rudder-clevertap` binary: wiring only (design.md §1).
 
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    // ---- Lambda: with no arguments and AWS_LAMBDA_RUNTIME_API set, the runtime loop runs
-    // here (added by the Lambda work). ----
+    // No arguments: the Lambda runtime loop (it explains itself outside Lambda).
+    if std::env::args_os().len() <= 1 {
+        return rudder_clevertap::lambda::main();
+    }
     rudder_clevertap::cli::run(std::env::args_os())
 }

@@ -6,8 +6,8 @@ use clap::{Parser, Subcommand};
 use std::ffi::OsString;
 use std::process::ExitCode;
 
+pub mod invoke;
 pub mod transform;
-// ---- `invoke` (src/cli/invoke.rs) is added here by the invoke work: `pub mod invoke;` ----
 
 /// Delivers RudderStack events to CleverTap; the subcommands run it on any machine.
 #[derive(Debug, Parser)]
@@ -26,7 +26,8 @@ pub struct Cli {
 pub enum Command {
     /// Transform RudderStack events into the CleverTap requests they would become (no network).
     Transform(transform::TransformArgs),
-    // ---- `Invoke(invoke::InvokeArgs)` goes here (src/cli/invoke.rs) ----
+    /// Run the real handler once on a Lambda event file and print its JSON response.
+    Invoke(invoke::InvokeArgs),
 }
 
 /// Parses the arguments and runs the command. Usage errors exit with status 2 (clap).
@@ -38,5 +39,6 @@ where
     let cli = Cli::parse_from(args);
     match cli.command {
         Command::Transform(args) => transform::run(&args),
+        Command::Invoke(args) => invoke::main(args),
     }
 }

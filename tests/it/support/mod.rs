@@ -4,6 +4,7 @@
 
 pub mod mock_clevertap;
 pub mod moto;
+pub mod runtime_api;
 
 use std::path::PathBuf;
 

@@ -1,0 +1,373 @@
+//! Dead-lettering of rejected events (design.md §3). A dead letter is redrivable as it is: its
+//! body is the rejected events only and its attributes copy the routing (`destinationId`) and say
+//! why (`rejectionCode`, `rejectionMessage`, `sourceMessageId`). The sender sits behind a small
+//! trait so the handler is tested with a fake; the real one is SQS `SendMessageBatch`, packed
+//! within SQS's limits, each failed entry reported on its own so its message is retried instead.
+
+use aws_sdk_sqs::types::{MessageAttributeValue, SendMessageBatchRequestEntry};
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// SQS `SendMessageBatch` takes at most 10 entries (Amazon SQS quotas).
+pub const MAX_ENTRIES_PER_BATCH: usize = 10;
+/// SQS's limit on one batch's total size, bodies and attributes included: 256 KiB (Amazon SQS
+/// quotas). A single dead letter can be no larger either.
+pub const MAX_BATCH_BYTES: usize = 256 * 1024;
+/// `rejectionMessage` is cut to at most 1 KB (design.md §3).
+pub const MAX_REJECTION_MESSAGE_BYTES: usize = 1024;
+/// Operation timeout of a dead-letter send: it must fit in the 3 s safety margin (design.md §5).
+pub const SEND_OPERATION_TIMEOUT: Duration = Duration::from_millis(2500);
+/// Attempt timeout of a dead-letter send, so one retry still fits the operation timeout.
+pub const SEND_ATTEMPT_TIMEOUT: Duration = Duration::from_millis(1000);
+
+/// Names of the dead letter's message attributes.
+pub mod attributes {
+    pub const DESTINATION_ID: &str = "destinationId";
+    pub const REJECTION_CODE: &str = "rejectionCode";
+    pub const REJECTION_MESSAGE: &str = "rejectionMessage";
+    pub const SOURCE_MESSAGE_ID: &str = "sourceMessageId";
+}
+
+/// One message for the dead-letter queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadLetter {
+    /// The rejected events only: one event, a JSON array of them, or a body that could not be
+    /// decoded as it came.
+    pub body: String,
+    /// The source's `destinationId` attribute, copied so a redrive routes the same way.
+    pub destination_id: Option<String>,
+    pub rejection_code: String,
+    /// At most [`MAX_REJECTION_MESSAGE_BYTES`].
+    pub rejection_message: String,
+    pub source_message_id: Option<String>,
+    /// The source's `MessageGroupId` (FIFO sources).
+    pub message_group_id: Option<String>,
+}
+
+impl DeadLetter {
+    pub fn new(
+        body: String,
+        destination_id: Option<&str>,
+        code: &str,
+        message: &str,
+        source_message_id: Option<&str>,
+        message_group_id: Option<&str>,
+    ) -> Self {
+        let non_empty = |s: Option<&str>| s.filter(|s| !s.is_empty()).map(str::to_owned);
+        DeadLetter {
+            body,
+            destination_id: non_empty(destination_id),
+            rejection_code: code.to_owned(),
+            rejection_message: truncate(
+                if message.is_empty() { code } else { message },
+                MAX_REJECTION_MESSAGE_BYTES,
+            )
+            .to_owned(),
+            source_message_id: non_empty(source_message_id),
+            message_group_id: non_empty(message_group_id),
+        }
+    }
+
+    /// The attributes, as name/value pairs, in a fixed order.
+    pub fn attributes(&self) -> impl Iterator<Item = (&'static str, &str)> {
+        [
+            (attributes::DESTINATION_ID, self.destination_id.as_deref()),
+            (
+                attributes::REJECTION_CODE,
+                Some(self.rejection_code.as_str()),
+            ),
+            (
+                attributes::REJECTION_MESSAGE,
+                Some(self.rejection_message.as_str()),
+            ),
+            (
+                attributes::SOURCE_MESSAGE_ID,
+                self.source_message_id.as_deref(),
+            ),
+        ]
+        .into_iter()
+        .filter_map(|(name, value)| value.map(|v| (name, v)))
+    }
+
+    /// The size SQS counts against its limit: body plus each attribute's name, type and value.
+    pub fn size(&self) -> usize {
+        self.body.len()
+            + self
+                .attributes()
+                .map(|(name, value)| name.len() + "String".len() + value.len())
+                .sum::<usize>()
+    }
+}
+
+/// The longest prefix of `text` of at most `max` bytes that ends on a character boundary.
+fn truncate(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
+/// Why one dead letter was not sent. Its source message is then reported for a retry.
+#[derive(Debug, thiserror::Error)]
+pub enum DeadLetterError {
+    #[error("no dead-letter queue is configured (DEAD_LETTER_QUEUE_URL is unset)")]
+    NotConfigured,
+    #[error("dead letter of {size} bytes is over SQS's limit of {MAX_BATCH_BYTES} bytes")]
+    TooLarge { size: usize },
+    #[error("SQS refused the dead letter ({code}): {message}")]
+    Refused { code: String, message: String },
+    #[error("could not build the SQS request")]
+    Build(#[source] aws_sdk_sqs::error::BuildError),
+    #[error("SQS SendMessageBatch failed")]
+    Send(#[source] Arc<aws_sdk_sqs::Error>),
+    #[error("SQS did not report on the dead letter")]
+    Unreported,
+}
+
+impl DeadLetterError {
+    /// Stable snake_case code, for logs.
+    pub const fn code(&self) -> &'static str {
+        match self {
+            DeadLetterError::NotConfigured => "dead_letter_queue_not_configured",
+            DeadLetterError::TooLarge { .. } => "dead_letter_too_large",
+            DeadLetterError::Refused { .. } => "dead_letter_refused",
+            DeadLetterError::Build(_) | DeadLetterError::Send(_) => "dead_letter_send_failed",
+            DeadLetterError::Unreported => "dead_letter_unreported",
+        }
+    }
+}
+
+/// Where dead letters go.
+pub trait DeadLetterSink: Send + Sync {
+    /// Sends the letters; one result per letter, in the same order.
+    fn send(
+        &self,
+        letters: &[DeadLetter],
+    ) -> impl Future<Output = Vec<Result<(), DeadLetterError>>> + Send;
+}
+
+/// No queue configured: every letter fails, so its message is retried instead of lost.
+impl<D: DeadLetterSink> DeadLetterSink for Option<D> {
+    async fn send(&self, letters: &[DeadLetter]) -> Vec<Result<(), DeadLetterError>> {
+        match self {
+            Some(sink) => sink.send(letters).await,
+            None => letters
+                .iter()
+                .map(|_| Err(DeadLetterError::NotConfigured))
+                .collect(),
+        }
+    }
+}
+
+/// An SQS client for dead-lettering, with operation timeouts that fit the safety margin.
+pub fn sqs_client(sdk_config: &aws_config::SdkConfig) -> aws_sdk_sqs::Client {
+    let timeouts = aws_config::timeout::TimeoutConfig::builder()
+        .operation_timeout(SEND_OPERATION_TIMEOUT)
+        .operation_attempt_timeout(SEND_ATTEMPT_TIMEOUT)
+        .build();
+    let config = aws_sdk_sqs::config::Builder::from(sdk_config)
+        .timeout_config(timeouts)
+        .build();
+    aws_sdk_sqs::Client::from_conf(config)
+}
+
+/// The real dead-letter queue: SQS `SendMessageBatch`.
+#[derive(Debug, Clone)]
+pub struct SqsDeadLetterQueue {
+    client: aws_sdk_sqs::Client,
+    queue_url: String,
+    fifo: bool,
+}
+
+impl SqsDeadLetterQueue {
+    pub fn new(client: aws_sdk_sqs::Client, queue_url: impl Into<String>) -> Self {
+        let queue_url = queue_url.into();
+        let fifo = queue_url.ends_with(".fifo");
+        SqsDeadLetterQueue {
+            client,
+            queue_url,
+            fifo,
+        }
+    }
+
+    fn entry(
+        &self,
+        id: usize,
+        letter: &DeadLetter,
+    ) -> Result<SendMessageBatchRequestEntry, DeadLetterError> {
+        let mut entry = SendMessageBatchRequestEntry::builder()
+            .id(id.to_string())
+            .message_body(letter.body.clone());
+        for (name, value) in letter.attributes() {
+            let value = MessageAttributeValue::builder()
+                .data_type("String")
+                .string_value(value)
+                .build()
+                .map_err(DeadLetterError::Build)?;
+            entry = entry.message_attributes(name, value);
+        }
+        if self.fifo {
+            // A FIFO queue needs a group; keep the source's so the order within it survives.
+            let group = letter
+                .message_group_id
+                .as_deref()
+                .or(letter.destination_id.as_deref())
+                .unwrap_or("rudder-clevertap");
+            entry = entry.message_group_id(group);
+            if let Some(id) = &letter.source_message_id {
+                entry = entry.message_deduplication_id(id);
+            }
+        }
+        entry.build().map_err(DeadLetterError::Build)
+    }
+
+    async fn send_batch(
+        &self,
+        letters: &[(usize, &DeadLetter)],
+    ) -> Vec<(usize, Result<(), DeadLetterError>)> {
+        let mut results: Vec<(usize, Result<(), DeadLetterError>)> = Vec::new();
+        let mut entries = Vec::with_capacity(letters.len());
+        for (slot, (index, letter)) in letters.iter().enumerate() {
+            match self.entry(slot, letter) {
+                Ok(entry) => entries.push((slot, *index, entry)),
+                Err(e) => results.push((*index, Err(e))),
+            }
+        }
+        if entries.is_empty() {
+            return results;
+        }
+        let request = entries
+            .iter()
+            .fold(
+                self.client.send_message_batch().queue_url(&self.queue_url),
+                |req, (_, _, entry)| req.entries(entry.clone()),
+            )
+            .send()
+            .await;
+        match request {
+            Err(e) => {
+                let e = Arc::new(aws_sdk_sqs::Error::from(e));
+                tracing::error!(
+                    error = %aws_sdk_sqs::error::DisplayErrorContext(&*e),
+                    entries = entries.len(),
+                    "dead-letter SendMessageBatch failed"
+                );
+                for (_, index, _) in &entries {
+                    results.push((*index, Err(DeadLetterError::Send(Arc::clone(&e)))));
+                }
+            }
+            Ok(output) => {
+                for (slot, index, _) in &entries {
+                    let id = slot.to_string();
+                    let result = if output.successful().iter().any(|s| s.id() == id) {
+                        Ok(())
+                    } else if let Some(f) = output.failed().iter().find(|f| f.id() == id) {
+                        Err(DeadLetterError::Refused {
+                            code: f.code().to_owned(),
+                            message: f.message().unwrap_or_default().to_owned(),
+                        })
+                    } else {
+                        Err(DeadLetterError::Unreported)
+                    };
+                    results.push((*index, result));
+                }
+            }
+        }
+        results
+    }
+}
+
+impl DeadLetterSink for SqsDeadLetterQueue {
+    async fn send(&self, letters: &[DeadLetter]) -> Vec<Result<(), DeadLetterError>> {
+        let mut results: Vec<Option<Result<(), DeadLetterError>>> =
+            letters.iter().map(|_| None).collect();
+        let mut batches: Vec<Vec<(usize, &DeadLetter)>> = Vec::new();
+        let mut current: Vec<(usize, &DeadLetter)> = Vec::new();
+        let mut current_size = 0;
+        for (index, letter) in letters.iter().enumerate() {
+            let size = letter.size();
+            if size > MAX_BATCH_BYTES {
+                results[index] = Some(Err(DeadLetterError::TooLarge { size }));
+                continue;
+            }
+            if current.len() == MAX_ENTRIES_PER_BATCH || current_size + size > MAX_BATCH_BYTES {
+                batches.push(std::mem::take(&mut current));
+                current_size = 0;
+            }
+            current.push((index, letter));
+            current_size += size;
+        }
+        if !current.is_empty() {
+            batches.push(current);
+        }
+        let sent = futures_util::future::join_all(batches.iter().map(|b| self.send_batch(b))).await;
+        for (index, result) in sent.into_iter().flatten() {
+            results[index] = Some(result);
+        }
+        results
+            .into_iter()
+            .map(|r| r.unwrap_or(Err(DeadLetterError::Unreported)))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn letter(body: &str) -> DeadLetter {
+        DeadLetter::new(
+            body.to_owned(),
+            Some("dest-1"),
+            "invalid_json",
+            "bad",
+            Some("m-1"),
+            None,
+        )
+    }
+
+    #[test]
+    fn the_rejection_message_is_cut_to_one_kilobyte_on_a_character_boundary() {
+        let long = "é".repeat(1000);
+        let l = DeadLetter::new(String::new(), None, "c", &long, None, None);
+        assert!(l.rejection_message.len() <= 1024);
+        assert_eq!(l.rejection_message.len(), 1024);
+        assert!(l.rejection_message.chars().all(|c| c == 'é'));
+    }
+
+    #[test]
+    fn empty_attributes_are_left_out_rather_than_sent_empty() {
+        let l = DeadLetter::new("{}".into(), Some(""), "code", "", None, None);
+        let names: Vec<_> = l.attributes().map(|(n, _)| n).collect();
+        assert_eq!(names, ["rejectionCode", "rejectionMessage"]);
+        assert_eq!(l.rejection_message, "code");
+    }
+
+    #[test]
+    fn the_size_counts_body_and_every_attribute() {
+        let l = letter("12345");
+        let expected = 5
+            + ("destinationId".len() + 6 + 6)
+            + ("rejectionCode".len() + 6 + 12)
+            + ("rejectionMessage".len() + 6 + 3)
+            + ("sourceMessageId".len() + 6 + 3);
+        assert_eq!(l.size(), expected);
+    }
+
+    #[tokio::test]
+    async fn without_a_queue_every_letter_fails_so_nothing_is_lost() {
+        let none: Option<SqsDeadLetterQueue> = None;
+        let results = none.send(&[letter("a"), letter("b")]).await;
+        assert_eq!(results.len(), 2);
+        assert!(
+            results
+                .iter()
+                .all(|r| matches!(r, Err(DeadLetterError::NotConfigured)))
+        );
+    }
+}

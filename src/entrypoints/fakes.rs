@@ -1,0 +1,193 @@
+//! In-memory stand-ins for the handler's ports (settings, delivery, dead-letter queue), so SQS
+//! and HTTP assembly is tested without a network.
+
+use super::{Handler, Upload};
+use crate::config::Config;
+use crate::credentials::{CredentialsError, SettingsSource};
+use crate::deadletter::{DeadLetter, DeadLetterError, DeadLetterSink};
+use crate::delivery::DeliveryReport;
+use crate::outcome::Outcome;
+use crate::settings::{DestinationId, DestinationSettings};
+use crate::transform::Record;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use tokio::time::Instant;
+
+pub const TOKEN: &str = "tok-secret-7";
+pub const PASSCODE: &str = "pc-secret-9";
+
+pub fn settings_json(account: &str, token: bool) -> String {
+    if token {
+        format!(r#"{{"accountId":"{account}","passcode":"{PASSCODE}","webhookToken":"{TOKEN}"}}"#)
+    } else {
+        format!(r#"{{"accountId":"{account}","passcode":"{PASSCODE}"}}"#)
+    }
+}
+
+/// Settings from a map; destinations not in it are `NotFound`; `down` ones `Unavailable`.
+#[derive(Default)]
+pub struct FakeSettings {
+    pub known: HashMap<String, Arc<DestinationSettings>>,
+    pub down: Vec<String>,
+    pub fetched: Mutex<Vec<String>>,
+    pub invalidated: Mutex<Vec<String>>,
+}
+
+impl FakeSettings {
+    pub fn with(destinations: &[(&str, &str)]) -> Self {
+        FakeSettings {
+            known: destinations
+                .iter()
+                .map(|(id, json)| {
+                    (
+                        (*id).to_owned(),
+                        Arc::new(DestinationSettings::from_json(json).unwrap()),
+                    )
+                })
+                .collect(),
+            ..FakeSettings::default()
+        }
+    }
+}
+
+impl SettingsSource for FakeSettings {
+    async fn settings(
+        &self,
+        destination: &DestinationId,
+    ) -> Result<Arc<DestinationSettings>, CredentialsError> {
+        self.fetched
+            .lock()
+            .unwrap()
+            .push(destination.as_str().to_owned());
+        if self.down.iter().any(|d| d == destination.as_str()) {
+            return Err(CredentialsError::Unavailable {
+                destination: destination.clone(),
+                detail: "connection refused".into(),
+            });
+        }
+        self.known
+            .get(destination.as_str())
+            .cloned()
+            .ok_or_else(|| CredentialsError::NotFound(destination.clone()))
+    }
+
+    fn invalidate(&self, destination: &DestinationId) {
+        self.invalidated
+            .lock()
+            .unwrap()
+            .push(destination.as_str().to_owned());
+    }
+}
+
+/// One recorded upload call: the account and each event's records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Call {
+    pub account: String,
+    pub events: Vec<Vec<String>>,
+}
+
+/// How the fake delivery answers one event: from the account and the event's record texts.
+pub type Answer = Box<dyn Fn(&str, &[String]) -> Outcome + Send + Sync>;
+
+/// Delivery that records calls and answers with `answer(account, record texts)` per event.
+pub struct FakeUpload {
+    pub calls: Mutex<Vec<Call>>,
+    pub answer: Answer,
+    pub credentials_rejected: bool,
+}
+
+impl FakeUpload {
+    pub fn delivering() -> Self {
+        FakeUpload::answering(|_, _| Outcome::Delivered)
+    }
+
+    pub fn answering(answer: impl Fn(&str, &[String]) -> Outcome + Send + Sync + 'static) -> Self {
+        FakeUpload {
+            calls: Mutex::new(Vec::new()),
+            answer: Box::new(answer),
+            credentials_rejected: false,
+        }
+    }
+
+    pub fn calls(&self) -> Vec<Call> {
+        self.calls.lock().unwrap().clone()
+    }
+}
+
+impl Upload for FakeUpload {
+    async fn upload(
+        &self,
+        settings: &DestinationSettings,
+        events: &[&[Record]],
+        _deadline: Instant,
+    ) -> DeliveryReport {
+        let events: Vec<Vec<String>> = events
+            .iter()
+            .map(|e| e.iter().map(|r| r.as_str().to_owned()).collect())
+            .collect();
+        let outcomes = events
+            .iter()
+            .map(|e| (self.answer)(&settings.account_id, e))
+            .collect();
+        self.calls.lock().unwrap().push(Call {
+            account: settings.account_id.clone(),
+            events,
+        });
+        DeliveryReport {
+            outcomes,
+            credentials_rejected: self.credentials_rejected,
+            ..DeliveryReport::default()
+        }
+    }
+}
+
+/// A dead-letter queue that keeps what it is sent, or refuses everything when `broken`.
+#[derive(Default)]
+pub struct FakeDeadLetters {
+    pub sent: Mutex<Vec<DeadLetter>>,
+    pub broken: bool,
+}
+
+impl FakeDeadLetters {
+    pub fn sent(&self) -> Vec<DeadLetter> {
+        self.sent.lock().unwrap().clone()
+    }
+}
+
+impl DeadLetterSink for FakeDeadLetters {
+    async fn send(&self, letters: &[DeadLetter]) -> Vec<Result<(), DeadLetterError>> {
+        if self.broken {
+            return letters
+                .iter()
+                .map(|_| {
+                    Err(DeadLetterError::Refused {
+                        code: "AWS.SimpleQueueService.NonExistentQueue".into(),
+                        message: "gone".into(),
+                    })
+                })
+                .collect();
+        }
+        self.sent.lock().unwrap().extend_from_slice(letters);
+        letters.iter().map(|_| Ok(())).collect()
+    }
+}
+
+pub type FakeHandler = Handler<FakeSettings, FakeUpload, FakeDeadLetters>;
+
+/// A handler with two destinations (`dest-a` with a webhook token, `dest-b` without), a
+/// delivering upload and a working dead-letter queue.
+pub fn handler() -> FakeHandler {
+    Handler::new(
+        Config::default(),
+        FakeSettings::with(&[
+            ("dest-a", &settings_json("ACC-A", true)),
+            ("dest-b", &settings_json("ACC-B", false)),
+        ]),
+        FakeUpload::delivering(),
+        FakeDeadLetters::default(),
+    )
+}
+
+pub fn deadline() -> Instant {
+    Instant::now() + std::time::Duration::from_secs(30)
+}

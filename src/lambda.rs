@@ -1,0 +1,227 @@
+//! The Lambda side of the binary: configuration and clients built once per container, then the
+//! runtime loop hands every invocation to the one [`Handler`]. Kept out of `main.rs` so the
+//! binary only dispatches.
+
+use crate::clevertap::client::{ClientBuildError, HttpTimeouts, HttpTransport};
+use crate::config::{Config, vars};
+use crate::credentials::{SecretsManagerSource, SettingsSource, secrets_client};
+use crate::deadletter::{DeadLetterSink, SqsDeadLetterQueue, sqs_client};
+use crate::delivery::Delivery;
+use crate::entrypoints::{Handler, Upload};
+use lambda_runtime::{LambdaEvent, service_fn};
+use serde_json::Value;
+use std::io::Write;
+use std::process::ExitCode;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::time::Instant;
+
+/// Why the container could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error("could not build the CleverTap HTTP client")]
+    HttpClient(#[from] ClientBuildError),
+    #[error("could not start the async runtime")]
+    Runtime(#[source] std::io::Error),
+    #[error("invalid {0}: Lambda sets it for every function; it is missing or not a number")]
+    RuntimeEnvironment(&'static str),
+    #[error("the Lambda runtime loop failed: {0}")]
+    Loop(lambda_runtime::Error),
+}
+
+/// Variables Lambda itself sets, which the runtime library reads (and would panic without).
+const LAMBDA_VARIABLES: [&str; 3] = [
+    "AWS_LAMBDA_FUNCTION_NAME",
+    "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+    "AWS_LAMBDA_FUNCTION_VERSION",
+];
+
+/// Checks Lambda's own variables up front, so a broken environment is a message, not a panic.
+fn check_lambda_environment(lookup: impl Fn(&str) -> Option<String>) -> Result<(), StartError> {
+    for name in LAMBDA_VARIABLES {
+        let value = lookup(name).ok_or(StartError::RuntimeEnvironment(name))?;
+        if name == "AWS_LAMBDA_FUNCTION_MEMORY_SIZE" && value.trim().parse::<i32>().is_err() {
+            return Err(StartError::RuntimeEnvironment(name));
+        }
+    }
+    Ok(())
+}
+
+/// The binary started without a subcommand: run the Lambda runtime loop, or explain why not.
+pub fn main() -> ExitCode {
+    if std::env::var_os(vars::AWS_LAMBDA_RUNTIME_API).is_none() {
+        eprintln!(
+            "rudder-clevertap: {} is not set, so this is not a Lambda container.\n\
+             Run `rudder-clevertap --help` for the commands (invoke, transform).",
+            vars::AWS_LAMBDA_RUNTIME_API
+        );
+        return ExitCode::from(2);
+    }
+    init_tracing(true);
+    let config = match Config::from_env() {
+        Ok(config) => config,
+        Err(e) => return fail(&StartError::Config(e)),
+    };
+    if let Err(e) = check_lambda_environment(|name| std::env::var(name).ok()) {
+        return fail(&e);
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => return fail(&StartError::Runtime(e)),
+    };
+    match runtime.block_on(run(config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&e),
+    }
+}
+
+fn fail(e: &StartError) -> ExitCode {
+    tracing::error!(error = %e, "start-up failed");
+    eprintln!("rudder-clevertap: {e}");
+    ExitCode::from(2)
+}
+
+/// Builds the clients once, and serves invocations until Lambda stops.
+pub async fn run(config: Config) -> Result<(), StartError> {
+    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let settings = SecretsManagerSource::new(
+        secrets_client(&sdk),
+        config.secret_prefix.clone(),
+        config.secrets_ttl,
+    );
+    let delivery = Delivery::new(
+        HttpTransport::new(HttpTimeouts::default())?,
+        config.delivery_policy(),
+    );
+    let dead_letters = config
+        .dead_letter_queue_url
+        .as_deref()
+        .map(|url| SqsDeadLetterQueue::new(sqs_client(&sdk), url));
+    tracing::info!(
+        secret_prefix = %config.secret_prefix,
+        default_destination = config.default_destination_id.as_ref().map(|d| d.as_str()),
+        dead_letter_queue = dead_letters.is_some(),
+        max_concurrent_requests = config.max_concurrent_requests,
+        "container ready"
+    );
+    serve(Handler::new(config, settings, delivery, dead_letters)).await
+}
+
+/// The runtime loop around one handler. A payload that is not JSON at all is answered by the
+/// runtime itself with an error; everything else reaches the handler.
+pub async fn serve<S: SettingsSource, U: Upload, D: DeadLetterSink>(
+    handler: Handler<S, U, D>,
+) -> Result<(), StartError> {
+    let handler = &handler;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+        let deadline = deadline_from_epoch_ms(event.context.deadline);
+        let answer = handler.handle(event.payload, deadline).await;
+        emit_metrics(
+            &event.context.env_config.function_name,
+            handler.take_metrics(),
+        );
+        answer
+    }))
+    .await
+    .map_err(StartError::Loop)
+}
+
+/// Writes the invocation's counters to stdout as CloudWatch EMF lines (crate::metrics): Lambda
+/// ships them to CloudWatch Logs, which turns them into metrics without an API call.
+fn emit_metrics(function: &str, metrics: crate::metrics::InvocationMetrics) {
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    let mut out = std::io::stdout().lock();
+    for doc in metrics.emf_documents(function, now_ms) {
+        let _ = writeln!(out, "{doc}");
+    }
+}
+
+/// The invocation deadline (`Lambda-Runtime-Deadline-Ms`, ms since the epoch) as a monotonic
+/// instant; a deadline in the past is now.
+pub fn deadline_from_epoch_ms(deadline_ms: u64) -> Instant {
+    let deadline = UNIX_EPOCH + Duration::from_millis(deadline_ms);
+    let left = deadline
+        .duration_since(SystemTime::now())
+        .unwrap_or(Duration::ZERO);
+    Instant::now() + left
+}
+
+/// Logs go to stderr as key/value fields (JSON lines inside Lambda), filtered by `RUST_LOG`
+/// (default `info`).
+pub fn init_tracing(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env(vars::RUST_LOG)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false);
+    let _ = if json {
+        builder.json().with_current_span(false).try_init()
+    } else {
+        builder.compact().without_time().try_init()
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_deadline_in_the_future_keeps_its_distance() {
+        let now_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64;
+        let d = deadline_from_epoch_ms(now_ms + 10_000);
+        let left = d - Instant::now();
+        assert!(
+            left > Duration::from_secs(9) && left <= Duration::from_secs(10),
+            "{left:?}"
+        );
+    }
+
+    #[test]
+    fn a_missing_or_broken_lambda_variable_is_named_instead_of_a_panic() {
+        let all = |name: &str| {
+            Some(
+                if name.ends_with("MEMORY_SIZE") {
+                    "128"
+                } else {
+                    "x"
+                }
+                .to_owned(),
+            )
+        };
+        assert!(check_lambda_environment(all).is_ok());
+        let err = check_lambda_environment(|name| all(name).filter(|_| !name.ends_with("NAME")))
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("AWS_LAMBDA_FUNCTION_NAME"),
+            "{err}"
+        );
+        let err = check_lambda_environment(|name| {
+            if name.ends_with("MEMORY_SIZE") {
+                Some("lots".into())
+            } else {
+                all(name)
+            }
+        })
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("AWS_LAMBDA_FUNCTION_MEMORY_SIZE"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_deadline_in_the_past_is_now() {
+        let d = deadline_from_epoch_ms(1_000);
+        assert!(d <= Instant::now());
+    }
+}
