@@ -9,4 +9,5 @@ mod lambda_e2e;
 mod lambda_invoke;
 mod smoke;
 mod support;
+mod template;
 mod transform_cli;
