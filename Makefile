@@ -77,7 +77,7 @@ deploy: tools arm64-target ## sam build + sam deploy --guided: the whole stack (
 # It creates NO queue, NO dead-letter queue, NO alarm, NO log retention and NO reserved
 # concurrency, and without ROLE cargo-lambda would create a role that cannot read secrets.
 deploy-cargo-lambda: build ## cargo lambda deploy: one function (+ Function URL) only; needs ROLE=<IAM role ARN>
-	@test -n '$(ROLE)' || { echo "set ROLE=<IAM role ARN> allowed secretsmanager:GetSecretValue on $(SECRET_PREFIX)* (docs/deploy.md)" >&2; exit 1; }
+	@test -n '$(ROLE)' || { echo "set ROLE=<IAM role ARN> allowed secretsmanager:GetSecretValue on $(SECRET_PREFIX)* (README.md, Deploy)" >&2; exit 1; }
 	$(WITH_TOOLS) $(CARGO) lambda deploy $(FUNCTION_NAME) --binary-name $(BINARY) \
 		--role '$(ROLE)' --memory 256 --timeout 30 \
 		--env-var SECRET_PREFIX='$(SECRET_PREFIX)' \
