@@ -40,8 +40,9 @@ run: ## the main job on any machine: the real handler on a sample SQS batch, sen
 transform-sample: ## transform the sample events into CleverTap requests (no network)
 	$(CARGO) run --quiet -- transform --destination events/destination.example.json events/rudderstack-events.ndjson
 
-test: tools validate ## every test: cfn-lint, unit, conformance, integration (moto, mock CleverTap, real binary)
+test: tools validate ## every test: cfn-lint, unit, conformance, integration (moto, mock CleverTap, real binary), README commands
 	$(CARGO) test --all-targets --no-fail-fast
+	bash scripts/check-readme-commands.sh
 
 lint: ## rustfmt and clippy, warnings as errors
 	$(CARGO) fmt --all -- --check

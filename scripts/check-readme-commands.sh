@@ -10,8 +10,7 @@
 #                 again; adds the aarch64 Rust target first if it is missing, which needs
 #                 internet) and check that it produced an aarch64 bootstrap.
 #
-# Skeleton: the coordinator adds the README's remaining commands once README.md exists
-# (search for TODO below).
+# `make test` runs it after the test suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -58,24 +57,58 @@ is_elf_for() {
   [ "$(od -An -tx1 -j18 -N1 "$file" | tr -d ' ')" = "$machine" ] || { echo "$file is for another CPU"; return 1; }
 }
 
-# The run command prints the transform's JSON (exit 0: all ok, 1: some event rejected).
-run_transform() {
+# `make run`: the handler's SQS batch response on stdout, one message reported for retry.
+run_main_job() {
+  local out
+  out=$(make --no-print-directory -s run 2>/dev/null)
+  python3 -c 'import json,sys; r=json.load(sys.stdin); f=r["batchItemFailures"]; assert [x["itemIdentifier"] for x in f]==["0c2b8f6e-1a1e-4d1c-9a55-000000000006"], r' <<<"$out"
+}
+
+# `make transform-sample`: the transform's JSON (exit 0: all ok, 1: some event rejected).
+run_transform_sample() {
   local out status=0
-  out=$(make --no-print-directory run) || status=$?
+  out=$(make --no-print-directory -s transform-sample) || status=$?
   [ "$status" -le 1 ] || return "$status"
   grep -q '"results"' <<<"$out"
+}
+
+# The README's stdin example prints exactly the JSON the README shows.
+run_transform_stdin() {
+  local out
+  out=$(echo '{"type":"track","userId":"u1","event":"Signed Up"}' |
+    cargo run -q -- transform --destination events/destination.example.json -)
+  python3 - "$out" <<'PY'
+import json, sys
+got = json.loads(sys.argv[1])
+want = {"requests": [{"method": "POST", "url": "https://api.clevertap.com/1/upload",
+         "headers": {"X-CleverTap-Account-Id": "W9R-000-EXAM", "X-CleverTap-Passcode": "<redacted>",
+                     "Content-Type": "application/json"},
+         "body": {"d": [{"evtName": "Signed Up", "evtData": {}, "type": "event", "identity": "u1"}]},
+         "events": [0]}],
+        "results": [{"index": 0, "messageId": None, "status": "ok"}]}
+assert got == want, json.dumps(got)
+PY
+}
+
+# `invoke --dry-run` on the webhook sample: an API Gateway v2 response with per-event results.
+run_invoke_webhook() {
+  local out
+  out=$(cargo run -q -- invoke --dry-run --destinations events/destinations.example.json \
+    events/apigw-v2-request.json 2>/dev/null)
+  python3 -c 'import json,sys; r=json.load(sys.stdin); assert r["statusCode"]==200, r; b=json.loads(r["body"]); assert b["delivered"]>0 and b["retry"]==0, b' <<<"$out"
 }
 
 check "make help" make --no-print-directory help
 check "make tools" make --no-print-directory tools
 check "make validate (cfn-lint template.yaml)" make --no-print-directory validate
-check "make run (transform the sample events)" run_transform
-# TODO(coordinator): the README's `rudder-clevertap invoke --destinations ... --dry-run
-# events/sqs-batch.json` example, and any other offline command the README shows.
+check "make run (handler on events/sqs-batch.json)" run_main_job
+check "make transform-sample" run_transform_sample
+check "transform from stdin (README example)" run_transform_stdin
+check "invoke --dry-run events/apigw-v2-request.json" run_invoke_webhook
 check "make -n deploy (target exists)" make --no-print-directory -n deploy
 check "make -n deploy-cargo-lambda (target exists)" \
   make --no-print-directory -n deploy-cargo-lambda ROLE=arn:aws:iam::123456789012:role/example
-skip "make test" "the full suite takes several minutes; CI runs it (bash .ci/run)"
+skip "make test" "this script is part of it"
 skip "make lint" "run by CI"
 skip "make bench" "minutes of release-mode benchmarking; figures are in BENCHMARKS.md"
 if $with_arm64; then
