@@ -129,5 +129,5 @@ skip "make deploy / deploy-cargo-lambda" "needs an AWS account and credentials"
 skip "make invoke-local" "the handler would call Secrets Manager and CleverTap"
 
 echo
-echo "readme commands: $passed passed, $failed failed, $skipped skipped"
+echo "readme-commands: $passed passed, $failed failed, $skipped skipped"
 [ "$failed" -eq 0 ]
