@@ -604,4 +604,6 @@ fn log_message(message: &Message, end: &Ended, failed: bool) {
 }
 
 #[cfg(test)]
+mod regulation_tests;
+#[cfg(test)]
 mod tests;
