@@ -31,6 +31,9 @@ pub(crate) struct Erasure<'r, 'a> {
     pub targets: &'r [Target],
 }
 
+/// A user to delete in a destination: (erasure, user index, identity).
+type Member<'r> = (usize, usize, &'r str);
+
 /// Deletes the valid users of every erasure, one delivery call per destination for all of them,
 /// the destinations at the same time. Returns, per erasure, one outcome per user (in order):
 /// rejected for a user without a usable userId, else the worst of its destinations'.
@@ -39,8 +42,8 @@ pub(crate) async fn erase_all<S: SettingsSource, U: Upload, D>(
     erasures: &[Erasure<'_, '_>],
     deadline: Instant,
 ) -> Vec<Vec<Outcome>> {
-    // (target, [(erasure, user, identity)]) per destination, in order of first mention.
-    let mut groups: Vec<(&Target, Vec<(usize, usize, &str)>)> = Vec::new();
+    // Per destination, in order of first mention: its target and the users deleted there.
+    let mut groups: Vec<(&Target, Vec<Member<'_>>)> = Vec::new();
     for (e, erasure) in erasures.iter().enumerate() {
         for target in erasure.targets {
             let members = erasure.regulation.identities().map(|(u, id)| (e, u, id));
