@@ -7,9 +7,9 @@
 use super::{Reply, codes};
 use crate::credentials::SettingsSource;
 use crate::deadletter::{DeadLetter, DeadLetterError, DeadLetterSink};
-use crate::entrypoints::regulation::{Erasure, Summary, Target, erase_all, summarize};
+use crate::entrypoints::regulation::{Erasure, Target, erase_all, summarize};
 use crate::entrypoints::{Handler, Upload};
-use crate::outcome::{Outcome, Status};
+use crate::outcome::{Outcome, Reason, Status};
 use crate::regulation::Regulation;
 use crate::settings::{DestinationId, DestinationSettings};
 use serde::Serialize;
@@ -58,7 +58,7 @@ pub(super) async fn serve<S: SettingsSource, U: Upload, D: DeadLetterSink>(
         .pop()
         .unwrap_or_default();
     let summary = summarize(regulation, &outcomes);
-    let dead_lettered = dead_letter(handler, destination, request_id, &summary).await;
+    let dead_lettered = dead_letter(handler, destination, request_id, regulation, &outcomes).await;
     handler.count_outcomes(destination.as_str(), summary.counts, dead_lettered);
     tracing::info!(
         destination = %destination,
@@ -71,19 +71,36 @@ pub(super) async fn serve<S: SettingsSource, U: Upload, D: DeadLetterSink>(
     results(regulation, &outcomes)
 }
 
-/// Dead-letters the rejected users (the regulation with only them); returns how many were sent.
+/// Dead-letters the rejected users (the regulation with only them), whatever became of the
+/// others, as for events: the caller is not asked to send them again. Returns how many were sent.
 async fn dead_letter<S, U, D: DeadLetterSink>(
     handler: &Handler<S, U, D>,
     destination: &DestinationId,
     request_id: Option<&str>,
-    summary: &Summary,
+    regulation: &Regulation<'_>,
+    outcomes: &[Outcome],
 ) -> usize {
-    let (Outcome::Rejected(reason), Some(body)) = (&summary.outcome, &summary.dead_letter_body)
-    else {
+    let rejected: Vec<bool> = outcomes
+        .iter()
+        .map(|o| o.status() == Status::Rejected)
+        .collect();
+    let Some(first) = outcomes.iter().find_map(|o| match o {
+        Outcome::Rejected(reason) => Some(reason),
+        _ => None,
+    }) else {
         return 0;
     };
+    let count = rejected.iter().filter(|r| **r).count();
+    let reason = if count > 1 {
+        Reason::new(
+            first.code.clone(),
+            format!("{count} users rejected; the first: {}", first.message),
+        )
+    } else {
+        first.clone()
+    };
     let letter = DeadLetter::new(
-        body.clone(),
+        regulation.with_users(|i| rejected.get(i).copied().unwrap_or(false)),
         Some(destination.as_str()),
         &reason.code,
         &reason.message,
@@ -97,7 +114,7 @@ async fn dead_letter<S, U, D: DeadLetterSink>(
         .await
     {
         match result {
-            Ok(()) => sent += summary.counts[Status::Rejected as usize],
+            Ok(()) => sent += count,
             Err(DeadLetterError::NotConfigured) => {}
             Err(e) => tracing::error!(
                 destination = %destination,
