@@ -402,6 +402,24 @@ mod tests {
     }
 
     #[test]
+    fn nesting_ten_thousand_levels_deep_is_read_without_overflowing_the_stack() {
+        let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
+        for text in [
+            format!(r#"{{"regulationType":"suppress_with_delete","users":[{deep}]}}"#),
+            format!(r#"{{"regulationType":"suppress_with_delete","users":[{{"userId":{deep}}}]}}"#),
+        ] {
+            let r = Regulation::parse(&text).unwrap();
+            assert_eq!(
+                r.users[0].user_id.as_ref().unwrap_err().code,
+                "invalid_user_id"
+            );
+        }
+        let text = format!(r#"{{"regulationType":{deep},"users":[]}}"#);
+        assert_eq!(code(&text), "invalid_regulation");
+        assert!(crate::input::split_body(&text).is_err());
+    }
+
+    #[test]
     fn a_regulation_inside_a_batch_is_rejected_as_such() {
         let raw = r#"{"regulationType":"suppress_with_delete","users":[]}"#;
         let missing = Err(Reason::new("missing_type", "no type"));
