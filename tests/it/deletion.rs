@@ -469,6 +469,18 @@ fn transform_shows_the_delete_requests_of_a_regulation() {
     assert_eq!(code, Some(1));
     assert_eq!(out["results"][0]["code"], "unsupported_regulation_type");
     assert!(out["requests"].as_array().unwrap().is_empty());
+
+    // As in the handler, a regulation must be the whole input, not an NDJSON line.
+    let ndjson = format!("{TRACK}\n{}\n", regulation(&[], &user_ids(0..1)));
+    let (code, out) = run(&ndjson);
+    assert_eq!(code, Some(1));
+    assert_eq!(out["results"][0]["status"], "ok");
+    assert_eq!(out["results"][1]["code"], "regulation_in_batch");
+    assert_eq!(
+        out["requests"].as_array().unwrap().len(),
+        1,
+        "the track upload only"
+    );
 }
 
 /// `invoke --dry-run` on the regulation samples shows the delete requests it would send.
