@@ -41,6 +41,8 @@ pub mod codes {
     pub const INVALID_DESTINATION_ID: &str = "invalid_destination_id";
     pub const UNAUTHORIZED: &str = "unauthorized";
     pub const SECRETS_UNAVAILABLE: &str = "secrets_unavailable";
+    /// A regulation names a destination other than the authenticated one (403, design.md §2).
+    pub const DESTINATION_NOT_ALLOWED: &str = "destination_not_allowed";
 }
 
 /// The parts of a request this function reads, whatever its kind.
@@ -199,6 +201,11 @@ async fn serve<S: SettingsSource, U: Upload, D: DeadLetterSink>(
     }
     let items = match split_body(&text) {
         Ok(Body::Events(items)) => items,
+        Ok(Body::Regulation(r)) => {
+            let request_id = request.request_id.as_deref();
+            return regulation::serve(handler, &destination, &settings, request_id, &r, deadline)
+                .await;
+        }
         Err(reason) => return Reply::error(400, &reason.code, reason.message),
     };
     let prepared = prepare(items, settings.mapping);
@@ -448,5 +455,6 @@ pub fn respond(shape: Shape, reply: Reply) -> Value {
     })
 }
 
+mod regulation;
 #[cfg(test)]
 mod tests;

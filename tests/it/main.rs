@@ -2,6 +2,7 @@
 
 mod conformance;
 mod credentials;
+mod deletion;
 mod delivery;
 mod delivery_logs;
 mod lambda;
