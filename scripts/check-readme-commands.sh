@@ -98,6 +98,28 @@ run_invoke_webhook() {
   python3 -c 'import json,sys; r=json.load(sys.stdin); assert r["statusCode"]==200, r; b=json.loads(r["body"]); assert b["delivered"]>0 and b["retry"]==0, b' <<<"$out"
 }
 
+# The README's regulation example: one delete request with both identities.
+run_transform_regulation() {
+  local out
+  out=$(echo '{"regulationType":"suppress_with_delete","users":[{"userId":"u-1"},{"userId":"u-2"}]}' |
+    cargo run -q -- transform --destination events/destination.example.json -)
+  python3 -c 'import json,sys; r=json.load(sys.stdin); q=r["requests"]; assert len(q)==1 and q[0]["url"].endswith("/1/delete/profiles.json") and q[0]["body"]=={"identity":["u-1","u-2"]}, r' <<<"$out"
+}
+
+run_invoke_sqs_regulation() {
+  local out
+  out=$(cargo run -q -- invoke --dry-run --destinations events/destinations.example.json \
+    events/sqs-regulation.json 2>/dev/null)
+  python3 -c 'import json,sys; r=json.load(sys.stdin); assert r=={"batchItemFailures":[]}, r' <<<"$out"
+}
+
+run_invoke_http_regulation() {
+  local out
+  out=$(cargo run -q -- invoke --dry-run --destinations events/destinations.example.json \
+    events/http-regulation.json 2>/dev/null)
+  python3 -c 'import json,sys; r=json.load(sys.stdin); assert r["statusCode"]==200, r' <<<"$out"
+}
+
 check "make help" make --no-print-directory help
 check "make tools" make --no-print-directory tools
 check "make validate (cfn-lint template.yaml)" make --no-print-directory validate
@@ -105,6 +127,9 @@ check "make run (handler on events/sqs-batch.json)" run_main_job
 check "make transform-sample" run_transform_sample
 check "transform from stdin (README example)" run_transform_stdin
 check "invoke --dry-run events/apigw-v2-request.json" run_invoke_webhook
+check "transform a regulation from stdin" run_transform_regulation
+check "invoke --dry-run events/sqs-regulation.json" run_invoke_sqs_regulation
+check "invoke --dry-run events/http-regulation.json" run_invoke_http_regulation
 check "make -n deploy (target exists)" make --no-print-directory -n deploy
 check "make -n deploy-cargo-lambda (target exists)" \
   make --no-print-directory -n deploy-cargo-lambda ROLE=arn:aws:iam::123456789012:role/example
