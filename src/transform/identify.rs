@@ -115,7 +115,7 @@ pub fn identify(
             profile.insert(Cow::Borrowed(dest), Val::Flat(value));
         }
     }
-    let name_set = matches!(profile.get("Name"), Some(Val::Flat(r)) if truthy(Some(r)));
+    let name_set = matches!(profile.get("Name"), Some(Val::Flat(r)) if truthy(Some(*r)));
     if !name_set {
         let first = from_traits(traits, ctx, &FIRST_NAME);
         let last = from_traits(traits, ctx, &LAST_NAME);
@@ -133,9 +133,9 @@ pub fn identify(
                 continue;
             }
             let val = if KEPT_NESTED.contains(&key.as_ref()) {
-                Val::Nested(value)
+                Val::Nested(*value)
             } else {
-                Val::Flat(value)
+                Val::Flat(*value)
             };
             profile.insert(key.clone(), val);
         }
@@ -147,10 +147,10 @@ pub fn identify(
     .into_iter()
     .find(|r| truthy(*r))
     .flatten();
-    if let Some(overrides) = overrides.filter(|r| kind(r) == Kind::Object) {
+    if let Some(overrides) = overrides.filter(|r| kind(*r) == Kind::Object) {
         if let Some(members) = super::event::object_members(overrides) {
             for (key, value) in members.iter() {
-                profile.insert(key.clone(), Val::Nested(value));
+                profile.insert(key.clone(), Val::Nested(*value));
             }
         }
     }
@@ -204,7 +204,7 @@ fn device_token(ev: &Event<'_>, anon: Raw<'_>, buf: &mut RecordBuf) -> Result<()
     let Some(token) = ev
         .context
         .device_token
-        .filter(|t| kind(t) == Kind::String && truthy(Some(t)))
+        .filter(|t| kind(*t) == Kind::String && truthy(Some(*t)))
     else {
         return Ok(());
     };
@@ -235,7 +235,7 @@ fn device_token(ev: &Event<'_>, anon: Raw<'_>, buf: &mut RecordBuf) -> Result<()
     w.id("id", token).map_err(Rejection::from_write)?;
     w.text("type", token_type);
     if token_type == "chrome" {
-        if let Some(keys) = integration.chrome_keys.filter(|k| kind(k) == Kind::Object) {
+        if let Some(keys) = integration.chrome_keys.filter(|k| kind(*k) == Kind::Object) {
             w.nested("keys", keys).map_err(Rejection::from_write)?;
         }
     }

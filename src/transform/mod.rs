@@ -12,6 +12,7 @@ pub(crate) mod event;
 mod identify;
 mod ids;
 pub mod json;
+mod reader;
 mod record;
 mod track;
 pub(crate) mod ts;
@@ -178,12 +179,6 @@ pub(crate) fn parse_rejection(e: &ParseError) -> Reason {
         ParseError::NotAnObject => {
             Reason::new(codes::NOT_AN_OBJECT, "the event is not a JSON object")
         }
-        ParseError::Json(e) if e.to_string().starts_with("recursion limit exceeded") => {
-            Reason::new(
-                codes::TOO_DEEP,
-                format!("the event is nested too deeply ({e})"),
-            )
-        }
         ParseError::Json(e) => Reason::new(
             codes::INVALID_JSON,
             format!("the event is not valid JSON: {e}"),
@@ -220,7 +215,7 @@ enum Type {
 
 /// The event type, case-insensitive.
 fn event_type(ev: &Event<'_>) -> Result<Type, Reason> {
-    let Some(raw) = ev.kind.filter(|r| value::truthy(Some(r))) else {
+    let Some(raw) = ev.kind.filter(|r| value::truthy(Some(*r))) else {
         return Err(Reason::new(codes::MISSING_TYPE, "the event has no type"));
     };
     let Some(name) = value::as_str(raw) else {

@@ -22,7 +22,7 @@ pub enum Val<'a> {
 impl Val<'_> {
     fn is_null(&self) -> bool {
         match self {
-            Val::Flat(r) | Val::Nested(r) => kind(r) == Kind::Null,
+            Val::Flat(r) | Val::Nested(r) => kind(*r) == Kind::Null,
             Val::Text(_) => false,
         }
     }
@@ -158,7 +158,7 @@ impl<'b> RecordWriter<'b> {
             }
             write_str(&mut self.buf.text, k);
             self.buf.text.push(':');
-            self.value(&Val::Flat(v))?;
+            self.value(&Val::Flat(*v))?;
         }
         self.buf.text.push('}');
         Ok(())
@@ -208,11 +208,11 @@ impl<'b> RecordWriter<'b> {
                 Ok(())
             }
             Val::Nested(raw) => write_canonical(&mut self.buf.text, raw.get()),
-            Val::Flat(raw) => match kind(raw) {
+            Val::Flat(raw) => match kind(*raw) {
                 Kind::Array | Kind::Object => {
                     write_stringified(&mut self.buf.text, raw.get(), &mut self.buf.scratch)
                 }
-                _ => write_scalar(&mut self.buf.text, raw),
+                _ => write_scalar(&mut self.buf.text, *raw),
             },
         }
     }

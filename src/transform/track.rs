@@ -162,7 +162,7 @@ fn charged_data<'a>(props: Option<&RawPairs<'a>>) -> Result<Members<'a>, Rejecti
     }
     for (k, v) in props.into_iter().flat_map(RawPairs::iter) {
         if !CHARGED_EXCLUDED.contains(&k.as_ref()) {
-            data.insert(k.clone(), Val::Flat(v));
+            data.insert(k.clone(), Val::Flat(*v));
         }
     }
     let items = match data.get("Items") {
@@ -183,5 +183,5 @@ fn charged_data<'a>(props: Option<&RawPairs<'a>>) -> Result<Members<'a>, Rejecti
 
 fn is_array_of_objects(raw: Raw<'_>) -> bool {
     super::event::array_elements(raw)
-        .is_some_and(|items| !items.is_empty() && items.iter().all(|i| kind(i) == Kind::Object))
+        .is_some_and(|items| !items.is_empty() && items.iter().all(|i| kind(*i) == Kind::Object))
 }
