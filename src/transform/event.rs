@@ -35,6 +35,17 @@ impl<T> Field<T> {
 pub struct Pairs<'a, V> {
     entries: Vec<(Cow<'a, str>, V)>,
     index: Option<HashMap<Cow<'a, str>, usize>>,
+    /// One bit per [`key_bit`] of every key held: a clear bit proves a key absent, so most
+    /// lookups (and the duplicate check of every insert) skip the linear search.
+    seen: u64,
+}
+
+/// A cheap 6-bit fingerprint of a key (length, first and last byte).
+fn key_bit(key: &str) -> u64 {
+    let b = key.as_bytes();
+    let first = b.first().copied().unwrap_or(0) as usize;
+    let last = b.last().copied().unwrap_or(0) as usize;
+    1 << ((b.len() * 7 + first * 3 + last) % 64)
 }
 
 /// Above this many members a hash index replaces the linear key search.
@@ -45,6 +56,7 @@ impl<V> Default for Pairs<'_, V> {
         Pairs {
             entries: Vec::new(),
             index: None,
+            seen: 0,
         }
     }
 }
@@ -54,10 +66,14 @@ impl<'a, V> Pairs<'a, V> {
         Pairs {
             entries: Vec::with_capacity(n),
             index: None,
+            seen: 0,
         }
     }
 
     fn position(&self, key: &str) -> Option<usize> {
+        if self.seen & key_bit(key) == 0 {
+            return None;
+        }
         match &self.index {
             Some(index) => index.get(key).copied(),
             None => self.entries.iter().position(|(k, _)| k == key),
@@ -84,6 +100,7 @@ impl<'a, V> Pairs<'a, V> {
             index.insert(key.clone(), self.entries.len());
             self.index = Some(index);
         }
+        self.seen |= key_bit(&key);
         self.entries.push((key, value));
     }
 
