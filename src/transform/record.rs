@@ -135,7 +135,7 @@ impl<'b> RecordWriter<'b> {
                 self.buf.text.push(',');
             }
             first = false;
-            write_str(&mut self.buf.text, k);
+            write_member_key(&mut self.buf.text, k);
             self.buf.text.push(':');
             self.value(v)?;
         }
@@ -156,7 +156,7 @@ impl<'b> RecordWriter<'b> {
             if i > 0 {
                 self.buf.text.push(',');
             }
-            write_str(&mut self.buf.text, k);
+            write_member_key(&mut self.buf.text, k);
             self.buf.text.push(':');
             self.value(&Val::Flat(*v))?;
         }
@@ -231,5 +231,20 @@ fn write_scalar(out: &mut String, raw: Raw<'_>) -> Result<(), WriteError> {
             Ok(())
         }
         _ => write_canonical(out, raw.get()),
+    }
+}
+
+/// Writes a member key. A borrowed key is either one of this crate's constants or a key the
+/// reader found without escapes in validated JSON, so it holds no quote, backslash or control
+/// character and is copied as is; an owned (decoded) key is escaped.
+fn write_member_key(out: &mut String, key: &Cow<'_, str>) {
+    match key {
+        Cow::Borrowed(k) => {
+            debug_assert!(!k.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20));
+            out.push('"');
+            out.push_str(k);
+            out.push('"');
+        }
+        Cow::Owned(k) => write_str(out, k),
     }
 }
