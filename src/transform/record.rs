@@ -236,7 +236,9 @@ fn write_scalar(out: &mut String, raw: Raw<'_>) -> Result<(), WriteError> {
 
 /// Writes a member key. A borrowed key is either one of this crate's constants or a key the
 /// reader found without escapes in validated JSON, so it holds no quote, backslash or control
-/// character and is copied as is; an owned (decoded) key is escaped.
+/// character and is copied as is; an owned (decoded) key is escaped. (Takes the `Cow` itself:
+/// which variant it is carries the information.)
+#[allow(clippy::ptr_arg)]
 fn write_member_key(out: &mut String, key: &Cow<'_, str>) {
     match key {
         Cow::Borrowed(k) => {
