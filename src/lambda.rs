@@ -1,13 +1,20 @@
 //! The Lambda side of the binary: configuration and clients built once per container, then the
 //! runtime loop hands every invocation to the one [`Handler`]. Kept out of `main.rs` so the
 //! binary only dispatches.
+//!
+//! What an operator gets per invocation, all on stdout (Lambda ships it to CloudWatch Logs):
+//! logs through lambda_runtime's own subscriber (JSON when the function's log format is JSON,
+//! level from `AWS_LAMBDA_LOG_LEVEL` or `RUST_LOG`), inside its span carrying the request id;
+//! one `invocation summary` line with the counters per destination; and one EMF line per
+//! destination that CloudWatch turns into metrics (crate::metrics).
 
 use crate::clevertap::client::{ClientBuildError, HttpTimeouts, HttpTransport};
 use crate::config::{Config, vars};
 use crate::credentials::{SecretsManagerSource, SettingsSource, secrets_client};
 use crate::deadletter::{DeadLetterSink, SqsDeadLetterQueue, sqs_client};
 use crate::delivery::Delivery;
-use crate::entrypoints::{Handler, Upload};
+use crate::entrypoints::{Handler, HandlerError, Shape, Upload};
+use crate::metrics::InvocationMetrics;
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::Value;
 use std::io::Write;
@@ -28,6 +35,19 @@ pub enum StartError {
     RuntimeEnvironment(&'static str),
     #[error("the Lambda runtime loop failed: {0}")]
     Loop(lambda_runtime::Error),
+}
+
+impl StartError {
+    /// Stable snake_case code, for the log line.
+    pub const fn code(&self) -> &'static str {
+        match self {
+            StartError::Config(_) => "invalid_configuration",
+            StartError::HttpClient(_) => "http_client_failed",
+            StartError::Runtime(_) => "async_runtime_failed",
+            StartError::RuntimeEnvironment(_) => "invalid_lambda_environment",
+            StartError::Loop(_) => "runtime_loop_failed",
+        }
+    }
 }
 
 /// Variables Lambda itself sets, which the runtime library reads (and would panic without).
@@ -58,7 +78,8 @@ pub fn main() -> ExitCode {
         );
         return ExitCode::from(2);
     }
-    init_tracing(true);
+    // stdout, JSON when AWS_LAMBDA_LOG_FORMAT=JSON, level from AWS_LAMBDA_LOG_LEVEL or RUST_LOG.
+    lambda_runtime::tracing::init_default_subscriber();
     let config = match Config::from_env() {
         Ok(config) => config,
         Err(e) => return fail(&StartError::Config(e)),
@@ -80,7 +101,7 @@ pub fn main() -> ExitCode {
 }
 
 fn fail(e: &StartError) -> ExitCode {
-    tracing::error!(error = %e, "start-up failed");
+    tracing::error!(code = e.code(), error = %e, "start-up failed");
     eprintln!("rudder-clevertap: {e}");
     ExitCode::from(2)
 }
@@ -112,27 +133,55 @@ pub async fn run(config: Config) -> Result<(), StartError> {
 }
 
 /// The runtime loop around one handler. A payload that is not JSON at all is answered by the
-/// runtime itself with an error; everything else reaches the handler.
+/// runtime itself with an error; everything else reaches the handler. lambda_runtime wraps each
+/// invocation in a span carrying its `requestId`, so every line below carries it.
 pub async fn serve<S: SettingsSource, U: Upload, D: DeadLetterSink>(
     handler: Handler<S, U, D>,
 ) -> Result<(), StartError> {
     let handler = &handler;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+        let started = Instant::now();
         let deadline = deadline_from_epoch_ms(event.context.deadline);
+        let kind = Shape::detect(&event.payload).map_or("unknown", Shape::as_str);
         let answer = handler.handle(event.payload, deadline).await;
-        emit_metrics(
-            &event.context.env_config.function_name,
-            handler.take_metrics(),
-        );
+        let metrics = handler.take_metrics();
+        log_summary(kind, &metrics, answer.as_ref().err(), started.elapsed());
+        emit_metrics(&event.context.env_config.function_name, &metrics);
         answer
     }))
     .await
     .map_err(StartError::Loop)
 }
 
+/// The one line per invocation an operator reads first: totals as fields, and per destination
+/// the same counters as a compact JSON object. Never a payload or a secret: counters only.
+pub fn log_summary(
+    kind: &str,
+    metrics: &InvocationMetrics,
+    error: Option<&HandlerError>,
+    duration: Duration,
+) {
+    let t = metrics.totals();
+    tracing::info!(
+        kind,
+        delivered = t.delivered,
+        rejected = t.rejected,
+        retried = t.retried,
+        dead_lettered = t.dead_lettered,
+        requests = t.upload_requests,
+        retries = t.retries,
+        throttled = t.throttled,
+        secrets_fetched = t.secrets_cache_miss,
+        duration_ms = duration.as_millis() as u64,
+        code = error.map(HandlerError::code),
+        destinations = %metrics.per_destination_summary(),
+        "invocation summary"
+    );
+}
+
 /// Writes the invocation's counters to stdout as CloudWatch EMF lines (crate::metrics): Lambda
 /// ships them to CloudWatch Logs, which turns them into metrics without an API call.
-fn emit_metrics(function: &str, metrics: crate::metrics::InvocationMetrics) {
+fn emit_metrics(function: &str, metrics: &InvocationMetrics) {
     let now_ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64);
@@ -152,8 +201,9 @@ pub fn deadline_from_epoch_ms(deadline_ms: u64) -> Instant {
     Instant::now() + left
 }
 
-/// Logs go to stderr as key/value fields (JSON lines inside Lambda), filtered by `RUST_LOG`
-/// (default `info`).
+/// Logs of the CLI commands (`invoke`, `transform`): stderr, so stdout keeps only the command's
+/// output; key/value fields (or JSON lines), filtered by `RUST_LOG` (default `info`). The Lambda
+/// runtime loop uses lambda_runtime's own subscriber instead (see [`main`]).
 pub fn init_tracing(json: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_env(vars::RUST_LOG)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));

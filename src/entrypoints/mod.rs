@@ -150,17 +150,15 @@ impl<S, U, D> Handler<S, U, D> {
         add(metrics.destination(destination));
     }
 
-    /// The counters gathered since the last call, for the invocation's EMF documents.
-    pub fn take_metrics(&self) -> InvocationMetrics {
-        std::mem::take(&mut *self.metrics.lock().unwrap_or_else(|e| e.into_inner()))
-    }
-
     /// Counts one delivery call.
     pub(crate) fn count_delivery(&self, destination: &str, report: &DeliveryReport) {
         self.count(destination, |c| {
             c.upload_requests += u64::from(report.stats.requests);
             c.retries += u64::from(report.stats.retries);
             c.throttled += u64::from(report.stats.throttled);
+            for &latency in &report.stats.latencies {
+                c.record_latency(latency);
+            }
         });
     }
 
@@ -189,6 +187,15 @@ impl<S: SettingsSource, U: Upload, D: DeadLetterSink> Handler<S, U, D> {
             dead_letters,
             metrics: Mutex::new(InvocationMetrics::default()),
         }
+    }
+
+    /// The counters gathered since the last call, with the settings source's cache misses, for
+    /// the invocation's summary line and EMF documents.
+    pub fn take_metrics(&self) -> InvocationMetrics {
+        for (destination, misses) in self.settings.take_cache_misses() {
+            self.count(destination.as_str(), |c| c.secrets_cache_miss += misses);
+        }
+        std::mem::take(&mut *self.metrics.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
     /// Handles one invocation; the answer is due before `deadline`.

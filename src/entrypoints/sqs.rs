@@ -18,6 +18,7 @@ use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::Arc;
 use tokio::time::Instant;
+use tracing::Instrument;
 
 /// The message attribute that names the destination (design.md §2).
 pub const DESTINATION_ATTRIBUTE: &str = "destinationId";
@@ -109,6 +110,7 @@ pub async fn handle<S: SettingsSource, U: Upload, D: DeadLetterSink>(
     let mut unreportable = false;
     let mut counts = [0usize; 3];
     for ((message, end), failed) in messages.iter().zip(&ended).zip(&failed) {
+        let _span = message.span().entered();
         counts[end.outcome.status() as usize] += 1;
         let dead_lettered = if end.outcome.status() == Status::Rejected && !*failed {
             end.counts[Status::Rejected as usize].max(1)
@@ -124,7 +126,8 @@ pub async fn handle<S: SettingsSource, U: Upload, D: DeadLetterSink>(
             }
         }
     }
-    tracing::info!(
+    // The invocation's summary line (crate::lambda) has the counters; this adds the batch's shape.
+    tracing::debug!(
         messages = messages.len(),
         fifo,
         delivered = counts[Status::Delivered as usize],
@@ -198,7 +201,18 @@ fn decode(record: Value, default: Option<&DestinationId>) -> Message {
 impl Message {
     /// The destination for metrics: its id, or `-` when it has none.
     fn metric_label(&self) -> &str {
-        self.destination.as_ref().map_or("-", DestinationId::as_str)
+        self.destination
+            .as_ref()
+            .map_or(crate::metrics::NO_DESTINATION, DestinationId::as_str)
+    }
+
+    /// The span of this message's log lines: its message id and destination id.
+    fn span(&self) -> tracing::Span {
+        tracing::info_span!(
+            "message",
+            message_id = self.id.as_deref().unwrap_or(""),
+            destination = self.metric_label()
+        )
     }
 }
 
@@ -264,9 +278,9 @@ async fn deliver_grouped<S: SettingsSource, U: Upload, D>(
             }
         }
     }
-    let uploads = groups
-        .iter()
-        .map(|(destination, settings, members)| async move {
+    let uploads = groups.iter().map(|(destination, settings, members)| {
+        let span = tracing::info_span!("upload", destination = destination.as_str());
+        async move {
             let slices: Vec<_> = members
                 .iter()
                 .flat_map(|&i| match &plans[i] {
@@ -282,9 +296,11 @@ async fn deliver_grouped<S: SettingsSource, U: Upload, D>(
                 handler.settings.invalidate(destination);
             }
             handler.count_delivery(destination.as_str(), &report);
-            tracing::debug!(destination = %destination, stats = ?report.stats, "delivered");
+            tracing::debug!(stats = ?report.stats, "delivered");
             report.outcomes
-        });
+        }
+        .instrument(span)
+    });
     let reports = futures_util::future::join_all(uploads).await;
 
     let mut per_message: Vec<Option<Vec<Outcome>>> = plans.iter().map(|_| None).collect();
@@ -334,7 +350,12 @@ async fn deliver_in_order<S: SettingsSource, U: Upload, D>(
                 let mut delivered = if slices.is_empty() {
                     Vec::new()
                 } else {
-                    let report = handler.delivery.upload(settings, &slices, deadline).await;
+                    let span = tracing::info_span!("upload", destination = destination.as_str());
+                    let report = handler
+                        .delivery
+                        .upload(settings, &slices, deadline)
+                        .instrument(span)
+                        .await;
                     if report.credentials_rejected {
                         handler.settings.invalidate(destination);
                     }
@@ -431,6 +452,7 @@ async fn dead_letter<S, U, D: DeadLetterSink>(
         match results.get(n) {
             Some(Ok(())) => {}
             Some(Err(e)) => {
+                let _span = messages[i].span().entered();
                 tracing::error!(
                     message_id = messages[i].id.as_deref().unwrap_or(""),
                     code = e.code(),
