@@ -4,7 +4,7 @@ SHELL := bash
 CARGO ?= cargo
 VENV := .venv
 
-.PHONY: help tools run transform-sample test lint bench
+.PHONY: help tools run transform-sample test lint bench bench-whole-path
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
@@ -27,3 +27,6 @@ lint: ## rustfmt and clippy, warnings as errors
 
 bench: ## criterion benchmarks (see BENCHMARKS.md)
 	$(CARGO) bench
+
+bench-whole-path: ## release binary under a local Runtime API: cold start, 10,000-message batch, peak RSS
+	@bash scripts/bench-whole-path.sh

@@ -16,7 +16,7 @@ use crate::delivery::Delivery;
 use crate::entrypoints::{Handler, HandlerError, Shape, Upload};
 use crate::metrics::InvocationMetrics;
 use lambda_runtime::{LambdaEvent, service_fn};
-use serde_json::Value;
+use serde_json::value::RawValue;
 use std::io::Write;
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -139,16 +139,19 @@ pub async fn serve<S: SettingsSource, U: Upload, D: DeadLetterSink>(
     handler: Handler<S, U, D>,
 ) -> Result<(), StartError> {
     let handler = &handler;
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        let started = Instant::now();
-        let deadline = deadline_from_epoch_ms(event.context.deadline);
-        let kind = Shape::detect(&event.payload).map_or("unknown", Shape::as_str);
-        let answer = handler.handle(event.payload, deadline).await;
-        let metrics = handler.take_metrics();
-        log_summary(kind, &metrics, answer.as_ref().err(), started.elapsed());
-        emit_metrics(&event.context.env_config.function_name, &metrics);
-        answer
-    }))
+    // The payload as text, not a `Value`: see `Handler::handle_raw`.
+    lambda_runtime::run(service_fn(
+        move |event: LambdaEvent<Box<RawValue>>| async move {
+            let started = Instant::now();
+            let deadline = deadline_from_epoch_ms(event.context.deadline);
+            let (shape, answer) = handler.handle_raw(event.payload, deadline).await;
+            let kind = shape.map_or("unknown", Shape::as_str);
+            let metrics = handler.take_metrics();
+            log_summary(kind, &metrics, answer.as_ref().err(), started.elapsed());
+            emit_metrics(&event.context.env_config.function_name, &metrics);
+            answer
+        },
+    ))
     .await
     .map_err(StartError::Loop)
 }

@@ -15,6 +15,7 @@ use crate::outcome::{Outcome, Reason, Status};
 use crate::settings::{DestinationId, DestinationSettings};
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsMessage};
 use serde_json::Value;
+use serde_json::value::RawValue;
 use std::collections::HashMap;
 use std::sync::Arc;
 use tokio::time::Instant;
@@ -38,9 +39,12 @@ pub mod codes {
     pub const FIFO_EARLIER_MESSAGE_FAILED: &str = "fifo_earlier_message_failed";
 }
 
-/// One message of the batch as far as it was understood.
-struct Message {
+/// One message of the batch as far as it was understood. It owns what it needs, so the event's
+/// text can go once every message is read.
+pub(crate) struct Message {
     id: Option<String>,
+    /// The record's `eventSourceARN` names a FIFO queue.
+    pub(crate) fifo: bool,
     body: String,
     /// The `destinationId` attribute as it came (copied to a dead letter).
     destination_attr: Option<String>,
@@ -68,29 +72,73 @@ struct Ended {
     counts: [usize; 3],
 }
 
+/// The top of an SQS event, its records left as text.
+#[derive(serde::Deserialize)]
+struct RawBatch<'a> {
+    #[serde(rename = "Records", borrow)]
+    records: Option<Vec<&'a RawValue>>,
+}
+
+/// What is read of a record that is not a valid SQS message, and of the first record to tell
+/// an SQS batch from other services' records: read as loosely as [`super::Shape::detect`] does.
+#[derive(Default)]
+struct RecordProbe {
+    message_id: Option<String>,
+    event_source: Option<String>,
+    event_source_arn: Option<String>,
+}
+
+impl RecordProbe {
+    fn of(record: &RawValue) -> RecordProbe {
+        let Ok(value) = serde_json::from_str::<Value>(record.get()) else {
+            return RecordProbe::default();
+        };
+        let text = |key: &str| value.get(key).and_then(Value::as_str).map(str::to_owned);
+        RecordProbe {
+            message_id: text("messageId"),
+            event_source: text("eventSource"),
+            event_source_arn: text("eventSourceARN"),
+        }
+    }
+}
+
+fn is_fifo_arn(arn: Option<&str>) -> bool {
+    arn.is_some_and(|arn| arn.ends_with(".fifo"))
+}
+
+/// The messages of an SQS batch, read from the event's JSON text in one pass without building a
+/// `Value` tree; `None` when the text is not an SQS batch (`Records[0].eventSource` is not
+/// `aws:sqs`, as [`super::Shape::detect`] has it).
+pub(crate) fn read_batch(text: &str, default: Option<&DestinationId>) -> Option<Vec<Message>> {
+    let records = serde_json::from_str::<RawBatch<'_>>(text).ok()?.records?;
+    let first = RecordProbe::of(records.first()?);
+    if first.event_source.as_deref() != Some("aws:sqs") {
+        return None;
+    }
+    Some(records.iter().map(|r| decode(r, default)).collect())
+}
+
+/// Handles an SQS batch given as a value (the `invoke` command, tests): the same path as the
+/// Lambda loop's text.
 pub async fn handle<S: SettingsSource, U: Upload, D: DeadLetterSink>(
     handler: &Handler<S, U, D>,
     payload: Value,
     deadline: Instant,
 ) -> Result<SqsBatchResponse, HandlerError> {
-    let records = match payload {
-        Value::Object(mut object) => object.remove("Records"),
-        _ => None,
-    };
-    let Some(Value::Array(records)) = records else {
-        return Err(HandlerError::UnknownEvent);
-    };
-    let fifo = records.iter().any(|r| {
-        r.get("eventSourceARN")
-            .and_then(Value::as_str)
-            .is_some_and(|arn| arn.ends_with(".fifo"))
-    });
+    let text = payload.to_string();
+    drop(payload);
     let default = handler.config.default_destination_id.as_ref();
-    let messages: Vec<Message> = records
-        .into_iter()
-        .map(|record| decode(record, default))
-        .collect();
+    let messages = read_batch(&text, default).ok_or(HandlerError::UnknownEvent)?;
+    drop(text);
+    handle_messages(handler, messages, deadline).await
+}
 
+pub(crate) async fn handle_messages<S: SettingsSource, U: Upload, D: DeadLetterSink>(
+    handler: &Handler<S, U, D>,
+    messages: Vec<Message>,
+    deadline: Instant,
+) -> Result<SqsBatchResponse, HandlerError> {
+    let fifo = messages.iter().any(|m| m.fifo);
     let settings = fetch_settings(&handler.settings, &messages).await;
     let plans: Vec<Plan<'_>> = messages.iter().map(|m| plan(m, &settings)).collect();
 
@@ -148,12 +196,8 @@ pub async fn handle<S: SettingsSource, U: Upload, D: DeadLetterSink>(
 }
 
 /// Reads one record on its own; a record that is not an SQS message is a retry of that message.
-fn decode(record: Value, default: Option<&DestinationId>) -> Message {
-    let id = record
-        .get("messageId")
-        .and_then(Value::as_str)
-        .map(str::to_owned);
-    match serde_json::from_value::<SqsMessage>(record) {
+fn decode(record: &RawValue, default: Option<&DestinationId>) -> Message {
+    match serde_json::from_str::<SqsMessage>(record.get()) {
         Ok(m) => {
             let attr = m.message_attributes.get(DESTINATION_ATTRIBUTE);
             let destination_attr = attr.and_then(|a| a.string_value.clone());
@@ -178,23 +222,28 @@ fn decode(record: Value, default: Option<&DestinationId>) -> Message {
                 }),
             };
             Message {
-                id: m.message_id.or(id),
+                id: m.message_id,
+                fifo: is_fifo_arn(m.event_source_arn.as_deref()),
                 group_id: m.attributes.get(MESSAGE_GROUP_ID).cloned(),
                 body: m.body.unwrap_or_default(),
                 destination_attr,
                 destination,
             }
         }
-        Err(e) => Message {
-            id,
-            body: String::new(),
-            destination_attr: None,
-            group_id: None,
-            destination: Err(Outcome::retry(
-                codes::INVALID_SQS_RECORD,
-                format!("not an SQS message record: {e}"),
-            )),
-        },
+        Err(e) => {
+            let probe = RecordProbe::of(record);
+            Message {
+                id: probe.message_id,
+                fifo: is_fifo_arn(probe.event_source_arn.as_deref()),
+                body: String::new(),
+                destination_attr: None,
+                group_id: None,
+                destination: Err(Outcome::retry(
+                    codes::INVALID_SQS_RECORD,
+                    format!("not an SQS message record: {e}"),
+                )),
+            }
+        }
     }
 }
 
