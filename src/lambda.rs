@@ -87,7 +87,10 @@ pub fn main() -> ExitCode {
     if let Err(e) = check_lambda_environment(|name| std::env::var(name).ok()) {
         return fail(&e);
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
+    tune_allocator();
+    // One thread: Lambda runs one invocation at a time, and the work of one is a CPU-bound
+    // transform then I/O; worker threads would only add their own malloc arenas and start-up.
+    let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {
@@ -99,6 +102,42 @@ pub fn main() -> ExitCode {
         Err(e) => fail(&e),
     }
 }
+
+/// Blocks of this size and more get their own mapping, returned to the system when freed.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+const MMAP_THRESHOLD_BYTES: i32 = 128 * 1024;
+
+/// glibc's malloc raises its mmap threshold to the size of the largest block freed (up to
+/// 32 MiB). After the first big SQS batch (the runtime reads a 10,000-message payload of ~14 MB,
+/// then its text copy), later payloads of that size would come from the heap, which keeps them
+/// after free and fragments, so the peak would grow from one invocation to the next. A fixed
+/// threshold (glibc's initial one) keeps every large block in its own mapping
+/// (BENCHMARKS.md, "Whole path").
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn tune_allocator() {
+    // SAFETY: mallopt only sets a malloc parameter; it is called before any other thread
+    // exists, and a refusal (return value 0) just leaves glibc's default.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn tune_allocator() {}
+
+/// Gives the memory the invocation freed back to the system before the next payload arrives:
+/// what glibc keeps of a 10,000-message batch would otherwise add to the next one's peak.
+/// Costs about a millisecond (BENCHMARKS.md, "Whole path").
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn trim_heap() {
+    // SAFETY: malloc_trim only returns free memory to the system; it takes malloc's own locks.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn trim_heap() {}
 
 fn fail(e: &StartError) -> ExitCode {
     tracing::error!(code = e.code(), error = %e, "start-up failed");
@@ -149,6 +188,7 @@ pub async fn serve<S: SettingsSource, U: Upload, D: DeadLetterSink>(
             let metrics = handler.take_metrics();
             log_summary(kind, &metrics, answer.as_ref().err(), started.elapsed());
             emit_metrics(&event.context.env_config.function_name, &metrics);
+            trim_heap();
             answer
         },
     ))
