@@ -10,11 +10,11 @@ use serde::de::IgnoredAny;
 use std::hint::black_box;
 
 /// A typical web SDK `context`.
-const CONTEXT: &str = r#"{"app":{"build":"1.0.0","name":"RudderLabs JavaScript SDK","namespace":"com.rudderlabs.javascript","version":"3.0.3"},"library":{"name":"RudderLabs JavaScript SDK","version":"3.0.3"},"locale":"en-GB","ip":"203.0.113.7","os":{"name":"","version":""},"screen":{"density":2,"width":1728,"height":1117},"userAgent":"Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/122.0.0.0 Safari/537.36","page":{"path":"/pricing","referrer":"https://www.google.com/","search":"?utm_source=newsletter","title":"Pricing - Example","url":"https://shop.example.com/pricing?utm_source=newsletter","tab_url":"https://shop.example.com/pricing","initial_referrer":"$direct"},"campaign":{"source":"newsletter","medium":"email","name":"spring-sale"},"traits":{"email":"ana@example.com","plan":"pro"}}"#;
+const CONTEXT: &str = r#"{"library":{"name":"RudderLabs JavaScript SDK","version":"3.0.3"},"locale":"en-GB","ip":"203.0.113.7","userAgent":"Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/122.0.0.0 Safari/537.36","page":{"path":"/pricing","referrer":"https://www.google.com/","title":"Pricing","url":"https://shop.example.com/pricing"},"campaign":{"source":"newsletter","medium":"email"}}"#;
 
 fn envelope(kind: &str, i: usize, body: &str) -> String {
     format!(
-        r#"{{"type":"{kind}","messageId":"m-{kind}-{i:06}","anonymousId":"a-7f3c9e2b-{i:06}","userId":"u-{i:06}","channel":"web","originalTimestamp":"2024-03-05T10:20:30.123Z","sentAt":"2024-03-05T10:20:30.456Z","receivedAt":"2024-03-05T10:20:31.001Z","context":{CONTEXT},{body},"integrations":{{"All":true}}}}"#
+        r#"{{"type":"{kind}","messageId":"m-{kind}-{i:06}","anonymousId":"a-7f3c9e2b-{i:06}","userId":"u-{i:06}","channel":"web","originalTimestamp":"2024-03-05T10:20:30.123Z","sentAt":"2024-03-05T10:20:30.456Z","context":{CONTEXT},{body},"integrations":{{"All":true}}}}"#
     )
 }
 

@@ -13,7 +13,7 @@ trap 'rm -rf "$WORK"' EXIT
 
 cargo build --quiet --profile "$PROFILE" --bin rudder-clevertap
 TARGET_DIR="$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')"
-DIR="$PROFILE"; [ "$PROFILE" = "dev" ] && DIR=debug
+case "$PROFILE" in dev | test) DIR=debug ;; bench) DIR=release ;; *) DIR="$PROFILE" ;; esac
 BIN="$TARGET_DIR/$DIR/rudder-clevertap"
 
 CTX='{"library":{"name":"RudderLabs JavaScript SDK","version":"3.0.3"},"locale":"en-GB","ip":"203.0.113.7","userAgent":"Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/122.0.0.0 Safari/537.36","page":{"path":"/pricing","referrer":"https://www.google.com/","title":"Pricing","url":"https://shop.example.com/pricing?utm_source=newsletter"},"campaign":{"source":"newsletter","medium":"email","name":"spring-sale"},"traits":{"email":"ana@example.com"}}'

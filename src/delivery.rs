@@ -429,10 +429,20 @@ impl<T: Transport> Job<'_, T> {
                 result.stats.retries += 1;
             }
             if Instant::now() >= self.hard_stop {
-                let reason = Reason::new(
-                    codes::RETRY_BUDGET_EXHAUSTED,
-                    "no time was left before the invocation deadline to send the record",
-                );
+                // On a resend, the failure that made us resend says more than the cut.
+                let reason = match &batch.last_failure {
+                    Some(last) => Reason::new(
+                        last.code.clone(),
+                        format!(
+                            "{} (gave up after {} attempts: no time left before the invocation deadline)",
+                            last.message, batch.attempt
+                        ),
+                    ),
+                    None => Reason::new(
+                        codes::RETRY_BUDGET_EXHAUSTED,
+                        "no time was left before the invocation deadline to send the record",
+                    ),
+                };
                 give_all(&mut result, &batch.items, Fate::Retry(reason));
                 continue;
             }

@@ -1,9 +1,11 @@
 //! How a body (SQS message, HTTP request, `transform` input) is split into events: one event,
 //! a JSON array, `{"batch": [...]}`, or NDJSON (design.md §1, §2). Items borrow their text from
 //! the body; a bad item is kept with its reason rather than failing its neighbours, so every
-//! event ends with a result.
+//! event ends with a result. An object with a `regulationType` key is a regulation (design.md §6),
+//! never an event.
 
 use crate::outcome::Reason;
+use crate::regulation::{REGULATION_TYPE_KEY, Regulation};
 use crate::transform::codes;
 use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
@@ -47,12 +49,16 @@ fn not_an_object() -> Reason {
 pub enum Body<'a> {
     /// Events, in order; empty for an empty array or batch.
     Events(Vec<Item<'a>>),
+    /// A user deletion request, whose shape is valid (a malformed one is an error of the body).
+    Regulation(Regulation<'a>),
 }
 
 /// The top level of a body that is one JSON value.
 enum Whole<'a> {
     /// An object; `batch` holds its `batch` member when that is an array.
     Object(Option<&'a RawValue>),
+    /// An object with a `regulationType` key.
+    Regulation,
     Array(Vec<&'a RawValue>),
     Scalar,
 }
@@ -91,15 +97,23 @@ impl<'de> Visitor<'de> for WholeVisitor {
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut batch = None;
+        let mut regulation = false;
         while let Some(key) = map.next_key::<crate::transform::event::Key<'de>>()? {
-            if key.0 == "batch" {
+            if key.0 == REGULATION_TYPE_KEY {
+                regulation = true;
+                map.next_value::<IgnoredAny>()?;
+            } else if key.0 == "batch" {
                 let value: &'de RawValue = map.next_value()?;
                 batch = value.get().starts_with('[').then_some(value);
             } else {
                 map.next_value::<IgnoredAny>()?;
             }
         }
-        Ok(Whole::Object(batch))
+        Ok(if regulation {
+            Whole::Regulation
+        } else {
+            Whole::Object(batch)
+        })
     }
 }
 
@@ -109,8 +123,9 @@ impl<'de> Deserialize<'de> for Whole<'de> {
     }
 }
 
-/// Splits a body. An error means the body as a whole is unusable (empty, or not JSON or NDJSON
-/// at all); the reason's code says which (`empty_body`, `invalid_json`).
+/// Splits a body. An error means the body as a whole is unusable (empty, not JSON or NDJSON at
+/// all, or a malformed regulation); the reason's code says which (`empty_body`, `invalid_json`,
+/// `invalid_regulation`, `unsupported_regulation_type`).
 pub fn split_body(text: &str) -> Result<Body<'_>, Reason> {
     let trimmed = text.trim();
     if trimmed.is_empty() {
@@ -125,6 +140,7 @@ pub fn split_body(text: &str) -> Result<Body<'_>, Reason> {
             ));
         }
         Ok(Whole::Object(None)) => return Ok(Body::Events(vec![Item::ok(trimmed)])),
+        Ok(Whole::Regulation) => return Regulation::parse(trimmed).map(Body::Regulation),
         Ok(Whole::Array(items)) => {
             return Ok(Body::Events(
                 items.into_iter().map(Item::of_value).collect(),
@@ -181,6 +197,7 @@ mod tests {
     fn events(text: &str) -> Vec<Item<'_>> {
         match split_body(text).unwrap() {
             Body::Events(items) => items,
+            Body::Regulation(r) => panic!("not events: {r:?}"),
         }
     }
 
@@ -236,6 +253,24 @@ mod tests {
         assert_eq!(
             split_body("{\n\"a\": 1,\n").unwrap_err().code,
             "invalid_json"
+        );
+    }
+
+    #[test]
+    fn an_object_with_a_regulation_type_is_a_regulation_never_an_event() {
+        let body = r#"{"regulationType":"suppress_with_delete","users":[{"userId":"u-1"}],"batch":[{"a":1}]}"#;
+        match split_body(body).unwrap() {
+            Body::Regulation(r) => assert_eq!(r.identities().collect::<Vec<_>>(), [(0, "u-1")]),
+            other => panic!("not a regulation: {other:?}"),
+        }
+        let e = split_body(r#"{"regulationType":"suppress","users":[]}"#).unwrap_err();
+        assert_eq!(e.code, "unsupported_regulation_type");
+        let e = split_body(r#"{"regulationType":"suppress_with_delete"}"#).unwrap_err();
+        assert_eq!(e.code, "invalid_regulation");
+        // Nested, the key does not make a regulation.
+        assert_eq!(
+            events(r#"{"type":"track","properties":{"regulationType":"x"}}"#).len(),
+            1
         );
     }
 

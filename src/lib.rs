@@ -13,5 +13,6 @@ pub mod input;
 pub mod lambda;
 pub mod metrics;
 pub mod outcome;
+pub mod regulation;
 pub mod settings;
 pub mod transform;

@@ -4,11 +4,18 @@
 //! Streams: NDJSON is read line by line and each request is written as soon as it is full
 //! (at most 1000 records, CleverTap's limit), so memory stays flat however long the file; only
 //! the compact per-item results are held until the end (BENCHMARKS.md, "Transform").
+//!
+//! A regulation (design.md §6) given as the whole input becomes delete requests (at most 100
+//! identities each, CleverTap's limit), `events` holding the regulation's index behind each
+//! identity. Its `destinationIds` are not resolved: this command has one destination, and the
+//! requests show what would be sent to it. As in the handler, a regulation inside an array, a
+//! batch or NDJSON is rejected (`regulation_in_batch`).
 
-use crate::batch::{MAX_RECORDS_PER_UPLOAD, chunk_by_size};
-use crate::clevertap::endpoint::UPLOAD_PATH;
+use crate::batch::{MAX_IDENTITIES_PER_DELETE, MAX_RECORDS_PER_UPLOAD, chunk_by_size};
+use crate::clevertap::endpoint::{DELETE_PATH, UPLOAD_PATH};
 use crate::input::{Body, EMPTY_BODY, split_body};
 use crate::outcome::Reason;
+use crate::regulation::{Regulation, explain_rejection};
 use crate::settings::{DestinationSettings, MappingOptions, SettingsError};
 use crate::transform::json::write_str;
 use crate::transform::{Record, Transformed, codes, transform_event, upload_body};
@@ -26,7 +33,8 @@ pub struct TransformArgs {
     /// enableObjectIdMapping), as in the destination's secret.
     #[arg(long, value_name = "DEST.json")]
     pub destination: PathBuf,
-    /// Events: one event, a JSON array, {"batch": [...]}, or NDJSON. `-` or nothing reads stdin.
+    /// Events: one event, a JSON array, {"batch": [...]}, or NDJSON; or one regulation
+    /// (user deletion). `-` or nothing reads stdin.
     #[arg(value_name = "FILE")]
     pub input: Option<PathBuf>,
 }
@@ -163,6 +171,8 @@ fn read_nonblank_line<R: BufRead>(input: &mut R, buf: &mut Vec<u8>) -> io::Resul
 struct Emitter<W: Write> {
     out: W,
     url: String,
+    /// Where profiles are deleted (`/1/delete/profiles.json`).
+    delete_url: String,
     account_id: String,
     opts: MappingOptions,
     /// Transformed events not yet written, with their input index.
@@ -181,6 +191,7 @@ impl<W: Write> Emitter<W> {
         Ok(Emitter {
             out,
             url: format!("{}{}", settings.region.base_url(), UPLOAD_PATH),
+            delete_url: format!("{}{}", settings.region.base_url(), DELETE_PATH),
             account_id: settings.account_id.clone(),
             opts: settings.mapping,
             pending: Vec::new(),
@@ -196,7 +207,9 @@ impl<W: Write> Emitter<W> {
     fn line(&mut self, line: &[u8]) -> io::Result<()> {
         match std::str::from_utf8(line) {
             Ok(text) => {
-                let t = transform_event(text.trim(), self.opts);
+                let text = text.trim();
+                let mut t = transform_event(text, self.opts);
+                t.result = explain_rejection(text, t.result);
                 self.item(t)
             }
             Err(e) => self.rejected(
@@ -216,11 +229,16 @@ impl<W: Write> Emitter<W> {
                 for item in items {
                     match item.error {
                         Some(reason) => self.rejected(None, reason)?,
-                        None => self.item(transform_event(item.raw, self.opts))?,
+                        None => {
+                            let mut t = transform_event(item.raw, self.opts);
+                            t.result = explain_rejection(item.raw, t.result);
+                            self.item(t)?;
+                        }
                     }
                 }
                 Ok(())
             }
+            Ok(Body::Regulation(regulation)) => self.regulation(&regulation),
             Err(reason) if reason.code == EMPTY_BODY => Ok(()),
             Err(reason) => self.rejected(None, reason),
         }
@@ -240,6 +258,49 @@ impl<W: Write> Emitter<W> {
             }
             Err(reason) => self.rejected(t.message_id.as_deref(), reason),
         }
+    }
+
+    /// A regulation: one result (ok when every user has a userId, else rejected with the first
+    /// bad user's reason), and the delete requests of its valid users, written at once.
+    fn regulation(&mut self, regulation: &Regulation<'_>) -> io::Result<()> {
+        let bad: Vec<&Reason> = regulation
+            .users
+            .iter()
+            .filter_map(|u| u.user_id.as_ref().err())
+            .collect();
+        let index = match bad.as_slice() {
+            [] => {
+                self.summary.ok += 1;
+                self.result_entry(None, None)
+            }
+            [one] => {
+                self.summary.rejected += 1;
+                self.result_entry(None, Some(one))
+            }
+            [first, ..] => {
+                self.summary.rejected += 1;
+                let reason = Reason::new(
+                    first.code.clone(),
+                    format!("{} users rejected; the first: {}", bad.len(), first.message),
+                );
+                self.result_entry(None, Some(&reason))
+            }
+        };
+        // Requests stay in input order: uploads of earlier items first.
+        self.flush(true)?;
+        let identities: Vec<&str> = regulation.identities().map(|(_, id)| id).collect();
+        for chunk in identities.chunks(MAX_IDENTITIES_PER_DELETE) {
+            write_delete_request(
+                &mut self.out,
+                &self.delete_url,
+                &self.account_id,
+                index,
+                chunk,
+                self.requests_written,
+            )?;
+            self.requests_written += 1;
+        }
+        Ok(())
     }
 
     fn rejected(&mut self, message_id: Option<&str>, reason: Reason) -> io::Result<()> {
@@ -321,18 +382,7 @@ fn write_request<W: Write>(
     events: &[(usize, Vec<Record>)],
     written_before: usize,
 ) -> io::Result<()> {
-    let mut head = String::with_capacity(256);
-    if written_before > 0 {
-        head.push(',');
-    }
-    head.push_str("\n{\"method\":\"POST\",\"url\":");
-    write_str(&mut head, url);
-    head.push_str(",\"headers\":{\"X-CleverTap-Account-Id\":");
-    write_str(&mut head, account_id);
-    head.push_str(
-        ",\"X-CleverTap-Passcode\":\"<redacted>\",\"Content-Type\":\"application/json\"},\"body\":",
-    );
-    out.write_all(head.as_bytes())?;
+    out.write_all(request_head(url, account_id, written_before).as_bytes())?;
     out.write_all(&upload_body(events.iter().flat_map(|(_, r)| r.iter())))?;
     let mut tail = String::with_capacity(8 * events.len() + 16);
     tail.push_str(",\"events\":[");
@@ -348,4 +398,50 @@ fn write_request<W: Write>(
     }
     tail.push_str("]}");
     out.write_all(tail.as_bytes())
+}
+
+/// The start of one request of the output, up to its `"body":`.
+fn request_head(url: &str, account_id: &str, written_before: usize) -> String {
+    let mut head = String::with_capacity(256);
+    if written_before > 0 {
+        head.push(',');
+    }
+    head.push_str("\n{\"method\":\"POST\",\"url\":");
+    write_str(&mut head, url);
+    head.push_str(",\"headers\":{\"X-CleverTap-Account-Id\":");
+    write_str(&mut head, account_id);
+    head.push_str(
+        ",\"X-CleverTap-Passcode\":\"<redacted>\",\"Content-Type\":\"application/json\"},\"body\":",
+    );
+    head
+}
+
+/// One delete request of the output: `{"identity": [...]}`, and the regulation's index behind
+/// each identity in `events`.
+fn write_delete_request<W: Write>(
+    out: &mut W,
+    url: &str,
+    account_id: &str,
+    index: usize,
+    identities: &[&str],
+    written_before: usize,
+) -> io::Result<()> {
+    let mut s = request_head(url, account_id, written_before);
+    s.push_str("{\"identity\":[");
+    for (n, id) in identities.iter().enumerate() {
+        if n > 0 {
+            s.push(',');
+        }
+        write_str(&mut s, id);
+    }
+    s.push_str("]},\"events\":[");
+    let index = index.to_string();
+    for n in 0..identities.len() {
+        if n > 0 {
+            s.push(',');
+        }
+        s.push_str(&index);
+    }
+    s.push_str("]}");
+    out.write_all(s.as_bytes())
 }

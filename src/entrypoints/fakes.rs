@@ -89,11 +89,24 @@ pub struct Call {
 /// How the fake delivery answers one event: from the account and the event's record texts.
 pub type Answer = Box<dyn Fn(&str, &[String]) -> Outcome + Send + Sync>;
 
-/// Delivery that records calls and answers with `answer(account, record texts)` per event.
+/// One recorded delete call: the account and the identities.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeleteCall {
+    pub account: String,
+    pub identities: Vec<String>,
+}
+
+/// How the fake delivery answers the delete of one identity: from the account and the identity.
+pub type DeleteAnswer = Box<dyn Fn(&str, &str) -> Outcome + Send + Sync>;
+
+/// Delivery that records calls and answers with `answer(account, record texts)` per event, and
+/// `delete_answer(account, identity)` per deleted identity.
 pub struct FakeUpload {
     pub calls: Mutex<Vec<Call>>,
     pub answer: Answer,
     pub credentials_rejected: bool,
+    pub deletes: Mutex<Vec<DeleteCall>>,
+    pub delete_answer: DeleteAnswer,
 }
 
 impl FakeUpload {
@@ -106,11 +119,25 @@ impl FakeUpload {
             calls: Mutex::new(Vec::new()),
             answer: Box::new(answer),
             credentials_rejected: false,
+            deletes: Mutex::new(Vec::new()),
+            delete_answer: Box::new(|_, _| Outcome::Delivered),
+        }
+    }
+
+    /// Delivers every upload and answers deletes with `answer(account, identity)`.
+    pub fn deleting(answer: impl Fn(&str, &str) -> Outcome + Send + Sync + 'static) -> Self {
+        FakeUpload {
+            delete_answer: Box::new(answer),
+            ..FakeUpload::delivering()
         }
     }
 
     pub fn calls(&self) -> Vec<Call> {
         self.calls.lock().unwrap().clone()
+    }
+
+    pub fn deletes(&self) -> Vec<DeleteCall> {
+        self.deletes.lock().unwrap().clone()
     }
 }
 
@@ -132,6 +159,27 @@ impl Upload for FakeUpload {
         self.calls.lock().unwrap().push(Call {
             account: settings.account_id.clone(),
             events,
+        });
+        DeliveryReport {
+            outcomes,
+            credentials_rejected: self.credentials_rejected,
+            ..DeliveryReport::default()
+        }
+    }
+
+    async fn delete(
+        &self,
+        settings: &DestinationSettings,
+        identities: &[&str],
+        _deadline: Instant,
+    ) -> DeliveryReport {
+        let outcomes = identities
+            .iter()
+            .map(|id| (self.delete_answer)(&settings.account_id, id))
+            .collect();
+        self.deletes.lock().unwrap().push(DeleteCall {
+            account: settings.account_id.clone(),
+            identities: identities.iter().map(|id| (*id).to_owned()).collect(),
         });
         DeliveryReport {
             outcomes,
@@ -186,6 +234,15 @@ pub fn handler() -> FakeHandler {
         FakeUpload::delivering(),
         FakeDeadLetters::default(),
     )
+}
+
+/// [`handler`] whose deletes answer `answer(account, identity)`.
+pub fn handler_deleting(
+    answer: impl Fn(&str, &str) -> Outcome + Send + Sync + 'static,
+) -> FakeHandler {
+    let mut h = handler();
+    h.delivery = FakeUpload::deleting(answer);
+    h
 }
 
 pub fn deadline() -> Instant {

@@ -42,6 +42,8 @@ pub mod codes {
     pub const INVALID_DESTINATION_ID: &str = "invalid_destination_id";
     pub const UNAUTHORIZED: &str = "unauthorized";
     pub const SECRETS_UNAVAILABLE: &str = "secrets_unavailable";
+    /// A regulation names a destination other than the authenticated one (403, design.md §2).
+    pub const DESTINATION_NOT_ALLOWED: &str = "destination_not_allowed";
 }
 
 /// The parts of a request this function reads, whatever its kind.
@@ -231,6 +233,11 @@ async fn serve<S: SettingsSource, U: Upload, D: DeadLetterSink>(
     }
     let items = match split_body(&text) {
         Ok(Body::Events(items)) => items,
+        Ok(Body::Regulation(r)) => {
+            let request_id = request.request_id.as_deref();
+            return regulation::serve(handler, &destination, &settings, request_id, &r, deadline)
+                .await;
+        }
         Err(reason) => return Reply::error(400, &reason.code, reason.message),
     };
     let prepared = prepare(items, settings.mapping);
@@ -280,14 +287,14 @@ async fn authenticate<S: SettingsSource, U, D>(
     let expected = match &settings.webhook_token {
         Some(t) => t,
         None => {
-            tracing::warn!(destination = %destination, "webhook refused: destination has no webhookToken");
+            tracing::warn!(destination = %destination, code = codes::UNAUTHORIZED, "webhook refused: destination has no webhookToken");
             return Err(Reply::unauthorized());
         }
     };
     if bool::from(token.as_bytes().ct_eq(expected.expose().as_bytes())) {
         Ok(settings)
     } else {
-        tracing::warn!(destination = %destination, "webhook refused: wrong token");
+        tracing::warn!(destination = %destination, code = codes::UNAUTHORIZED, "webhook refused: wrong token");
         Err(Reply::unauthorized())
     }
 }
@@ -480,5 +487,6 @@ pub fn respond(shape: Shape, reply: Reply) -> Value {
     })
 }
 
+mod regulation;
 #[cfg(test)]
 mod tests;

@@ -4,6 +4,7 @@
 //! response, never a panic, and the container goes on to the next invocation.
 
 pub mod http;
+mod regulation;
 pub mod sqs;
 
 use crate::clevertap::transport::Transport;
@@ -113,12 +114,21 @@ impl From<HandlerError> for lambda_runtime::Diagnostic {
     }
 }
 
-/// The narrow part of delivery the handler needs, so SQS and HTTP assembly is tested with fakes.
+/// The narrow part of delivery the handler needs, so SQS and HTTP assembly is tested with fakes:
+/// uploads of events and, for regulations (design.md §6), deletes of profiles.
 pub trait Upload: Send + Sync {
     fn upload(
         &self,
         settings: &DestinationSettings,
         events: &[&[Record]],
+        deadline: Instant,
+    ) -> impl Future<Output = DeliveryReport> + Send;
+
+    /// Deletes the profiles of `identities`; one outcome per identity, in order.
+    fn delete(
+        &self,
+        settings: &DestinationSettings,
+        identities: &[&str],
         deadline: Instant,
     ) -> impl Future<Output = DeliveryReport> + Send;
 }
@@ -131,6 +141,15 @@ impl<T: Transport> Upload for Delivery<T> {
         deadline: Instant,
     ) -> impl Future<Output = DeliveryReport> + Send {
         Delivery::upload(self, settings, events, deadline)
+    }
+
+    fn delete(
+        &self,
+        settings: &DestinationSettings,
+        identities: &[&str],
+        deadline: Instant,
+    ) -> impl Future<Output = DeliveryReport> + Send {
+        Delivery::delete(self, settings, identities, deadline)
     }
 }
 
@@ -277,7 +296,7 @@ pub(crate) fn prepare<'a>(
                 Prepared {
                     raw: item.raw,
                     message_id: t.message_id,
-                    records: t.result,
+                    records: crate::regulation::explain_rejection(item.raw, t.result),
                 }
             }
         })

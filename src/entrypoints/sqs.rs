@@ -4,6 +4,7 @@
 //! A message ends as the worst of its events: delivered (acked), rejected (dead-lettered, then
 //! acked) or retry (reported in `batchItemFailures`, never with an empty `itemIdentifier`).
 
+use super::regulation::{Erasure, Target, erase_all, summarize};
 use super::{
     Handler, HandlerError, Prepared, Upload, dead_letter_body, merge_outcomes, prepare,
     record_slices,
@@ -12,6 +13,7 @@ use crate::credentials::{CredentialsError, SettingsSource};
 use crate::deadletter::{DeadLetter, DeadLetterSink};
 use crate::input::{Body, split_body};
 use crate::outcome::{Outcome, Reason, Status};
+use crate::regulation::Regulation;
 use crate::settings::{DestinationId, DestinationSettings};
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsMessage};
 use serde_json::Value;
@@ -61,6 +63,11 @@ enum Plan<'a> {
         destination: DestinationId,
         settings: Arc<DestinationSettings>,
         prepared: Vec<Prepared<'a>>,
+    },
+    /// A regulation: its users deleted in each target destination (design.md §6).
+    Regulation {
+        regulation: Regulation<'a>,
+        targets: Vec<Target>,
     },
 }
 
@@ -139,8 +146,14 @@ pub(crate) async fn handle_messages<S: SettingsSource, U: Upload, D: DeadLetterS
     deadline: Instant,
 ) -> Result<SqsBatchResponse, HandlerError> {
     let fifo = messages.iter().any(|m| m.fifo);
-    let settings = fetch_settings(&handler.settings, &messages).await;
-    let plans: Vec<Plan<'_>> = messages.iter().map(|m| plan(m, &settings)).collect();
+    let bodies: Vec<Result<Body<'_>, Reason>> =
+        messages.iter().map(|m| split_body(&m.body)).collect();
+    let settings = fetch_settings(&handler.settings, &messages, &bodies).await;
+    let plans: Vec<Plan<'_>> = messages
+        .iter()
+        .zip(bodies)
+        .map(|(m, body)| plan(m, body, &settings))
+        .collect();
 
     let ended = if fifo {
         deliver_in_order(handler, &plans, deadline).await
@@ -267,21 +280,43 @@ impl Message {
 
 type SettingsMap = HashMap<DestinationId, Result<Arc<DestinationSettings>, CredentialsError>>;
 
-/// Fetches each destination's settings once, all at the same time.
-async fn fetch_settings<S: SettingsSource>(source: &S, messages: &[Message]) -> SettingsMap {
+/// Fetches each destination's settings once, all at the same time: the messages' own, or the
+/// ones a regulation names in place of its message's.
+async fn fetch_settings<S: SettingsSource>(
+    source: &S,
+    messages: &[Message],
+    bodies: &[Result<Body<'_>, Reason>],
+) -> SettingsMap {
     let mut wanted: Vec<&DestinationId> = Vec::new();
-    for m in messages {
-        if let Ok(d) = &m.destination
-            && !wanted.contains(&d)
-        {
-            wanted.push(d);
+    for (m, body) in messages.iter().zip(bodies) {
+        let named = match body {
+            Ok(Body::Regulation(r)) if !r.destination_ids.is_empty() => &r.destination_ids[..],
+            _ => m
+                .destination
+                .as_ref()
+                .map(std::slice::from_ref)
+                .unwrap_or(&[]),
+        };
+        for d in named {
+            if !wanted.contains(&d) {
+                wanted.push(d);
+            }
         }
     }
     let fetched = futures_util::future::join_all(wanted.iter().map(|d| source.settings(d))).await;
     wanted.into_iter().cloned().zip(fetched).collect()
 }
 
-fn plan<'a>(message: &'a Message, settings: &SettingsMap) -> Plan<'a> {
+fn plan<'a>(
+    message: &'a Message,
+    body: Result<Body<'a>, Reason>,
+    settings: &SettingsMap,
+) -> Plan<'a> {
+    let items = match body {
+        Ok(Body::Regulation(regulation)) => return plan_regulation(message, regulation, settings),
+        Ok(Body::Events(items)) => Ok(items),
+        Err(reason) => Err(reason),
+    };
     let destination = match &message.destination {
         Ok(d) => d,
         Err(outcome) => return Plan::Decided(outcome.clone()),
@@ -297,14 +332,88 @@ fn plan<'a>(message: &'a Message, settings: &SettingsMap) -> Plan<'a> {
             ));
         }
     };
-    match split_body(&message.body) {
+    match items {
         Err(reason) => Plan::Decided(Outcome::Rejected(reason)),
-        Ok(Body::Events(items)) => Plan::Events {
+        Ok(items) => Plan::Events {
             destination: destination.clone(),
             prepared: prepare(items, settings.mapping),
             settings,
         },
     }
+}
+
+/// A regulation goes to the destinations its body names, else to its message's; a destination
+/// whose settings cannot be had gives its users a retry.
+fn plan_regulation<'a>(
+    message: &Message,
+    regulation: Regulation<'a>,
+    settings: &SettingsMap,
+) -> Plan<'a> {
+    let destinations = if regulation.destination_ids.is_empty() {
+        match &message.destination {
+            Ok(d) => vec![d.clone()],
+            Err(outcome) => return Plan::Decided(outcome.clone()),
+        }
+    } else {
+        regulation.destination_ids.clone()
+    };
+    let targets = destinations
+        .into_iter()
+        .map(|destination| {
+            let settings = match settings.get(&destination) {
+                Some(Ok(s)) => Ok(Arc::clone(s)),
+                Some(Err(e)) => Err(e.reason()),
+                None => Err(Reason::new(
+                    "secrets_unavailable",
+                    "destination settings were not fetched",
+                )),
+            };
+            Target {
+                destination,
+                settings,
+            }
+        })
+        .collect();
+    Plan::Regulation {
+        regulation,
+        targets,
+    }
+}
+
+/// Carries out the regulations among `plans` together (one delete call series per destination);
+/// per plan, its users' outcomes (`None` for plans that are not regulations).
+async fn erase_regulations<S: SettingsSource, U: Upload, D>(
+    handler: &Handler<S, U, D>,
+    plans: &[Plan<'_>],
+    deadline: Instant,
+) -> Vec<Option<Vec<Outcome>>> {
+    let mut members = Vec::new();
+    let erasures: Vec<Erasure<'_, '_>> = plans
+        .iter()
+        .enumerate()
+        .filter_map(|(i, p)| match p {
+            Plan::Regulation {
+                regulation,
+                targets,
+            } => {
+                members.push(i);
+                Some(Erasure {
+                    regulation,
+                    targets,
+                })
+            }
+            _ => None,
+        })
+        .collect();
+    let mut per_plan: Vec<Option<Vec<Outcome>>> = plans.iter().map(|_| None).collect();
+    if erasures.is_empty() {
+        return per_plan;
+    }
+    let outcomes = erase_all(handler, &erasures, deadline).await;
+    for (i, o) in members.into_iter().zip(outcomes) {
+        per_plan[i] = Some(o);
+    }
+    per_plan
 }
 
 /// Standard queue: one upload per destination with the events of all its messages.
@@ -334,7 +443,7 @@ async fn deliver_grouped<S: SettingsSource, U: Upload, D>(
                 .iter()
                 .flat_map(|&i| match &plans[i] {
                     Plan::Events { prepared, .. } => record_slices(prepared).collect(),
-                    Plan::Decided(_) => Vec::new(),
+                    Plan::Decided(_) | Plan::Regulation { .. } => Vec::new(),
                 })
                 .collect();
             if slices.is_empty() {
@@ -350,9 +459,12 @@ async fn deliver_grouped<S: SettingsSource, U: Upload, D>(
         }
         .instrument(span)
     });
-    let reports = futures_util::future::join_all(uploads).await;
+    let (reports, erased) = tokio::join!(
+        futures_util::future::join_all(uploads),
+        erase_regulations(handler, plans, deadline)
+    );
 
-    let mut per_message: Vec<Option<Vec<Outcome>>> = plans.iter().map(|_| None).collect();
+    let mut per_message = erased;
     for ((_, _, members), outcomes) in groups.iter().zip(reports) {
         let mut outcomes = outcomes.into_iter();
         for &i in members {
@@ -390,6 +502,13 @@ async fn deliver_in_order<S: SettingsSource, U: Upload, D>(
         }
         let outcomes = match p {
             Plan::Decided(_) => Vec::new(),
+            Plan::Regulation { .. } => {
+                erase_regulations(handler, std::slice::from_ref(p), deadline)
+                    .await
+                    .pop()
+                    .flatten()
+                    .unwrap_or_default()
+            }
             Plan::Events {
                 destination,
                 settings,
@@ -432,6 +551,14 @@ fn end(plan: &Plan<'_>, outcomes: Vec<Outcome>) -> Ended {
                 outcome: outcome.clone(),
                 dead_letter_body: None,
                 counts,
+            }
+        }
+        Plan::Regulation { regulation, .. } => {
+            let summary = summarize(regulation, &outcomes);
+            Ended {
+                outcome: summary.outcome,
+                dead_letter_body: summary.dead_letter_body,
+                counts: summary.counts,
             }
         }
         Plan::Events { prepared, .. } => {
@@ -520,6 +647,7 @@ fn log_message(message: &Message, end: &Ended, failed: bool) {
     let id = message.id.as_deref().unwrap_or("");
     if id.is_empty() {
         tracing::error!(
+            code = "missing_message_id",
             status = end.outcome.status().as_str(),
             "an SQS message has no messageId: it cannot be reported on its own"
         );
@@ -547,5 +675,7 @@ fn log_message(message: &Message, end: &Ended, failed: bool) {
     }
 }
 
+#[cfg(test)]
+mod regulation_tests;
 #[cfg(test)]
 mod tests;

@@ -181,6 +181,7 @@ fn map_event(
     }
 }
 
+#[derive(Clone, Copy)]
 enum Type {
     Identify,
     Track,
@@ -200,22 +201,27 @@ fn event_type(ev: &Event<'_>) -> Result<Type, Reason> {
             "the event type must be a string",
         ));
     };
-    Ok(match name.to_lowercase().as_str() {
-        "identify" => Type::Identify,
-        "track" => Type::Track,
-        "page" => Type::Page,
-        "screen" => Type::Screen,
-        "alias" => Type::Alias,
-        _ => {
-            let shown: String = name.chars().take(64).collect();
-            return Err(Reason::new(
-                codes::UNSUPPORTED_TYPE,
-                format!(
-                    "event type {shown:?} is not supported: expected identify, track, page, screen or alias"
-                ),
-            ));
-        }
-    })
+    const TYPES: [(&str, Type); 5] = [
+        ("identify", Type::Identify),
+        ("track", Type::Track),
+        ("page", Type::Page),
+        ("screen", Type::Screen),
+        ("alias", Type::Alias),
+    ];
+    Ok(
+        match TYPES.iter().find(|(t, _)| value::js_lower_eq(&name, t)) {
+            Some((_, call)) => *call,
+            None => {
+                let shown: String = name.chars().take(64).collect();
+                return Err(Reason::new(
+                    codes::UNSUPPORTED_TYPE,
+                    format!(
+                        "event type {shown:?} is not supported: expected identify, track, page, screen or alias"
+                    ),
+                ));
+            }
+        },
+    )
 }
 
 /// The body of an upload request, `{"d":[record,...]}`, built by concatenating the records'

@@ -2,9 +2,7 @@
 //! written the way the reference's JSON would carry it, with no intermediate JSON tree.
 
 use super::event::{Pairs, Raw};
-use super::json::{
-    WriteError, decode_str, write_canonical, write_number_text, write_str, write_stringified,
-};
+use super::json::{WriteError, write_canonical, write_number_text, write_str, write_stringified};
 use super::ts::Ts;
 use super::value::{Kind, kind};
 use std::borrow::Cow;
@@ -148,11 +146,6 @@ impl<'s> RecordWriter<'s> {
 /// Writes a scalar raw value canonically (a string literal, a number as JavaScript writes it).
 fn write_scalar(out: &mut String, raw: Raw<'_>) -> Result<(), WriteError> {
     match kind(raw) {
-        Kind::String => {
-            let s = decode_str(raw.get())?;
-            write_str(out, &s);
-            Ok(())
-        }
         Kind::Number => {
             write_number_text(out, raw.get());
             Ok(())

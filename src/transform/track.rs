@@ -7,7 +7,7 @@ use super::event::{Event, Field, Raw, RawPairs};
 use super::ids::Ids;
 use super::record::{Members, RecordWriter, Val};
 use super::ts::ts;
-use super::value::{Kind, as_str, js_to_string, js_trim, kind, present, truthy};
+use super::value::{Kind, as_str, js_lower_eq, js_to_string, js_trim, kind, present, truthy};
 use super::{Rejection, codes};
 use crate::settings::MappingOptions;
 use std::borrow::Cow;
@@ -52,7 +52,7 @@ pub fn event(
     let charged = ev
         .event
         .and_then(as_str)
-        .is_some_and(|name| name.to_lowercase() == "order completed");
+        .is_some_and(|name| js_lower_eq(&name, "order completed"));
 
     let (name, data): (Cow<'_, str>, Members<'_>) = if charged {
         (Cow::Borrowed("Charged"), charged_data(props)?)

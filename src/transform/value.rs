@@ -107,6 +107,15 @@ fn array_to_string(raw: Raw<'_>) -> String {
     out
 }
 
+/// `s.toLowerCase() === lower` for an ASCII lower-case `lower`, allocating only for non-ASCII.
+pub fn js_lower_eq(s: &str, lower: &str) -> bool {
+    if s.is_ascii() {
+        s.eq_ignore_ascii_case(lower)
+    } else {
+        s.to_lowercase() == lower
+    }
+}
+
 /// JavaScript's `String.prototype.trim` (whitespace, line terminators and the BOM).
 pub fn js_trim(s: &str) -> &str {
     s.trim_matches(|c: char| c.is_whitespace() || c == '\u{FEFF}')

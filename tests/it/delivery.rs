@@ -235,7 +235,9 @@ async fn server_errors_throughout_give_retry_outcomes_before_the_deadline() {
         p.retry_budget = Duration::from_secs(30);
         let d = delivery(p);
         let events = single_record_events(3);
-        let deadline = deadline_in(Duration::from_millis(1200));
+        // Long enough for several attempts even on a loaded machine, short enough to keep the
+        // suite fast.
+        let deadline = deadline_in(Duration::from_millis(3000));
         let report = d
             .upload(&settings("ACC-1"), &as_slices(&events), deadline)
             .await;
@@ -294,7 +296,9 @@ async fn a_hanging_clevertap_gives_retry_outcomes_before_the_deadline() {
         .await;
     let margin_start = deadline - Duration::from_millis(200);
     assert!(
-        Instant::now() < margin_start + Duration::from_millis(50),
+        // Cut at the start of the margin; the slack absorbs scheduling on a loaded machine
+        // and still proves the answer came well before the deadline.
+        Instant::now() < margin_start + Duration::from_millis(120),
         "returned {:?} after the margin began",
         Instant::now() - margin_start
     );

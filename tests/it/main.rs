@@ -2,6 +2,7 @@
 
 mod conformance;
 mod credentials;
+mod deletion;
 mod delivery;
 mod delivery_logs;
 mod lambda;
@@ -10,4 +11,5 @@ mod lambda_invoke;
 mod observability;
 mod smoke;
 mod support;
+mod template;
 mod transform_cli;

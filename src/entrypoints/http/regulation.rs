@@ -1,0 +1,295 @@
+//! A regulation over HTTP (design.md §2, §6). The bearer token authenticates one destination, so
+//! a regulation may only name that one in `destinationIds` (else 403 and nothing is deleted):
+//! one destination's token can never delete another's users. The answer lists every user, with
+//! the same statuses as events: 200 when nothing needs a retry, 400 when every user was
+//! rejected, 503 (with `Retry-After`) when any user needs a retry.
+
+use super::{Reply, codes};
+use crate::credentials::SettingsSource;
+use crate::deadletter::{DeadLetter, DeadLetterError, DeadLetterSink};
+use crate::entrypoints::regulation::{Erasure, Target, erase_all, summarize};
+use crate::entrypoints::{Handler, Upload};
+use crate::outcome::{Outcome, Reason, Status};
+use crate::regulation::Regulation;
+use crate::settings::{DestinationId, DestinationSettings};
+use serde::Serialize;
+use serde_json::json;
+use std::sync::Arc;
+use tokio::time::Instant;
+
+/// Deletes the regulation's users in the authenticated destination and answers per user.
+pub(super) async fn serve<S: SettingsSource, U: Upload, D: DeadLetterSink>(
+    handler: &Handler<S, U, D>,
+    destination: &DestinationId,
+    settings: &Arc<DestinationSettings>,
+    request_id: Option<&str>,
+    regulation: &Regulation<'_>,
+    deadline: Instant,
+) -> Reply {
+    if let Some(other) = regulation
+        .destination_ids
+        .iter()
+        .find(|d| *d != destination)
+    {
+        tracing::warn!(
+            destination = %destination,
+            code = codes::DESTINATION_NOT_ALLOWED,
+            named = %other,
+            "regulation refused: it names another destination"
+        );
+        return Reply::error(
+            403,
+            codes::DESTINATION_NOT_ALLOWED,
+            format!(
+                "destinationIds names {other}: over HTTP a regulation may only name the \
+                 authenticated destination ({destination})"
+            ),
+        );
+    }
+    let targets = [Target {
+        destination: destination.clone(),
+        settings: Ok(Arc::clone(settings)),
+    }];
+    let erasure = Erasure {
+        regulation,
+        targets: &targets,
+    };
+    let outcomes = erase_all(handler, std::slice::from_ref(&erasure), deadline)
+        .await
+        .pop()
+        .unwrap_or_default();
+    let summary = summarize(regulation, &outcomes);
+    let dead_lettered = dead_letter(handler, destination, request_id, regulation, &outcomes).await;
+    handler.count_outcomes(destination.as_str(), summary.counts, dead_lettered);
+    tracing::info!(
+        destination = %destination,
+        users = outcomes.len(),
+        delivered = summary.counts[Status::Delivered as usize],
+        rejected = summary.counts[Status::Rejected as usize],
+        retry = summary.counts[Status::Retry as usize],
+        "regulation"
+    );
+    results(regulation, &outcomes)
+}
+
+/// Dead-letters the rejected users (the regulation with only them), whatever became of the
+/// others, as for events: the caller is not asked to send them again. Returns how many were sent.
+async fn dead_letter<S, U, D: DeadLetterSink>(
+    handler: &Handler<S, U, D>,
+    destination: &DestinationId,
+    request_id: Option<&str>,
+    regulation: &Regulation<'_>,
+    outcomes: &[Outcome],
+) -> usize {
+    let rejected: Vec<bool> = outcomes
+        .iter()
+        .map(|o| o.status() == Status::Rejected)
+        .collect();
+    let Some(first) = outcomes.iter().find_map(|o| match o {
+        Outcome::Rejected(reason) => Some(reason),
+        _ => None,
+    }) else {
+        return 0;
+    };
+    let count = rejected.iter().filter(|r| **r).count();
+    let reason = if count > 1 {
+        Reason::new(
+            first.code.clone(),
+            format!("{count} users rejected; the first: {}", first.message),
+        )
+    } else {
+        first.clone()
+    };
+    let letter = DeadLetter::new(
+        regulation.with_users(|i| rejected.get(i).copied().unwrap_or(false)),
+        Some(destination.as_str()),
+        &reason.code,
+        &reason.message,
+        request_id,
+        None,
+    );
+    let mut sent = 0;
+    for result in handler
+        .dead_letters
+        .send(std::slice::from_ref(&letter))
+        .await
+    {
+        match result {
+            Ok(()) => sent += count,
+            Err(DeadLetterError::NotConfigured) => {}
+            Err(e) => tracing::error!(
+                destination = %destination,
+                code = e.code(),
+                error = %e,
+                "rejected regulation users could not be dead-lettered (the caller was told)"
+            ),
+        }
+    }
+    sent
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct UserResult<'a> {
+    index: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user_id: Option<&'a str>,
+    status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    code: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message: Option<&'a str>,
+}
+
+/// One result per user (`userId` in place of `messageId`), and the status from the counts.
+fn results(regulation: &Regulation<'_>, outcomes: &[Outcome]) -> Reply {
+    let mut counts = [0usize; 3];
+    let results: Vec<UserResult<'_>> = regulation
+        .users
+        .iter()
+        .zip(outcomes)
+        .enumerate()
+        .map(|(index, (user, o))| {
+            counts[o.status() as usize] += 1;
+            UserResult {
+                index,
+                user_id: user.user_id.as_deref().ok(),
+                status: o.status().as_str(),
+                code: o.reason().map(|r| r.code.as_ref()),
+                message: o.reason().map(|r| r.message.as_str()),
+            }
+        })
+        .collect();
+    let [delivered, rejected, retry] = counts;
+    let status = if retry > 0 {
+        503
+    } else if rejected > 0 && delivered == 0 {
+        400
+    } else {
+        200
+    };
+    Reply {
+        status,
+        body: json!({"results": results, "delivered": delivered, "rejected": rejected, "retry": retry}),
+        retry_after: status == 503,
+        allow_post: false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::entrypoints::Shape;
+    use crate::entrypoints::fakes::{self, FakeHandler, TOKEN};
+    use crate::entrypoints::http::handle;
+    use crate::outcome::Outcome;
+    use serde_json::{Value, json};
+
+    fn request(destination: &str, body: &str) -> Value {
+        json!({
+            "version": "2.0", "routeKey": "$default", "rawPath": "/",
+            "rawQueryString": format!("destinationId={destination}"),
+            "headers": {"authorization": format!("Bearer {TOKEN}")},
+            "queryStringParameters": {"destinationId": destination},
+            "requestContext": {"accountId": "anonymous", "apiId": "x",
+                "domainName": "x.lambda-url.us-east-1.on.aws", "requestId": "req-9",
+                "http": {"method": "POST", "path": "/", "protocol": "HTTP/1.1",
+                         "sourceIp": "1.2.3.4", "userAgent": "test"}},
+            "body": body, "isBase64Encoded": false
+        })
+    }
+
+    async fn call(h: &FakeHandler, body: &str) -> (u16, Value, Value) {
+        let request = request("dest-a", body);
+        let shape = Shape::detect(&request).unwrap();
+        let response = handle(h, shape, request, fakes::deadline()).await;
+        let status = response["statusCode"].as_u64().unwrap() as u16;
+        let body: Value = serde_json::from_str(response["body"].as_str().unwrap()).unwrap();
+        (status, body, response)
+    }
+
+    fn regulation(destinations: Value, users: Value) -> String {
+        json!({"regulationType": "suppress_with_delete", "destinationIds": destinations,
+               "users": users})
+        .to_string()
+    }
+
+    #[tokio::test]
+    async fn a_regulation_is_answered_200_with_one_result_per_user() {
+        let h = fakes::handler();
+        let body = regulation(json!(["dest-a"]), json!([{"userId": "u-1"}, {"name": "x"}]));
+        let (status, body, _) = call(&h, &body).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(
+            body["results"][0],
+            json!({"index": 0, "userId": "u-1", "status": "delivered"})
+        );
+        assert_eq!(body["results"][1]["status"], "rejected");
+        assert_eq!(body["results"][1]["code"], "missing_user_id");
+        assert!(body["results"][1].get("userId").is_none());
+        assert_eq!(
+            (body["delivered"].clone(), body["rejected"].clone()),
+            (json!(1), json!(1))
+        );
+        assert_eq!(h.delivery.deletes()[0].identities, ["u-1"]);
+        let letters = h.dead_letters.sent();
+        assert_eq!(letters.len(), 1);
+        assert_eq!(letters[0].destination_id.as_deref(), Some("dest-a"));
+        assert_eq!(letters[0].source_message_id.as_deref(), Some("req-9"));
+        let letter: Value = serde_json::from_str(&letters[0].body).unwrap();
+        assert_eq!(letter["users"], json!([{"name": "x"}]));
+    }
+
+    #[tokio::test]
+    async fn a_regulation_naming_another_destination_gets_403_and_nothing_is_deleted() {
+        let h = fakes::handler();
+        for destinations in [json!(["dest-b"]), json!(["dest-a", "dest-b"])] {
+            let body = regulation(destinations, json!([{"userId": "u-1"}]));
+            let (status, body, _) = call(&h, &body).await;
+            assert_eq!(status, 403, "{body}");
+            assert_eq!(body["error"]["code"], "destination_not_allowed");
+        }
+        assert!(h.delivery.deletes().is_empty());
+        assert!(h.dead_letters.sent().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_regulation_whose_users_are_all_rejected_gets_400() {
+        let h = fakes::handler();
+        let body = regulation(json!(null), json!([{}, {"userId": ""}]));
+        let (status, body, _) = call(&h, &body).await;
+        assert_eq!(status, 400, "{body}");
+        assert_eq!(body["rejected"], 2);
+        assert!(h.delivery.deletes().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_delete_needing_a_retry_gets_503_with_retry_after() {
+        let h = fakes::handler_deleting(|_, _| Outcome::retry("clevertap_unavailable", "503"));
+        let body = regulation(json!([]), json!([{"userId": "u-1"}]));
+        let (status, body, response) = call(&h, &body).await;
+        assert_eq!(status, 503, "{body}");
+        assert_eq!(body["results"][0]["code"], "clevertap_unavailable");
+        assert!(response["headers"]["retry-after"].is_string(), "{response}");
+        assert!(h.dead_letters.sent().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_malformed_or_unknown_regulation_gets_400_with_its_code() {
+        let h = fakes::handler();
+        for (body, code) in [
+            (
+                r#"{"regulationType":"suppress","users":[]}"#,
+                "unsupported_regulation_type",
+            ),
+            (
+                r#"{"regulationType":"suppress_with_delete","users":{}}"#,
+                "invalid_regulation",
+            ),
+        ] {
+            let (status, answer, _) = call(&h, body).await;
+            assert_eq!(status, 400, "{answer}");
+            assert_eq!(answer["error"]["code"], code);
+        }
+        assert!(h.delivery.deletes().is_empty());
+    }
+}

@@ -1,0 +1,741 @@
+//! The deployment template keeps the promises design.md makes about running in AWS: the retry
+//! budget fits the function timeout, SQS never hands out a message that is still being worked
+//! on, a CleverTap account never sees more than its 15 concurrent requests, every role holds
+//! exactly what it needs, and operators get the alarm, logs, parameters and outputs the README
+//! describes. cfn-lint (`make validate`) checks the template's shape; these tests check its
+//! arithmetic and intent, reading every number from `template.yaml` itself.
+
+use std::collections::BTreeSet;
+
+use serde_yaml_ng::{Mapping, Value};
+
+use crate::support::repo_root;
+
+/// CleverTap's limit on concurrent requests per account (clevertap-api.md, "Limits").
+const CLEVERTAP_MAX_CONCURRENT_REQUESTS: u64 = 15;
+/// The smallest safety margin kept before the invocation deadline (design.md §5).
+const SAFETY_MARGIN_SECONDS: u64 = 3;
+/// Time left after the retry budget and margin to dead-letter rejected events (a few SQS
+/// `SendMessageBatch` calls, each under an SDK operation timeout).
+const DEAD_LETTERING_SECONDS: u64 = 5;
+/// AWS's advice for SQS event sources: visibility timeout >= 6 x function timeout (+ window).
+const VISIBILITY_TIMEOUT_FACTOR: u64 = 6;
+/// The least number of receives before SQS gives up on a message (issue 6).
+const MIN_MAX_RECEIVE_COUNT: u64 = 5;
+/// AWS's smallest allowed `ScalingConfig.MaximumConcurrency`.
+const MIN_SQS_MAXIMUM_CONCURRENCY: u64 = 2;
+/// Memory range for a Rust function that mostly waits on the network (issue 6).
+const MEMORY_MB: std::ops::RangeInclusive<u64> = 128..=256;
+/// The binary the template deploys (Cargo.toml `[[bin]]`).
+const BINARY: &str = "rudder-clevertap";
+/// Every environment variable the function reads in production (design.md §7).
+const FUNCTION_ENV_VARS: [&str; 8] = [
+    "SECRET_PREFIX",
+    "DEFAULT_DESTINATION_ID",
+    "DEAD_LETTER_QUEUE_URL",
+    "MAX_CONCURRENT_REQUESTS",
+    "RETRY_BUDGET_SECONDS",
+    "SECRETS_TTL_SECONDS",
+    "MAX_BODY_BYTES",
+    "RUST_LOG",
+];
+/// Variables that exist for tests only and must never be deployed.
+const TEST_ONLY_ENV_VARS: [&str; 1] = ["CLEVERTAP_ENDPOINT"];
+
+/// `template.yaml`, parsed as plain data, with helpers that follow CloudFormation's references.
+#[derive(Clone)]
+struct Template(Value);
+
+impl Template {
+    fn load() -> Self {
+        let path = repo_root().join("template.yaml");
+        let text = std::fs::read_to_string(&path).expect("template.yaml is readable");
+        Self(serde_yaml_ng::from_str(&text).expect("template.yaml is valid YAML"))
+    }
+
+    /// The same template with some parameters' defaults replaced, as a deploy would set them.
+    fn with_parameters(&self, values: &[(&str, &str)]) -> Self {
+        let mut value = self.0.clone();
+        for (name, given) in values {
+            let parameter = value["Parameters"]
+                .get_mut(*name)
+                .and_then(Value::as_mapping_mut)
+                .unwrap_or_else(|| panic!("parameter {name} is declared"));
+            parameter.insert("Default".into(), Value::String((*given).to_owned()));
+        }
+        Self(value)
+    }
+
+    fn resource(&self, id: &str) -> &Value {
+        let resource = &self.0["Resources"][id];
+        assert!(resource.is_mapping(), "resource {id} exists");
+        resource
+    }
+
+    fn resources_of_type(&self, kind: &str) -> Vec<(String, &Value)> {
+        let resources = self.0["Resources"]
+            .as_mapping()
+            .expect("Resources is a map");
+        resources
+            .iter()
+            .filter(|(_, resource)| resource["Type"] == kind)
+            .map(|(id, resource)| (id.as_str().expect("ids are strings").to_owned(), resource))
+            .collect()
+    }
+
+    fn function_ids(&self) -> Vec<String> {
+        let ids: Vec<String> = self
+            .resources_of_type("AWS::Serverless::Function")
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect();
+        assert!(!ids.is_empty(), "the template declares functions");
+        ids
+    }
+
+    /// A function's properties with `Globals.Function` merged in the way SAM merges them:
+    /// maps merge key by key, anything else set on the function wins.
+    fn function(&self, id: &str) -> Value {
+        let own = &self.resource(id)["Properties"];
+        let globals = &self.0["Globals"]["Function"];
+        merge(globals, own)
+    }
+
+    fn env(&self, function: &str) -> Mapping {
+        self.function(function)["Environment"]["Variables"]
+            .as_mapping()
+            .cloned()
+            .unwrap_or_else(|| panic!("{function} has environment variables"))
+    }
+
+    fn env_var(&self, function: &str, name: &str) -> Value {
+        self.env(function)
+            .get(name)
+            .cloned()
+            .unwrap_or_else(|| panic!("{function} sets {name}"))
+    }
+
+    /// The SQS event sources of a function (empty for the webhook).
+    fn sqs_events(&self, function: &str) -> Vec<Value> {
+        match self.function(function)["Events"].as_mapping() {
+            None => Vec::new(),
+            Some(events) => events
+                .values()
+                .filter(|event| event["Type"] == "SQS")
+                .map(|event| event["Properties"].clone())
+                .collect(),
+        }
+    }
+
+    /// A value with a `Ref` to a parameter replaced by that parameter's default.
+    fn resolve(&self, value: &Value) -> Value {
+        if let Some(name) = value["Ref"].as_str()
+            && let Some(parameter) = self.0["Parameters"].get(name)
+        {
+            let default = &parameter["Default"];
+            assert!(!default.is_null(), "parameter {name} has a default");
+            return default.clone();
+        }
+        value.clone()
+    }
+
+    /// A number, literal, numeric string (as environment variables are) or parameter default.
+    fn number(&self, value: &Value) -> u64 {
+        let resolved = self.resolve(value);
+        resolved
+            .as_u64()
+            .or_else(|| resolved.as_str().and_then(|text| text.parse().ok()))
+            .unwrap_or_else(|| panic!("{value:?} resolves to a whole number"))
+    }
+
+    /// The logical id behind `{Ref: X}` or `{Fn::GetAtt: [X, attribute]}`.
+    fn target(value: &Value, attribute: Option<&str>) -> String {
+        match attribute {
+            None => value["Ref"].as_str(),
+            Some(attribute) => {
+                let get_att = &value["Fn::GetAtt"];
+                assert_eq!(get_att[1], attribute, "{value:?} reads {attribute}");
+                get_att[0].as_str()
+            }
+        }
+        .unwrap_or_else(|| panic!("{value:?} refers to a resource"))
+        .to_owned()
+    }
+
+    /// The queue the functions dead-letter to, from `DEAD_LETTER_QUEUE_URL`.
+    fn dead_letter_queue(&self) -> String {
+        let ids: BTreeSet<String> = self
+            .function_ids()
+            .iter()
+            .map(|function| Self::target(&self.env_var(function, "DEAD_LETTER_QUEUE_URL"), None))
+            .collect();
+        assert_eq!(
+            ids.len(),
+            1,
+            "every function dead-letters to the same queue"
+        );
+        ids.into_iter().next().expect("one queue")
+    }
+
+    /// Most CleverTap requests the deployment can have in flight for one account: for each
+    /// function, its most concurrent instances times `MAX_CONCURRENT_REQUESTS`. A function with
+    /// no bound on its instances fails the test.
+    fn worst_case_concurrent_requests(&self) -> u64 {
+        self.function_ids()
+            .iter()
+            .map(|id| {
+                let function = self.function(id);
+                let per_instance = self.number(&self.env_var(id, "MAX_CONCURRENT_REQUESTS"));
+                let reserved = function
+                    .get("ReservedConcurrentExecutions")
+                    .map(|reserved| self.number(reserved));
+                let has_url = function["FunctionUrlConfig"].is_mapping();
+                assert!(
+                    !has_url || reserved.is_some(),
+                    "{id} has a Function URL, so it needs ReservedConcurrentExecutions"
+                );
+                let sqs_instances: u64 = self
+                    .sqs_events(id)
+                    .iter()
+                    .map(|event| self.number(&event["ScalingConfig"]["MaximumConcurrency"]))
+                    .sum();
+                // Reserved concurrency bounds all of a function's triggers together.
+                let instances = match reserved {
+                    Some(reserved) if has_url => reserved,
+                    Some(reserved) => reserved.min(sqs_instances),
+                    None => sqs_instances,
+                };
+                instances * per_instance
+            })
+            .sum()
+    }
+
+    /// The Rules section, evaluated for the parameter values of this template's defaults.
+    fn rules_accept_defaults(&self) -> bool {
+        let Some(rules) = self.0["Rules"].as_mapping() else {
+            return true;
+        };
+        rules.values().all(|rule| {
+            let applies = rule.get("RuleCondition").is_none_or(|c| self.evaluate(c));
+            let assertions = rule["Assertions"]
+                .as_sequence()
+                .expect("Assertions is a list");
+            !applies || assertions.iter().all(|a| self.evaluate(&a["Assert"]))
+        })
+    }
+
+    /// Evaluates the rule functions this template uses; anything else fails the test.
+    fn evaluate(&self, condition: &Value) -> bool {
+        let (function, args) = condition
+            .as_mapping()
+            .and_then(|map| map.iter().next())
+            .expect("a rule function is a one-key map");
+        let args = args
+            .as_sequence()
+            .expect("rule function arguments are a list");
+        let text = |value: &Value| -> String {
+            let resolved = self.resolve(value);
+            match resolved {
+                Value::String(text) => text,
+                Value::Number(number) => number.to_string(),
+                other => panic!("{other:?} is not a scalar"),
+            }
+        };
+        match function.as_str().expect("function names are strings") {
+            "Fn::Equals" => text(&args[0]) == text(&args[1]),
+            "Fn::Contains" => {
+                let needle = text(&args[1]);
+                let haystack = args[0].as_sequence().expect("Fn::Contains takes a list");
+                haystack.iter().any(|item| text(item) == needle)
+            }
+            "Fn::And" => args.iter().all(|arg| self.evaluate(arg)),
+            "Fn::Or" => args.iter().any(|arg| self.evaluate(arg)),
+            "Fn::Not" => !self.evaluate(&args[0]),
+            other => panic!("the test cannot evaluate rule function {other}"),
+        }
+    }
+
+    /// Every value a Number parameter may take, from its AllowedValues.
+    fn allowed_values(&self, parameter: &str) -> Vec<String> {
+        self.0["Parameters"][parameter]["AllowedValues"]
+            .as_sequence()
+            .unwrap_or_else(|| panic!("{parameter} lists AllowedValues"))
+            .iter()
+            .map(|value| match value {
+                Value::Number(number) => number.to_string(),
+                Value::String(text) => text.clone(),
+                other => panic!("{other:?} is not a scalar"),
+            })
+            .collect()
+    }
+}
+
+/// SAM's Globals merge: maps merge recursively, the function's own value wins otherwise.
+fn merge(globals: &Value, own: &Value) -> Value {
+    match (globals, own) {
+        (Value::Mapping(globals), Value::Mapping(own)) => {
+            let mut merged = globals.clone();
+            for (key, value) in own {
+                let combined = match globals.get(key) {
+                    Some(global) => merge(global, value),
+                    None => value.clone(),
+                };
+                merged.insert(key.clone(), combined);
+            }
+            Value::Mapping(merged)
+        }
+        (_, Value::Null) => globals.clone(),
+        _ => own.clone(),
+    }
+}
+
+fn yaml(text: &str) -> Value {
+    serde_yaml_ng::from_str(text).expect("test YAML parses")
+}
+
+fn as_list(value: &Value) -> Vec<Value> {
+    match value {
+        Value::Sequence(items) => items.clone(),
+        single => vec![single.clone()],
+    }
+}
+
+/// Every (action, resource) pair a role's inline policies allow, resources as YAML text.
+fn role_grants(role: &Value) -> BTreeSet<(String, String)> {
+    let mut grants = BTreeSet::new();
+    let policies = role["Properties"]["Policies"]
+        .as_sequence()
+        .expect("a role lists inline Policies");
+    for policy in policies {
+        let statements = policy["PolicyDocument"]["Statement"]
+            .as_sequence()
+            .expect("a policy lists statements");
+        for statement in statements {
+            assert_eq!(statement["Effect"], "Allow", "statements only allow");
+            assert!(statement["NotAction"].is_null() && statement["NotResource"].is_null());
+            for action in as_list(&statement["Action"]) {
+                let action = action.as_str().expect("actions are strings").to_owned();
+                for resource in as_list(&statement["Resource"]) {
+                    let resource = serde_yaml_ng::to_string(&resource).expect("serialises");
+                    grants.insert((action.clone(), resource));
+                }
+            }
+        }
+    }
+    grants
+}
+
+fn contains_tag(value: &Value) -> bool {
+    match value {
+        Value::Tagged(_) => true,
+        Value::Sequence(items) => items.iter().any(contains_tag),
+        Value::Mapping(map) => map.iter().any(|(k, v)| contains_tag(k) || contains_tag(v)),
+        _ => false,
+    }
+}
+
+#[test]
+fn the_template_uses_only_long_form_intrinsics_so_every_value_is_plain_data() {
+    let template = Template::load();
+    assert!(
+        !contains_tag(&template.0),
+        "use Ref / Fn::Sub / Fn::GetAtt maps, not !Ref-style tags"
+    );
+    assert_eq!(template.0["Transform"], "AWS::Serverless-2016-10-31");
+}
+
+#[test]
+fn there_is_a_queue_function_and_a_webhook_function_built_from_the_rust_binary() {
+    let template = Template::load();
+    let ids: BTreeSet<String> = template.function_ids().into_iter().collect();
+    assert_eq!(
+        ids,
+        BTreeSet::from(["QueueFunction".into(), "WebhookFunction".into()])
+    );
+    for id in &ids {
+        let metadata = &template.resource(id)["Metadata"];
+        assert_eq!(metadata["BuildMethod"], "rust-cargolambda", "{id}");
+        assert_eq!(metadata["BuildProperties"]["Binary"], BINARY, "{id}");
+    }
+}
+
+#[test]
+fn every_function_runs_on_provided_al2023_on_arm64_with_the_bootstrap_handler() {
+    let template = Template::load();
+    for id in template.function_ids() {
+        let function = template.function(&id);
+        assert_eq!(function["Runtime"], "provided.al2023", "{id}");
+        assert_eq!(function["Architectures"], yaml("[arm64]"), "{id}");
+        assert_eq!(function["Handler"], "bootstrap", "{id}");
+        assert_eq!(function["CodeUri"], ".", "{id} builds from the crate root");
+    }
+}
+
+#[test]
+fn every_function_gets_between_128_and_256_mb_of_memory() {
+    let template = Template::load();
+    for id in template.function_ids() {
+        let memory = template.number(&template.function(&id)["MemorySize"]);
+        assert!(MEMORY_MB.contains(&memory), "{id} has {memory} MB");
+    }
+}
+
+#[test]
+fn the_timeout_fits_the_retry_budget_the_safety_margin_and_dead_lettering() {
+    let template = Template::load();
+    for id in template.function_ids() {
+        let timeout = template.number(&template.function(&id)["Timeout"]);
+        let budget = template.number(&template.env_var(&id, "RETRY_BUDGET_SECONDS"));
+        let needed = budget + SAFETY_MARGIN_SECONDS + DEAD_LETTERING_SECONDS;
+        assert!(timeout >= needed, "{id}: timeout {timeout} s < {needed} s");
+    }
+}
+
+#[test]
+fn the_queue_stays_invisible_for_six_function_timeouts_plus_the_batching_window() {
+    let template = Template::load();
+    let mut checked = 0;
+    for id in template.function_ids() {
+        let timeout = template.number(&template.function(&id)["Timeout"]);
+        for event in template.sqs_events(&id) {
+            let queue = template.resource(&Template::target(&event["Queue"], Some("Arn")));
+            let visibility = template.number(&queue["Properties"]["VisibilityTimeout"]);
+            let window = template.number(&event["MaximumBatchingWindowInSeconds"]);
+            let needed = VISIBILITY_TIMEOUT_FACTOR * timeout + window;
+            assert!(
+                visibility >= needed,
+                "{id}: visibility {visibility} s < {needed} s"
+            );
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 1, "exactly one SQS event source");
+}
+
+#[test]
+fn a_message_that_keeps_failing_moves_to_the_dead_letter_queue_after_at_least_five_receives() {
+    let template = Template::load();
+    let dead_letter_queue = template.dead_letter_queue();
+    for id in template.function_ids() {
+        for event in template.sqs_events(&id) {
+            let queue = template.resource(&Template::target(&event["Queue"], Some("Arn")));
+            let redrive = &queue["Properties"]["RedrivePolicy"];
+            let count = &redrive["maxReceiveCount"];
+            assert!(template.number(count) >= MIN_MAX_RECEIVE_COUNT);
+            if let Some(parameter) = count["Ref"].as_str() {
+                let min = &template.0["Parameters"][parameter]["MinValue"];
+                assert!(
+                    template.number(min) >= MIN_MAX_RECEIVE_COUNT,
+                    "no allowed {parameter} is below {MIN_MAX_RECEIVE_COUNT}"
+                );
+            }
+            // One queue: SQS's redrive and the function's rejections land in the same place.
+            let target = Template::target(&redrive["deadLetterTargetArn"], Some("Arn"));
+            assert_eq!(target, dead_letter_queue);
+        }
+    }
+}
+
+#[test]
+fn the_dead_letter_queue_keeps_messages_longer_than_the_source_queue() {
+    let template = Template::load();
+    let retention =
+        |id: &str| template.number(&template.resource(id)["Properties"]["MessageRetentionPeriod"]);
+    let dead_letter_queue = template.dead_letter_queue();
+    for event in template.sqs_events("QueueFunction") {
+        let source = Template::target(&event["Queue"], Some("Arn"));
+        assert!(retention(&dead_letter_queue) > retention(&source));
+    }
+}
+
+#[test]
+fn the_sqs_event_reports_batch_item_failures_and_sets_its_batching() {
+    let template = Template::load();
+    let events = template.sqs_events("QueueFunction");
+    assert_eq!(events.len(), 1);
+    let event = &events[0];
+    assert_eq!(
+        event["FunctionResponseTypes"],
+        yaml("[ReportBatchItemFailures]")
+    );
+    let batch_size = template.number(&event["BatchSize"]);
+    let window = template.number(&event["MaximumBatchingWindowInSeconds"]);
+    assert!((1..=10_000).contains(&batch_size));
+    assert!(window <= 300);
+    assert!(
+        batch_size <= 10 || window >= 1,
+        "AWS needs a window for batches over 10"
+    );
+    assert!(template.number(&event["ScalingConfig"]["MaximumConcurrency"]) >= 2);
+}
+
+#[test]
+fn the_webhook_has_a_public_function_url_and_its_own_concurrency_bound() {
+    let template = Template::load();
+    let webhook = template.function("WebhookFunction");
+    assert_eq!(webhook["FunctionUrlConfig"]["AuthType"], "NONE");
+    assert!(template.number(&webhook["ReservedConcurrentExecutions"]) >= 1);
+    assert!(template.sqs_events("WebhookFunction").is_empty());
+    let queue = template.function("QueueFunction");
+    assert!(
+        queue["FunctionUrlConfig"].is_null(),
+        "the queue function has no URL"
+    );
+}
+
+#[test]
+fn with_the_defaults_an_account_never_sees_more_than_15_concurrent_requests() {
+    let template = Template::load();
+    let queue_concurrency =
+        template.sqs_events("QueueFunction")[0]["ScalingConfig"]["MaximumConcurrency"].clone();
+    assert!(template.number(&queue_concurrency) >= MIN_SQS_MAXIMUM_CONCURRENCY);
+    let worst = template.worst_case_concurrent_requests();
+    assert!(
+        worst <= CLEVERTAP_MAX_CONCURRENT_REQUESTS,
+        "{worst} requests in flight"
+    );
+    // design.md §5: 2 x 5 for the queue, 1 x 5 for the webhook.
+    assert_eq!(worst, 15);
+    assert!(template.rules_accept_defaults());
+}
+
+#[test]
+fn the_rules_accept_exactly_the_concurrency_parameters_that_fit_the_clevertap_limit() {
+    let template = Template::load();
+    let queue = template.allowed_values("QueueMaximumConcurrency");
+    let per_instance = template.allowed_values("MaxConcurrentRequests");
+    let mut accepted = 0;
+    for q in &queue {
+        for m in &per_instance {
+            let deployed = template
+                .with_parameters(&[("QueueMaximumConcurrency", q), ("MaxConcurrentRequests", m)]);
+            let fits =
+                deployed.worst_case_concurrent_requests() <= CLEVERTAP_MAX_CONCURRENT_REQUESTS;
+            assert_eq!(
+                deployed.rules_accept_defaults(),
+                fits,
+                "QueueMaximumConcurrency {q}, MaxConcurrentRequests {m}"
+            );
+            accepted += usize::from(fits);
+        }
+    }
+    assert!(accepted > 0 && accepted < queue.len() * per_instance.len());
+}
+
+#[test]
+fn every_function_has_its_own_role_and_no_sam_generated_policies() {
+    let template = Template::load();
+    for id in template.function_ids() {
+        let function = template.function(&id);
+        assert!(
+            function["Policies"].is_null(),
+            "{id}: SAM would add a role with '*'"
+        );
+        let role = Template::target(&function["Role"], Some("Arn"));
+        assert_eq!(template.resource(&role)["Type"], "AWS::IAM::Role");
+    }
+    for (id, role) in template.resources_of_type("AWS::IAM::Role") {
+        let properties = &role["Properties"];
+        assert!(
+            properties["ManagedPolicyArns"].is_null(),
+            "{id} has no managed policies"
+        );
+        let trust = &properties["AssumeRolePolicyDocument"]["Statement"];
+        assert_eq!(trust.as_sequence().map(Vec::len), Some(1));
+        assert_eq!(
+            trust[0]["Principal"],
+            yaml("{Service: lambda.amazonaws.com}")
+        );
+        assert_eq!(trust[0]["Action"], "sts:AssumeRole");
+    }
+}
+
+#[test]
+fn each_role_grants_exactly_the_least_privilege_actions_and_resources() {
+    let template = Template::load();
+    let dead_letter_queue = template.dead_letter_queue();
+    let secret = yaml(
+        r#"{Fn::Sub: "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:${SecretPrefix}*"}"#,
+    );
+    let text = |value: &Value| serde_yaml_ng::to_string(value).expect("serialises");
+    for id in template.function_ids() {
+        let function = template.function(&id);
+        let role = template.resource(&Template::target(&function["Role"], Some("Arn")));
+        let log_group = Template::target(&function["LoggingConfig"]["LogGroup"], None);
+
+        let mut expected: BTreeSet<(String, String)> = BTreeSet::new();
+        let mut grant = |action: &str, resource: &Value| {
+            expected.insert((action.to_owned(), text(resource)));
+        };
+        let own_logs = yaml(&format!("{{Fn::GetAtt: [{log_group}, Arn]}}"));
+        grant("logs:CreateLogStream", &own_logs);
+        grant("logs:PutLogEvents", &own_logs);
+        grant("secretsmanager:GetSecretValue", &secret);
+        grant(
+            "sqs:SendMessage",
+            &yaml(&format!("{{Fn::GetAtt: [{dead_letter_queue}, Arn]}}")),
+        );
+        for event in template.sqs_events(&id) {
+            for action in [
+                "sqs:ReceiveMessage",
+                "sqs:DeleteMessage",
+                "sqs:GetQueueAttributes",
+            ] {
+                grant(action, &event["Queue"]);
+            }
+        }
+
+        let actual = role_grants(role);
+        for (action, resource) in &actual {
+            assert!(!action.contains('*'), "{id}: wildcard action {action}");
+            let wildcard_ok = *resource == text(&secret);
+            assert!(
+                wildcard_ok || !resource.contains('*'),
+                "{id}: wildcard {resource}"
+            );
+        }
+        assert_eq!(actual, expected, "{id}'s role");
+    }
+}
+
+#[test]
+fn the_secret_resource_is_limited_to_the_secret_prefix_parameter() {
+    let template = Template::load();
+    assert_eq!(
+        template.0["Parameters"]["SecretPrefix"]["Default"],
+        "rudder-clevertap/"
+    );
+    for id in template.function_ids() {
+        assert_eq!(
+            template.env_var(&id, "SECRET_PREFIX"),
+            yaml("{Ref: SecretPrefix}")
+        );
+    }
+}
+
+#[test]
+fn an_alarm_fires_as_soon_as_a_message_is_visible_in_the_dead_letter_queue() {
+    let template = Template::load();
+    let dead_letter_queue = template.dead_letter_queue();
+    let dimensions = yaml(&format!(
+        "[{{Name: QueueName, Value: {{Fn::GetAtt: [{dead_letter_queue}, QueueName]}}}}]"
+    ));
+    let alarms = template.resources_of_type("AWS::CloudWatch::Alarm");
+    let on_depth: Vec<&Value> = alarms
+        .iter()
+        .map(|(_, alarm)| &alarm["Properties"])
+        .filter(|alarm| alarm["MetricName"] == "ApproximateNumberOfMessagesVisible")
+        .filter(|alarm| alarm["Dimensions"] == dimensions)
+        .collect();
+    assert_eq!(
+        on_depth.len(),
+        1,
+        "one alarm on the dead-letter queue's depth"
+    );
+    let alarm = on_depth[0];
+    assert_eq!(alarm["Namespace"], "AWS/SQS");
+    assert_eq!(alarm["ComparisonOperator"], "GreaterThanThreshold");
+    assert_eq!(template.number(&alarm["Threshold"]), 0);
+    assert_eq!(template.number(&alarm["EvaluationPeriods"]), 1);
+    assert_eq!(alarm["TreatMissingData"], "notBreaching");
+}
+
+#[test]
+fn every_function_writes_json_logs_to_its_own_log_group() {
+    let template = Template::load();
+    let mut groups = BTreeSet::new();
+    for id in template.function_ids() {
+        let logging = &template.function(&id)["LoggingConfig"];
+        assert_eq!(logging["LogFormat"], "JSON", "{id}");
+        let group = Template::target(&logging["LogGroup"], None);
+        assert_eq!(template.resource(&group)["Type"], "AWS::Logs::LogGroup");
+        assert!(groups.insert(group), "{id} shares a log group");
+    }
+}
+
+#[test]
+fn every_environment_variable_the_function_reads_is_set_and_no_test_only_one_is() {
+    let template = Template::load();
+    for id in template.function_ids() {
+        let env = template.env(&id);
+        for name in FUNCTION_ENV_VARS {
+            assert!(env.contains_key(name), "{id} sets {name}");
+        }
+        for name in TEST_ONLY_ENV_VARS {
+            assert!(!env.contains_key(name), "{id} must not set {name}");
+        }
+        // Numeric settings parse as the binary will parse them.
+        for name in [
+            "MAX_CONCURRENT_REQUESTS",
+            "RETRY_BUDGET_SECONDS",
+            "SECRETS_TTL_SECONDS",
+            "MAX_BODY_BYTES",
+        ] {
+            assert!(
+                template.number(&template.env_var(&id, name)) > 0,
+                "{id}: {name}"
+            );
+        }
+    }
+}
+
+#[test]
+fn the_parameters_operators_set_are_declared_with_sound_defaults() {
+    let template = Template::load();
+    let parameters = &template.0["Parameters"];
+    assert_eq!(parameters["SecretPrefix"]["Default"], "rudder-clevertap/");
+    assert_eq!(parameters["DefaultDestinationId"]["Default"], "");
+    assert_eq!(
+        template.number(&parameters["QueueMaximumConcurrency"]["Default"]),
+        2
+    );
+    assert_eq!(
+        template.number(&parameters["MaxConcurrentRequests"]["Default"]),
+        5
+    );
+    for name in [
+        "MaxReceiveCount",
+        "EnableWebhook",
+        "LogLevel",
+        "AlarmTopicArn",
+    ] {
+        assert!(parameters[name].is_mapping(), "parameter {name}");
+    }
+    // Every declared parameter is used somewhere (cfn-lint warns too, this names it).
+    let text = serde_yaml_ng::to_string(&template.0["Resources"]).expect("serialises")
+        + &serde_yaml_ng::to_string(&template.0["Globals"]).expect("serialises")
+        + &serde_yaml_ng::to_string(&template.0["Conditions"]).expect("serialises");
+    for name in parameters.as_mapping().expect("Parameters is a map").keys() {
+        let name = name.as_str().expect("names are strings");
+        assert!(text.contains(name), "parameter {name} is used");
+    }
+}
+
+#[test]
+fn the_outputs_give_the_queue_the_dead_letter_queue_and_the_webhook_url() {
+    let template = Template::load();
+    let outputs = &template.0["Outputs"];
+    let source = Template::target(
+        &template.sqs_events("QueueFunction")[0]["Queue"],
+        Some("Arn"),
+    );
+    assert_eq!(
+        outputs["QueueUrl"]["Value"],
+        yaml(&format!("{{Ref: {source}}}"))
+    );
+    let dead_letter_queue = template.dead_letter_queue();
+    assert_eq!(
+        outputs["DeadLetterQueueUrl"]["Value"],
+        yaml(&format!("{{Ref: {dead_letter_queue}}}"))
+    );
+    // SAM names a function's URL resource <FunctionId>Url.
+    assert_eq!(
+        outputs["WebhookUrl"]["Value"],
+        yaml("{Fn::GetAtt: [WebhookFunctionUrl, FunctionUrl]}")
+    );
+    assert_eq!(
+        outputs["WebhookUrl"]["Condition"],
+        template.resource("WebhookFunction")["Condition"],
+        "the URL output exists exactly when the webhook does"
+    );
+}
