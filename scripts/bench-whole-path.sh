@@ -6,7 +6,7 @@
 #   scripts/bench-whole-path.sh                      # builds the release binary first
 #   BIN=target/release/rudder-clevertap MESSAGES=1000 WARM_RUNS=5 scripts/bench-whole-path.sh
 # Other knobs: MOCK_LATENCY_MS (CleverTap's answer delay), TIMEOUT (s, default 300),
-# LOG_FILE (the function's stdout and stderr: logs and EMF lines).
+# LOG_FILE (the function's stdout and stderr: logs and EMF lines), FUNCTION_RUST_LOG (its RUST_LOG).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ -z "${BIN:-}" ]; then

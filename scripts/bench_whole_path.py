@@ -6,14 +6,17 @@ polls, a mock CleverTap (every record accepted) and a stand-in Secrets Manager (
 only), all on 127.0.0.1, stdlib only. It measures:
 
   * cold start: process start to the binary's first GET /invocation/next (init), and to the
-    first invocation (one SQS message) answered;
+    first invocation (one SQS message, its destination's secret fetched) answered; COLD_STARTS
+    processes, median and range;
   * a batch of MESSAGES SQS messages (default 10,000, the SQS maximum) through the handler:
     wall time (invocation handed out -> response posted), CPU time of the function process
     (utime+stime from /proc), repeated WARM_RUNS times in the same container;
   * peak RSS of the function process (VmHWM from /proc/PID/status) and the binary's size.
 
 Everything stops by itself: a watchdog kills the binary and exits after TIMEOUT seconds.
-Usage: bench_whole_path.py BINARY   (env: MESSAGES, WARM_RUNS, MOCK_LATENCY_MS, TIMEOUT)
+Usage: bench_whole_path.py BINARY
+  (env: MESSAGES, WARM_RUNS, COLD_STARTS, MOCK_LATENCY_MS, TIMEOUT, LOG_FILE,
+   FUNCTION_RUST_LOG)
 """
 
 import json
@@ -28,6 +31,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 MESSAGES = int(os.environ.get("MESSAGES", "10000"))
 WARM_RUNS = int(os.environ.get("WARM_RUNS", "3"))
+COLD_STARTS = max(1, int(os.environ.get("COLD_STARTS", "5")))
 MOCK_LATENCY_MS = float(os.environ.get("MOCK_LATENCY_MS", "0"))
 TIMEOUT = float(os.environ.get("TIMEOUT", "300"))
 DESTINATION = "bench"
@@ -182,11 +186,13 @@ class Runtime:
         return self.answers[request_id]
 
 
-RUNTIME = Runtime()
-
-
 class RuntimeApi(Quiet):
+    """One per process: a killed process's pending poll must not swallow the next invocation."""
+
+    runtime = None  # set on the subclass made for each process
+
     def do_GET(self):
+        RUNTIME = self.runtime
         if self.path != PREFIX + "/invocation/next":
             self.send(404, b"")
             return
@@ -205,6 +211,7 @@ class RuntimeApi(Quiet):
         ])
 
     def do_POST(self):
+        RUNTIME = self.runtime
         data = self.body()
         tail = self.path[len(PREFIX + "/invocation/"):]
         request_id, _, kind = tail.partition("/")
@@ -246,10 +253,9 @@ def main():
     if len(sys.argv) != 2:
         raise SystemExit(__doc__)
     binary = sys.argv[1]
-    clevertap, secrets, runtime = serve(CleverTap), serve(SecretsManager), serve(RuntimeApi)
+    clevertap, secrets = serve(CleverTap), serve(SecretsManager)
     env = {
         "PATH": "/usr/bin:/bin",
-        "AWS_LAMBDA_RUNTIME_API": f"127.0.0.1:{runtime.server_port}",
         "AWS_LAMBDA_FUNCTION_NAME": "rudder-clevertap",
         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "128",
         "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
@@ -262,27 +268,57 @@ def main():
         "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
         "AWS_ENDPOINT_URL_SECRETS_MANAGER": f"http://127.0.0.1:{secrets.server_port}",
         "CLEVERTAP_ENDPOINT": f"http://127.0.0.1:{clevertap.server_port}",
-        "RUST_LOG": "info",
+        "RUST_LOG": os.environ.get("FUNCTION_RUST_LOG", "info"),
     }
 
     batch = sqs_batch(MESSAGES)
     first = sqs_batch(1)
     log_path = os.environ.get("LOG_FILE", "/dev/null")
     log = open(log_path, "wb")
-    started = time.perf_counter()
-    proc = subprocess.Popen([binary], env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
-    watchdog = threading.Timer(TIMEOUT, lambda: (proc.kill(), os._exit(3)))
-    watchdog.daemon = True
-    watchdog.start()
-    try:
-        RUNTIME.invoke("cold-0", first)
-        kind, _, answered = RUNTIME.wait("cold-0", 30)
+
+    def start(runtime):
+        handler = type("Api", (RuntimeApi,), {"runtime": runtime})
+        server = serve(handler)
+        env["AWS_LAMBDA_RUNTIME_API"] = f"127.0.0.1:{server.server_port}"
+        proc = subprocess.Popen([binary], env=env, stdin=subprocess.DEVNULL, stdout=log,
+                                stderr=log)
+        watchdog = threading.Timer(TIMEOUT, lambda: (proc.kill(), os._exit(3)))
+        watchdog.daemon = True
+        watchdog.start()
+        return proc, watchdog
+
+    def stop(proc, watchdog):
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        watchdog.cancel()
+
+    def cold(n):
+        """Process start to the binary's first poll (init) and to the first answer."""
+        RUNTIME = Runtime()
+        started = time.perf_counter()
+        proc, watchdog = start(RUNTIME)
+        rid = f"cold-{n}"
+        RUNTIME.invoke(rid, first)
+        kind, _, answered = RUNTIME.wait(rid, 30)
         if kind != "response":
+            stop(proc, watchdog)
             raise SystemExit(f"cold invocation failed: {kind}")
         init_ms = (RUNTIME.first_poll - started) * 1000
-        cold_ms = (answered - started) * 1000
-        rss_idle_kb = status_kb(proc.pid, "VmRSS")
+        return RUNTIME, proc, watchdog, init_ms, (answered - started) * 1000
 
+    colds = []
+    for n in range(COLD_STARTS - 1):
+        _, proc, watchdog, init_ms, cold_ms = cold(n)
+        stop(proc, watchdog)
+        colds.append((init_ms, cold_ms))
+    RUNTIME, proc, watchdog, init_ms, cold_ms = cold(COLD_STARTS)
+    colds.append((init_ms, cold_ms))
+    try:
+        rss_idle_kb = status_kb(proc.pid, "VmRSS")
         runs = []
         for n in range(WARM_RUNS):
             rid = f"batch-{n}"
@@ -300,20 +336,19 @@ def main():
         peak_kb = status_kb(proc.pid, "VmHWM")
         rss_end_kb = status_kb(proc.pid, "VmRSS")
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        watchdog.cancel()
+        stop(proc, watchdog)
 
+    inits = sorted(i for i, _ in colds)
+    firsts = sorted(c for _, c in colds)
     result = {
         "binary_bytes": os.path.getsize(binary),
         "messages": MESSAGES,
         "payload_bytes": len(batch),
-        "cold_init_ms": round(init_ms, 1),
-        "cold_first_answer_ms": round(cold_ms, 1),
+        "cold_starts": COLD_STARTS,
+        "cold_init_ms_median": round(inits[len(inits) // 2], 1),
+        "cold_init_ms_min_max": [round(inits[0], 1), round(inits[-1], 1)],
+        "cold_first_answer_ms_median": round(firsts[len(firsts) // 2], 1),
+        "cold_first_answer_ms_min_max": [round(firsts[0], 1), round(firsts[-1], 1)],
         "batch_wall_ms": [round(w * 1000, 1) for w, _ in runs],
         "batch_cpu_ms": [round(c * 1000) for _, c in runs],
         "events_per_second": round(MESSAGES / min(w for w, _ in runs)) if runs else 0,
@@ -324,7 +359,7 @@ def main():
         "clevertap_records": STATS.records,
         "secrets_manager_calls": STATS.secret_calls,
     }
-    if STATS.records < MESSAGES * WARM_RUNS:
+    if STATS.records < MESSAGES * WARM_RUNS + COLD_STARTS:
         raise SystemExit(f"CleverTap got fewer records than events: {result}")
     print(json.dumps(result, indent=2))
 
