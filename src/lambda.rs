@@ -127,7 +127,8 @@ fn tune_allocator() {}
 
 /// Gives the memory the invocation freed back to the system before the next payload arrives:
 /// what glibc keeps of a 10,000-message batch would otherwise add to the next one's peak.
-/// Costs about a millisecond (BENCHMARKS.md, "Whole path").
+/// Costs a few milliseconds after such a batch, microseconds after a small one
+/// (BENCHMARKS.md, "Whole path").
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 fn trim_heap() {
     // SAFETY: malloc_trim only returns free memory to the system; it takes malloc's own locks.
