@@ -26,7 +26,7 @@ WATCH_FLAGS ?=
 INVOKE_TIMEOUT ?= 600
 
 .PHONY: help tools run transform-sample test lint bench validate build build-x86 arm64-target deploy \
-	deploy-cargo-lambda invoke-local
+	deploy-cargo-lambda invoke-local bench-whole-path
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-20s %s\n", $$1, $$2}'
@@ -50,6 +50,9 @@ lint: ## rustfmt and clippy, warnings as errors
 
 bench: ## criterion benchmarks (see BENCHMARKS.md)
 	$(CARGO) bench
+
+bench-whole-path: ## release binary under a local Runtime API: cold start, 10,000-message batch, peak RSS
+	@bash scripts/bench-whole-path.sh
 
 validate: tools ## cfn-lint the SAM template (tests/it/template.rs checks what cfn-lint cannot)
 	$(VENV)/bin/cfn-lint template.yaml

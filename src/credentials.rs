@@ -86,6 +86,13 @@ pub trait SettingsSource: Send + Sync {
 
     /// Drops a cached entry (CleverTap answered 401/403 with it).
     fn invalidate(&self, destination: &DestinationId);
+
+    /// Per destination, how many lookups since the last call were not answered from a cache
+    /// (each one a `GetSecretValue`), for the `SecretsCacheMiss` metric. Sources without a
+    /// cache report none.
+    fn take_cache_misses(&self) -> Vec<(DestinationId, u64)> {
+        Vec::new()
+    }
 }
 
 /// The timeouts every Secrets Manager call gets.
@@ -122,6 +129,9 @@ pub struct SecretsManagerSource {
     prefix: String,
     ttl: Duration,
     slots: Mutex<HashMap<DestinationId, Arc<Slot>>>,
+    /// Secrets Manager calls per destination since the last `take_cache_misses` (one entry per
+    /// destination, so bounded like the cache itself).
+    misses: Mutex<HashMap<DestinationId, u64>>,
 }
 
 impl SecretsManagerSource {
@@ -131,6 +141,7 @@ impl SecretsManagerSource {
             prefix,
             ttl,
             slots: Mutex::new(HashMap::new()),
+            misses: Mutex::new(HashMap::new()),
         }
     }
 
@@ -156,6 +167,12 @@ impl SecretsManagerSource {
     }
 
     async fn fetch(&self, destination: &DestinationId) -> (Fetched, Instant) {
+        *self
+            .misses
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .entry(destination.clone())
+            .or_default() += 1;
         let secret_id = format!("{}{}", self.prefix, destination.as_str());
         let result = self.fetch_secret(destination, &secret_id).await;
         let expires = Instant::now()
@@ -236,6 +253,17 @@ impl SettingsSource for SecretsManagerSource {
         if self.slots().remove(destination).is_some() {
             tracing::info!(destination = %destination, "cached destination settings dropped");
         }
+    }
+
+    fn take_cache_misses(&self) -> Vec<(DestinationId, u64)> {
+        std::mem::take(
+            &mut *self
+                .misses
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()),
+        )
+        .into_iter()
+        .collect()
     }
 }
 

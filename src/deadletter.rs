@@ -253,6 +253,7 @@ impl SqsDeadLetterQueue {
             Err(e) => {
                 let e = Arc::new(aws_sdk_sqs::Error::from(e));
                 tracing::error!(
+                    code = "dead_letter_send_failed",
                     error = %aws_sdk_sqs::error::DisplayErrorContext(&*e),
                     entries = entries.len(),
                     "dead-letter SendMessageBatch failed"

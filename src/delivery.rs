@@ -39,6 +39,9 @@ pub const DEFAULT_BACKOFF_BASE: Duration = Duration::from_millis(200);
 pub const DEFAULT_BACKOFF_CAP: Duration = Duration::from_secs(5);
 /// At most one delete call per account at a time (design.md §6), within the shared bound.
 const DELETES_IN_FLIGHT_PER_ACCOUNT: usize = 1;
+/// Request latencies kept per call for the `UploadLatency` metric: an EMF metric holds at most
+/// 100 values (crate::metrics), so more would be dropped there anyway.
+pub const MAX_LATENCIES_KEPT: usize = 100;
 
 /// Retry and concurrency settings (from the environment, design.md §7).
 #[derive(Debug, Clone)]
@@ -91,6 +94,18 @@ pub struct DeliveryStats {
     pub records_retry: u32,
     /// Time the call took.
     pub elapsed: Duration,
+    /// Round trip of each request that got an answer or a transport error (from sending to the
+    /// last byte read; the wait for the account's permit excluded), at most
+    /// [`MAX_LATENCIES_KEPT`].
+    pub latencies: Vec<Duration>,
+}
+
+impl DeliveryStats {
+    fn record_latency(&mut self, latency: Duration) {
+        if self.latencies.len() < MAX_LATENCIES_KEPT {
+            self.latencies.push(latency);
+        }
+    }
 }
 
 /// The outcome of every event given, in order, and what happened on the way.
@@ -367,6 +382,9 @@ fn add_stats(total: &mut DeliveryStats, part: &DeliveryStats) {
     total.retries += part.retries;
     total.throttled += part.throttled;
     total.splits += part.splits;
+    for &latency in &part.latencies {
+        total.record_latency(latency);
+    }
 }
 
 /// What one request ended in.
@@ -429,7 +447,7 @@ impl<T: Transport> Job<'_, T> {
                 continue;
             }
             result.stats.requests += 1;
-            let reading = match self.send(&batch.items).await {
+            let reading = match self.send(&batch.items, &mut result.stats).await {
                 Sent::Reading(reading) => reading,
                 Sent::OutOfTime => {
                     // On a resend, the failure that made us resend says more than the cut.
@@ -542,7 +560,7 @@ impl<T: Transport> Job<'_, T> {
 
     /// Sends one request within the account's bound, and reads the answer; gives up at the
     /// hard stop, whether waiting for a permit or for CleverTap.
-    async fn send(&self, items: &[usize]) -> Sent {
+    async fn send(&self, items: &[usize], stats: &mut DeliveryStats) -> Sent {
         let body = self.body(items);
         let sent: Vec<&str> = items.iter().map(|&i| self.items[i]).collect();
         let request = ApiRequest {
@@ -558,11 +576,16 @@ impl<T: Transport> Job<'_, T> {
                 Call::Upload => None,
             };
             let _permit = self.gate.requests.acquire().await;
-            self.transport.post(request).await
+            let sent_at = Instant::now();
+            let answer = self.transport.post(request).await;
+            (answer, sent_at.elapsed())
         };
         let answer = match tokio::time::timeout_at(self.hard_stop, exchange).await {
             Err(_elapsed) => return Sent::OutOfTime,
-            Ok(answer) => answer,
+            Ok((answer, latency)) => {
+                stats.record_latency(latency);
+                answer
+            }
         };
         let reading = match answer {
             Ok(reply) => read_reply(&reply, &sent),
@@ -577,6 +600,7 @@ impl<T: Transport> Job<'_, T> {
                 account_id = %self.settings.account_id,
                 path = self.call.path(),
                 items = items.len(),
+                code = %failure_code(failure),
                 failure = %failure_kind(failure),
                 "clevertap request failed"
             );
@@ -616,6 +640,17 @@ fn failure_kind(failure: &Failure) -> String {
         Failure::Unreachable { .. } => "unreachable".into(),
         Failure::BadResponse { .. } => "bad response".into(),
         Failure::InvalidRequest { .. } => "invalid request".into(),
+    }
+}
+
+/// The stable code a failure is reported with (the reason code its verdict gives).
+fn failure_code(failure: &Failure) -> std::borrow::Cow<'static, str> {
+    match classify(failure) {
+        Verdict::Discarded => "clevertap_discarded".into(),
+        Verdict::Reject(reason)
+        | Verdict::Split(reason)
+        | Verdict::RetryNow { reason, .. }
+        | Verdict::RetryLater { reason, .. } => reason.code,
     }
 }
 

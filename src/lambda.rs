@@ -1,15 +1,22 @@
 //! The Lambda side of the binary: configuration and clients built once per container, then the
 //! runtime loop hands every invocation to the one [`Handler`]. Kept out of `main.rs` so the
 //! binary only dispatches.
+//!
+//! What an operator gets per invocation, all on stdout (Lambda ships it to CloudWatch Logs):
+//! logs through lambda_runtime's own subscriber (JSON when the function's log format is JSON,
+//! level from `AWS_LAMBDA_LOG_LEVEL` or `RUST_LOG`), inside its span carrying the request id;
+//! one `invocation summary` line with the counters per destination; and one EMF line per
+//! destination that CloudWatch turns into metrics (crate::metrics).
 
 use crate::clevertap::client::{ClientBuildError, HttpTimeouts, HttpTransport};
 use crate::config::{Config, vars};
 use crate::credentials::{SecretsManagerSource, SettingsSource, secrets_client};
 use crate::deadletter::{DeadLetterSink, SqsDeadLetterQueue, sqs_client};
 use crate::delivery::Delivery;
-use crate::entrypoints::{Handler, Upload};
+use crate::entrypoints::{Handler, HandlerError, Shape, Upload};
+use crate::metrics::InvocationMetrics;
 use lambda_runtime::{LambdaEvent, service_fn};
-use serde_json::Value;
+use serde_json::value::RawValue;
 use std::io::Write;
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -28,6 +35,19 @@ pub enum StartError {
     RuntimeEnvironment(&'static str),
     #[error("the Lambda runtime loop failed: {0}")]
     Loop(lambda_runtime::Error),
+}
+
+impl StartError {
+    /// Stable snake_case code, for the log line.
+    pub const fn code(&self) -> &'static str {
+        match self {
+            StartError::Config(_) => "invalid_configuration",
+            StartError::HttpClient(_) => "http_client_failed",
+            StartError::Runtime(_) => "async_runtime_failed",
+            StartError::RuntimeEnvironment(_) => "invalid_lambda_environment",
+            StartError::Loop(_) => "runtime_loop_failed",
+        }
+    }
 }
 
 /// Variables Lambda itself sets, which the runtime library reads (and would panic without).
@@ -58,7 +78,8 @@ pub fn main() -> ExitCode {
         );
         return ExitCode::from(2);
     }
-    init_tracing(true);
+    // stdout, JSON when AWS_LAMBDA_LOG_FORMAT=JSON, level from AWS_LAMBDA_LOG_LEVEL or RUST_LOG.
+    lambda_runtime::tracing::init_default_subscriber();
     let config = match Config::from_env() {
         Ok(config) => config,
         Err(e) => return fail(&StartError::Config(e)),
@@ -66,7 +87,10 @@ pub fn main() -> ExitCode {
     if let Err(e) = check_lambda_environment(|name| std::env::var(name).ok()) {
         return fail(&e);
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
+    tune_allocator();
+    // One thread: Lambda runs one invocation at a time, and the work of one is a CPU-bound
+    // transform then I/O; worker threads would only add their own malloc arenas and start-up.
+    let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {
@@ -79,8 +103,45 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// Blocks of this size and more get their own mapping, returned to the system when freed.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+const MMAP_THRESHOLD_BYTES: i32 = 128 * 1024;
+
+/// glibc's malloc raises its mmap threshold to the size of the largest block freed (up to
+/// 32 MiB). After the first big SQS batch (the runtime reads a 10,000-message payload of ~14 MB,
+/// then its text copy), later payloads of that size would come from the heap, which keeps them
+/// after free and fragments, so the peak would grow from one invocation to the next. A fixed
+/// threshold (glibc's initial one) keeps every large block in its own mapping
+/// (BENCHMARKS.md, "Whole path").
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn tune_allocator() {
+    // SAFETY: mallopt only sets a malloc parameter; it is called before any other thread
+    // exists, and a refusal (return value 0) just leaves glibc's default.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn tune_allocator() {}
+
+/// Gives the memory the invocation freed back to the system before the next payload arrives:
+/// what glibc keeps of a 10,000-message batch would otherwise add to the next one's peak.
+/// Costs a few milliseconds after such a batch, microseconds after a small one
+/// (BENCHMARKS.md, "Whole path").
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn trim_heap() {
+    // SAFETY: malloc_trim only returns free memory to the system; it takes malloc's own locks.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn trim_heap() {}
+
 fn fail(e: &StartError) -> ExitCode {
-    tracing::error!(error = %e, "start-up failed");
+    tracing::error!(code = e.code(), error = %e, "start-up failed");
     eprintln!("rudder-clevertap: {e}");
     ExitCode::from(2)
 }
@@ -112,27 +173,59 @@ pub async fn run(config: Config) -> Result<(), StartError> {
 }
 
 /// The runtime loop around one handler. A payload that is not JSON at all is answered by the
-/// runtime itself with an error; everything else reaches the handler.
+/// runtime itself with an error; everything else reaches the handler. lambda_runtime wraps each
+/// invocation in a span carrying its `requestId`, so every line below carries it.
 pub async fn serve<S: SettingsSource, U: Upload, D: DeadLetterSink>(
     handler: Handler<S, U, D>,
 ) -> Result<(), StartError> {
     let handler = &handler;
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        let deadline = deadline_from_epoch_ms(event.context.deadline);
-        let answer = handler.handle(event.payload, deadline).await;
-        emit_metrics(
-            &event.context.env_config.function_name,
-            handler.take_metrics(),
-        );
-        answer
-    }))
+    // The payload as text, not a `Value`: see `Handler::handle_raw`.
+    lambda_runtime::run(service_fn(
+        move |event: LambdaEvent<Box<RawValue>>| async move {
+            let started = Instant::now();
+            let deadline = deadline_from_epoch_ms(event.context.deadline);
+            let (shape, answer) = handler.handle_raw(event.payload, deadline).await;
+            let kind = shape.map_or("unknown", Shape::as_str);
+            let metrics = handler.take_metrics();
+            log_summary(kind, &metrics, answer.as_ref().err(), started.elapsed());
+            emit_metrics(&event.context.env_config.function_name, &metrics);
+            trim_heap();
+            answer
+        },
+    ))
     .await
     .map_err(StartError::Loop)
 }
 
+/// The one line per invocation an operator reads first: totals as fields, and per destination
+/// the same counters as a compact JSON object. Never a payload or a secret: counters only.
+pub fn log_summary(
+    kind: &str,
+    metrics: &InvocationMetrics,
+    error: Option<&HandlerError>,
+    duration: Duration,
+) {
+    let t = metrics.totals();
+    tracing::info!(
+        kind,
+        delivered = t.delivered,
+        rejected = t.rejected,
+        retried = t.retried,
+        dead_lettered = t.dead_lettered,
+        requests = t.upload_requests,
+        retries = t.retries,
+        throttled = t.throttled,
+        secrets_fetched = t.secrets_cache_miss,
+        duration_ms = duration.as_millis() as u64,
+        code = error.map(HandlerError::code),
+        destinations = %metrics.per_destination_summary(),
+        "invocation summary"
+    );
+}
+
 /// Writes the invocation's counters to stdout as CloudWatch EMF lines (crate::metrics): Lambda
 /// ships them to CloudWatch Logs, which turns them into metrics without an API call.
-fn emit_metrics(function: &str, metrics: crate::metrics::InvocationMetrics) {
+fn emit_metrics(function: &str, metrics: &InvocationMetrics) {
     let now_ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64);
@@ -152,8 +245,9 @@ pub fn deadline_from_epoch_ms(deadline_ms: u64) -> Instant {
     Instant::now() + left
 }
 
-/// Logs go to stderr as key/value fields (JSON lines inside Lambda), filtered by `RUST_LOG`
-/// (default `info`).
+/// Logs of the CLI commands (`invoke`, `transform`): stderr, so stdout keeps only the command's
+/// output; key/value fields (or JSON lines), filtered by `RUST_LOG` (default `info`). The Lambda
+/// runtime loop uses lambda_runtime's own subscriber instead (see [`main`]).
 pub fn init_tracing(json: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_env(vars::RUST_LOG)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));

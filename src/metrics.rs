@@ -1,9 +1,17 @@
-//! Per-invocation counters and their CloudWatch Embedded Metric Format (EMF) documents.
+//! Per-invocation counters, their CloudWatch Embedded Metric Format (EMF) documents, and the
+//! invocation's one summary log line.
 //!
 //! Lambda ships every stdout line to CloudWatch Logs, and CloudWatch turns a line carrying an
 //! `_aws` block into metrics without any API call, so metrics cost no latency and need no IAM
-//! permission. The format is small enough to write directly: one JSON line per destination and
-//! invocation, dimensions `function` and `destination`.
+//! permission. One JSON line per destination and invocation, dimensions `function` and
+//! `destination`.
+//!
+//! Written directly rather than with a crate: the format is one JSON object with a fixed
+//! `_aws` block (<https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Specification.html>).
+//! `metrics_cloudwatch_embedded` would bring the `metrics` facade, a global recorder and its
+//! registry (atomics, hashing of label sets) to produce that one line, and would decide itself
+//! when to flush; here the counters are plain fields of the one invocation in flight, and the
+//! lines are written once, after the answer, by `lambda::serve`.
 
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
@@ -55,6 +63,10 @@ impl DestinationCounters {
     }
 }
 
+/// Dimension value of counters that belong to no destination (a message without a usable
+/// destination id, an unknown event).
+pub const NO_DESTINATION: &str = "-";
+
 /// The counters of one invocation, per destination id (`-` where no destination was known).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct InvocationMetrics {
@@ -67,6 +79,39 @@ impl InvocationMetrics {
         self.per_destination
             .entry(destination.to_owned())
             .or_default()
+    }
+
+    /// The sum over every destination.
+    pub fn totals(&self) -> DestinationCounters {
+        let mut total = DestinationCounters::default();
+        for c in self.per_destination.values() {
+            total.add(c);
+        }
+        total
+    }
+
+    /// Per destination, the counters an operator reads first, as one compact JSON object
+    /// (`{"dest-a":{"delivered":3,...}}`) for the summary log line.
+    pub fn per_destination_summary(&self) -> String {
+        let map: Map<String, Value> = self
+            .per_destination
+            .iter()
+            .map(|(destination, c)| {
+                (
+                    destination.clone(),
+                    json!({
+                        "delivered": c.delivered,
+                        "rejected": c.rejected,
+                        "retried": c.retried,
+                        "dead_lettered": c.dead_lettered,
+                        "requests": c.upload_requests,
+                        "retries": c.retries,
+                        "throttled": c.throttled,
+                    }),
+                )
+            })
+            .collect();
+        Value::Object(map).to_string()
     }
 
     /// One EMF document per destination, timestamped `timestamp_ms` (ms since the epoch).
@@ -189,6 +234,21 @@ mod tests {
             .collect();
         assert!(!names.contains(&"UploadLatency".to_owned()));
         assert!(names.contains(&"SecretsCacheMiss".to_owned()));
+    }
+
+    #[test]
+    fn the_summary_adds_up_every_destination_and_names_each_one() {
+        let m = sample();
+        let t = m.totals();
+        assert_eq!(
+            (t.delivered, t.rejected, t.retried, t.dead_lettered),
+            (7, 2, 3, 2)
+        );
+        assert_eq!(t.upload_requests, 1);
+        let per: Value = serde_json::from_str(&m.per_destination_summary()).unwrap();
+        assert_eq!(per["dest-a"]["delivered"], 7);
+        assert_eq!(per["dest-a"]["requests"], 1);
+        assert_eq!(per["dest-b"]["retried"], 3);
     }
 
     #[test]

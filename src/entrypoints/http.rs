@@ -23,6 +23,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use subtle::ConstantTimeEq;
 use tokio::time::Instant;
+use tracing::Instrument;
 
 /// The query parameter that names the destination (design.md §2).
 pub const DESTINATION_PARAMETER: &str = "destinationId";
@@ -89,21 +90,52 @@ pub async fn handle<S: SettingsSource, U: Upload, D: DeadLetterSink>(
     payload: Value,
     deadline: Instant,
 ) -> Value {
-    let reply = match decode(shape, payload) {
-        Ok(request) => serve(handler, request, deadline).await,
-        Err(e) => Reply::error(
-            400,
-            codes::INVALID_REQUEST,
-            format!("not a valid {} request: {e}", shape.as_str()),
+    let (reply, span) = match decode(shape, payload) {
+        Ok(request) => {
+            let span = request_span(handler, &request);
+            let reply = serve(handler, request, deadline)
+                .instrument(span.clone())
+                .await;
+            (reply, span)
+        }
+        Err(e) => (
+            Reply::error(
+                400,
+                codes::INVALID_REQUEST,
+                format!("not a valid {} request: {e}", shape.as_str()),
+            ),
+            tracing::Span::none(),
         ),
     };
-    tracing::info!(
-        kind = shape.as_str(),
-        status = reply.status,
-        code = reply.body.pointer("/error/code").and_then(|c| c.as_str()),
-        "http request"
-    );
+    span.in_scope(|| {
+        tracing::info!(
+            kind = shape.as_str(),
+            status = reply.status,
+            code = reply.body.pointer("/error/code").and_then(|c| c.as_str()),
+            "http request"
+        );
+    });
     respond(shape, reply)
+}
+
+/// The span of one request's log lines: API Gateway's request id and the destination asked for
+/// (or the default one).
+fn request_span<S, U, D>(handler: &Handler<S, U, D>, request: &Request) -> tracing::Span {
+    let destination = request
+        .destination
+        .as_deref()
+        .filter(|d| !d.is_empty())
+        .or(handler
+            .config
+            .default_destination_id
+            .as_ref()
+            .map(DestinationId::as_str))
+        .unwrap_or(crate::metrics::NO_DESTINATION);
+    tracing::info_span!(
+        "request",
+        request_id = request.request_id.as_deref().unwrap_or(""),
+        destination = destination
+    )
 }
 
 fn decode(shape: Shape, payload: Value) -> Result<Request, serde_json::Error> {
@@ -239,7 +271,7 @@ async fn authenticate<S: SettingsSource, U, D>(
     let settings = match handler.settings.settings(destination).await {
         Ok(s) => s,
         Err(e @ CredentialsError::Unavailable { .. }) => {
-            tracing::warn!(destination = %destination, error = %e, "settings unavailable");
+            tracing::warn!(destination = %destination, code = e.code(), error = %e, "settings unavailable");
             // The caller is not authenticated yet: the detail stays in the log.
             return Err(Reply::error(
                 503,
@@ -255,14 +287,14 @@ async fn authenticate<S: SettingsSource, U, D>(
     let expected = match &settings.webhook_token {
         Some(t) => t,
         None => {
-            tracing::warn!(destination = %destination, "webhook refused: destination has no webhookToken");
+            tracing::warn!(destination = %destination, code = codes::UNAUTHORIZED, "webhook refused: destination has no webhookToken");
             return Err(Reply::unauthorized());
         }
     };
     if bool::from(token.as_bytes().ct_eq(expected.expose().as_bytes())) {
         Ok(settings)
     } else {
-        tracing::warn!(destination = %destination, "webhook refused: wrong token");
+        tracing::warn!(destination = %destination, code = codes::UNAUTHORIZED, "webhook refused: wrong token");
         Err(Reply::unauthorized())
     }
 }

@@ -17,6 +17,7 @@ use crate::outcome::{Outcome, Reason, Status};
 use crate::settings::{DestinationSettings, MappingOptions};
 use crate::transform::{Record, transform_event};
 use serde_json::Value;
+use serde_json::value::RawValue;
 use std::future::Future;
 use std::sync::Mutex;
 use tokio::time::Instant;
@@ -169,17 +170,15 @@ impl<S, U, D> Handler<S, U, D> {
         add(metrics.destination(destination));
     }
 
-    /// The counters gathered since the last call, for the invocation's EMF documents.
-    pub fn take_metrics(&self) -> InvocationMetrics {
-        std::mem::take(&mut *self.metrics.lock().unwrap_or_else(|e| e.into_inner()))
-    }
-
     /// Counts one delivery call.
     pub(crate) fn count_delivery(&self, destination: &str, report: &DeliveryReport) {
         self.count(destination, |c| {
             c.upload_requests += u64::from(report.stats.requests);
             c.retries += u64::from(report.stats.retries);
             c.throttled += u64::from(report.stats.throttled);
+            for &latency in &report.stats.latencies {
+                c.record_latency(latency);
+            }
         });
     }
 
@@ -208,6 +207,47 @@ impl<S: SettingsSource, U: Upload, D: DeadLetterSink> Handler<S, U, D> {
             dead_letters,
             metrics: Mutex::new(InvocationMetrics::default()),
         }
+    }
+
+    /// The counters gathered since the last call, with the settings source's cache misses, for
+    /// the invocation's summary line and EMF documents.
+    pub fn take_metrics(&self) -> InvocationMetrics {
+        for (destination, misses) in self.settings.take_cache_misses() {
+            self.count(destination.as_str(), |c| c.secrets_cache_miss += misses);
+        }
+        std::mem::take(&mut *self.metrics.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Handles one invocation from its JSON text, as the Lambda runtime loop receives it; the
+    /// answer is due before `deadline`. Also returns the payload's shape, for the summary line.
+    ///
+    /// An SQS batch is read straight from the text into its messages and the text is dropped
+    /// before the transform starts: a `serde_json::Value` tree of 10,000 messages costs several
+    /// times the payload's size, and would decide whether the function fits in 128 MB
+    /// (BENCHMARKS.md, "Whole path"). Anything else is small and takes the [`Handler::handle`] path.
+    pub async fn handle_raw(
+        &self,
+        payload: Box<RawValue>,
+        deadline: Instant,
+    ) -> (Option<Shape>, Result<Value, HandlerError>) {
+        let default = self.config.default_destination_id.as_ref();
+        if let Some(messages) = sqs::read_batch(payload.get(), default) {
+            drop(payload);
+            tracing::debug!(shape = Shape::Sqs.as_str(), "invocation");
+            let answer = match sqs::handle_messages(self, messages, deadline).await {
+                Ok(response) => serde_json::to_value(response).map_err(HandlerError::Encode),
+                Err(e) => Err(e),
+            };
+            return (Some(Shape::Sqs), answer);
+        }
+        let value: Value = match serde_json::from_str(payload.get()) {
+            Ok(value) => value,
+            // The runtime only hands over JSON; this is for callers that do not check.
+            Err(_) => Value::Null,
+        };
+        drop(payload);
+        let shape = Shape::detect(&value);
+        (shape, self.handle(value, deadline).await)
     }
 
     /// Handles one invocation; the answer is due before `deadline`.
@@ -402,6 +442,64 @@ mod tests {
             dead_letter_body([r#"{"a":1}"#, "{oops"]),
             "{\"a\":1}\n{oops"
         );
+    }
+
+    fn sqs_record(id: &str, body: Value, arn: &str) -> Value {
+        json!({"messageId": id, "receiptHandle": "rh", "body": body, "attributes": {},
+               "messageAttributes": {"destinationId": {"stringValue": "dest-a",
+                   "dataType": "String", "stringListValues": [], "binaryListValues": []}},
+               "md5OfBody": "x", "eventSource": "aws:sqs", "eventSourceARN": arn,
+               "awsRegion": "us-east-1"})
+    }
+
+    fn raw(value: &Value) -> Box<RawValue> {
+        RawValue::from_string(value.to_string()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn the_lambda_text_path_answers_an_sqs_batch_exactly_like_the_value_path() {
+        let track = r#"{"type":"track","event":"Viewed","userId":"u-1","messageId":"e-1"}"#;
+        let arn = "arn:aws:sqs:us-east-1:123456789012:events";
+        let batch = json!({"Records": [
+            sqs_record("m-1", json!(track), arn),
+            sqs_record("m-2", json!("oops"), arn),
+            // Not an SQS message (body is a number): a retry of that message alone.
+            sqs_record("m-3", json!(5), arn),
+        ]});
+        let h = fakes::handler();
+        let (shape, from_text) = h.handle_raw(raw(&batch), fakes::deadline()).await;
+        assert_eq!(shape, Some(Shape::Sqs));
+        let from_value = h.handle(batch, fakes::deadline()).await.unwrap();
+        let from_text = from_text.unwrap();
+        assert_eq!(from_text, from_value);
+        assert_eq!(
+            from_text,
+            json!({"batchItemFailures": [{"itemIdentifier": "m-3"}]})
+        );
+    }
+
+    #[tokio::test]
+    async fn the_lambda_text_path_tells_fifo_batches_and_other_payloads_apart() {
+        let h = fakes::handler();
+        let fifo = json!({"Records": [sqs_record("f-1", json!("oops"), "arn:aws:sqs:us-east-1:1:q.fifo")]});
+        let text = fifo.to_string();
+        let messages = sqs::read_batch(&text, None).unwrap();
+        assert!(messages[0].fifo);
+
+        let (shape, answer) = h
+            .handle_raw(
+                raw(&json!({"Records": [{"eventSource": "aws:s3"}]})),
+                fakes::deadline(),
+            )
+            .await;
+        assert_eq!(shape, None);
+        assert!(matches!(answer, Err(HandlerError::UnknownEvent)));
+
+        // An HTTP request is answered in its own shape (this one is incomplete: a 400).
+        let request = json!({"httpMethod": "GET", "requestContext": {"stage": "prod"}});
+        let (shape, answer) = h.handle_raw(raw(&request), fakes::deadline()).await;
+        assert_eq!(shape, Some(Shape::RestApiV1));
+        assert_eq!(answer.unwrap()["statusCode"], 400);
     }
 
     #[test]

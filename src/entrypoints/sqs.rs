@@ -17,9 +17,11 @@ use crate::regulation::Regulation;
 use crate::settings::{DestinationId, DestinationSettings};
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsMessage};
 use serde_json::Value;
+use serde_json::value::RawValue;
 use std::collections::HashMap;
 use std::sync::Arc;
 use tokio::time::Instant;
+use tracing::Instrument;
 
 /// The message attribute that names the destination (design.md §2).
 pub const DESTINATION_ATTRIBUTE: &str = "destinationId";
@@ -39,9 +41,12 @@ pub mod codes {
     pub const FIFO_EARLIER_MESSAGE_FAILED: &str = "fifo_earlier_message_failed";
 }
 
-/// One message of the batch as far as it was understood.
-struct Message {
+/// One message of the batch as far as it was understood. It owns what it needs, so the event's
+/// text can go once every message is read.
+pub(crate) struct Message {
     id: Option<String>,
+    /// The record's `eventSourceARN` names a FIFO queue.
+    pub(crate) fifo: bool,
     body: String,
     /// The `destinationId` attribute as it came (copied to a dead letter).
     destination_attr: Option<String>,
@@ -74,29 +79,73 @@ struct Ended {
     counts: [usize; 3],
 }
 
+/// The top of an SQS event, its records left as text.
+#[derive(serde::Deserialize)]
+struct RawBatch<'a> {
+    #[serde(rename = "Records", borrow)]
+    records: Option<Vec<&'a RawValue>>,
+}
+
+/// What is read of a record that is not a valid SQS message, and of the first record to tell
+/// an SQS batch from other services' records: read as loosely as [`super::Shape::detect`] does.
+#[derive(Default)]
+struct RecordProbe {
+    message_id: Option<String>,
+    event_source: Option<String>,
+    event_source_arn: Option<String>,
+}
+
+impl RecordProbe {
+    fn of(record: &RawValue) -> RecordProbe {
+        let Ok(value) = serde_json::from_str::<Value>(record.get()) else {
+            return RecordProbe::default();
+        };
+        let text = |key: &str| value.get(key).and_then(Value::as_str).map(str::to_owned);
+        RecordProbe {
+            message_id: text("messageId"),
+            event_source: text("eventSource"),
+            event_source_arn: text("eventSourceARN"),
+        }
+    }
+}
+
+fn is_fifo_arn(arn: Option<&str>) -> bool {
+    arn.is_some_and(|arn| arn.ends_with(".fifo"))
+}
+
+/// The messages of an SQS batch, read from the event's JSON text in one pass without building a
+/// `Value` tree; `None` when the text is not an SQS batch (`Records[0].eventSource` is not
+/// `aws:sqs`, as [`super::Shape::detect`] has it).
+pub(crate) fn read_batch(text: &str, default: Option<&DestinationId>) -> Option<Vec<Message>> {
+    let records = serde_json::from_str::<RawBatch<'_>>(text).ok()?.records?;
+    let first = RecordProbe::of(records.first()?);
+    if first.event_source.as_deref() != Some("aws:sqs") {
+        return None;
+    }
+    Some(records.iter().map(|r| decode(r, default)).collect())
+}
+
+/// Handles an SQS batch given as a value (the `invoke` command, tests): the same path as the
+/// Lambda loop's text.
 pub async fn handle<S: SettingsSource, U: Upload, D: DeadLetterSink>(
     handler: &Handler<S, U, D>,
     payload: Value,
     deadline: Instant,
 ) -> Result<SqsBatchResponse, HandlerError> {
-    let records = match payload {
-        Value::Object(mut object) => object.remove("Records"),
-        _ => None,
-    };
-    let Some(Value::Array(records)) = records else {
-        return Err(HandlerError::UnknownEvent);
-    };
-    let fifo = records.iter().any(|r| {
-        r.get("eventSourceARN")
-            .and_then(Value::as_str)
-            .is_some_and(|arn| arn.ends_with(".fifo"))
-    });
+    let text = payload.to_string();
+    drop(payload);
     let default = handler.config.default_destination_id.as_ref();
-    let messages: Vec<Message> = records
-        .into_iter()
-        .map(|record| decode(record, default))
-        .collect();
+    let messages = read_batch(&text, default).ok_or(HandlerError::UnknownEvent)?;
+    drop(text);
+    handle_messages(handler, messages, deadline).await
+}
 
+pub(crate) async fn handle_messages<S: SettingsSource, U: Upload, D: DeadLetterSink>(
+    handler: &Handler<S, U, D>,
+    messages: Vec<Message>,
+    deadline: Instant,
+) -> Result<SqsBatchResponse, HandlerError> {
+    let fifo = messages.iter().any(|m| m.fifo);
     let bodies: Vec<Result<Body<'_>, Reason>> =
         messages.iter().map(|m| split_body(&m.body)).collect();
     let settings = fetch_settings(&handler.settings, &messages, &bodies).await;
@@ -122,6 +171,7 @@ pub async fn handle<S: SettingsSource, U: Upload, D: DeadLetterSink>(
     let mut unreportable = false;
     let mut counts = [0usize; 3];
     for ((message, end), failed) in messages.iter().zip(&ended).zip(&failed) {
+        let _span = message.span().entered();
         counts[end.outcome.status() as usize] += 1;
         let dead_lettered = if end.outcome.status() == Status::Rejected && !*failed {
             end.counts[Status::Rejected as usize].max(1)
@@ -137,7 +187,8 @@ pub async fn handle<S: SettingsSource, U: Upload, D: DeadLetterSink>(
             }
         }
     }
-    tracing::info!(
+    // The invocation's summary line (crate::lambda) has the counters; this adds the batch's shape.
+    tracing::debug!(
         messages = messages.len(),
         fifo,
         delivered = counts[Status::Delivered as usize],
@@ -158,12 +209,8 @@ pub async fn handle<S: SettingsSource, U: Upload, D: DeadLetterSink>(
 }
 
 /// Reads one record on its own; a record that is not an SQS message is a retry of that message.
-fn decode(record: Value, default: Option<&DestinationId>) -> Message {
-    let id = record
-        .get("messageId")
-        .and_then(Value::as_str)
-        .map(str::to_owned);
-    match serde_json::from_value::<SqsMessage>(record) {
+fn decode(record: &RawValue, default: Option<&DestinationId>) -> Message {
+    match serde_json::from_str::<SqsMessage>(record.get()) {
         Ok(m) => {
             let attr = m.message_attributes.get(DESTINATION_ATTRIBUTE);
             let destination_attr = attr.and_then(|a| a.string_value.clone());
@@ -188,30 +235,46 @@ fn decode(record: Value, default: Option<&DestinationId>) -> Message {
                 }),
             };
             Message {
-                id: m.message_id.or(id),
+                id: m.message_id,
+                fifo: is_fifo_arn(m.event_source_arn.as_deref()),
                 group_id: m.attributes.get(MESSAGE_GROUP_ID).cloned(),
                 body: m.body.unwrap_or_default(),
                 destination_attr,
                 destination,
             }
         }
-        Err(e) => Message {
-            id,
-            body: String::new(),
-            destination_attr: None,
-            group_id: None,
-            destination: Err(Outcome::retry(
-                codes::INVALID_SQS_RECORD,
-                format!("not an SQS message record: {e}"),
-            )),
-        },
+        Err(e) => {
+            let probe = RecordProbe::of(record);
+            Message {
+                id: probe.message_id,
+                fifo: is_fifo_arn(probe.event_source_arn.as_deref()),
+                body: String::new(),
+                destination_attr: None,
+                group_id: None,
+                destination: Err(Outcome::retry(
+                    codes::INVALID_SQS_RECORD,
+                    format!("not an SQS message record: {e}"),
+                )),
+            }
+        }
     }
 }
 
 impl Message {
     /// The destination for metrics: its id, or `-` when it has none.
     fn metric_label(&self) -> &str {
-        self.destination.as_ref().map_or("-", DestinationId::as_str)
+        self.destination
+            .as_ref()
+            .map_or(crate::metrics::NO_DESTINATION, DestinationId::as_str)
+    }
+
+    /// The span of this message's log lines: its message id and destination id.
+    fn span(&self) -> tracing::Span {
+        tracing::info_span!(
+            "message",
+            message_id = self.id.as_deref().unwrap_or(""),
+            destination = self.metric_label()
+        )
     }
 }
 
@@ -373,9 +436,9 @@ async fn deliver_grouped<S: SettingsSource, U: Upload, D>(
             }
         }
     }
-    let uploads = groups
-        .iter()
-        .map(|(destination, settings, members)| async move {
+    let uploads = groups.iter().map(|(destination, settings, members)| {
+        let span = tracing::info_span!("upload", destination = destination.as_str());
+        async move {
             let slices: Vec<_> = members
                 .iter()
                 .flat_map(|&i| match &plans[i] {
@@ -391,9 +454,11 @@ async fn deliver_grouped<S: SettingsSource, U: Upload, D>(
                 handler.settings.invalidate(destination);
             }
             handler.count_delivery(destination.as_str(), &report);
-            tracing::debug!(destination = %destination, stats = ?report.stats, "delivered");
+            tracing::debug!(stats = ?report.stats, "delivered");
             report.outcomes
-        });
+        }
+        .instrument(span)
+    });
     let (reports, erased) = tokio::join!(
         futures_util::future::join_all(uploads),
         erase_regulations(handler, plans, deadline)
@@ -453,7 +518,12 @@ async fn deliver_in_order<S: SettingsSource, U: Upload, D>(
                 let mut delivered = if slices.is_empty() {
                     Vec::new()
                 } else {
-                    let report = handler.delivery.upload(settings, &slices, deadline).await;
+                    let span = tracing::info_span!("upload", destination = destination.as_str());
+                    let report = handler
+                        .delivery
+                        .upload(settings, &slices, deadline)
+                        .instrument(span)
+                        .await;
                     if report.credentials_rejected {
                         handler.settings.invalidate(destination);
                     }
@@ -558,6 +628,7 @@ async fn dead_letter<S, U, D: DeadLetterSink>(
         match results.get(n) {
             Some(Ok(())) => {}
             Some(Err(e)) => {
+                let _span = messages[i].span().entered();
                 tracing::error!(
                     message_id = messages[i].id.as_deref().unwrap_or(""),
                     code = e.code(),
@@ -576,6 +647,7 @@ fn log_message(message: &Message, end: &Ended, failed: bool) {
     let id = message.id.as_deref().unwrap_or("");
     if id.is_empty() {
         tracing::error!(
+            code = "missing_message_id",
             status = end.outcome.status().as_str(),
             "an SQS message has no messageId: it cannot be reported on its own"
         );

@@ -33,6 +33,7 @@ pub(super) async fn serve<S: SettingsSource, U: Upload, D: DeadLetterSink>(
     {
         tracing::warn!(
             destination = %destination,
+            code = codes::DESTINATION_NOT_ALLOWED,
             named = %other,
             "regulation refused: it names another destination"
         );
