@@ -2,13 +2,13 @@
 //! reference's `mapAliasPayload`: `identity` = previousId, `profileData.identity` = userId.
 
 use super::event::{Event, Raw, RawPairs};
-use super::record::{Members, RecordWriter, Val};
+use super::record::{Members, RecordBuf, RecordWriter, Val};
 use super::ts::ts;
 use super::value::{present, truthy};
 use super::{Rejection, codes};
 use std::borrow::Cow;
 
-pub fn alias<'a>(ev: &Event<'a>, scratch: &mut String) -> Result<Vec<String>, Rejection> {
+pub fn alias<'a>(ev: &Event<'a>, buf: &mut RecordBuf) -> Result<(), Rejection> {
     let Some(user) = present(ev.user_id) else {
         return Err(Rejection::new(
             codes::MISSING_USER_ID,
@@ -34,11 +34,12 @@ pub fn alias<'a>(ev: &Event<'a>, scratch: &mut String) -> Result<Vec<String>, Re
 
     let mut profile = Members::with_capacity(1);
     profile.insert(Cow::Borrowed("identity"), Val::Flat(user));
-    let mut w = RecordWriter::new(96, scratch);
+    let mut w = RecordWriter::new(buf);
     w.text("type", "profile");
     w.members("profileData", &profile, true)
         .map_err(Rejection::from_write)?;
     w.ts(stamp);
     w.id("identity", previous).map_err(Rejection::from_write)?;
-    Ok(vec![w.finish()])
+    w.finish();
+    Ok(())
 }

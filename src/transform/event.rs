@@ -1,17 +1,15 @@
-//! The RudderStack event as the mapping reads it, borrowed from the input text in one pass.
-//! Only the fields the mapping reads are kept (as raw JSON slices); the rest, most of `context`
-//! above all, is skipped without being built. Each part tolerates any JSON type (a `context`
-//! that is a string is simply ignored), and a key given twice takes its last value, as
+//! The RudderStack event as the mapping reads it, borrowed from the input text in one pass
+//! (`reader.rs`). Only the fields the mapping reads are kept (as raw JSON slices); the rest, most
+//! of `context` above all, is skipped without being built. Each part tolerates any JSON type (a
+//! `context` that is a string is simply ignored), and a key given twice takes its last value, as
 //! JavaScript's `JSON.parse` does.
 
-use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
-use serde_json::value::RawValue;
+pub use super::reader::Raw;
+use super::reader::{Reader, SyntaxError};
+use serde::de::{self, Deserialize, Deserializer, Visitor};
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
-
-/// A raw JSON value borrowed from the input.
-pub type Raw<'a> = &'a RawValue;
 
 /// An object field that may be absent, null, not an object, or an object.
 #[derive(Debug, Default)]
@@ -37,6 +35,17 @@ impl<T> Field<T> {
 pub struct Pairs<'a, V> {
     entries: Vec<(Cow<'a, str>, V)>,
     index: Option<HashMap<Cow<'a, str>, usize>>,
+    /// One bit per [`key_bit`] of every key held: a clear bit proves a key absent, so most
+    /// lookups (and the duplicate check of every insert) skip the linear search.
+    seen: u64,
+}
+
+/// A cheap 6-bit fingerprint of a key (length, first and last byte).
+fn key_bit(key: &str) -> u64 {
+    let b = key.as_bytes();
+    let first = b.first().copied().unwrap_or(0) as usize;
+    let last = b.last().copied().unwrap_or(0) as usize;
+    1 << ((b.len() * 7 + first * 3 + last) % 64)
 }
 
 /// Above this many members a hash index replaces the linear key search.
@@ -47,6 +56,7 @@ impl<V> Default for Pairs<'_, V> {
         Pairs {
             entries: Vec::new(),
             index: None,
+            seen: 0,
         }
     }
 }
@@ -56,10 +66,14 @@ impl<'a, V> Pairs<'a, V> {
         Pairs {
             entries: Vec::with_capacity(n),
             index: None,
+            seen: 0,
         }
     }
 
     fn position(&self, key: &str) -> Option<usize> {
+        if self.seen & key_bit(key) == 0 {
+            return None;
+        }
         match &self.index {
             Some(index) => index.get(key).copied(),
             None => self.entries.iter().position(|(k, _)| k == key),
@@ -86,6 +100,7 @@ impl<'a, V> Pairs<'a, V> {
             index.insert(key.clone(), self.entries.len());
             self.index = Some(index);
         }
+        self.seen |= key_bit(&key);
         self.entries.push((key, value));
     }
 
@@ -138,7 +153,7 @@ pub struct Integration<'a> {
     pub chrome_keys: Option<Raw<'a>>,
 }
 
-/// An object key, borrowed when it has no escapes.
+/// An object key, borrowed when it has no escapes (used by `input.rs` with serde_json).
 pub struct Key<'a>(pub Cow<'a, str>);
 
 impl<'de> Deserialize<'de> for Key<'de> {
@@ -163,233 +178,125 @@ impl<'de> Deserialize<'de> for Key<'de> {
     }
 }
 
-/// Implements the non-object visits of a lenient visitor: every other JSON type gives `$other`.
-macro_rules! other_types {
-    ($other:expr) => {
-        fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
-            Ok($other)
+/// An object member the mapping reads as an object: absent when null, `NotObject` for any
+/// other type (read as serde_json would read a typed value).
+fn pairs<'a>(r: &mut Reader<'a>) -> Result<Field<RawPairs<'a>>, SyntaxError> {
+    match r.peek() {
+        Some(b'{') => {
+            let mut pairs = Pairs::with_capacity(8);
+            r.members(|r, key| {
+                pairs.insert(key, r.value()?);
+                Ok(())
+            })?;
+            Ok(Field::Object(pairs))
         }
-        fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
-            Ok($other)
-        }
-        fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
-            Ok($other)
-        }
-        fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
-            Ok($other)
-        }
-        fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
-            Ok($other)
-        }
-        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-            Ok(Default::default())
-        }
-        fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
-            Ok(Default::default())
-        }
-        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-            while seq.next_element::<IgnoredAny>()?.is_some() {}
-            Ok($other)
-        }
-    };
-}
-
-struct PairsVisitor;
-
-impl<'de> Visitor<'de> for PairsVisitor {
-    type Value = Field<RawPairs<'de>>;
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("any JSON value")
-    }
-    other_types!(Field::NotObject);
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut pairs = Pairs::with_capacity(map.size_hint().unwrap_or(8));
-        while let Some(Key(key)) = map.next_key()? {
-            let value: Raw<'de> = map.next_value()?;
-            pairs.insert(key, value);
-        }
-        Ok(Field::Object(pairs))
-    }
-}
-
-impl<'de> Deserialize<'de> for Field<RawPairs<'de>> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(PairsVisitor)
+        Some(b'n') => r.value().map(|_| Field::Absent),
+        _ => r.typed_value().map(|_| Field::NotObject),
     }
 }
 
 /// `{"name": ...}` of `context.os`, or `{"token": ...}` of `context.device`: one member kept.
-#[derive(Default)]
-struct OneMember<'a>(Option<Raw<'a>>);
-
-struct OneMemberVisitor(&'static str);
-
-impl<'de> Visitor<'de> for OneMemberVisitor {
-    type Value = OneMember<'de>;
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("any JSON value")
+fn one_member<'a>(r: &mut Reader<'a>, name: &str) -> Result<Option<Raw<'a>>, SyntaxError> {
+    if r.peek() != Some(b'{') {
+        return r.typed_value().map(|_| None);
     }
-    other_types!(OneMember(None));
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut found = None;
-        while let Some(Key(key)) = map.next_key()? {
-            if key == self.0 {
-                found = Some(map.next_value::<Raw<'de>>()?);
-            } else {
-                map.next_value::<IgnoredAny>()?;
+    let mut found = None;
+    r.members(|r, key| {
+        let value = r.value()?;
+        if key == name {
+            found = Some(value);
+        }
+        Ok(())
+    })?;
+    Ok(found)
+}
+
+fn context<'a>(r: &mut Reader<'a>) -> Result<Context<'a>, SyntaxError> {
+    let mut ctx = Context::default();
+    if r.peek() != Some(b'{') {
+        return r.typed_value().map(|_| ctx);
+    }
+    r.members(|r, key| {
+        match key.as_ref() {
+            "traits" => ctx.traits = pairs(r)?,
+            "os" => ctx.os_name = one_member(r, "name")?,
+            "device" => ctx.device_token = one_member(r, "token")?,
+            _ => {
+                r.value()?;
             }
         }
-        Ok(OneMember(found))
-    }
-}
-
-struct OneMemberSeed(&'static str);
-
-impl<'de> de::DeserializeSeed<'de> for OneMemberSeed {
-    type Value = OneMember<'de>;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_any(OneMemberVisitor(self.0))
-    }
-}
-
-struct ContextVisitor;
-
-impl<'de> Visitor<'de> for ContextVisitor {
-    type Value = Context<'de>;
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("any JSON value")
-    }
-    other_types!(Context::default());
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut ctx = Context::default();
-        while let Some(Key(key)) = map.next_key()? {
-            match key.as_ref() {
-                "traits" => ctx.traits = map.next_value()?,
-                "os" => ctx.os_name = map.next_value_seed(OneMemberSeed("name"))?.0,
-                "device" => ctx.device_token = map.next_value_seed(OneMemberSeed("token"))?.0,
-                _ => {
-                    map.next_value::<IgnoredAny>()?;
-                }
-            }
-        }
-        Ok(ctx)
-    }
-}
-
-impl<'de> Deserialize<'de> for Context<'de> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(ContextVisitor)
-    }
+        Ok(())
+    })?;
+    Ok(ctx)
 }
 
 /// The spellings RudderStack accepts for this destination in `integrations`.
 const INTEGRATION_NAMES: [&str; 4] = ["clevertap", "CleverTap", "CLEVERTAP", "Clevertap"];
 
-struct IntegrationsVisitor;
-
-impl<'de> Visitor<'de> for IntegrationsVisitor {
-    type Value = Integration<'de>;
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("any JSON value")
+fn integrations<'a>(r: &mut Reader<'a>) -> Result<Integration<'a>, SyntaxError> {
+    let mut found = Integration::default();
+    if r.peek() != Some(b'{') {
+        return r.typed_value().map(|_| found);
     }
-    other_types!(Integration::default());
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut found = Integration::default();
-        while let Some(Key(key)) = map.next_key()? {
-            if INTEGRATION_NAMES.contains(&key.as_ref()) {
-                if let Field::Object(pairs) = map.next_value::<Field<RawPairs<'de>>>()? {
-                    found.device_token_type = pairs.get("deviceTokenType").copied();
-                    found.chrome_keys = pairs.get("chromeKeys").copied();
-                }
-            } else {
-                map.next_value::<IgnoredAny>()?;
+    r.members(|r, key| {
+        if INTEGRATION_NAMES.contains(&key.as_ref()) {
+            if let Field::Object(pairs) = pairs(r)? {
+                found.device_token_type = pairs.get("deviceTokenType").copied();
+                found.chrome_keys = pairs.get("chromeKeys").copied();
             }
+        } else {
+            r.value()?;
         }
-        Ok(found)
-    }
-}
-
-impl<'de> Deserialize<'de> for Integration<'de> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(IntegrationsVisitor)
-    }
-}
-
-/// The event text was JSON but not an object.
-#[derive(Debug)]
-pub struct NotAnObject;
-
-struct EventVisitor;
-
-impl<'de> Visitor<'de> for EventVisitor {
-    type Value = Result<Event<'de>, NotAnObject>;
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a JSON object")
-    }
-    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
-        Ok(Err(NotAnObject))
-    }
-    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
-        Ok(Err(NotAnObject))
-    }
-    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
-        Ok(Err(NotAnObject))
-    }
-    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
-        Ok(Err(NotAnObject))
-    }
-    fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
-        Ok(Err(NotAnObject))
-    }
-    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-        Ok(Err(NotAnObject))
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        while seq.next_element::<IgnoredAny>()?.is_some() {}
-        Ok(Err(NotAnObject))
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut ev = Event::default();
-        while let Some(Key(key)) = map.next_key()? {
-            match key.as_ref() {
-                "type" => ev.kind = Some(map.next_value()?),
-                "messageId" => ev.message_id = Some(map.next_value()?),
-                "userId" => ev.user_id = Some(map.next_value()?),
-                "anonymousId" => ev.anonymous_id = Some(map.next_value()?),
-                "previousId" => ev.previous_id = Some(map.next_value()?),
-                "event" => ev.event = Some(map.next_value()?),
-                "name" => ev.name = Some(map.next_value()?),
-                "properties" => ev.properties = map.next_value()?,
-                "traits" => ev.traits = map.next_value()?,
-                "context" => ev.context = map.next_value()?,
-                "integrations" => ev.integrations = map.next_value()?,
-                _ => {
-                    map.next_value::<IgnoredAny>()?;
-                }
-            }
-        }
-        Ok(Ok(ev))
-    }
+        Ok(())
+    })?;
+    Ok(found)
 }
 
 /// Why event text could not be read.
 #[derive(Debug)]
 pub enum ParseError {
-    Json(serde_json::Error),
+    Json(SyntaxError),
     NotAnObject,
 }
 
 /// Reads an event from JSON text (one value, nothing after it but whitespace).
 pub fn parse(text: &str) -> Result<Event<'_>, ParseError> {
-    let mut de = serde_json::Deserializer::from_str(text);
-    let ev = de.deserialize_any(EventVisitor).map_err(ParseError::Json)?;
-    de.end().map_err(ParseError::Json)?;
-    ev.map_err(|NotAnObject| ParseError::NotAnObject)
+    let mut r = Reader::new(text);
+    let ev = if r.peek() == Some(b'{') {
+        let mut ev = Event::default();
+        r.members(|r, key| {
+            match key.as_ref() {
+                "type" => ev.kind = Some(r.value()?),
+                "messageId" => ev.message_id = Some(r.value()?),
+                "userId" => ev.user_id = Some(r.value()?),
+                "anonymousId" => ev.anonymous_id = Some(r.value()?),
+                "previousId" => ev.previous_id = Some(r.value()?),
+                "event" => ev.event = Some(r.value()?),
+                "name" => ev.name = Some(r.value()?),
+                "properties" => ev.properties = pairs(r)?,
+                "traits" => ev.traits = pairs(r)?,
+                "context" => ev.context = context(r)?,
+                "integrations" => ev.integrations = integrations(r)?,
+                _ => {
+                    r.value()?;
+                }
+            }
+            Ok(())
+        })
+        .map_err(ParseError::Json)?;
+        Ok(ev)
+    } else {
+        r.typed_value().map_err(ParseError::Json)?;
+        Err(ParseError::NotAnObject)
+    };
+    r.end().map_err(ParseError::Json)?;
+    ev
 }
 
 /// Reads the members of a raw JSON object (for `overrideFields`); anything else gives none.
 pub fn object_members(raw: Raw<'_>) -> Option<RawPairs<'_>> {
-    match serde_json::from_str::<Field<RawPairs<'_>>>(raw.get()) {
+    let mut r = Reader::new(raw.get());
+    match pairs(&mut r) {
         Ok(Field::Object(pairs)) => Some(pairs),
         _ => None,
     }
@@ -397,10 +304,17 @@ pub fn object_members(raw: Raw<'_>) -> Option<RawPairs<'_>> {
 
 /// Reads the elements of a raw JSON array; anything else gives none.
 pub fn array_elements(raw: Raw<'_>) -> Option<Vec<Raw<'_>>> {
-    if !raw.get().starts_with('[') {
+    let mut r = Reader::new(raw.get());
+    if r.peek() != Some(b'[') {
         return None;
     }
-    serde_json::from_str::<Vec<Raw<'_>>>(raw.get()).ok()
+    let mut items = Vec::new();
+    r.elements(|r| {
+        items.push(r.value()?);
+        Ok(())
+    })
+    .ok()?;
+    Some(items)
 }
 
 #[cfg(test)]

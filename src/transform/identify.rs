@@ -5,7 +5,7 @@
 
 use super::event::{Event, Raw, RawPairs};
 use super::ids::Ids;
-use super::record::{Members, RecordWriter, Val};
+use super::record::{Members, RecordBuf, RecordWriter, Val};
 use super::ts::ts;
 use super::value::{Kind, as_str, js_to_string, kind, present, truthy};
 use super::{Rejection, codes, traits_object};
@@ -93,9 +93,8 @@ pub fn identify(
     ev: &Event<'_>,
     ids: &Ids<'_>,
     opts: MappingOptions,
-    scratch: &mut String,
-    capacity: usize,
-) -> Result<Vec<String>, Rejection> {
+    buf: &mut RecordBuf,
+) -> Result<(), Rejection> {
     let traits = traits_object(&ev.traits, "traits")?;
     let ctx = traits_object(&ev.context.traits, "context.traits")?;
     let props = ev.properties.object();
@@ -116,7 +115,7 @@ pub fn identify(
             profile.insert(Cow::Borrowed(dest), Val::Flat(value));
         }
     }
-    let name_set = matches!(profile.get("Name"), Some(Val::Flat(r)) if truthy(Some(r)));
+    let name_set = matches!(profile.get("Name"), Some(Val::Flat(r)) if truthy(Some(*r)));
     if !name_set {
         let first = from_traits(traits, ctx, &FIRST_NAME);
         let last = from_traits(traits, ctx, &LAST_NAME);
@@ -134,9 +133,9 @@ pub fn identify(
                 continue;
             }
             let val = if KEPT_NESTED.contains(&key.as_ref()) {
-                Val::Nested(value)
+                Val::Nested(*value)
             } else {
-                Val::Flat(value)
+                Val::Flat(*value)
             };
             profile.insert(key.clone(), val);
         }
@@ -148,10 +147,10 @@ pub fn identify(
     .into_iter()
     .find(|r| truthy(*r))
     .flatten();
-    if let Some(overrides) = overrides.filter(|r| kind(r) == Kind::Object) {
+    if let Some(overrides) = overrides.filter(|r| kind(*r) == Kind::Object) {
         if let Some(members) = super::event::object_members(overrides) {
             for (key, value) in members.iter() {
-                profile.insert(key.clone(), Val::Nested(value));
+                profile.insert(key.clone(), Val::Nested(*value));
             }
         }
     }
@@ -170,8 +169,7 @@ pub fn identify(
         .find(|r| truthy(*r))
         .flatten());
 
-    let mut records = Vec::with_capacity(2);
-    let mut w = RecordWriter::new(capacity, scratch);
+    let mut w = RecordWriter::new(buf);
     w.text("type", "profile");
     w.members("profileData", &profile, true)
         .map_err(Rejection::from_write)?;
@@ -190,31 +188,25 @@ pub fn identify(
         },
     }
     .map_err(Rejection::from_write)?;
-    records.push(w.finish());
+    w.finish();
 
     if let Some(anon) = object_id {
-        if let Some(token) = device_token(ev, anon, scratch)? {
-            records.push(token);
-        }
+        device_token(ev, anon, buf)?;
     }
-    Ok(records)
+    Ok(())
 }
 
 /// The device token record: objectId mapping on, an anonymousId, `context.device.token`, and an
 /// Android or Apple OS. The type is `integrations.clevertap.deviceTokenType` when it is one of
 /// CleverTap's types, else fcm (Android) or apns (Apple); a chrome token carries `chromeKeys`
 /// from the same place as `keys`.
-fn device_token(
-    ev: &Event<'_>,
-    anon: Raw<'_>,
-    scratch: &mut String,
-) -> Result<Option<String>, Rejection> {
+fn device_token(ev: &Event<'_>, anon: Raw<'_>, buf: &mut RecordBuf) -> Result<(), Rejection> {
     let Some(token) = ev
         .context
         .device_token
-        .filter(|t| kind(t) == Kind::String && truthy(Some(t)))
+        .filter(|t| kind(*t) == Kind::String && truthy(Some(*t)))
     else {
-        return Ok(None);
+        return Ok(());
     };
     let Some(os) = ev
         .context
@@ -222,14 +214,14 @@ fn device_token(
         .and_then(as_str)
         .map(|s| s.to_lowercase())
     else {
-        return Ok(None);
+        return Ok(());
     };
     let default_type = if os == "android" {
         "fcm"
     } else if APPLE_OS.contains(&os.as_str()) {
         "apns"
     } else {
-        return Ok(None);
+        return Ok(());
     };
     let integration = &ev.integrations;
     let override_type = integration.device_token_type.and_then(as_str);
@@ -237,17 +229,18 @@ fn device_token(
         Some(t) if TOKEN_TYPES.contains(&t) => t,
         _ => default_type,
     };
-    let mut w = RecordWriter::new(64 + token.get().len(), scratch);
+    let mut w = RecordWriter::new(buf);
     w.text("type", "token");
     w.open("tokenData");
     w.id("id", token).map_err(Rejection::from_write)?;
     w.text("type", token_type);
     if token_type == "chrome" {
-        if let Some(keys) = integration.chrome_keys.filter(|k| kind(k) == Kind::Object) {
+        if let Some(keys) = integration.chrome_keys.filter(|k| kind(*k) == Kind::Object) {
             w.nested("keys", keys).map_err(Rejection::from_write)?;
         }
     }
     w.close();
     w.id("objectId", anon).map_err(Rejection::from_write)?;
-    Ok(Some(w.finish()))
+    w.finish();
+    Ok(())
 }

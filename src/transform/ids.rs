@@ -16,7 +16,7 @@ pub struct Ids<'a> {
 }
 
 fn usable(raw: Option<Raw<'_>>) -> Option<Raw<'_>> {
-    present(raw).filter(|r| matches!(kind(r), Kind::String | Kind::Number))
+    present(raw).filter(|r| matches!(kind(*r), Kind::String | Kind::Number))
 }
 
 impl<'a> Ids<'a> {

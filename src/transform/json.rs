@@ -40,9 +40,10 @@ static ESCAPE: [u8; 256] = {
     table
 };
 
-/// Index of the first byte of `bytes` at or after `from` that needs escaping, eight bytes at a
-/// time (the common case is none).
-fn next_escape(bytes: &[u8], mut from: usize) -> Option<usize> {
+/// Index of the first byte of `bytes` at or after `from` that needs escaping (`"`, `\\` or a
+/// control character), eight bytes at a time. The lowest flagged byte of a word is always a
+/// true hit (the bit tricks only misflag bytes above a true hit), so it is the answer.
+pub(crate) fn next_escape(bytes: &[u8], mut from: usize) -> Option<usize> {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
     while let Some(chunk) = bytes.get(from..from + 8) {
@@ -51,11 +52,12 @@ fn next_escape(bytes: &[u8], mut from: usize) -> Option<usize> {
         let x = u64::from_le_bytes(word);
         let quote = x ^ (ONES * u64::from(b'"'));
         let backslash = x ^ (ONES * u64::from(b'\\'));
-        let hits = (quote.wrapping_sub(ONES) & !quote)
+        let hits = ((quote.wrapping_sub(ONES) & !quote)
             | (backslash.wrapping_sub(ONES) & !backslash)
-            | (x.wrapping_sub(ONES * 0x20) & !x);
-        if hits & HIGH != 0 {
-            break;
+            | (x.wrapping_sub(ONES * 0x20) & !x))
+            & HIGH;
+        if hits != 0 {
+            return Some(from + (hits.trailing_zeros() / 8) as usize);
         }
         from += 8;
     }

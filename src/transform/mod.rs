@@ -12,6 +12,7 @@ pub(crate) mod event;
 mod identify;
 mod ids;
 pub mod json;
+mod reader;
 mod record;
 mod track;
 pub(crate) mod ts;
@@ -22,6 +23,8 @@ use crate::settings::MappingOptions;
 use event::{Event, Field, ParseError, RawPairs};
 use ids::Ids;
 use json::WriteError;
+pub use record::RecordBuf;
+use std::borrow::Cow;
 
 /// The stable codes of every rejection the transform gives, with what they mean.
 pub mod codes {
@@ -120,22 +123,54 @@ fn traits_object<'e, 'a>(
 
 /// Transforms one event given as JSON text.
 pub fn transform_event(event_json: &str, opts: MappingOptions) -> Transformed {
+    let mut buf = RecordBuf::default();
+    let t = transform_event_into(event_json, opts, &mut buf);
+    Transformed {
+        message_id: t.message_id.map(|m| Box::from(m.as_ref())),
+        result: t
+            .result
+            .map(|_| buf.iter().map(Record::from_json).collect()),
+    }
+}
+
+/// What [`transform_event_into`] gives for one event; its records are in the [`RecordBuf`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Appended<'e> {
+    /// The event's `messageId`, when it has a string one.
+    pub message_id: Option<Cow<'e, str>>,
+    /// How many records were appended (profile before its device token), or why the event is
+    /// rejected (then nothing was appended).
+    pub result: Result<usize, Reason>,
+}
+
+/// Transforms one event, appending its records to `buf`: the same mapping as
+/// [`transform_event`] without an allocation per record once `buf` has grown (callers reuse one
+/// buffer for many events and `clear` it as they go).
+pub fn transform_event_into<'e>(
+    event_json: &'e str,
+    opts: MappingOptions,
+    buf: &mut RecordBuf,
+) -> Appended<'e> {
     let ev = match event::parse(event_json) {
         Ok(ev) => ev,
         Err(e) => {
-            return Transformed {
+            return Appended {
                 message_id: None,
                 result: Err(parse_rejection(&e)),
             };
         }
     };
-    let message_id = ev
-        .message_id
-        .and_then(value::as_str)
-        .map(|s| Box::from(s.as_ref()));
-    let result = map_event(&ev, opts, event_json.len())
-        .map(|records| records.into_iter().map(Record::from_json).collect());
-    Transformed { message_id, result }
+    let message_id = ev.message_id.and_then(value::as_str);
+    let mark = buf.mark();
+    buf.reserve(event_json.len());
+    let result = match map_event(&ev, opts, buf) {
+        Ok(()) => Ok(buf.len() - mark.0),
+        Err(reason) => {
+            buf.rollback(mark);
+            Err(reason)
+        }
+    };
+    Appended { message_id, result }
 }
 
 /// The rejection for event text that could not be read.
@@ -144,12 +179,6 @@ pub(crate) fn parse_rejection(e: &ParseError) -> Reason {
         ParseError::NotAnObject => {
             Reason::new(codes::NOT_AN_OBJECT, "the event is not a JSON object")
         }
-        ParseError::Json(e) if e.to_string().starts_with("recursion limit exceeded") => {
-            Reason::new(
-                codes::TOO_DEEP,
-                format!("the event is nested too deeply ({e})"),
-            )
-        }
         ParseError::Json(e) => Reason::new(
             codes::INVALID_JSON,
             format!("the event is not valid JSON: {e}"),
@@ -157,11 +186,7 @@ pub(crate) fn parse_rejection(e: &ParseError) -> Reason {
     }
 }
 
-fn map_event(
-    ev: &Event<'_>,
-    opts: MappingOptions,
-    input_len: usize,
-) -> Result<Vec<String>, Reason> {
+fn map_event(ev: &Event<'_>, opts: MappingOptions, buf: &mut RecordBuf) -> Result<(), Reason> {
     let call = event_type(ev)?;
     let ids = Ids::of(ev)?;
     if ids.user.is_none() && ids.anonymous.is_none() {
@@ -170,14 +195,12 @@ fn map_event(
             "the event has neither userId nor anonymousId",
         ));
     }
-    let mut scratch = String::new();
-    let capacity = (input_len / 2).clamp(128, 8192);
     match call {
-        Type::Identify => identify::identify(ev, &ids, opts, &mut scratch, capacity),
-        Type::Alias => alias::alias(ev, &mut scratch),
-        Type::Track => track::event(ev, &ids, opts, track::Call::Track, &mut scratch, capacity),
-        Type::Page => track::event(ev, &ids, opts, track::Call::Page, &mut scratch, capacity),
-        Type::Screen => track::event(ev, &ids, opts, track::Call::Screen, &mut scratch, capacity),
+        Type::Identify => identify::identify(ev, &ids, opts, buf),
+        Type::Alias => alias::alias(ev, buf),
+        Type::Track => track::event(ev, &ids, opts, track::Call::Track, buf),
+        Type::Page => track::event(ev, &ids, opts, track::Call::Page, buf),
+        Type::Screen => track::event(ev, &ids, opts, track::Call::Screen, buf),
     }
 }
 
@@ -192,7 +215,7 @@ enum Type {
 
 /// The event type, case-insensitive.
 fn event_type(ev: &Event<'_>) -> Result<Type, Reason> {
-    let Some(raw) = ev.kind.filter(|r| value::truthy(Some(r))) else {
+    let Some(raw) = ev.kind.filter(|r| value::truthy(Some(*r))) else {
         return Err(Reason::new(codes::MISSING_TYPE, "the event has no type"));
     };
     let Some(name) = value::as_str(raw) else {

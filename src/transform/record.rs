@@ -1,7 +1,7 @@
 //! Writing one CleverTap record straight into a string: the values the mapping picked, each
 //! written the way the reference's JSON would carry it, with no intermediate JSON tree.
 
-use super::event::{Pairs, Raw};
+use super::event::{Pairs, Raw, RawPairs};
 use super::json::{WriteError, write_canonical, write_number_text, write_str, write_stringified};
 use super::ts::Ts;
 use super::value::{Kind, kind};
@@ -22,7 +22,7 @@ pub enum Val<'a> {
 impl Val<'_> {
     fn is_null(&self) -> bool {
         match self {
-            Val::Flat(r) | Val::Nested(r) => kind(r) == Kind::Null,
+            Val::Flat(r) | Val::Nested(r) => kind(*r) == Kind::Null,
             Val::Text(_) => false,
         }
     }
@@ -31,69 +31,143 @@ impl Val<'_> {
 /// The members of an object being built.
 pub type Members<'a> = Pairs<'a, Val<'a>>;
 
-/// Builds one record's JSON text.
-pub struct RecordWriter<'s> {
-    pub out: String,
-    scratch: &'s mut String,
+/// The records of one or more events, written one after another into one reused string:
+/// no allocation per record once the buffers have grown (BENCHMARKS.md).
+#[derive(Debug, Default)]
+pub struct RecordBuf {
+    text: String,
+    /// End offset in `text` of each record, in order.
+    ends: Vec<usize>,
+    /// Reused for stringified nested values.
+    scratch: String,
 }
 
-impl<'s> RecordWriter<'s> {
-    pub fn new(capacity: usize, scratch: &'s mut String) -> Self {
-        let mut out = String::with_capacity(capacity);
-        out.push('{');
-        RecordWriter { out, scratch }
+impl RecordBuf {
+    /// Forgets every record, keeping the buffers' capacity.
+    pub fn clear(&mut self) {
+        self.text.clear();
+        self.ends.clear();
     }
 
-    fn key(&mut self, key: &str) {
-        if !self.out.ends_with('{') {
-            self.out.push(',');
+    /// How many records the buffer holds.
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// The records as compact JSON texts, in order.
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        let starts = std::iter::once(0).chain(self.ends.iter().copied());
+        starts
+            .zip(self.ends.iter().copied())
+            .map(|(a, b)| self.text.get(a..b).unwrap_or_default())
+    }
+
+    /// Records and total bytes, for undoing a partly written event.
+    pub(crate) fn mark(&self) -> (usize, usize) {
+        (self.ends.len(), self.text.len())
+    }
+
+    /// Drops everything written after `mark`.
+    pub(crate) fn rollback(&mut self, (records, bytes): (usize, usize)) {
+        self.ends.truncate(records);
+        self.text.truncate(bytes);
+    }
+
+    pub(crate) fn reserve(&mut self, bytes: usize) {
+        self.text.reserve(bytes);
+    }
+}
+
+/// Builds one record's JSON text at the end of a [`RecordBuf`].
+pub struct RecordWriter<'b> {
+    buf: &'b mut RecordBuf,
+}
+
+impl<'b> RecordWriter<'b> {
+    pub fn new(buf: &'b mut RecordBuf) -> Self {
+        buf.text.push('{');
+        RecordWriter { buf }
+    }
+
+    /// `"key":` for one of this crate's own key names (ASCII without quotes or backslashes,
+    /// so it is written as is).
+    fn key(&mut self, key: &'static str) {
+        let out = &mut self.buf.text;
+        if !out.ends_with('{') {
+            out.push(',');
         }
-        write_str(&mut self.out, key);
-        self.out.push(':');
+        out.push('"');
+        out.push_str(key);
+        out.push_str("\":");
     }
 
     /// `"key":"text"`.
-    pub fn text(&mut self, key: &str, text: &str) {
+    pub fn text(&mut self, key: &'static str, text: &str) {
         self.key(key);
-        write_str(&mut self.out, text);
+        write_str(&mut self.buf.text, text);
     }
 
     /// `"key":value` for a string or number value (identity, objectId, token id).
-    pub fn id(&mut self, key: &str, raw: Raw<'_>) -> Result<(), WriteError> {
+    pub fn id(&mut self, key: &'static str, raw: Raw<'_>) -> Result<(), WriteError> {
         self.key(key);
-        write_scalar(&mut self.out, raw)
+        write_scalar(&mut self.buf.text, raw)
     }
 
     /// `"key":{members}`, leaving out null members when `drop_nulls`.
     pub fn members(
         &mut self,
-        key: &str,
+        key: &'static str,
         members: &Members<'_>,
         drop_nulls: bool,
     ) -> Result<(), WriteError> {
         self.key(key);
-        self.out.push('{');
+        self.buf.text.push('{');
         let mut first = true;
         for (k, v) in members.iter() {
             if drop_nulls && v.is_null() {
                 continue;
             }
             if !first {
-                self.out.push(',');
+                self.buf.text.push(',');
             }
             first = false;
-            write_str(&mut self.out, k);
-            self.out.push(':');
+            write_member_key(&mut self.buf.text, k);
+            self.buf.text.push(':');
             self.value(v)?;
         }
-        self.out.push('}');
+        self.buf.text.push('}');
+        Ok(())
+    }
+
+    /// `"key":{members}` for an input object whose members all pass on as [`Val::Flat`]
+    /// (`evtData` of a plain track, page or screen): no copy into [`Members`] first.
+    pub fn flat_members(
+        &mut self,
+        key: &'static str,
+        members: &RawPairs<'_>,
+    ) -> Result<(), WriteError> {
+        self.key(key);
+        self.buf.text.push('{');
+        for (i, (k, v)) in members.iter().enumerate() {
+            if i > 0 {
+                self.buf.text.push(',');
+            }
+            write_member_key(&mut self.buf.text, k);
+            self.buf.text.push(':');
+            self.value(&Val::Flat(*v))?;
+        }
+        self.buf.text.push('}');
         Ok(())
     }
 
     /// `"key":value` for a nested JSON value written as is.
-    pub fn nested(&mut self, key: &str, raw: Raw<'_>) -> Result<(), WriteError> {
+    pub fn nested(&mut self, key: &'static str, raw: Raw<'_>) -> Result<(), WriteError> {
         self.key(key);
-        write_canonical(&mut self.out, raw.get())
+        write_canonical(&mut self.buf.text, raw.get())
     }
 
     /// `"ts":...` when there is one.
@@ -102,42 +176,43 @@ impl<'s> RecordWriter<'s> {
             None => {}
             Some(Ts::Number(raw)) => {
                 self.key("ts");
-                write_number_text(&mut self.out, raw.get());
+                write_number_text(&mut self.buf.text, raw.get());
             }
             Some(Ts::Value(n)) => {
                 self.key("ts");
-                super::json::write_f64(&mut self.out, n);
+                super::json::write_f64(&mut self.buf.text, n);
             }
         }
     }
 
     /// Starts a nested object member: `"key":{`. Close it with [`RecordWriter::close`].
-    pub fn open(&mut self, key: &str) {
+    pub fn open(&mut self, key: &'static str) {
         self.key(key);
-        self.out.push('{');
+        self.buf.text.push('{');
     }
 
     pub fn close(&mut self) {
-        self.out.push('}');
+        self.buf.text.push('}');
     }
 
-    pub fn finish(mut self) -> String {
-        self.out.push('}');
-        self.out
+    /// Closes the record.
+    pub fn finish(self) {
+        self.buf.text.push('}');
+        self.buf.ends.push(self.buf.text.len());
     }
 
     fn value(&mut self, v: &Val<'_>) -> Result<(), WriteError> {
         match v {
             Val::Text(t) => {
-                write_str(&mut self.out, t);
+                write_str(&mut self.buf.text, t);
                 Ok(())
             }
-            Val::Nested(raw) => write_canonical(&mut self.out, raw.get()),
-            Val::Flat(raw) => match kind(raw) {
+            Val::Nested(raw) => write_canonical(&mut self.buf.text, raw.get()),
+            Val::Flat(raw) => match kind(*raw) {
                 Kind::Array | Kind::Object => {
-                    write_stringified(&mut self.out, raw.get(), self.scratch)
+                    write_stringified(&mut self.buf.text, raw.get(), &mut self.buf.scratch)
                 }
-                _ => write_scalar(&mut self.out, raw),
+                _ => write_scalar(&mut self.buf.text, *raw),
             },
         }
     }
@@ -150,6 +225,28 @@ fn write_scalar(out: &mut String, raw: Raw<'_>) -> Result<(), WriteError> {
             write_number_text(out, raw.get());
             Ok(())
         }
+        // A validated string literal without escapes is already canonical.
+        Kind::String if !raw.get().contains('\\') => {
+            out.push_str(raw.get());
+            Ok(())
+        }
         _ => write_canonical(out, raw.get()),
+    }
+}
+
+/// Writes a member key. A borrowed key is either one of this crate's constants or a key the
+/// reader found without escapes in validated JSON, so it holds no quote, backslash or control
+/// character and is copied as is; an owned (decoded) key is escaped. (Takes the `Cow` itself:
+/// which variant it is carries the information.)
+#[allow(clippy::ptr_arg)]
+fn write_member_key(out: &mut String, key: &Cow<'_, str>) {
+    match key {
+        Cow::Borrowed(k) => {
+            debug_assert!(!k.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20));
+            out.push('"');
+            out.push_str(k);
+            out.push('"');
+        }
+        Cow::Owned(k) => write_str(out, k),
     }
 }

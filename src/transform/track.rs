@@ -5,7 +5,7 @@
 
 use super::event::{Event, Field, Raw, RawPairs};
 use super::ids::Ids;
-use super::record::{Members, RecordWriter, Val};
+use super::record::{Members, RecordBuf, RecordWriter, Val};
 use super::ts::ts;
 use super::value::{Kind, as_str, js_lower_eq, js_to_string, js_trim, kind, present, truthy};
 use super::{Rejection, codes};
@@ -28,9 +28,8 @@ pub fn event(
     ids: &Ids<'_>,
     opts: MappingOptions,
     call: Call,
-    scratch: &mut String,
-    capacity: usize,
-) -> Result<Vec<String>, Rejection> {
+    buf: &mut RecordBuf,
+) -> Result<(), Rejection> {
     if !opts.track_anonymous && !truthy(ids.user) {
         return Err(Rejection::new(
             codes::ANONYMOUS_NOT_ALLOWED,
@@ -54,25 +53,26 @@ pub fn event(
         .and_then(as_str)
         .is_some_and(|name| js_lower_eq(&name, "order completed"));
 
-    let (name, data): (Cow<'_, str>, Members<'_>) = if charged {
-        (Cow::Borrowed("Charged"), charged_data(props)?)
+    // A plain event passes its properties on as they are (already one value per key).
+    let (name, charged_data): (Cow<'_, str>, Option<Members<'_>>) = if charged {
+        (Cow::Borrowed("Charged"), Some(charged_data(props)?))
     } else {
         let name = match call {
             Call::Track => track_name(ev.event)?,
             Call::Page => viewed_name("Web Page Viewed", ev, props),
             Call::Screen => viewed_name("Screen Viewed", ev, props),
         };
-        let mut data = Members::with_capacity(props.map_or(0, RawPairs::len));
-        for (k, v) in props.into_iter().flat_map(RawPairs::iter) {
-            data.insert(k.clone(), Val::Flat(v));
-        }
-        (name, data)
+        (name, None)
     };
 
-    let mut w = RecordWriter::new(capacity, scratch);
+    let mut w = RecordWriter::new(buf);
     w.text("evtName", &name);
-    w.members("evtData", &data, false)
-        .map_err(Rejection::from_write)?;
+    match (&charged_data, props) {
+        (Some(data), _) => w.members("evtData", data, false),
+        (None, Some(props)) => w.flat_members("evtData", props),
+        (None, None) => w.flat_members("evtData", &RawPairs::default()),
+    }
+    .map_err(Rejection::from_write)?;
     w.ts(ts(prop("ts")));
     w.text("type", "event");
     let written = match (opts.enable_object_id_mapping, ids.anonymous, ids.user) {
@@ -87,7 +87,8 @@ pub fn event(
         }
     };
     written.map_err(Rejection::from_write)?;
-    Ok(vec![w.finish()])
+    w.finish();
+    Ok(())
 }
 
 /// The name of a track event: `event`, required, a string.
@@ -161,7 +162,7 @@ fn charged_data<'a>(props: Option<&RawPairs<'a>>) -> Result<Members<'a>, Rejecti
     }
     for (k, v) in props.into_iter().flat_map(RawPairs::iter) {
         if !CHARGED_EXCLUDED.contains(&k.as_ref()) {
-            data.insert(k.clone(), Val::Flat(v));
+            data.insert(k.clone(), Val::Flat(*v));
         }
     }
     let items = match data.get("Items") {
@@ -182,5 +183,5 @@ fn charged_data<'a>(props: Option<&RawPairs<'a>>) -> Result<Members<'a>, Rejecti
 
 fn is_array_of_objects(raw: Raw<'_>) -> bool {
     super::event::array_elements(raw)
-        .is_some_and(|items| !items.is_empty() && items.iter().all(|i| kind(i) == Kind::Object))
+        .is_some_and(|items| !items.is_empty() && items.iter().all(|i| kind(*i) == Kind::Object))
 }

@@ -38,7 +38,7 @@ pub fn number(raw: Raw<'_>) -> Option<f64> {
 
 /// Present as RudderStack's `getValueFromMessage` sees it: anything but null, absent and "".
 pub fn present(raw: Option<Raw<'_>>) -> Option<Raw<'_>> {
-    raw.filter(|r| !matches!(kind(r), Kind::Null) && r.get() != "\"\"")
+    raw.filter(|r| !matches!(kind(*r), Kind::Null) && r.get() != "\"\"")
 }
 
 /// JavaScript truthiness.
@@ -94,11 +94,11 @@ fn array_to_string(raw: Raw<'_>) -> String {
             if i > 0 {
                 out.push(',');
             }
-            match kind(item) {
+            match kind(*item) {
                 Kind::Null => {}
-                Kind::Array if depth < super::json::MAX_NESTING => walk(item, depth + 1, out),
+                Kind::Array if depth < super::json::MAX_NESTING => walk(*item, depth + 1, out),
                 Kind::Array => {}
-                _ => out.push_str(&js_to_string(item)),
+                _ => out.push_str(&js_to_string(*item)),
             }
         }
     }
@@ -124,10 +124,9 @@ pub fn js_trim(s: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::value::RawValue;
 
-    fn raw(s: &str) -> &RawValue {
-        serde_json::from_str(s).unwrap()
+    fn raw(s: &str) -> Raw<'_> {
+        Raw::parse(s).unwrap()
     }
 
     #[test]
