@@ -420,24 +420,30 @@ struct EventResult<'a> {
     message: Option<&'a str>,
 }
 
-/// 200 when nothing needs a retry, 400 when every event was rejected, 503 when any needs a retry.
+/// One result per event (`messageId`), and the status from the outcomes.
 fn results(prepared: &[Prepared<'_>], outcomes: &[Outcome]) -> Reply {
-    let mut counts = [0usize; 3];
     let results: Vec<EventResult<'_>> = prepared
         .iter()
         .zip(outcomes)
         .enumerate()
-        .map(|(index, (p, o))| {
-            counts[o.status() as usize] += 1;
-            EventResult {
-                index,
-                message_id: p.message_id.as_deref(),
-                status: o.status().as_str(),
-                code: o.reason().map(|r| r.code.as_ref()),
-                message: o.reason().map(|r| r.message.as_str()),
-            }
+        .map(|(index, (p, o))| EventResult {
+            index,
+            message_id: p.message_id.as_deref(),
+            status: o.status().as_str(),
+            code: o.reason().map(|r| r.code.as_ref()),
+            message: o.reason().map(|r| r.message.as_str()),
         })
         .collect();
+    results_reply(&results, outcomes)
+}
+
+/// The answer to a processed request (design.md §3): every item's result and the counts; 200
+/// when nothing needs a retry, 400 when every item was rejected, 503 when any needs a retry.
+pub(super) fn results_reply<R: Serialize>(results: &[R], outcomes: &[Outcome]) -> Reply {
+    let mut counts = [0usize; 3];
+    for o in outcomes {
+        counts[o.status() as usize] += 1;
+    }
     let [delivered, rejected, retry] = counts;
     let status = if retry > 0 {
         503

@@ -13,7 +13,6 @@ use crate::outcome::{Outcome, Reason, Status};
 use crate::regulation::Regulation;
 use crate::settings::{DestinationId, DestinationSettings};
 use serde::Serialize;
-use serde_json::json;
 use std::sync::Arc;
 use tokio::time::Instant;
 
@@ -141,39 +140,22 @@ struct UserResult<'a> {
     message: Option<&'a str>,
 }
 
-/// One result per user (`userId` in place of `messageId`), and the status from the counts.
+/// One result per user (`userId` in place of `messageId`), and the status from the outcomes.
 fn results(regulation: &Regulation<'_>, outcomes: &[Outcome]) -> Reply {
-    let mut counts = [0usize; 3];
     let results: Vec<UserResult<'_>> = regulation
         .users
         .iter()
         .zip(outcomes)
         .enumerate()
-        .map(|(index, (user, o))| {
-            counts[o.status() as usize] += 1;
-            UserResult {
-                index,
-                user_id: user.user_id.as_deref().ok(),
-                status: o.status().as_str(),
-                code: o.reason().map(|r| r.code.as_ref()),
-                message: o.reason().map(|r| r.message.as_str()),
-            }
+        .map(|(index, (user, o))| UserResult {
+            index,
+            user_id: user.user_id.as_deref().ok(),
+            status: o.status().as_str(),
+            code: o.reason().map(|r| r.code.as_ref()),
+            message: o.reason().map(|r| r.message.as_str()),
         })
         .collect();
-    let [delivered, rejected, retry] = counts;
-    let status = if retry > 0 {
-        503
-    } else if rejected > 0 && delivered == 0 {
-        400
-    } else {
-        200
-    };
-    Reply {
-        status,
-        body: json!({"results": results, "delivered": delivered, "rejected": rejected, "retry": retry}),
-        retry_after: status == 503,
-        allow_post: false,
-    }
+    super::results_reply(&results, outcomes)
 }
 
 #[cfg(test)]
