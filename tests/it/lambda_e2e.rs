@@ -113,34 +113,7 @@ impl Stack {
 
     /// Every dead letter on the queue: (body, attributes).
     async fn dead_letters(&self, expected: usize) -> Vec<(String, HashMap<String, String>)> {
-        let sqs = aws_sdk_sqs::Client::new(&self.moto.sdk_config().await);
-        let mut got = Vec::new();
-        let started = Instant::now();
-        loop {
-            let out = sqs
-                .receive_message()
-                .queue_url(&self.dlq_url)
-                .max_number_of_messages(10)
-                .message_attribute_names("All")
-                .send()
-                .await
-                .unwrap();
-            for m in out.messages() {
-                let attributes = m
-                    .message_attributes()
-                    .map(|a| {
-                        a.iter()
-                            .map(|(k, v)| (k.clone(), v.string_value().unwrap_or("").to_owned()))
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                got.push((m.body().unwrap_or("").to_owned(), attributes));
-            }
-            if got.len() >= expected || started.elapsed() > Duration::from_secs(2) {
-                return got;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        self.moto.receive_messages(&self.dlq_url, expected).await
     }
 
     fn assert_no_secret_in_logs(&self) {

@@ -1,6 +1,7 @@
 //! A real moto_server (PyPI `moto[server]`, installed into `.venv` by `scripts/tools.sh`) on a
 //! free 127.0.0.1 port, one per test that needs it, stopped when dropped.
 
+use std::collections::HashMap;
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::sync::Once;
@@ -80,6 +81,45 @@ impl MotoServer {
             ("AWS_SECRET_ACCESS_KEY", "test".into()),
             ("AWS_EC2_METADATA_DISABLED", "true".into()),
         ]
+    }
+}
+
+impl MotoServer {
+    /// The messages on an SQS queue as (body, string attributes), polling until `expected`
+    /// arrived or 2 s passed.
+    pub async fn receive_messages(
+        &self,
+        queue_url: &str,
+        expected: usize,
+    ) -> Vec<(String, HashMap<String, String>)> {
+        let sqs = aws_sdk_sqs::Client::new(&self.sdk_config().await);
+        let mut got = Vec::new();
+        let started = Instant::now();
+        loop {
+            let out = sqs
+                .receive_message()
+                .queue_url(queue_url)
+                .max_number_of_messages(10)
+                .message_attribute_names("All")
+                .send()
+                .await
+                .expect("receive from moto's SQS");
+            for m in out.messages() {
+                let attributes = m
+                    .message_attributes()
+                    .map(|a| {
+                        a.iter()
+                            .map(|(k, v)| (k.clone(), v.string_value().unwrap_or("").to_owned()))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                got.push((m.body().unwrap_or("").to_owned(), attributes));
+            }
+            if got.len() >= expected || started.elapsed() > Duration::from_secs(2) {
+                return got;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 }
 
