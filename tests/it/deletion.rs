@@ -34,9 +34,7 @@ struct Stack {
 impl Stack {
     async fn start() -> Stack {
         let moto = MotoServer::start();
-        let sdk = moto.sdk_config().await;
-        let secrets = aws_sdk_secretsmanager::Client::new(&sdk);
-        for (id, secret) in [
+        moto.create_secrets(&[
             (
                 "dest-a",
                 json!({"accountId": "ACC-A", "passcode": PASSCODE_A, "webhookToken": TOKEN_A}),
@@ -45,24 +43,9 @@ impl Stack {
                 "dest-b",
                 json!({"accountId": "ACC-B", "passcode": PASSCODE_B, "region": "in1"}),
             ),
-        ] {
-            secrets
-                .create_secret()
-                .name(format!("rudder-clevertap/{id}"))
-                .secret_string(secret.to_string())
-                .send()
-                .await
-                .unwrap();
-        }
-        let dlq_url = aws_sdk_sqs::Client::new(&sdk)
-            .create_queue()
-            .queue_name("rudder-clevertap-dlq")
-            .send()
-            .await
-            .unwrap()
-            .queue_url()
-            .unwrap()
-            .to_owned();
+        ])
+        .await;
+        let dlq_url = moto.create_queue("rudder-clevertap-dlq").await;
         let clevertap = MockCleverTap::start();
         let api = RuntimeApi::start().await;
         let mut env = moto.env();

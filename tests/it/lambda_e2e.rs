@@ -43,9 +43,7 @@ struct Stack {
 impl Stack {
     async fn start(dead_letters: DeadLetters) -> Stack {
         let moto = MotoServer::start();
-        let sdk = moto.sdk_config().await;
-        let secrets = aws_sdk_secretsmanager::Client::new(&sdk);
-        for (id, secret) in [
+        moto.create_secrets(&[
             (
                 "dest-a",
                 json!({"accountId": "ACC-A", "passcode": PASSCODE_A, "webhookToken": TOKEN_A}),
@@ -54,25 +52,10 @@ impl Stack {
                 "dest-b",
                 json!({"accountId": "ACC-B", "passcode": PASSCODE_B, "region": "in1"}),
             ),
-        ] {
-            secrets
-                .create_secret()
-                .name(format!("rudder-clevertap/{id}"))
-                .secret_string(secret.to_string())
-                .send()
-                .await
-                .unwrap();
-        }
+        ])
+        .await;
         let dlq_url = match dead_letters {
-            DeadLetters::Queue => aws_sdk_sqs::Client::new(&sdk)
-                .create_queue()
-                .queue_name("rudder-clevertap-dlq")
-                .send()
-                .await
-                .unwrap()
-                .queue_url()
-                .unwrap()
-                .to_owned(),
+            DeadLetters::Queue => moto.create_queue("rudder-clevertap-dlq").await,
             DeadLetters::Unreachable => "http://127.0.0.1:1/123456789012/gone".to_owned(),
         };
         let clevertap = MockCleverTap::start();

@@ -65,33 +65,16 @@ struct Stack {
 impl Stack {
     async fn start() -> Stack {
         let moto = MotoServer::start();
-        let sdk = moto.sdk_config().await;
-        let secrets = aws_sdk_secretsmanager::Client::new(&sdk);
-        for (id, secret) in [
+        moto.create_secrets(&[
             (
                 "dest-a",
                 json!({"accountId": "ACC-A", "passcode": PASSCODE_A, "webhookToken": TOKEN_A}),
             ),
             // No accountId: unusable, and its passcode must not show in the error.
             ("dest-bad", json!({"passcode": PASSCODE_BAD})),
-        ] {
-            secrets
-                .create_secret()
-                .name(format!("rudder-clevertap/{id}"))
-                .secret_string(secret.to_string())
-                .send()
-                .await
-                .unwrap();
-        }
-        let dlq_url = aws_sdk_sqs::Client::new(&sdk)
-            .create_queue()
-            .queue_name("rudder-clevertap-dlq")
-            .send()
-            .await
-            .unwrap()
-            .queue_url()
-            .unwrap()
-            .to_owned();
+        ])
+        .await;
+        let dlq_url = moto.create_queue("rudder-clevertap-dlq").await;
         let clevertap = MockCleverTap::start();
         clevertap.script([Reply::status(429, "")]);
         clevertap.respond_with(|req| {

@@ -85,6 +85,33 @@ impl MotoServer {
 }
 
 impl MotoServer {
+    /// Stores each destination's settings as the secret `rudder-clevertap/<id>`.
+    pub async fn create_secrets(&self, secrets: &[(&str, serde_json::Value)]) {
+        let client = aws_sdk_secretsmanager::Client::new(&self.sdk_config().await);
+        for (id, secret) in secrets {
+            client
+                .create_secret()
+                .name(format!("rudder-clevertap/{id}"))
+                .secret_string(secret.to_string())
+                .send()
+                .await
+                .expect("create a secret on moto");
+        }
+    }
+
+    /// Creates an SQS queue and returns its URL.
+    pub async fn create_queue(&self, name: &str) -> String {
+        aws_sdk_sqs::Client::new(&self.sdk_config().await)
+            .create_queue()
+            .queue_name(name)
+            .send()
+            .await
+            .expect("create a queue on moto")
+            .queue_url()
+            .expect("moto answers with the queue URL")
+            .to_owned()
+    }
+
     /// The messages on an SQS queue as (body, string attributes), polling until `expected`
     /// arrived or 2 s passed.
     pub async fn receive_messages(
