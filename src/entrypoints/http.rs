@@ -387,20 +387,32 @@ async fn dead_letter<S, U, D: DeadLetterSink>(
         request_id,
         None,
     );
+    send_dead_letter(handler, destination, &letter, rejected.len(), "events").await
+}
+
+/// Sends a request's one dead letter, carrying `items` rejected items; returns how many were
+/// dead-lettered. A failed send is logged: the caller already has every item's result.
+pub(super) async fn send_dead_letter<S, U, D: DeadLetterSink>(
+    handler: &Handler<S, U, D>,
+    destination: &DestinationId,
+    letter: &DeadLetter,
+    items: usize,
+    what: &str,
+) -> usize {
     let mut sent = 0;
     for result in handler
         .dead_letters
-        .send(std::slice::from_ref(&letter))
+        .send(std::slice::from_ref(letter))
         .await
     {
         match result {
-            Ok(()) => sent += rejected.len(),
+            Ok(()) => sent += items,
             Err(DeadLetterError::NotConfigured) => {}
             Err(e) => tracing::error!(
                 destination = %destination,
                 code = e.code(),
                 error = %e,
-                "rejected webhook events could not be dead-lettered (the caller was told)"
+                "rejected webhook {what} could not be dead-lettered (the caller was told)"
             ),
         }
     }

@@ -6,7 +6,7 @@
 
 use super::{Reply, codes};
 use crate::credentials::SettingsSource;
-use crate::deadletter::{DeadLetter, DeadLetterError, DeadLetterSink};
+use crate::deadletter::{DeadLetter, DeadLetterSink};
 use crate::entrypoints::regulation::{Erasure, Target, erase_all, summarize};
 use crate::entrypoints::{Handler, Upload};
 use crate::outcome::{Outcome, Reason, Status};
@@ -107,24 +107,7 @@ async fn dead_letter<S, U, D: DeadLetterSink>(
         request_id,
         None,
     );
-    let mut sent = 0;
-    for result in handler
-        .dead_letters
-        .send(std::slice::from_ref(&letter))
-        .await
-    {
-        match result {
-            Ok(()) => sent += count,
-            Err(DeadLetterError::NotConfigured) => {}
-            Err(e) => tracing::error!(
-                destination = %destination,
-                code = e.code(),
-                error = %e,
-                "rejected regulation users could not be dead-lettered (the caller was told)"
-            ),
-        }
-    }
-    sent
+    super::send_dead_letter(handler, destination, &letter, count, "regulation users").await
 }
 
 #[derive(Serialize)]
