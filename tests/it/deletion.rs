@@ -3,6 +3,9 @@
 //! to SQS (both moto_server, through the real AWS SDK), profiles are deleted on the CleverTap
 //! mock. Also the `transform` and `invoke --dry-run` commands on regulations.
 
+use crate::support::lambda_events::{
+    FIFO_ARN, sqs_message as message, sqs_message_on as message_on, webhook_request,
+};
 use crate::support::mock_clevertap::{MockCleverTap, RecordedRequest, Reply};
 use crate::support::moto::MotoServer;
 use crate::support::runtime_api::{LambdaProcess, RuntimeApi};
@@ -16,8 +19,6 @@ const TIMEOUT: Duration = Duration::from_secs(10);
 const PASSCODE_A: &str = "pc-secret-a-1234";
 const PASSCODE_B: &str = "pc-secret-b-5678";
 const TOKEN_A: &str = "webhook-token-a-9999";
-const QUEUE_ARN: &str = "arn:aws:sqs:us-east-1:123456789012:events";
-const FIFO_ARN: &str = "arn:aws:sqs:us-east-1:123456789012:events.fifo";
 const DELETE_PATH: &str = "/1/delete/profiles.json";
 const TRACK: &str =
     r#"{"type":"track","event":"Order Completed","userId":"u-1","messageId":"e-1"}"#;
@@ -81,20 +82,9 @@ impl Stack {
 
     /// An HTTP API v2 request to `dest-a` with its token; (status, body).
     async fn webhook(&self, body: &str) -> (u64, Value) {
+        let authorization = format!("Bearer {TOKEN_A}");
         let response = self
-            .invoke(&json!({
-                "version": "2.0", "routeKey": "POST /events", "rawPath": "/events",
-                "rawQueryString": "destinationId=dest-a",
-                "headers": {"content-type": "application/json",
-                            "authorization": format!("Bearer {TOKEN_A}")},
-                "queryStringParameters": {"destinationId": "dest-a"},
-                "requestContext": {"accountId": "123456789012", "apiId": "api", "requestId": "req-1",
-                    "domainName": "api.execute-api.us-east-1.amazonaws.com", "stage": "$default",
-                    "time": "05/Mar/2024:10:20:30 +0000", "timeEpoch": 1709634030000u64,
-                    "http": {"method": "POST", "path": "/events", "protocol": "HTTP/1.1",
-                             "sourceIp": "203.0.113.7", "userAgent": "RudderLabs"}},
-                "body": body, "isBase64Encoded": false
-            }))
+            .invoke(&webhook_request("dest-a", Some(&authorization), body))
             .await;
         let status = response["statusCode"].as_u64().unwrap();
         let body = serde_json::from_str(response["body"].as_str().unwrap()).unwrap();
@@ -121,21 +111,6 @@ impl Stack {
             assert!(!logs.contains(secret), "a secret leaked:\n{logs}");
         }
     }
-}
-
-fn message_on(arn: &str, id: &str, body: &str, destination: &str) -> Value {
-    json!({
-        "messageId": id, "receiptHandle": format!("rh-{id}"), "body": body,
-        "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "1709634030000",
-                       "MessageGroupId": "user-1"},
-        "messageAttributes": {"destinationId": {"stringValue": destination, "dataType": "String",
-                              "stringListValues": [], "binaryListValues": []}},
-        "md5OfBody": "x", "eventSource": "aws:sqs", "eventSourceARN": arn, "awsRegion": "us-east-1"
-    })
-}
-
-fn message(id: &str, body: &str, destination: &str) -> Value {
-    message_on(QUEUE_ARN, id, body, destination)
 }
 
 /// A regulation of `users` (ids; `None` for a user without userId) naming `destinations`.

@@ -2,6 +2,9 @@
 //! settings come from Secrets Manager and dead letters go to SQS (both moto_server, through the
 //! real AWS SDK); CleverTap is the mock. Short retry budgets keep every test to seconds.
 
+use crate::support::lambda_events::{
+    FIFO_ARN, sqs_message as message, sqs_message_on as message_on, webhook_request as webhook,
+};
 use crate::support::mock_clevertap::{MockCleverTap, Reply};
 use crate::support::moto::MotoServer;
 use crate::support::runtime_api::{LambdaProcess, RuntimeApi};
@@ -13,8 +16,6 @@ const TIMEOUT: Duration = Duration::from_secs(10);
 const PASSCODE_A: &str = "pc-secret-a-1234";
 const PASSCODE_B: &str = "pc-secret-b-5678";
 const TOKEN_A: &str = "webhook-token-a-9999";
-const QUEUE_ARN: &str = "arn:aws:sqs:us-east-1:123456789012:events";
-const FIFO_ARN: &str = "arn:aws:sqs:us-east-1:123456789012:events.fifo";
 
 const TRACK: &str = r#"{"type":"track","event":"Order Completed","userId":"u-1","messageId":"e-1","properties":{"revenue":10}}"#;
 const IDENTIFY: &str =
@@ -108,39 +109,6 @@ impl Stack {
             );
         }
     }
-}
-
-fn message(id: &str, body: &str, destination: &str) -> Value {
-    message_on(QUEUE_ARN, id, body, destination)
-}
-
-fn message_on(arn: &str, id: &str, body: &str, destination: &str) -> Value {
-    json!({
-        "messageId": id, "receiptHandle": format!("rh-{id}"), "body": body,
-        "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "1709634030000",
-                       "MessageGroupId": "user-1"},
-        "messageAttributes": {"destinationId": {"stringValue": destination, "dataType": "String",
-                              "stringListValues": [], "binaryListValues": []}},
-        "md5OfBody": "x", "eventSource": "aws:sqs", "eventSourceARN": arn, "awsRegion": "us-east-1"
-    })
-}
-
-fn webhook(destination: &str, authorization: Option<&str>, body: &str) -> Value {
-    let mut headers = json!({"content-type": "application/json"});
-    if let Some(a) = authorization {
-        headers["authorization"] = json!(a);
-    }
-    json!({
-        "version": "2.0", "routeKey": "POST /events", "rawPath": "/events",
-        "rawQueryString": format!("destinationId={destination}"),
-        "headers": headers, "queryStringParameters": {"destinationId": destination},
-        "requestContext": {"accountId": "123456789012", "apiId": "api", "requestId": "req-1",
-            "domainName": "api.execute-api.us-east-1.amazonaws.com", "stage": "$default",
-            "time": "05/Mar/2024:10:20:30 +0000", "timeEpoch": 1709634030000u64,
-            "http": {"method": "POST", "path": "/events", "protocol": "HTTP/1.1",
-                     "sourceIp": "203.0.113.7", "userAgent": "RudderLabs"}},
-        "body": body, "isBase64Encoded": false
-    })
 }
 
 #[tokio::test]

@@ -5,6 +5,7 @@
 //! block CloudWatch requires with real values for every metric, and no secret, token or event
 //! payload reaches the output of a run where things fail.
 
+use crate::support::lambda_events::{sqs_message as message, webhook_request};
 use crate::support::mock_clevertap::{Echo, MockCleverTap, Reply};
 use crate::support::moto::MotoServer;
 use crate::support::runtime_api::{LambdaProcess, RuntimeApi};
@@ -18,39 +19,12 @@ const PASSCODE_BAD: &str = "pc-secret-c-0000";
 const WRONG_TOKEN: &str = "guessed-token-zzzz";
 /// In every event's properties: must never reach an info line.
 const PAYLOAD_MARKER: &str = "payload-marker-7f3c";
-const QUEUE_ARN: &str = "arn:aws:sqs:us-east-1:123456789012:events";
 
 fn track(user: &str) -> String {
     json!({"type": "track", "event": "Order Completed", "userId": user,
            "messageId": format!("e-{user}"),
            "properties": {"revenue": 10, "note": PAYLOAD_MARKER}})
     .to_string()
-}
-
-fn message(id: &str, body: &str, destination: &str) -> Value {
-    json!({
-        "messageId": id, "receiptHandle": format!("rh-{id}"), "body": body,
-        "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "1709634030000"},
-        "messageAttributes": {"destinationId": {"stringValue": destination, "dataType": "String",
-                              "stringListValues": [], "binaryListValues": []}},
-        "md5OfBody": "x", "eventSource": "aws:sqs", "eventSourceARN": QUEUE_ARN,
-        "awsRegion": "us-east-1"
-    })
-}
-
-fn webhook(authorization: &str, body: &str) -> Value {
-    json!({
-        "version": "2.0", "routeKey": "POST /events", "rawPath": "/events",
-        "rawQueryString": "destinationId=dest-a",
-        "headers": {"content-type": "application/json", "authorization": authorization},
-        "queryStringParameters": {"destinationId": "dest-a"},
-        "requestContext": {"accountId": "123456789012", "apiId": "api", "requestId": "apigw-1",
-            "domainName": "api.execute-api.us-east-1.amazonaws.com", "stage": "$default",
-            "time": "05/Mar/2024:10:20:30 +0000", "timeEpoch": 1709634030000u64,
-            "http": {"method": "POST", "path": "/events", "protocol": "HTTP/1.1",
-                     "sourceIp": "203.0.113.7", "userAgent": "RudderLabs"}},
-        "body": body, "isBase64Encoded": false
-    })
 }
 
 /// The binary in JSON log mode with a CleverTap that throttles once, then rejects the records
@@ -220,7 +194,10 @@ async fn json_log_lines_carry_the_message_id_and_each_invocation_has_one_summary
     // A second invocation: its own summary, under its own request id.
     let answer = s
         .api
-        .invoke(webhook("Bearer nope", "{}").to_string(), TIMEOUT)
+        .invoke(
+            webhook_request("dest-a", Some("Bearer nope"), "{}").to_string(),
+            TIMEOUT,
+        )
         .await
         .response();
     assert_eq!(answer["statusCode"], 401);
@@ -322,7 +299,7 @@ async fn no_secret_token_or_event_payload_reaches_the_output_of_a_failing_run() 
     for authorization in [format!("Bearer {WRONG_TOKEN}"), format!("Bearer {TOKEN_A}")] {
         s.api
             .invoke(
-                webhook(&authorization, &track("u-reject")).to_string(),
+                webhook_request("dest-a", Some(&authorization), &track("u-reject")).to_string(),
                 TIMEOUT,
             )
             .await

@@ -2,6 +2,7 @@
 
 #![allow(dead_code)]
 
+pub mod lambda_events;
 pub mod mock_clevertap;
 pub mod moto;
 pub mod runtime_api;
