@@ -1,4 +1,4 @@
-//! Every case and batch of ../shared/conformance/cases.json, through the library and through the
+//! Every case and batch of tests/fixtures/conformance/cases.json, through the library and through the
 //! built binary's `transform` command: the records CleverTap must receive, compared as JSON
 //! values (key order ignored, numbers as doubles).
 
@@ -35,7 +35,7 @@ struct Batch {
 }
 
 fn cases() -> Cases {
-    let path = support::shared_dir().join("conformance").join("cases.json");
+    let path = support::conformance_dir().join("cases.json");
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     serde_json::from_str(&text).unwrap()
 }

@@ -14,9 +14,9 @@ pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// `../shared`, beside the repository, where the conformance cases live.
-pub fn shared_dir() -> PathBuf {
-    repo_root().join("..").join("shared")
+/// `tests/fixtures/conformance`: the reference's expected records (its README says whence).
+pub fn conformance_dir() -> PathBuf {
+    repo_root().join("tests").join("fixtures").join("conformance")
 }
 
 /// The built `rudder-clevertap` binary.
