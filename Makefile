@@ -3,8 +3,11 @@ SHELL := bash
 .DEFAULT_GOAL := help
 CARGO ?= cargo
 VENV := .venv
-# cargo-lambda, cfn-lint and zig (`python -m ziglang`) come from .venv (scripts/tools.sh).
+# cargo-lambda, cfn-lint, zig (`python -m ziglang`) and sam come from .venv (scripts/tools.sh).
 WITH_TOOLS := PATH="$(CURDIR)/$(VENV)/bin:$$PATH"
+# `sam validate --lint` works offline and needs no AWS account: dummy credentials make sure it
+# never picks up real ones, and telemetry is off so it sends nothing.
+SAM_OFFLINE := AWS_ACCESS_KEY_ID=none AWS_SECRET_ACCESS_KEY=none SAM_CLI_TELEMETRY=0
 ARM64_TARGET := aarch64-unknown-linux-gnu
 BINARY := rudder-clevertap
 
@@ -31,7 +34,7 @@ INVOKE_TIMEOUT ?= 600
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-20s %s\n", $$1, $$2}'
 
-tools: ## install moto, cargo-lambda, cfn-lint and zig into .venv (pinned)
+tools: ## install moto, cargo-lambda, cfn-lint, zig and the SAM CLI into .venv (pinned)
 	@bash scripts/tools.sh
 
 run: ## the main job on any machine: the real handler on a sample SQS batch, sending nothing
@@ -54,8 +57,9 @@ bench: ## criterion benchmarks (see BENCHMARKS.md)
 bench-whole-path: ## release binary under a local Runtime API: cold start, 10,000-message batch, peak RSS
 	@bash scripts/bench-whole-path.sh
 
-validate: tools ## cfn-lint the SAM template (tests/it/template.rs checks what cfn-lint cannot)
+validate: tools ## cfn-lint and sam validate --lint on the SAM template, offline (tests/it/template.rs checks the rest)
 	$(VENV)/bin/cfn-lint template.yaml
+	$(SAM_OFFLINE) $(VENV)/bin/sam validate --lint --template template.yaml --region us-east-1
 
 # The arm64 Rust standard library, installed once on a fresh machine (needs internet).
 arm64-target:
