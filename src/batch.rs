@@ -1,12 +1,7 @@
 //! How records become requests: consecutive events, at most a fixed number of records per
-//! request, and one event's records never split across two requests (design.md §1, §5).
+//! request, and one event's records never split across two requests (docs/contracts.md §1, §5).
 
 use std::ops::Range;
-
-/// CleverTap's limit of records per upload call (docs/clevertap-api.md, "Limits").
-pub const MAX_RECORDS_PER_UPLOAD: usize = 1000;
-/// CleverTap's limit of identities per delete call (docs/clevertap-api.md, "Limits").
-pub const MAX_IDENTITIES_PER_DELETE: usize = 100;
 
 /// Groups consecutive items, the i-th holding `sizes[i]` records, into ranges of items whose
 /// records add up to at most `max` (an item larger than `max` gets a range of its own; items
@@ -34,6 +29,7 @@ pub fn chunk_by_size(sizes: impl IntoIterator<Item = usize>, max: usize) -> Vec<
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::clevertap::request::MAX_RECORDS_PER_UPLOAD;
 
     #[test]
     fn two_thousand_five_hundred_single_record_events_make_three_requests() {

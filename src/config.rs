@@ -1,12 +1,12 @@
-//! Environment → typed configuration (design.md §7). Every variable name lives here, and every
-//! value is checked at start-up: a bad value stops the container with a message naming the
-//! variable, instead of surfacing later as a puzzling per-message failure.
+//! Environment → typed configuration (docs/contracts.md §7). Every variable name and every
+//! default lives here, and every value is checked at start-up: a bad value stops the container
+//! with a message naming the variable, instead of surfacing later as a puzzling per-message
+//! failure.
 
-use crate::delivery::DeliveryPolicy;
 use crate::settings::DestinationId;
 use std::time::Duration;
 
-/// Names of the environment variables the function reads (design.md §7).
+/// Names of the environment variables the function reads (docs/contracts.md §7).
 pub mod vars {
     pub const SECRET_PREFIX: &str = "SECRET_PREFIX";
     pub const DEFAULT_DESTINATION_ID: &str = "DEFAULT_DESTINATION_ID";
@@ -21,26 +21,34 @@ pub mod vars {
     pub const AWS_LAMBDA_RUNTIME_API: &str = "AWS_LAMBDA_RUNTIME_API";
 }
 
-/// Default secret id prefix (design.md §4).
+/// Default secret id prefix (docs/contracts.md §4).
 pub const DEFAULT_SECRET_PREFIX: &str = "rudder-clevertap/";
 /// Default and bounds of `MAX_CONCURRENT_REQUESTS`: CleverTap allows 15 concurrent requests per
 /// account (docs/clevertap-api.md, "Limits"), so one container may never use more.
 pub const DEFAULT_MAX_CONCURRENT_REQUESTS: usize = 5;
 pub const MAX_CONCURRENT_REQUESTS_LIMIT: usize = 15;
-/// Default retry budget inside one invocation (design.md §5).
+/// Default retry budget inside one invocation (docs/contracts.md §5).
 pub const DEFAULT_RETRY_BUDGET: Duration = Duration::from_secs(20);
 /// Longest retry budget accepted: Lambda's maximum timeout (15 minutes).
 pub const MAX_RETRY_BUDGET: Duration = Duration::from_secs(900);
-/// Default settings cache lifetime (design.md §4).
+/// Default settings cache lifetime (docs/contracts.md §4).
 pub const DEFAULT_SECRETS_TTL: Duration = Duration::from_secs(300);
 /// Longest settings cache lifetime accepted (one day): a rotated passcode must arrive eventually.
 pub const MAX_SECRETS_TTL: Duration = Duration::from_secs(86_400);
-/// Default largest HTTP body (design.md §2).
+/// Default largest HTTP body (docs/contracts.md §2).
 pub const DEFAULT_MAX_BODY_BYTES: usize = 5 * 1024 * 1024;
 /// Largest accepted `MAX_BODY_BYTES`: Lambda's synchronous invocation payload quota (6 MB).
 pub const MAX_BODY_BYTES_LIMIT: usize = 6 * 1024 * 1024;
-/// Time kept free before the invocation deadline so dead-lettering still fits (design.md §5).
+/// Time kept free before the invocation deadline so dead-lettering still fits (docs/contracts.md §5).
 pub const SAFETY_MARGIN: Duration = Duration::from_secs(3);
+/// First backoff step of a resend within an invocation; doubled per attempt up to
+/// [`DEFAULT_BACKOFF_CAP`] (full jitter, docs/contracts.md §5).
+pub const DEFAULT_BACKOFF_BASE: Duration = Duration::from_millis(200);
+/// Largest backoff step within an invocation.
+pub const DEFAULT_BACKOFF_CAP: Duration = Duration::from_secs(5);
+/// How long a missing or unusable secret is remembered (at most the settings TTL), so a fix is
+/// seen soon while a batch of 10,000 events for it still costs one `GetSecretValue`.
+pub const NEGATIVE_TTL: Duration = Duration::from_secs(30);
 /// Longest secret id prefix: Secrets Manager names are at most 512 characters, and a
 /// destination id takes up to 128 of them.
 pub const MAX_SECRET_PREFIX_LEN: usize = 512 - DestinationId::MAX_LEN;
@@ -141,17 +149,6 @@ impl Config {
                 .map(|v| parse_url(vars::CLEVERTAP_ENDPOINT, &v))
                 .transpose()?,
         })
-    }
-
-    /// The retry and concurrency settings the delivery uses.
-    pub fn delivery_policy(&self) -> DeliveryPolicy {
-        DeliveryPolicy {
-            max_concurrent_requests: self.max_concurrent_requests,
-            retry_budget: self.retry_budget,
-            safety_margin: SAFETY_MARGIN,
-            endpoint_override: self.clevertap_endpoint.clone(),
-            ..DeliveryPolicy::default()
-        }
     }
 }
 
@@ -326,7 +323,7 @@ mod tests {
     #[test]
     fn the_delivery_policy_keeps_at_least_three_seconds_for_dead_lettering() {
         let c = parse(&[("CLEVERTAP_ENDPOINT", "http://127.0.0.1:1")]).unwrap();
-        let p = c.delivery_policy();
+        let p = crate::delivery::DeliveryPolicy::from_config(&c);
         assert!(p.safety_margin >= Duration::from_secs(3));
         assert_eq!(p.max_concurrent_requests, 5);
         assert_eq!(p.endpoint_override.as_deref(), Some("http://127.0.0.1:1"));

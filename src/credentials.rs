@@ -1,4 +1,4 @@
-//! Destination settings from AWS Secrets Manager, cached per warm container (design.md §4).
+//! Destination settings from AWS Secrets Manager, cached per warm container (docs/contracts.md §4).
 //!
 //! A batch of 10,000 events for one destination must cost one `GetSecretValue`, not 10,000:
 //! entries are cached for `SECRETS_TTL_SECONDS` (a missing or unusable secret for 30 s, so a
@@ -7,6 +7,8 @@
 //! entry at once. Every failure is a `retry` (it is never the event's fault) and is logged
 //! with the destination id, never with a value from the secret.
 
+use crate::codes;
+use crate::config::NEGATIVE_TTL;
 use crate::outcome::Reason;
 use crate::settings::{DestinationId, DestinationSettings, SettingsError};
 use aws_config::SdkConfig;
@@ -19,12 +21,6 @@ use std::time::Duration;
 use tokio::sync::OnceCell;
 use tokio::time::Instant;
 
-/// Default of `SECRET_PREFIX` (design.md §4).
-pub const DEFAULT_SECRET_PREFIX: &str = "rudder-clevertap/";
-/// Default of `SECRETS_TTL_SECONDS` (design.md §4).
-pub const DEFAULT_SECRETS_TTL: Duration = Duration::from_secs(300);
-/// How long a missing or unusable secret is remembered (design.md §4).
-pub const NEGATIVE_TTL: Duration = Duration::from_secs(30);
 /// Whole `GetSecretValue` call, retries included: a stuck Secrets Manager must not eat the
 /// invocation.
 pub const SECRETS_OPERATION_TIMEOUT: Duration = Duration::from_secs(5);
@@ -54,8 +50,8 @@ impl CredentialsError {
     /// The stable snake_case code of this error.
     pub fn code(&self) -> &'static str {
         match self {
-            CredentialsError::NotFound(_) => "secret_not_found",
-            CredentialsError::Unavailable { .. } => "secrets_unavailable",
+            CredentialsError::NotFound(_) => codes::SECRET_NOT_FOUND,
+            CredentialsError::Unavailable { .. } => codes::SECRETS_UNAVAILABLE,
             CredentialsError::Invalid { source, .. } => source.code(),
         }
     }
@@ -90,9 +86,16 @@ pub trait SettingsSource: Send + Sync {
     /// Per destination, how many lookups since the last call were not answered from a cache
     /// (each one a `GetSecretValue`), for the `SecretsCacheMiss` metric. Sources without a
     /// cache report none.
-    fn take_cache_misses(&self) -> Vec<(DestinationId, u64)> {
+    fn take_cache_misses(&self) -> Vec<CacheMisses> {
         Vec::new()
     }
+}
+
+/// How many lookups of one destination were not answered from a cache.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheMisses {
+    pub destination: DestinationId,
+    pub count: u64,
 }
 
 /// The timeouts every Secrets Manager call gets.
@@ -255,7 +258,7 @@ impl SettingsSource for SecretsManagerSource {
         }
     }
 
-    fn take_cache_misses(&self) -> Vec<(DestinationId, u64)> {
+    fn take_cache_misses(&self) -> Vec<CacheMisses> {
         std::mem::take(
             &mut *self
                 .misses
@@ -263,6 +266,7 @@ impl SettingsSource for SecretsManagerSource {
                 .unwrap_or_else(|poisoned| poisoned.into_inner()),
         )
         .into_iter()
+        .map(|(destination, count)| CacheMisses { destination, count })
         .collect()
     }
 }

@@ -1,9 +1,10 @@
-//! Dead-lettering of rejected events (design.md §3). A dead letter is redrivable as it is: its
+//! Dead-lettering of rejected events (docs/contracts.md §3). A dead letter is redrivable as it is: its
 //! body is the rejected events only and its attributes copy the routing (`destinationId`) and say
 //! why (`rejectionCode`, `rejectionMessage`, `sourceMessageId`). The sender sits behind a small
 //! trait so the handler is tested with a fake; the real one is SQS `SendMessageBatch`, packed
 //! within SQS's limits, each failed entry reported on its own so its message is retried instead.
 
+use crate::outcome::Reason;
 use aws_sdk_sqs::types::{MessageAttributeValue, SendMessageBatchRequestEntry};
 use std::future::Future;
 use std::sync::Arc;
@@ -14,9 +15,9 @@ pub const MAX_ENTRIES_PER_BATCH: usize = 10;
 /// SQS's limit on one batch's total size, bodies and attributes included: 256 KiB (Amazon SQS
 /// quotas). A single dead letter can be no larger either.
 pub const MAX_BATCH_BYTES: usize = 256 * 1024;
-/// `rejectionMessage` is cut to at most 1 KB (design.md §3).
+/// `rejectionMessage` is cut to at most 1 KB (docs/contracts.md §3).
 pub const MAX_REJECTION_MESSAGE_BYTES: usize = 1024;
-/// Operation timeout of a dead-letter send: it must fit in the 3 s safety margin (design.md §5).
+/// Operation timeout of a dead-letter send: it must fit in the 3 s safety margin (docs/contracts.md §5).
 pub const SEND_OPERATION_TIMEOUT: Duration = Duration::from_millis(2500);
 /// Attempt timeout of a dead-letter send, so one retry still fits the operation timeout.
 pub const SEND_ATTEMPT_TIMEOUT: Duration = Duration::from_millis(1000);
@@ -45,27 +46,34 @@ pub struct DeadLetter {
     pub message_group_id: Option<String>,
 }
 
+/// Where a dead letter's items came from; copied to its attributes so a redrive routes the same
+/// way. Empty values are left out.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Origin<'a> {
+    /// The source's `destinationId` (message attribute, or the authenticated destination).
+    pub destination_id: Option<&'a str>,
+    /// The SQS message id, or the HTTP request id.
+    pub source_message_id: Option<&'a str>,
+    /// The source's `MessageGroupId` (FIFO sources).
+    pub message_group_id: Option<&'a str>,
+}
+
 impl DeadLetter {
-    pub fn new(
-        body: String,
-        destination_id: Option<&str>,
-        code: &str,
-        message: &str,
-        source_message_id: Option<&str>,
-        message_group_id: Option<&str>,
-    ) -> Self {
+    /// A letter carrying `body` (the rejected items), rejected for `reason`.
+    pub fn new(body: String, reason: &Reason, origin: Origin<'_>) -> Self {
         let non_empty = |s: Option<&str>| s.filter(|s| !s.is_empty()).map(str::to_owned);
+        let message = if reason.message.is_empty() {
+            reason.code.as_ref()
+        } else {
+            reason.message.as_str()
+        };
         DeadLetter {
             body,
-            destination_id: non_empty(destination_id),
-            rejection_code: code.to_owned(),
-            rejection_message: truncate(
-                if message.is_empty() { code } else { message },
-                MAX_REJECTION_MESSAGE_BYTES,
-            )
-            .to_owned(),
-            source_message_id: non_empty(source_message_id),
-            message_group_id: non_empty(message_group_id),
+            destination_id: non_empty(origin.destination_id),
+            rejection_code: reason.code.clone().into_owned(),
+            rejection_message: truncate(message, MAX_REJECTION_MESSAGE_BYTES).to_owned(),
+            source_message_id: non_empty(origin.source_message_id),
+            message_group_id: non_empty(origin.message_group_id),
         }
     }
 
@@ -324,18 +332,19 @@ mod tests {
     fn letter(body: &str) -> DeadLetter {
         DeadLetter::new(
             body.to_owned(),
-            Some("dest-1"),
-            "invalid_json",
-            "bad",
-            Some("m-1"),
-            None,
+            &Reason::new("invalid_json", "bad"),
+            Origin {
+                destination_id: Some("dest-1"),
+                source_message_id: Some("m-1"),
+                message_group_id: None,
+            },
         )
     }
 
     #[test]
     fn the_rejection_message_is_cut_to_one_kilobyte_on_a_character_boundary() {
         let long = "é".repeat(1000);
-        let l = DeadLetter::new(String::new(), None, "c", &long, None, None);
+        let l = DeadLetter::new(String::new(), &Reason::new("c", long), Origin::default());
         assert!(l.rejection_message.len() <= 1024);
         assert_eq!(l.rejection_message.len(), 1024);
         assert!(l.rejection_message.chars().all(|c| c == 'é'));
@@ -343,7 +352,11 @@ mod tests {
 
     #[test]
     fn empty_attributes_are_left_out_rather_than_sent_empty() {
-        let l = DeadLetter::new("{}".into(), Some(""), "code", "", None, None);
+        let origin = Origin {
+            destination_id: Some(""),
+            ..Origin::default()
+        };
+        let l = DeadLetter::new("{}".into(), &Reason::new("code", ""), origin);
         let names: Vec<_> = l.attributes().map(|(n, _)| n).collect();
         assert_eq!(names, ["rejectionCode", "rejectionMessage"]);
         assert_eq!(l.rejection_message, "code");

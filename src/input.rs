@@ -1,18 +1,15 @@
 //! How a body (SQS message, HTTP request, `transform` input) is split into events: one event,
-//! a JSON array, `{"batch": [...]}`, or NDJSON (design.md §1, §2). Items borrow their text from
+//! a JSON array, `{"batch": [...]}`, or NDJSON (docs/contracts.md §1, §2). Items borrow their text from
 //! the body; a bad item is kept with its reason rather than failing its neighbours, so every
-//! event ends with a result. An object with a `regulationType` key is a regulation (design.md §6),
+//! event ends with a result. An object with a `regulationType` key is a regulation (docs/contracts.md §6),
 //! never an event.
 
+use crate::codes;
 use crate::outcome::Reason;
 use crate::regulation::{REGULATION_TYPE_KEY, Regulation};
-use crate::transform::codes;
 use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 use std::fmt;
-
-/// The code of a body with nothing in it.
-pub const EMPTY_BODY: &str = "empty_body";
 
 /// One item of a body: its raw JSON text (or the raw text of a line that is not JSON), and the
 /// reason it cannot be used, if any (`invalid_json`, `not_an_object`, ...).
@@ -129,7 +126,7 @@ impl<'de> Deserialize<'de> for Whole<'de> {
 pub fn split_body(text: &str) -> Result<Body<'_>, Reason> {
     let trimmed = text.trim();
     if trimmed.is_empty() {
-        return Err(Reason::new(EMPTY_BODY, "the body is empty"));
+        return Err(Reason::new(codes::EMPTY_BODY, "the body is empty"));
     }
     let whole_error = match serde_json::from_str::<Whole<'_>>(trimmed) {
         Ok(Whole::Object(Some(batch))) => {

@@ -12,8 +12,8 @@ use crate::clevertap::client::{ClientBuildError, HttpTimeouts, HttpTransport};
 use crate::config::{Config, vars};
 use crate::credentials::{SecretsManagerSource, SettingsSource, secrets_client};
 use crate::deadletter::{DeadLetterSink, SqsDeadLetterQueue, sqs_client};
-use crate::delivery::Delivery;
-use crate::entrypoints::{Handler, HandlerError, Shape, Upload};
+use crate::delivery::{Delivery, DeliveryPolicy};
+use crate::entrypoints::{CleverTapApi, Handler, HandlerError, Shape};
 use crate::metrics::InvocationMetrics;
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::value::RawValue;
@@ -156,7 +156,7 @@ pub async fn run(config: Config) -> Result<(), StartError> {
     );
     let delivery = Delivery::new(
         HttpTransport::new(HttpTimeouts::default())?,
-        config.delivery_policy(),
+        DeliveryPolicy::from_config(&config),
     );
     let dead_letters = config
         .dead_letter_queue_url
@@ -175,22 +175,27 @@ pub async fn run(config: Config) -> Result<(), StartError> {
 /// The runtime loop around one handler. A payload that is not JSON at all is answered by the
 /// runtime itself with an error; everything else reaches the handler. lambda_runtime wraps each
 /// invocation in a span carrying its `requestId`, so every line below carries it.
-pub async fn serve<S: SettingsSource, U: Upload, D: DeadLetterSink>(
-    handler: Handler<S, U, D>,
+pub async fn serve<S: SettingsSource, C: CleverTapApi, D: DeadLetterSink>(
+    handler: Handler<S, C, D>,
 ) -> Result<(), StartError> {
     let handler = &handler;
-    // The payload as text, not a `Value`: see `Handler::handle_raw`.
+    // The payload as text, not a `Value`: see `Handler::handle`.
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<Box<RawValue>>| async move {
             let started = Instant::now();
             let deadline = deadline_from_epoch_ms(event.context.deadline);
-            let (shape, answer) = handler.handle_raw(event.payload, deadline).await;
-            let kind = shape.map_or("unknown", Shape::as_str);
+            let invocation = handler.handle(event.payload, deadline).await;
+            let kind = invocation.shape.map_or("unknown", Shape::as_str);
             let metrics = handler.take_metrics();
-            log_summary(kind, &metrics, answer.as_ref().err(), started.elapsed());
+            log_summary(
+                kind,
+                &metrics,
+                invocation.answer.as_ref().err(),
+                started.elapsed(),
+            );
             emit_metrics(&event.context.env_config.function_name, &metrics);
             trim_heap();
-            answer
+            invocation.answer
         },
     ))
     .await

@@ -4,6 +4,7 @@
 pub mod batch;
 pub mod clevertap;
 pub mod cli;
+pub mod codes;
 pub mod config;
 pub mod credentials;
 pub mod deadletter;
@@ -16,3 +17,9 @@ pub mod outcome;
 pub mod regulation;
 pub mod settings;
 pub mod transform;
+
+/// Builders of Lambda payloads for the unit tests: the integration tests' own file, so both
+/// build payloads the same way.
+#[cfg(test)]
+#[path = "../tests/it/support/lambda_events.rs"]
+pub(crate) mod lambda_events;

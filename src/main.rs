@@ -1,4 +1,4 @@
-//! The `rudder-clevertap` binary: wiring only (design.md §1).
+//! The `rudder-clevertap` binary: wiring only (docs/contracts.md §1).
 
 use std::process::ExitCode;
 

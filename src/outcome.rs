@@ -1,5 +1,5 @@
 //! The three outcomes every event, user and message ends in, and how a group's outcome is
-//! derived: the worst of its parts (retry > rejected > delivered, design.md §3).
+//! derived: the worst of its parts (retry > rejected > delivered, docs/contracts.md §3).
 
 use serde::Serialize;
 use std::borrow::Cow;
@@ -91,6 +91,93 @@ impl Outcome {
     }
 }
 
+/// How many items ended in each status.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StatusCounts {
+    pub delivered: usize,
+    pub rejected: usize,
+    pub retry: usize,
+}
+
+impl StatusCounts {
+    /// One item of `status`.
+    pub fn one(status: Status) -> Self {
+        let mut counts = StatusCounts::default();
+        counts.add(status);
+        counts
+    }
+
+    /// The counts of `outcomes`.
+    pub fn of<'a>(outcomes: impl IntoIterator<Item = &'a Outcome>) -> Self {
+        let mut counts = StatusCounts::default();
+        for o in outcomes {
+            counts.add(o.status());
+        }
+        counts
+    }
+
+    pub fn add(&mut self, status: Status) {
+        match status {
+            Status::Delivered => self.delivered += 1,
+            Status::Rejected => self.rejected += 1,
+            Status::Retry => self.retry += 1,
+        }
+    }
+
+    pub const fn get(&self, status: Status) -> usize {
+        match status {
+            Status::Delivered => self.delivered,
+            Status::Rejected => self.rejected,
+            Status::Retry => self.retry,
+        }
+    }
+}
+
+/// What a group of items (a message's events, a regulation's users) came to as a whole.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Summary {
+    /// The worst of the items' outcomes; a rejection of several items says how many.
+    pub outcome: Outcome,
+    pub counts: StatusCounts,
+}
+
+impl Summary {
+    /// The summary of `outcomes`, whose items are called `items` in messages ("events", "users").
+    pub fn of(outcomes: &[Outcome], items: &str) -> Summary {
+        let counts = StatusCounts::of(outcomes);
+        let outcome = match Outcome::worst_of(outcomes) {
+            Outcome::Rejected(first) => {
+                Outcome::Rejected(Reason::first_of(first, counts.rejected, items))
+            }
+            other => other,
+        };
+        Summary { outcome, counts }
+    }
+
+    /// A group decided as a whole: one item of that outcome.
+    pub fn single(outcome: Outcome) -> Summary {
+        Summary {
+            counts: StatusCounts::one(outcome.status()),
+            outcome,
+        }
+    }
+}
+
+impl Reason {
+    /// The reason given for `count` rejected `items` whose first was rejected for `first`: the
+    /// first reason itself, or "N items rejected; the first: ..." for several.
+    pub fn first_of(first: Reason, count: usize, items: &str) -> Reason {
+        if count > 1 {
+            Reason::new(
+                first.code,
+                format!("{count} {items} rejected; the first: {}", first.message),
+            )
+        } else {
+            first
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -112,5 +199,30 @@ mod tests {
         let a = Outcome::rejected("a", "first");
         let b = Outcome::rejected("b", "second");
         assert_eq!(Outcome::worst_of([&a, &b]), a);
+    }
+
+    #[test]
+    fn a_summary_counts_each_status_and_says_how_many_were_rejected() {
+        let outcomes = [
+            Outcome::Delivered,
+            Outcome::rejected("bad", "first bad"),
+            Outcome::rejected("worse", "second bad"),
+        ];
+        let s = Summary::of(&outcomes, "events");
+        assert_eq!(
+            s.counts,
+            StatusCounts {
+                delivered: 1,
+                rejected: 2,
+                retry: 0
+            }
+        );
+        assert_eq!(
+            s.outcome,
+            Outcome::rejected("bad", "2 events rejected; the first: first bad")
+        );
+        let one = Summary::of(&outcomes[..2], "users");
+        assert_eq!(one.outcome, Outcome::rejected("bad", "first bad"));
+        assert_eq!(Summary::single(Outcome::Delivered).counts.delivered, 1);
     }
 }

@@ -1,4 +1,4 @@
-//! User deletion requests, RudderStack's "regulations" (design.md §6):
+//! User deletion requests, RudderStack's "regulations" (docs/contracts.md §6):
 //! `{"regulationType": "suppress_with_delete", "destinationIds": [...], "users": [{"userId": ...}]}`.
 //!
 //! A regulation is told from an event by its `regulationType` key (an event never has one), and
@@ -7,6 +7,7 @@
 //! bad user is rejected alone so that the others are still deleted. The text of every user is
 //! kept, so a dead letter can carry the regulation with only its rejected users.
 
+use crate::codes;
 use crate::outcome::Reason;
 use crate::settings::DestinationId;
 use crate::transform::Record;
@@ -23,21 +24,6 @@ pub const REGULATION_TYPE_KEY: &str = "regulationType";
 pub const SUPPRESS_WITH_DELETE: &str = "suppress_with_delete";
 /// Longest piece of a caller's text quoted back in a message.
 const MAX_QUOTED_CHARS: usize = 64;
-
-/// Stable codes of the rejections this module gives.
-pub mod codes {
-    /// The regulation is malformed: `regulationType` not a string, `users` missing or not an
-    /// array, or `destinationIds` not an array of valid destination ids. Fix the producer.
-    pub const INVALID_REGULATION: &str = "invalid_regulation";
-    /// `regulationType` is not `suppress_with_delete`, the only type CleverTap supports here.
-    pub const UNSUPPORTED_REGULATION_TYPE: &str = "unsupported_regulation_type";
-    /// A user without `userId` (absent, null, or an empty string): nothing to delete by.
-    pub const MISSING_USER_ID: &str = "missing_user_id";
-    /// A user that is not an object, or whose `userId` is not a string.
-    pub const INVALID_USER_ID: &str = "invalid_user_id";
-    /// A regulation inside an array, `{"batch": [...]}` or NDJSON: it must be the whole body.
-    pub const REGULATION_IN_BATCH: &str = "regulation_in_batch";
-}
 
 /// One user of a regulation: its JSON text, and its `userId` or why it has none.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,8 +1,9 @@
 //! Destination settings: the JSON a destination's secret holds, with the same names as
-//! RudderStack's CleverTap settings (design.md §4), and the types that keep the passcode and
+//! RudderStack's CleverTap settings (docs/contracts.md §4), and the types that keep the passcode and
 //! webhook token out of logs, errors and Debug output.
 
 use crate::clevertap::endpoint::Region;
+use crate::codes;
 use serde::Deserialize;
 use std::fmt;
 
@@ -34,7 +35,7 @@ impl fmt::Display for Secret {
     }
 }
 
-/// A destination id, checked against `[A-Za-z0-9_.-]{1,128}` (design.md §2) before it becomes
+/// A destination id, checked against `[A-Za-z0-9_.-]{1,128}` (docs/contracts.md §2) before it becomes
 /// part of a secret id or a log line.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct DestinationId(Box<str>);
@@ -108,10 +109,10 @@ impl SettingsError {
     /// The stable snake_case code of this error.
     pub const fn code(&self) -> &'static str {
         match self {
-            SettingsError::Malformed { .. } => "secret_malformed",
-            SettingsError::MissingAccountId => "secret_missing_account_id",
-            SettingsError::MissingPasscode => "secret_missing_passcode",
-            SettingsError::UnknownRegion(_) => "unknown_region",
+            SettingsError::Malformed { .. } => codes::SECRET_MALFORMED,
+            SettingsError::MissingAccountId => codes::SECRET_MISSING_ACCOUNT_ID,
+            SettingsError::MissingPasscode => codes::SECRET_MISSING_PASSCODE,
+            SettingsError::UnknownRegion(_) => codes::UNKNOWN_REGION,
         }
     }
 }

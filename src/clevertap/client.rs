@@ -2,15 +2,12 @@
 //! and request timeouts), built once per container and shared by every invocation, since a
 //! TLS handshake per request would cost more than the request itself.
 
+use crate::clevertap::request::{HEADER_ACCOUNT_ID, HEADER_PASSCODE};
 use crate::clevertap::transport::{ApiRequest, HttpReply, Transport, TransportError};
 use bytes::{Bytes, BytesMut};
 use reqwest::header::{CONTENT_TYPE, HeaderValue};
 use std::time::Duration;
 
-/// Header carrying the CleverTap account id (clevertap-api.md "Endpoints and regions").
-pub const HEADER_ACCOUNT_ID: &str = "X-CleverTap-Account-Id";
-/// Header carrying the passcode; marked sensitive so it never shows in debug output.
-pub const HEADER_PASSCODE: &str = "X-CleverTap-Passcode";
 /// Largest answer read; CleverTap's answers are small, anything bigger is not CleverTap's.
 pub const MAX_REPLY_BYTES: usize = 1 << 20;
 /// How long an idle pooled connection is kept for the next invocation of a warm container.
@@ -85,6 +82,7 @@ impl Transport for HttpTransport {
             .client
             .post(url)
             .header(HEADER_ACCOUNT_ID, account)
+            // Marked sensitive, so it never shows in debug output.
             .header(HEADER_PASSCODE, passcode)
             .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
             .body(request.body)

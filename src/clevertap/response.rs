@@ -3,7 +3,7 @@
 //! an `unprocessed[]` entry is matched to the record it echoes (compared as JSON values), or by
 //! the 1-based "record number" in its error text; an entry that matches nothing means some
 //! record failed and we cannot tell which, so every record not otherwise accounted for counts
-//! as failed (clevertap-api.md "Responses", design.md §5).
+//! as failed (docs/clevertap-api.md "Responses", docs/contracts.md §5).
 
 use crate::clevertap::retry::Failure;
 use crate::clevertap::transport::HttpReply;

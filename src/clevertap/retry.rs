@@ -1,36 +1,19 @@
 //! The one place that decides what a CleverTap failure means: delivered after all, rejected
 //! (the record is bad), split (find the bad record), retried now (transient), or retried later
 //! (credentials or configuration). One exhaustive match, so a new kind of failure cannot slip
-//! through unclassified (design.md §5, clevertap-api.md "Responses").
+//! through unclassified (docs/contracts.md §5, docs/clevertap-api.md "Responses").
 
+use crate::codes;
 use crate::outcome::Reason;
 
 /// CleverTap's per-record code for "miscellaneous server error": the only transient one
-/// (clevertap-api.md, "Responses").
+/// (docs/clevertap-api.md, "Responses").
 pub const CODE_TRANSIENT: i64 = 555;
 /// CleverTap's per-record code for "discarded by the account's own rule": counts as delivered.
 pub const CODE_DISCARDED: i64 = 528;
 
 /// Longest piece of CleverTap's own text kept in a message.
 const MAX_DETAIL_CHARS: usize = 300;
-
-/// Stable codes of the reasons this module gives.
-pub mod codes {
-    pub const RECORD_REJECTED: &str = "clevertap_record_rejected";
-    pub const RECORD_FAILED: &str = "clevertap_record_failed";
-    pub const RECORD_UNCONFIRMED: &str = "clevertap_record_unconfirmed";
-    pub const BAD_REQUEST: &str = "clevertap_bad_request";
-    pub const PAYLOAD_TOO_LARGE: &str = "clevertap_payload_too_large";
-    pub const UNAUTHORIZED: &str = "clevertap_unauthorized";
-    pub const THROTTLED: &str = "clevertap_throttled";
-    pub const UNAVAILABLE: &str = "clevertap_unavailable";
-    pub const TIMEOUT: &str = "clevertap_timeout";
-    pub const UNREACHABLE: &str = "clevertap_unreachable";
-    pub const UNEXPECTED_STATUS: &str = "clevertap_unexpected_status";
-    pub const BAD_RESPONSE: &str = "clevertap_bad_response";
-    pub const INVALID_REQUEST: &str = "clevertap_invalid_request";
-    pub const RETRY_BUDGET_EXHAUSTED: &str = "retry_budget_exhausted";
-}
 
 /// Everything that can go wrong with a request or with one record of it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,7 +66,7 @@ pub fn classify(failure: &Failure) -> Verdict {
             CODE_DISCARDED => Verdict::Discarded,
             CODE_TRANSIENT => Verdict::RetryNow {
                 reason: Reason::new(
-                    codes::RECORD_FAILED,
+                    codes::CLEVERTAP_RECORD_FAILED,
                     format!(
                         "CleverTap could not process the record (code 555): {}",
                         clip(error)
@@ -92,7 +75,7 @@ pub fn classify(failure: &Failure) -> Verdict {
                 throttled: false,
             },
             other => Verdict::Reject(Reason::new(
-                codes::RECORD_REJECTED,
+                codes::CLEVERTAP_RECORD_REJECTED,
                 format!(
                     "CleverTap rejected the record (code {other}): {}",
                     clip(error)
@@ -101,72 +84,81 @@ pub fn classify(failure: &Failure) -> Verdict {
         },
         Failure::RecordUnconfirmed { detail } => Verdict::RetryNow {
             reason: Reason::new(
-                codes::RECORD_UNCONFIRMED,
+                codes::CLEVERTAP_RECORD_UNCONFIRMED,
                 format!("CleverTap did not confirm the record: {}", clip(detail)),
             ),
             throttled: false,
         },
         Failure::Status { status, body } => classify_status(*status, body),
         Failure::Timeout => Verdict::RetryNow {
-            reason: Reason::new(codes::TIMEOUT, "CleverTap did not answer in time"),
+            reason: Reason::new(codes::CLEVERTAP_TIMEOUT, "CleverTap did not answer in time"),
             throttled: false,
         },
         Failure::Unreachable { detail } => Verdict::RetryNow {
             reason: Reason::new(
-                codes::UNREACHABLE,
+                codes::CLEVERTAP_UNREACHABLE,
                 format!("could not reach CleverTap: {}", clip(detail)),
             ),
             throttled: false,
         },
         Failure::BadResponse { detail } => Verdict::RetryNow {
             reason: Reason::new(
-                codes::BAD_RESPONSE,
+                codes::CLEVERTAP_BAD_RESPONSE,
                 format!("CleverTap's answer could not be read: {}", clip(detail)),
             ),
             throttled: false,
         },
         Failure::InvalidRequest { detail } => Verdict::RetryLater {
-            reason: Reason::new(codes::INVALID_REQUEST, clip(detail)),
+            reason: Reason::new(codes::CLEVERTAP_INVALID_REQUEST, clip(detail)),
             credentials: false,
         },
     }
 }
 
-/// HTTP statuses (design.md §5): 400/413 split, 401/403 credentials, 408/429/5xx (not 501)
+/// HTTP statuses (docs/contracts.md §5): 400/413 split, 401/403 credentials, 408/429/5xx (not 501)
 /// transient, anything else a configuration error left to the source's redrive policy.
 fn classify_status(status: u16, body: &str) -> Verdict {
     let text = |what: &str| format!("CleverTap answered HTTP {status} ({what}): {}", clip(body));
     match status {
-        400 => Verdict::Split(Reason::new(codes::BAD_REQUEST, text("bad request"))),
+        400 => Verdict::Split(Reason::new(
+            codes::CLEVERTAP_BAD_REQUEST,
+            text("bad request"),
+        )),
         413 => Verdict::Split(Reason::new(
-            codes::PAYLOAD_TOO_LARGE,
+            codes::CLEVERTAP_PAYLOAD_TOO_LARGE,
             text("payload too large"),
         )),
         401 | 403 => Verdict::RetryLater {
             reason: Reason::new(
-                codes::UNAUTHORIZED,
+                codes::CLEVERTAP_UNAUTHORIZED,
                 text("credentials or region rejected; the cached settings are dropped"),
             ),
             credentials: true,
         },
         408 => Verdict::RetryNow {
-            reason: Reason::new(codes::TIMEOUT, text("request timeout")),
+            reason: Reason::new(codes::CLEVERTAP_TIMEOUT, text("request timeout")),
             throttled: false,
         },
         429 => Verdict::RetryNow {
-            reason: Reason::new(codes::THROTTLED, text("too many concurrent requests")),
+            reason: Reason::new(
+                codes::CLEVERTAP_THROTTLED,
+                text("too many concurrent requests"),
+            ),
             throttled: true,
         },
         501 => Verdict::RetryLater {
-            reason: Reason::new(codes::UNEXPECTED_STATUS, text("not implemented")),
+            reason: Reason::new(codes::CLEVERTAP_UNEXPECTED_STATUS, text("not implemented")),
             credentials: false,
         },
         500..=599 => Verdict::RetryNow {
-            reason: Reason::new(codes::UNAVAILABLE, text("server error")),
+            reason: Reason::new(codes::CLEVERTAP_UNAVAILABLE, text("server error")),
             throttled: false,
         },
         _ => Verdict::RetryLater {
-            reason: Reason::new(codes::UNEXPECTED_STATUS, text("unexpected status")),
+            reason: Reason::new(
+                codes::CLEVERTAP_UNEXPECTED_STATUS,
+                text("unexpected status"),
+            ),
             credentials: false,
         },
     }
@@ -219,7 +211,7 @@ mod tests {
         ] {
             let v = rec(code);
             assert!(matches!(v, Verdict::Reject(_)), "{code}: {v:?}");
-            assert_eq!(code_of(&v), codes::RECORD_REJECTED);
+            assert_eq!(code_of(&v), codes::CLEVERTAP_RECORD_REJECTED);
         }
     }
 
@@ -275,7 +267,7 @@ mod tests {
                 ),
                 "{s}: {v:?}"
             );
-            assert_eq!(code_of(&v), codes::UNEXPECTED_STATUS);
+            assert_eq!(code_of(&v), codes::CLEVERTAP_UNEXPECTED_STATUS);
         }
     }
 

@@ -1,8 +1,10 @@
-//! `rudder-clevertap invoke [--destinations FILE] [--dry-run] LAMBDA_EVENT.json` (design.md §1):
-//! runs the real handler once on a Lambda event file, so the whole path can be tried on any
-//! machine. Stdout holds only the handler's JSON response; logs and dry-run output go to stderr.
+//! `rudder-clevertap invoke [--destinations FILE] [--dry-run] LAMBDA_EVENT.json`
+//! (docs/contracts.md §1): runs the real handler once on a Lambda event file, through the same
+//! entry point as the Lambda runtime loop, so the whole path can be tried on any machine. Stdout
+//! holds only the handler's JSON response; logs and dry-run output go to stderr.
 
 use crate::clevertap::client::{HttpTimeouts, HttpTransport};
+use crate::clevertap::request;
 use crate::clevertap::transport::{ApiRequest, HttpReply, Transport, TransportError};
 use crate::config::Config;
 use crate::credentials::{CredentialsError, SettingsSource};
@@ -10,9 +12,10 @@ use crate::credentials::{SecretsManagerSource, StaticSource, secrets_client};
 use crate::deadletter::{
     DeadLetter, DeadLetterError, DeadLetterSink, SqsDeadLetterQueue, sqs_client,
 };
-use crate::delivery::Delivery;
+use crate::delivery::{Delivery, DeliveryPolicy};
 use crate::entrypoints::Handler;
 use crate::settings::{DestinationId, DestinationSettings};
+use serde_json::value::RawValue;
 use serde_json::{Value, json};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -25,7 +28,7 @@ pub const INVOKE_DEADLINE: Duration = Duration::from_secs(60);
 
 #[derive(Debug, clap::Args)]
 pub struct InvokeArgs {
-    /// Destination settings as a JSON object (destination id -> settings, design.md §4), used
+    /// Destination settings as a JSON object (destination id -> settings, docs/contracts.md §4), used
     /// instead of Secrets Manager.
     #[arg(long, value_name = "FILE")]
     pub destinations: Option<PathBuf>,
@@ -112,8 +115,8 @@ async fn run(args: InvokeArgs) -> ExitCode {
         Ok(t) => t,
         Err(e) => return usage(format!("cannot read {}: {e}", args.event.display())),
     };
-    let payload: Value = match serde_json::from_str(&event_text) {
-        Ok(v) => v,
+    let payload = match RawValue::from_string(event_text) {
+        Ok(payload) => payload,
         Err(e) => return usage(format!("{} is not JSON: {e}", args.event.display())),
     };
 
@@ -158,13 +161,13 @@ async fn run(args: InvokeArgs) -> ExitCode {
         }
         _ => Either::Right(None),
     };
-    let delivery = Delivery::new(transport, config.delivery_policy());
+    let delivery = Delivery::new(transport, DeliveryPolicy::from_config(&config));
     let handler = Handler::new(config, settings, delivery, dead_letters);
 
-    match handler
+    let invocation = handler
         .handle(payload, Instant::now() + INVOKE_DEADLINE)
-        .await
-    {
+        .await;
+    match invocation.answer {
         Ok(response) => {
             println!("{}", pretty(&response));
             ExitCode::SUCCESS
@@ -187,20 +190,20 @@ fn pretty(value: &Value) -> String {
 pub struct DryRunTransport;
 
 impl DryRunTransport {
-    /// What would be sent, as JSON, with the passcode redacted.
-    pub fn describe(request: &ApiRequest<'_>) -> Value {
-        let body: Value = serde_json::from_slice(&request.body)
-            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&request.body).into_owned()));
-        json!({
-            "method": "POST",
-            "url": format!("{}{}", request.base_url, request.path),
-            "headers": {
-                "X-CleverTap-Account-Id": request.account_id,
-                "X-CleverTap-Passcode": "<redacted>",
-                "Content-Type": "application/json",
-            },
-            "body": body,
-        })
+    /// What would be sent, as JSON, with the passcode redacted (the view `transform` prints).
+    pub fn describe(api_request: &ApiRequest<'_>) -> Value {
+        let url = format!("{}{}", api_request.base_url, api_request.path);
+        let mut view = String::with_capacity(api_request.body.len() + 256);
+        request::write_view_head(&mut view, &url, api_request.account_id);
+        match std::str::from_utf8(&api_request.body) {
+            Ok(body) if serde_json::from_str::<&RawValue>(body).is_ok() => view.push_str(body),
+            _ => crate::transform::json::write_str(
+                &mut view,
+                &String::from_utf8_lossy(&api_request.body),
+            ),
+        }
+        view.push('}');
+        serde_json::from_str(&view).unwrap_or(Value::Null)
     }
 }
 
@@ -274,7 +277,15 @@ mod tests {
 
     #[tokio::test]
     async fn a_printed_dead_letter_counts_as_sent() {
-        let letter = DeadLetter::new("{}".into(), Some("d"), "c", "m", Some("id"), None);
+        let letter = DeadLetter::new(
+            "{}".into(),
+            &crate::outcome::Reason::new("c", "m"),
+            crate::deadletter::Origin {
+                destination_id: Some("d"),
+                source_message_id: Some("id"),
+                message_group_id: None,
+            },
+        );
         let results = PrintDeadLetters.send(&[letter]).await;
         assert!(matches!(results.as_slice(), [Ok(())]));
     }

@@ -1,4 +1,4 @@
-//! The command line (design.md §1): `transform` runs the pure mapping on a file with no
+//! The command line (docs/contracts.md §1): `transform` runs the pure mapping on a file with no
 //! network; `invoke` runs the real handler once on a Lambda event file. Only argument parsing
 //! lives here; each command has its own module.
 

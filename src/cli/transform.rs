@@ -1,19 +1,21 @@
-//! `rudder-clevertap transform --destination DEST.json [FILE|-]` (design.md §1): the requests a
+//! `rudder-clevertap transform --destination DEST.json [FILE|-]` (docs/contracts.md §1): the requests a
 //! file of events would become, and a result per event, with no network.
 //!
 //! Streams: NDJSON is read line by line and each request is written as soon as it is full
 //! (at most 1000 records, CleverTap's limit), so memory stays flat however long the file; only
 //! the compact per-item results are held until the end (BENCHMARKS.md, "Transform").
 //!
-//! A regulation (design.md §6) given as the whole input becomes delete requests (at most 100
+//! A regulation (docs/contracts.md §6) given as the whole input becomes delete requests (at most 100
 //! identities each, CleverTap's limit), `events` holding the regulation's index behind each
 //! identity. Its `destinationIds` are not resolved: this command has one destination, and the
 //! requests show what would be sent to it. As in the handler, a regulation inside an array, a
 //! batch or NDJSON is rejected (`regulation_in_batch`).
 
-use crate::batch::{MAX_IDENTITIES_PER_DELETE, MAX_RECORDS_PER_UPLOAD, chunk_by_size};
-use crate::clevertap::endpoint::{DELETE_PATH, UPLOAD_PATH};
-use crate::input::{Body, EMPTY_BODY, split_body};
+use crate::batch::chunk_by_size;
+use crate::clevertap::request::{
+    self, Call, MAX_IDENTITIES_PER_DELETE, MAX_RECORDS_PER_UPLOAD, quoted_identity,
+};
+use crate::input::{Body, split_body};
 use crate::outcome::Reason;
 use crate::regulation::{Regulation, explain_rejection};
 use crate::settings::{DestinationSettings, MappingOptions, SettingsError};
@@ -190,8 +192,8 @@ impl<W: Write> Emitter<W> {
         out.write_all(b"{\"requests\":[")?;
         Ok(Emitter {
             out,
-            url: format!("{}{}", settings.region.base_url(), UPLOAD_PATH),
-            delete_url: format!("{}{}", settings.region.base_url(), DELETE_PATH),
+            url: format!("{}{}", settings.region.base_url(), Call::Upload.path()),
+            delete_url: format!("{}{}", settings.region.base_url(), Call::Delete.path()),
             account_id: settings.account_id.clone(),
             opts: settings.mapping,
             pending: Vec::new(),
@@ -239,7 +241,7 @@ impl<W: Write> Emitter<W> {
                 Ok(())
             }
             Ok(Body::Regulation(regulation)) => self.regulation(&regulation),
-            Err(reason) if reason.code == EMPTY_BODY => Ok(()),
+            Err(reason) if reason.code == crate::codes::EMPTY_BODY => Ok(()),
             Err(reason) => self.rejected(None, reason),
         }
     }
@@ -268,21 +270,14 @@ impl<W: Write> Emitter<W> {
             .iter()
             .filter_map(|u| u.user_id.as_ref().err())
             .collect();
-        let index = match bad.as_slice() {
-            [] => {
+        let index = match bad.first() {
+            None => {
                 self.summary.ok += 1;
                 self.result_entry(None, None)
             }
-            [one] => {
+            Some(first) => {
                 self.summary.rejected += 1;
-                self.result_entry(None, Some(one))
-            }
-            [first, ..] => {
-                self.summary.rejected += 1;
-                let reason = Reason::new(
-                    first.code.clone(),
-                    format!("{} users rejected; the first: {}", bad.len(), first.message),
-                );
+                let reason = Reason::first_of((*first).clone(), bad.len(), "users");
                 self.result_entry(None, Some(&reason))
             }
         };
@@ -406,13 +401,8 @@ fn request_head(url: &str, account_id: &str, written_before: usize) -> String {
     if written_before > 0 {
         head.push(',');
     }
-    head.push_str("\n{\"method\":\"POST\",\"url\":");
-    write_str(&mut head, url);
-    head.push_str(",\"headers\":{\"X-CleverTap-Account-Id\":");
-    write_str(&mut head, account_id);
-    head.push_str(
-        ",\"X-CleverTap-Passcode\":\"<redacted>\",\"Content-Type\":\"application/json\"},\"body\":",
-    );
+    head.push('\n');
+    request::write_view_head(&mut head, url, account_id);
     head
 }
 
@@ -426,15 +416,12 @@ fn write_delete_request<W: Write>(
     identities: &[&str],
     written_before: usize,
 ) -> io::Result<()> {
-    let mut s = request_head(url, account_id, written_before);
-    s.push_str("{\"identity\":[");
-    for (n, id) in identities.iter().enumerate() {
-        if n > 0 {
-            s.push(',');
-        }
-        write_str(&mut s, id);
-    }
-    s.push_str("]},\"events\":[");
+    out.write_all(request_head(url, account_id, written_before).as_bytes())?;
+    let quoted: Vec<String> = identities.iter().map(|id| quoted_identity(id)).collect();
+    let mut body = Vec::with_capacity(quoted.iter().map(|q| q.len() + 1).sum::<usize>() + 16);
+    request::write_body(Call::Delete, quoted.iter().map(String::as_str), &mut body);
+    out.write_all(&body)?;
+    let mut s = String::from(",\"events\":[");
     let index = index.to_string();
     for n in 0..identities.len() {
         if n > 0 {

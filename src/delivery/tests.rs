@@ -3,7 +3,8 @@
 //! delivered only if CleverTap accepted every one of its records.
 
 use super::*;
-use crate::clevertap::transport::HttpReply;
+use crate::clevertap::transport::{ApiRequest, HttpReply, TransportError};
+use bytes::Bytes;
 use proptest::prelude::*;
 use serde_json::{Value, json};
 use std::collections::{HashMap, VecDeque};
@@ -193,7 +194,10 @@ fn records_resent_after_555_that_meet_a_401_leave_their_events_to_retry() {
     let (report, delivery) = run(fake, &[2, 1]);
     assert_eq!(report.outcomes.len(), 2);
     for outcome in &report.outcomes {
-        assert_eq!(outcome.reason().unwrap().code, codes::UNAUTHORIZED);
+        assert_eq!(
+            outcome.reason().unwrap().code,
+            codes::CLEVERTAP_UNAUTHORIZED
+        );
     }
     assert!(report.credentials_rejected);
     assert_eq!(delivery.transport().state().requests, 2);
@@ -207,7 +211,7 @@ fn a_rejected_record_makes_its_event_rejected_while_others_are_delivered() {
     assert_eq!(report.outcomes[0], Outcome::Delivered);
     assert_eq!(
         report.outcomes[1].reason().unwrap().code,
-        codes::RECORD_REJECTED
+        codes::CLEVERTAP_RECORD_REJECTED
     );
 }
 
@@ -237,7 +241,7 @@ fn retries_stop_at_the_budget_with_the_last_failure_as_reason() {
     let (report, delivery) = run(fake, &[1]);
     assert_eq!(
         report.outcomes[0].reason().unwrap().code,
-        codes::UNAVAILABLE
+        codes::CLEVERTAP_UNAVAILABLE
     );
     assert!(
         report.stats.elapsed <= Duration::from_secs(5),
@@ -251,7 +255,10 @@ fn retries_stop_at_the_budget_with_the_last_failure_as_reason() {
 fn a_hang_ends_at_the_deadline_minus_the_margin() {
     let fake = Fake::scripted([Behaviour::Hang]);
     let (report, _) = run(fake, &[1, 1]);
-    assert_eq!(report.outcomes[0].reason().unwrap().code, codes::TIMEOUT);
+    assert_eq!(
+        report.outcomes[0].reason().unwrap().code,
+        codes::CLEVERTAP_TIMEOUT
+    );
     assert!(
         report.stats.elapsed <= Duration::from_secs(27),
         "{:?}",

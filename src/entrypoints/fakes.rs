@@ -1,7 +1,8 @@
-//! In-memory stand-ins for the handler's ports (settings, delivery, dead-letter queue), so SQS
-//! and HTTP assembly is tested without a network.
+//! In-memory stand-ins for the handler's ports (settings, CleverTap, dead-letter queue), so SQS
+//! and HTTP assembly is tested without a network; and the helpers that run a payload through
+//! the handler's one entry point, as the Lambda runtime does.
 
-use super::{Handler, Upload};
+use super::{CleverTapApi, Handler, HandlerError};
 use crate::config::Config;
 use crate::credentials::{CredentialsError, SettingsSource};
 use crate::deadletter::{DeadLetter, DeadLetterError, DeadLetterSink};
@@ -9,6 +10,8 @@ use crate::delivery::DeliveryReport;
 use crate::outcome::Outcome;
 use crate::settings::{DestinationId, DestinationSettings};
 use crate::transform::Record;
+use serde_json::Value;
+use serde_json::value::RawValue;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use tokio::time::Instant;
@@ -99,9 +102,9 @@ pub struct DeleteCall {
 /// How the fake delivery answers the delete of one identity: from the account and the identity.
 pub type DeleteAnswer = Box<dyn Fn(&str, &str) -> Outcome + Send + Sync>;
 
-/// Delivery that records calls and answers with `answer(account, record texts)` per event, and
+/// CleverTap that records calls and answers with `answer(account, record texts)` per event, and
 /// `delete_answer(account, identity)` per deleted identity.
-pub struct FakeUpload {
+pub struct FakeCleverTap {
     pub calls: Mutex<Vec<Call>>,
     pub answer: Answer,
     pub credentials_rejected: bool,
@@ -109,13 +112,13 @@ pub struct FakeUpload {
     pub delete_answer: DeleteAnswer,
 }
 
-impl FakeUpload {
+impl FakeCleverTap {
     pub fn delivering() -> Self {
-        FakeUpload::answering(|_, _| Outcome::Delivered)
+        FakeCleverTap::answering(|_, _| Outcome::Delivered)
     }
 
     pub fn answering(answer: impl Fn(&str, &[String]) -> Outcome + Send + Sync + 'static) -> Self {
-        FakeUpload {
+        FakeCleverTap {
             calls: Mutex::new(Vec::new()),
             answer: Box::new(answer),
             credentials_rejected: false,
@@ -126,9 +129,9 @@ impl FakeUpload {
 
     /// Delivers every upload and answers deletes with `answer(account, identity)`.
     pub fn deleting(answer: impl Fn(&str, &str) -> Outcome + Send + Sync + 'static) -> Self {
-        FakeUpload {
+        FakeCleverTap {
             delete_answer: Box::new(answer),
-            ..FakeUpload::delivering()
+            ..FakeCleverTap::delivering()
         }
     }
 
@@ -141,7 +144,7 @@ impl FakeUpload {
     }
 }
 
-impl Upload for FakeUpload {
+impl CleverTapApi for FakeCleverTap {
     async fn upload(
         &self,
         settings: &DestinationSettings,
@@ -220,7 +223,7 @@ impl DeadLetterSink for FakeDeadLetters {
     }
 }
 
-pub type FakeHandler = Handler<FakeSettings, FakeUpload, FakeDeadLetters>;
+pub type FakeHandler = Handler<FakeSettings, FakeCleverTap, FakeDeadLetters>;
 
 /// A handler with two destinations (`dest-a` with a webhook token, `dest-b` without), a
 /// delivering upload and a working dead-letter queue.
@@ -231,7 +234,7 @@ pub fn handler() -> FakeHandler {
             ("dest-a", &settings_json("ACC-A", true)),
             ("dest-b", &settings_json("ACC-B", false)),
         ]),
-        FakeUpload::delivering(),
+        FakeCleverTap::delivering(),
         FakeDeadLetters::default(),
     )
 }
@@ -241,10 +244,60 @@ pub fn handler_deleting(
     answer: impl Fn(&str, &str) -> Outcome + Send + Sync + 'static,
 ) -> FakeHandler {
     let mut h = handler();
-    h.delivery = FakeUpload::deleting(answer);
+    h.clevertap = FakeCleverTap::deleting(answer);
     h
 }
 
 pub fn deadline() -> Instant {
     Instant::now() + std::time::Duration::from_secs(30)
+}
+
+/// The payload text the Lambda runtime would hand over for `value`.
+pub fn payload(value: &Value) -> Box<RawValue> {
+    RawValue::from_string(value.to_string()).expect("a Value is JSON text")
+}
+
+/// Runs an SQS batch of `records` through the handler; the ids reported in
+/// `batchItemFailures`, or the handler's error.
+pub async fn run_sqs<S: SettingsSource, C: CleverTapApi, D: DeadLetterSink>(
+    handler: &Handler<S, C, D>,
+    records: Vec<Value>,
+) -> Result<Vec<String>, HandlerError> {
+    let batch = crate::lambda_events::sqs_batch(records);
+    let answer = handler.handle(payload(&batch), deadline()).await.answer?;
+    Ok(answer["batchItemFailures"]
+        .as_array()
+        .map(|failures| {
+            failures
+                .iter()
+                .filter_map(|f| f["itemIdentifier"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default())
+}
+
+/// [`run_sqs`] for a batch the handler answers: the ids reported in `batchItemFailures`.
+pub async fn sqs_failures(handler: &FakeHandler, records: Vec<Value>) -> Vec<String> {
+    match run_sqs(handler, records).await {
+        Ok(failures) => failures,
+        Err(e) => panic!("the handler failed the batch: {e}"),
+    }
+}
+
+/// Runs an HTTP request through the handler: the status, the body parsed, the whole response.
+pub async fn call_http<S: SettingsSource, C: CleverTapApi, D: DeadLetterSink>(
+    handler: &Handler<S, C, D>,
+    request: Value,
+) -> (u16, Value, Value) {
+    let response = handler
+        .handle(payload(&request), deadline())
+        .await
+        .answer
+        .expect("an HTTP request is always answered");
+    let status = response["statusCode"].as_u64().unwrap_or(0) as u16;
+    let body = response["body"]
+        .as_str()
+        .and_then(|b| serde_json::from_str(b).ok())
+        .unwrap_or(Value::Null);
+    (status, body, response)
 }

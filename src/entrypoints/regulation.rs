@@ -1,22 +1,19 @@
-//! Regulations in the handler (design.md §6), shared by SQS and HTTP: the valid users of one or
-//! many regulations are deleted per destination through the delivery's `delete` (which keeps
-//! CleverTap's limits: at most 100 identities a call, one delete call per account at a time), and
-//! every user ends with an outcome. A user is deleted only if it was deleted in every destination
-//! the regulation names, so a user's outcome is the worst of its destinations'.
+//! Regulations in the handler (docs/contracts.md §6), shared by SQS and HTTP: the valid users of
+//! one or many regulations are deleted per destination through the handler's `delete` (the
+//! delivery keeps CleverTap's limits: at most 100 identities a call, one delete call per account
+//! at a time), and every user ends with an outcome. A user is deleted only if it was deleted in
+//! every destination the regulation names, so a user's outcome is the worst of its destinations'.
 
-use super::{Handler, Upload};
+use super::handler::{CleverTapApi, Handler};
+use super::pipeline::{Rejections, Settled};
+use crate::codes;
 use crate::credentials::SettingsSource;
-use crate::outcome::{Outcome, Reason, Status};
+use crate::deadletter::DeadLetterSink;
+use crate::outcome::{Outcome, Reason, Summary};
 use crate::regulation::Regulation;
 use crate::settings::{DestinationId, DestinationSettings};
 use std::sync::Arc;
 use tokio::time::Instant;
-
-/// Code of a valid user that has no destination to be deleted in (never expected: every
-/// regulation gets at least its message's destination).
-const NO_DESTINATION: &str = "no_destination";
-/// Code of a user the delivery gave no outcome (never expected).
-const DELIVERY_INCOMPLETE: &str = "delivery_incomplete";
 
 /// A destination a regulation's users are deleted in: its settings, or why they cannot be had
 /// (a retry: a destination whose settings are missing never judges a user).
@@ -31,59 +28,66 @@ pub(crate) struct Erasure<'r, 'a> {
     pub targets: &'r [Target],
 }
 
-/// A user to delete in a destination: (erasure, user index, identity).
-type Member<'r> = (usize, usize, &'r str);
+/// A user to delete in a destination.
+struct Member<'r> {
+    /// Which erasure it belongs to.
+    erasure: usize,
+    /// Its index in the regulation's `users`.
+    user: usize,
+    identity: &'r str,
+}
+
+/// A destination and the users deleted there.
+struct DestinationUsers<'r> {
+    target: &'r Target,
+    members: Vec<Member<'r>>,
+}
 
 /// Deletes the valid users of every erasure, one delivery call per destination for all of them,
 /// the destinations at the same time. Returns, per erasure, one outcome per user (in order):
 /// rejected for a user without a usable userId, else the worst of its destinations'.
-pub(crate) async fn erase_all<S: SettingsSource, U: Upload, D>(
-    handler: &Handler<S, U, D>,
+pub(crate) async fn erase_all<S: SettingsSource, C: CleverTapApi, D: DeadLetterSink>(
+    handler: &Handler<S, C, D>,
     erasures: &[Erasure<'_, '_>],
     deadline: Instant,
 ) -> Vec<Vec<Outcome>> {
     // Per destination, in order of first mention: its target and the users deleted there.
-    let mut groups: Vec<(&Target, Vec<Member<'_>>)> = Vec::new();
+    let mut groups: Vec<DestinationUsers<'_>> = Vec::new();
     for (e, erasure) in erasures.iter().enumerate() {
         for target in erasure.targets {
-            let members = erasure.regulation.identities().map(|(u, id)| (e, u, id));
+            let members = erasure
+                .regulation
+                .identities()
+                .map(|(user, identity)| Member {
+                    erasure: e,
+                    user,
+                    identity,
+                });
             match groups
                 .iter_mut()
-                .find(|(t, _)| t.destination == target.destination)
+                .find(|g| g.target.destination == target.destination)
             {
-                Some((_, existing)) => existing.extend(members),
-                None => groups.push((target, members.collect())),
+                Some(group) => group.members.extend(members),
+                None => groups.push(DestinationUsers {
+                    target,
+                    members: members.collect(),
+                }),
             }
         }
     }
-    let calls = groups.iter().map(|(target, members)| async move {
-        if members.is_empty() {
-            return Vec::new();
-        }
-        let settings = match &target.settings {
+    let calls = groups.iter().map(|group| async move {
+        let settings = match &group.target.settings {
             Ok(settings) => settings,
-            Err(reason) => return vec![Outcome::Retry(reason.clone()); members.len()],
+            Err(reason) => return vec![Outcome::Retry(reason.clone()); group.members.len()],
         };
-        let identities: Vec<&str> = members.iter().map(|(_, _, id)| *id).collect();
-        let report = handler
-            .delivery
-            .delete(settings, &identities, deadline)
+        let identities: Vec<&str> = group.members.iter().map(|m| m.identity).collect();
+        let mut outcomes = handler
+            .delete(&group.target.destination, settings, &identities, deadline)
             .await;
-        if report.credentials_rejected {
-            handler.settings.invalidate(&target.destination);
-        }
-        handler.count_delivery(target.destination.as_str(), &report);
-        tracing::debug!(
-            destination = %target.destination,
-            users = identities.len(),
-            stats = ?report.stats,
-            "profiles deleted"
-        );
-        let mut outcomes = report.outcomes;
         outcomes.resize(
-            members.len(),
+            group.members.len(),
             Outcome::retry(
-                DELIVERY_INCOMPLETE,
+                codes::DELIVERY_INCOMPLETE,
                 "delivery reported no outcome for this user",
             ),
         );
@@ -104,9 +108,11 @@ pub(crate) async fn erase_all<S: SettingsSource, U: Upload, D>(
                 .collect()
         })
         .collect();
-    for ((_, members), outcomes) in groups.iter().zip(results) {
-        for (&(e, u, _), outcome) in members.iter().zip(outcomes) {
-            if let Some((current, decided)) = per_user.get_mut(e).and_then(|users| users.get_mut(u))
+    for (group, outcomes) in groups.iter().zip(results) {
+        for (m, outcome) in group.members.iter().zip(outcomes) {
+            if let Some((current, decided)) = per_user
+                .get_mut(m.erasure)
+                .and_then(|users| users.get_mut(m.user))
             {
                 *current = std::mem::replace(current, Outcome::Delivered).worst(outcome);
                 *decided = true;
@@ -122,7 +128,10 @@ pub(crate) async fn erase_all<S: SettingsSource, U: Upload, D>(
                     if decided {
                         outcome
                     } else {
-                        Outcome::retry(NO_DESTINATION, "no destination to delete the user in")
+                        Outcome::retry(
+                            codes::NO_DESTINATION,
+                            "no destination to delete the user in",
+                        )
                     }
                 })
                 .collect()
@@ -130,41 +139,36 @@ pub(crate) async fn erase_all<S: SettingsSource, U: Upload, D>(
         .collect()
 }
 
-/// What a regulation came to as a whole.
-pub(crate) struct Summary {
-    /// The worst of its users' (a rejection of several users says how many).
-    pub outcome: Outcome,
-    /// When rejected: the regulation with only its rejected users (design.md §3, dead letters).
-    pub dead_letter_body: Option<String>,
-    /// Users delivered, rejected, retried.
-    pub counts: [usize; 3],
+/// The rejected users of a regulation, if any: the regulation with only them.
+pub(crate) fn rejected_users(
+    regulation: &Regulation<'_>,
+    outcomes: &[Outcome],
+) -> Option<Rejections> {
+    let is_rejected = |i: usize| matches!(outcomes.get(i), Some(Outcome::Rejected(_)));
+    let first = outcomes.iter().find_map(|o| match o {
+        Outcome::Rejected(reason) => Some(reason),
+        _ => None,
+    })?;
+    let count = (0..outcomes.len()).filter(|&i| is_rejected(i)).count();
+    Some(Rejections {
+        body: regulation.with_users(is_rejected),
+        reason: Reason::first_of(first.clone(), count, "users"),
+        count,
+    })
 }
 
-pub(crate) fn summarize(regulation: &Regulation<'_>, outcomes: &[Outcome]) -> Summary {
-    let mut counts = [0usize; 3];
-    for o in outcomes {
-        counts[o.status() as usize] += 1;
-    }
-    let worst = Outcome::worst_of(outcomes);
-    let dead_letter_body = (worst.status() == Status::Rejected).then(|| {
-        regulation.with_users(|i| {
-            outcomes
-                .get(i)
-                .is_some_and(|o| o.status() == Status::Rejected)
-        })
-    });
-    let rejected = counts[Status::Rejected as usize];
-    let outcome = match worst {
-        Outcome::Rejected(reason) if rejected > 1 => Outcome::Rejected(Reason::new(
-            reason.code,
-            format!("{rejected} users rejected; the first: {}", reason.message),
-        )),
-        other => other,
+/// What a regulation came to: the worst of its users' outcomes and, when rejected, its dead
+/// letter's body: the regulation with only its rejected users (docs/contracts.md §3).
+pub(crate) fn settle_regulation(regulation: &Regulation<'_>, outcomes: &[Outcome]) -> Settled {
+    let Summary { outcome, counts } = Summary::of(outcomes, "users");
+    let dead_letter_body = match outcome {
+        Outcome::Rejected(_) => rejected_users(regulation, outcomes).map(|r| r.body),
+        _ => None,
     };
-    Summary {
+    Settled {
         outcome,
-        dead_letter_body,
         counts,
+        dead_letter_body,
     }
 }
 
@@ -172,6 +176,7 @@ pub(crate) fn summarize(regulation: &Regulation<'_>, outcomes: &[Outcome]) -> Su
 mod tests {
     use super::*;
     use crate::entrypoints::fakes;
+    use crate::outcome::Status;
 
     fn regulation(text: &str) -> Regulation<'_> {
         Regulation::parse(text).unwrap()
@@ -180,7 +185,7 @@ mod tests {
     fn target(h: &fakes::FakeHandler, id: &str) -> Target {
         let destination = DestinationId::parse(id).unwrap();
         Target {
-            settings: Ok(h.settings.known[id].clone()),
+            settings: Ok(h.settings_source.known[id].clone()),
             destination,
         }
     }
@@ -213,7 +218,7 @@ mod tests {
             statuses,
             [Status::Delivered, Status::Retry, Status::Rejected]
         );
-        let deletes = h.delivery.deletes();
+        let deletes = h.clevertap.deletes();
         assert_eq!(deletes.len(), 2);
         assert!(deletes.iter().all(|d| d.identities == ["u-1", "u-2"]));
     }
@@ -250,7 +255,7 @@ mod tests {
         .await;
         assert_eq!(outcomes[0], [Outcome::Delivered]);
         assert_eq!(outcomes[1][0].reason().unwrap().code, "secret_not_found");
-        let deletes = h.delivery.deletes();
+        let deletes = h.clevertap.deletes();
         assert_eq!(deletes.len(), 1, "{deletes:?}");
         assert_eq!(deletes[0].identities, ["a", "b"]);
     }
@@ -265,8 +270,15 @@ mod tests {
             Outcome::rejected("missing_user_id", "users[1] has no userId"),
             Outcome::rejected("invalid_user_id", "users[2].userId must be a string"),
         ];
-        let s = summarize(&r, &outcomes);
-        assert_eq!(s.counts, [1, 2, 0]);
+        let s = settle_regulation(&r, &outcomes);
+        assert_eq!(
+            s.counts,
+            crate::outcome::StatusCounts {
+                delivered: 1,
+                rejected: 2,
+                retry: 0
+            }
+        );
         let reason = s.outcome.reason().unwrap();
         assert_eq!(reason.code, "missing_user_id");
         assert!(reason.message.starts_with("2 users rejected"), "{reason:?}");

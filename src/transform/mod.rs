@@ -251,14 +251,11 @@ fn event_type(ev: &Event<'_>) -> Result<Type, Reason> {
 /// JSON text (no re-parsing). Used by the `transform` command and the Lambda alike.
 pub fn upload_body<'a>(records: impl IntoIterator<Item = &'a Record>) -> Vec<u8> {
     let mut body = Vec::with_capacity(1024);
-    body.extend_from_slice(b"{\"d\":[");
-    for (i, r) in records.into_iter().enumerate() {
-        if i > 0 {
-            body.push(b',');
-        }
-        body.extend_from_slice(r.as_str().as_bytes());
-    }
-    body.extend_from_slice(b"]}");
+    crate::clevertap::request::write_body(
+        crate::clevertap::request::Call::Upload,
+        records.into_iter().map(Record::as_str),
+        &mut body,
+    );
     body
 }
 

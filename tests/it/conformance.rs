@@ -252,7 +252,8 @@ fn check_batch(name: &str, batch: &Batch, requests: &[Value], results: &[Value])
 
 #[test]
 fn every_conformance_batch_passes_through_the_library() {
-    use rudder_clevertap::batch::{MAX_RECORDS_PER_UPLOAD, chunk_by_size};
+    use rudder_clevertap::batch::chunk_by_size;
+    use rudder_clevertap::clevertap::request::MAX_RECORDS_PER_UPLOAD;
     let all = cases();
     for batch in &all.batches {
         let name = &batch.name;

@@ -1,4 +1,4 @@
-//! User deletion (design.md §6) through the real binary: regulations arrive as SQS messages and
+//! User deletion (docs/contracts.md §6) through the real binary: regulations arrive as SQS messages and
 //! HTTP requests under the Runtime API, settings come from Secrets Manager and dead letters go
 //! to SQS (both moto_server, through the real AWS SDK), profiles are deleted on the CleverTap
 //! mock. Also the `transform` and `invoke --dry-run` commands on regulations.

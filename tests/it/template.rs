@@ -1,4 +1,4 @@
-//! The deployment template keeps the promises design.md makes about running in AWS: the retry
+//! The deployment template keeps the promises docs/contracts.md makes about running in AWS: the retry
 //! budget fits the function timeout, SQS never hands out a message that is still being worked
 //! on, a CleverTap account never sees more than its 15 concurrent requests, every role holds
 //! exactly what it needs, and operators get the alarm, logs, parameters and outputs the README
@@ -11,9 +11,9 @@ use serde_yaml_ng::{Mapping, Value};
 
 use crate::support::repo_root;
 
-/// CleverTap's limit on concurrent requests per account (clevertap-api.md, "Limits").
+/// CleverTap's limit on concurrent requests per account (docs/clevertap-api.md, "Limits").
 const CLEVERTAP_MAX_CONCURRENT_REQUESTS: u64 = 15;
-/// The smallest safety margin kept before the invocation deadline (design.md §5).
+/// The smallest safety margin kept before the invocation deadline (docs/contracts.md §5).
 const SAFETY_MARGIN_SECONDS: u64 = 3;
 /// Time left after the retry budget and margin to dead-letter rejected events (a few SQS
 /// `SendMessageBatch` calls, each under an SDK operation timeout).
@@ -28,7 +28,7 @@ const MIN_SQS_MAXIMUM_CONCURRENCY: u64 = 2;
 const MEMORY_MB: std::ops::RangeInclusive<u64> = 128..=256;
 /// The binary the template deploys (Cargo.toml `[[bin]]`).
 const BINARY: &str = "rudder-clevertap";
-/// Every environment variable the function reads in production (design.md §7).
+/// Every environment variable the function reads in production (docs/contracts.md §7).
 const FUNCTION_ENV_VARS: [&str; 8] = [
     "SECRET_PREFIX",
     "DEFAULT_DESTINATION_ID",
@@ -494,7 +494,7 @@ fn with_the_defaults_an_account_never_sees_more_than_15_concurrent_requests() {
         worst <= CLEVERTAP_MAX_CONCURRENT_REQUESTS,
         "{worst} requests in flight"
     );
-    // design.md §5: 2 x 5 for the queue, 1 x 5 for the webhook.
+    // docs/contracts.md §5: 2 x 5 for the queue, 1 x 5 for the webhook.
     assert_eq!(worst, 15);
     assert!(template.rules_accept_defaults());
 }

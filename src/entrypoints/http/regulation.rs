@@ -1,15 +1,16 @@
-//! A regulation over HTTP (design.md §2, §6). The bearer token authenticates one destination, so
+//! A regulation over HTTP (docs/contracts.md §2, §6). The bearer token authenticates one destination, so
 //! a regulation may only name that one in `destinationIds` (else 403 and nothing is deleted):
 //! one destination's token can never delete another's users. The answer lists every user, with
 //! the same statuses as events: 200 when nothing needs a retry, 400 when every user was
 //! rejected, 503 (with `Retry-After`) when any user needs a retry.
 
-use super::{Reply, codes};
+use super::Reply;
+use crate::codes;
 use crate::credentials::SettingsSource;
-use crate::deadletter::{DeadLetter, DeadLetterSink};
-use crate::entrypoints::regulation::{Erasure, Target, erase_all, summarize};
-use crate::entrypoints::{Handler, Upload};
-use crate::outcome::{Outcome, Reason, Status};
+use crate::deadletter::{DeadLetter, DeadLetterSink, Origin};
+use crate::entrypoints::handler::{CleverTapApi, Handler};
+use crate::entrypoints::regulation::{Erasure, Target, erase_all, rejected_users};
+use crate::outcome::{Outcome, StatusCounts};
 use crate::regulation::Regulation;
 use crate::settings::{DestinationId, DestinationSettings};
 use serde::Serialize;
@@ -17,8 +18,8 @@ use std::sync::Arc;
 use tokio::time::Instant;
 
 /// Deletes the regulation's users in the authenticated destination and answers per user.
-pub(super) async fn serve<S: SettingsSource, U: Upload, D: DeadLetterSink>(
-    handler: &Handler<S, U, D>,
+pub(super) async fn serve<S: SettingsSource, C: CleverTapApi, D: DeadLetterSink>(
+    handler: &Handler<S, C, D>,
     destination: &DestinationId,
     settings: &Arc<DestinationSettings>,
     request_id: Option<&str>,
@@ -57,57 +58,41 @@ pub(super) async fn serve<S: SettingsSource, U: Upload, D: DeadLetterSink>(
         .await
         .pop()
         .unwrap_or_default();
-    let summary = summarize(regulation, &outcomes);
-    let dead_lettered = dead_letter(handler, destination, request_id, regulation, &outcomes).await;
-    handler.count_outcomes(destination.as_str(), summary.counts, dead_lettered);
+    // The rejected users are dead-lettered whatever became of the others, as for events: the
+    // caller is not asked to send them again.
+    let dead_lettered = match rejected_users(regulation, &outcomes) {
+        Some(rejected) => {
+            let letter = DeadLetter::new(
+                rejected.body,
+                &rejected.reason,
+                Origin {
+                    destination_id: Some(destination.as_str()),
+                    source_message_id: request_id,
+                    message_group_id: None,
+                },
+            );
+            super::send_dead_letter(
+                handler,
+                destination,
+                &letter,
+                rejected.count,
+                "regulation users",
+            )
+            .await
+        }
+        None => 0,
+    };
+    let counts = StatusCounts::of(&outcomes);
+    handler.count_outcomes(destination.as_str(), counts, dead_lettered);
     tracing::info!(
         destination = %destination,
         users = outcomes.len(),
-        delivered = summary.counts[Status::Delivered as usize],
-        rejected = summary.counts[Status::Rejected as usize],
-        retry = summary.counts[Status::Retry as usize],
+        delivered = counts.delivered,
+        rejected = counts.rejected,
+        retry = counts.retry,
         "regulation"
     );
     results(regulation, &outcomes)
-}
-
-/// Dead-letters the rejected users (the regulation with only them), whatever became of the
-/// others, as for events: the caller is not asked to send them again. Returns how many were sent.
-async fn dead_letter<S, U, D: DeadLetterSink>(
-    handler: &Handler<S, U, D>,
-    destination: &DestinationId,
-    request_id: Option<&str>,
-    regulation: &Regulation<'_>,
-    outcomes: &[Outcome],
-) -> usize {
-    let rejected: Vec<bool> = outcomes
-        .iter()
-        .map(|o| o.status() == Status::Rejected)
-        .collect();
-    let Some(first) = outcomes.iter().find_map(|o| match o {
-        Outcome::Rejected(reason) => Some(reason),
-        _ => None,
-    }) else {
-        return 0;
-    };
-    let count = rejected.iter().filter(|r| **r).count();
-    let reason = if count > 1 {
-        Reason::new(
-            first.code.clone(),
-            format!("{count} users rejected; the first: {}", first.message),
-        )
-    } else {
-        first.clone()
-    };
-    let letter = DeadLetter::new(
-        regulation.with_users(|i| rejected.get(i).copied().unwrap_or(false)),
-        Some(destination.as_str()),
-        &reason.code,
-        &reason.message,
-        request_id,
-        None,
-    );
-    super::send_dead_letter(handler, destination, &letter, count, "regulation users").await
 }
 
 #[derive(Serialize)]
@@ -143,33 +128,14 @@ fn results(regulation: &Regulation<'_>, outcomes: &[Outcome]) -> Reply {
 
 #[cfg(test)]
 mod tests {
-    use crate::entrypoints::Shape;
-    use crate::entrypoints::fakes::{self, FakeHandler, TOKEN};
-    use crate::entrypoints::http::handle;
+    use crate::entrypoints::fakes::{self, FakeHandler, TOKEN, call_http};
+    use crate::lambda_events::{REQUEST_ID, function_url_request};
     use crate::outcome::Outcome;
     use serde_json::{Value, json};
 
-    fn request(destination: &str, body: &str) -> Value {
-        json!({
-            "version": "2.0", "routeKey": "$default", "rawPath": "/",
-            "rawQueryString": format!("destinationId={destination}"),
-            "headers": {"authorization": format!("Bearer {TOKEN}")},
-            "queryStringParameters": {"destinationId": destination},
-            "requestContext": {"accountId": "anonymous", "apiId": "x",
-                "domainName": "x.lambda-url.us-east-1.on.aws", "requestId": "req-9",
-                "http": {"method": "POST", "path": "/", "protocol": "HTTP/1.1",
-                         "sourceIp": "1.2.3.4", "userAgent": "test"}},
-            "body": body, "isBase64Encoded": false
-        })
-    }
-
     async fn call(h: &FakeHandler, body: &str) -> (u16, Value, Value) {
-        let request = request("dest-a", body);
-        let shape = Shape::detect(&request).unwrap();
-        let response = handle(h, shape, request, fakes::deadline()).await;
-        let status = response["statusCode"].as_u64().unwrap() as u16;
-        let body: Value = serde_json::from_str(response["body"].as_str().unwrap()).unwrap();
-        (status, body, response)
+        let bearer = format!("Bearer {TOKEN}");
+        call_http(h, function_url_request("dest-a", Some(&bearer), body)).await
     }
 
     fn regulation(destinations: Value, users: Value) -> String {
@@ -195,11 +161,11 @@ mod tests {
             (body["delivered"].clone(), body["rejected"].clone()),
             (json!(1), json!(1))
         );
-        assert_eq!(h.delivery.deletes()[0].identities, ["u-1"]);
+        assert_eq!(h.clevertap.deletes()[0].identities, ["u-1"]);
         let letters = h.dead_letters.sent();
         assert_eq!(letters.len(), 1);
         assert_eq!(letters[0].destination_id.as_deref(), Some("dest-a"));
-        assert_eq!(letters[0].source_message_id.as_deref(), Some("req-9"));
+        assert_eq!(letters[0].source_message_id.as_deref(), Some(REQUEST_ID));
         let letter: Value = serde_json::from_str(&letters[0].body).unwrap();
         assert_eq!(letter["users"], json!([{"name": "x"}]));
     }
@@ -213,7 +179,7 @@ mod tests {
             assert_eq!(status, 403, "{body}");
             assert_eq!(body["error"]["code"], "destination_not_allowed");
         }
-        assert!(h.delivery.deletes().is_empty());
+        assert!(h.clevertap.deletes().is_empty());
         assert!(h.dead_letters.sent().is_empty());
     }
 
@@ -224,7 +190,7 @@ mod tests {
         let (status, body, _) = call(&h, &body).await;
         assert_eq!(status, 400, "{body}");
         assert_eq!(body["rejected"], 2);
-        assert!(h.delivery.deletes().is_empty());
+        assert!(h.clevertap.deletes().is_empty());
     }
 
     #[tokio::test]
@@ -255,6 +221,6 @@ mod tests {
             assert_eq!(status, 400, "{answer}");
             assert_eq!(answer["error"]["code"], code);
         }
-        assert!(h.delivery.deletes().is_empty());
+        assert!(h.clevertap.deletes().is_empty());
     }
 }

@@ -1,69 +1,29 @@
 //! HTTP assembly with fakes: status codes, authentication, response shapes.
 
-use super::*;
-use crate::entrypoints::fakes::{self, FakeHandler, FakeUpload, TOKEN};
+use crate::entrypoints::fakes::{self, FakeCleverTap, TOKEN, call_http};
+use crate::lambda_events::{function_url_request, http_request, rest_api_request};
 use crate::outcome::Outcome;
+use crate::settings::DestinationId;
+use base64::Engine;
 use serde_json::json;
 
 const TRACK: &str =
     r#"{"type":"track","event":"Order Completed","userId":"u-1","messageId":"e-1"}"#;
 const GROUP: &str = r#"{"type":"group","userId":"u-3","messageId":"e-3","groupId":"g-1"}"#;
 
-fn v2(method: &str, query: Option<&str>, auth: Option<&str>, body: Option<&str>) -> Value {
-    let mut headers = json!({"content-type": "application/json"});
-    if let Some(a) = auth {
-        headers["authorization"] = json!(a);
-    }
-    let mut request = json!({
-        "version": "2.0", "routeKey": "$default", "rawPath": "/events",
-        "rawQueryString": query.map(|d| format!("destinationId={d}")).unwrap_or_default(),
-        "headers": headers,
-        "requestContext": {"accountId": "123456789012", "apiId": "api", "domainName": "api.execute-api.us-east-1.amazonaws.com",
-            "domainPrefix": "api", "requestId": "req-1", "routeKey": "$default", "stage": "$default",
-            "time": "05/Mar/2024:10:20:30 +0000", "timeEpoch": 1709634030000u64,
-            "http": {"method": method, "path": "/events", "protocol": "HTTP/1.1", "sourceIp": "1.2.3.4", "userAgent": "test"}},
-        "isBase64Encoded": false
-    });
-    if let Some(d) = query {
-        request["queryStringParameters"] = json!({"destinationId": d});
-    }
-    if let Some(b) = body {
-        request["body"] = json!(b);
-    }
-    request
-}
-
-fn v1(auth_header_name: &str, query: &str, body: &str) -> Value {
-    json!({
-        "resource": "/events", "path": "/events", "httpMethod": "POST",
-        "headers": {auth_header_name: format!("Bearer {TOKEN}")},
-        "multiValueHeaders": {auth_header_name: [format!("Bearer {TOKEN}")]},
-        "queryStringParameters": {"destinationId": query},
-        "multiValueQueryStringParameters": {"destinationId": [query]},
-        "requestContext": {"requestId": "req-v1", "stage": "prod", "httpMethod": "POST",
-            "identity": {"sourceIp": "1.2.3.4"}, "resourcePath": "/events"},
-        "body": body, "isBase64Encoded": false
-    })
-}
-
 fn bearer() -> String {
     format!("Bearer {TOKEN}")
-}
-
-async fn call(h: &FakeHandler, request: Value) -> (u16, Value, Value) {
-    let shape = Shape::detect(&request).unwrap();
-    let response = handle(h, shape, request, fakes::deadline()).await;
-    let status = response["statusCode"].as_u64().unwrap() as u16;
-    let body: Value = serde_json::from_str(response["body"].as_str().unwrap()).unwrap();
-    (status, body, response)
 }
 
 #[tokio::test]
 async fn the_right_token_delivers_and_answers_200_with_a_result_per_event() {
     let h = fakes::handler();
     let body = format!("[{TRACK},{GROUP}]");
-    let (status, body, response) =
-        call(&h, v2("POST", Some("dest-a"), Some(&bearer()), Some(&body))).await;
+    let (status, body, response) = call_http(
+        &h,
+        http_request("POST", Some("dest-a"), Some(&bearer()), Some(&body)),
+    )
+    .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["delivered"], 1);
     assert_eq!(body["rejected"], 1);
@@ -79,7 +39,7 @@ async fn the_right_token_delivers_and_answers_200_with_a_result_per_event() {
         response.get("cookies").is_some(),
         "a v2 response: {response}"
     );
-    assert_eq!(h.delivery.calls().len(), 1);
+    assert_eq!(h.clevertap.calls().len(), 1);
     let sent = h.dead_letters.sent();
     assert_eq!(sent.len(), 1, "the rejected event is dead-lettered too");
     assert_eq!(sent[0].body, GROUP);
@@ -100,22 +60,26 @@ async fn every_authentication_failure_is_the_same_401_and_sends_nothing() {
     ];
     let mut bodies = Vec::new();
     for (destination, auth) in cases {
-        let (status, body, _) = call(&h, v2("POST", Some(destination), auth, Some(TRACK))).await;
+        let (status, body, _) = call_http(
+            &h,
+            http_request("POST", Some(destination), auth, Some(TRACK)),
+        )
+        .await;
         assert_eq!(status, 401, "{destination} {auth:?}");
         bodies.push(body);
     }
     assert!(bodies.windows(2).all(|w| w[0] == w[1]), "{bodies:?}");
     assert_eq!(bodies[0]["error"]["code"], "unauthorized");
-    assert!(h.delivery.calls().is_empty());
+    assert!(h.clevertap.calls().is_empty());
     assert!(h.dead_letters.sent().is_empty());
 }
 
 #[tokio::test]
 async fn the_token_is_never_echoed() {
     let h = fakes::handler();
-    let (_, body, _) = call(
+    let (_, body, _) = call_http(
         &h,
-        v2(
+        http_request(
             "POST",
             Some("dest-a"),
             Some("Bearer guess-123"),
@@ -130,7 +94,11 @@ async fn the_token_is_never_echoed() {
 #[tokio::test]
 async fn a_method_other_than_post_gets_405_with_allow() {
     let h = fakes::handler();
-    let (status, body, response) = call(&h, v2("GET", Some("dest-a"), Some(&bearer()), None)).await;
+    let (status, body, response) = call_http(
+        &h,
+        http_request("GET", Some("dest-a"), Some(&bearer()), None),
+    )
+    .await;
     assert_eq!(status, 405);
     assert_eq!(body["error"]["code"], "method_not_allowed");
     assert_eq!(response["headers"]["allow"], "POST");
@@ -140,20 +108,23 @@ async fn a_method_other_than_post_gets_405_with_allow() {
 async fn a_body_over_max_body_bytes_gets_413_before_any_secret_is_read() {
     let mut h = fakes::handler();
     h.config.max_body_bytes = 16;
-    let (status, body, _) =
-        call(&h, v2("POST", Some("dest-a"), Some(&bearer()), Some(TRACK))).await;
+    let (status, body, _) = call_http(
+        &h,
+        http_request("POST", Some("dest-a"), Some(&bearer()), Some(TRACK)),
+    )
+    .await;
     assert_eq!(status, 413);
     assert_eq!(body["error"]["code"], "body_too_large");
-    assert!(h.settings.fetched.lock().unwrap().is_empty());
+    assert!(h.settings_source.fetched.lock().unwrap().is_empty());
 }
 
 #[tokio::test]
 async fn a_base64_body_is_decoded() {
     let h = fakes::handler();
-    let mut request = v2("POST", Some("dest-a"), Some(&bearer()), None);
+    let mut request = http_request("POST", Some("dest-a"), Some(&bearer()), None);
     request["body"] = json!(base64::engine::general_purpose::STANDARD.encode(TRACK));
     request["isBase64Encoded"] = json!(true);
-    let (status, body, _) = call(&h, request).await;
+    let (status, body, _) = call_http(&h, request).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["delivered"], 1);
 }
@@ -161,9 +132,9 @@ async fn a_base64_body_is_decoded() {
 #[tokio::test]
 async fn a_body_that_is_not_base64_gets_400() {
     let h = fakes::handler();
-    let mut request = v2("POST", Some("dest-a"), Some(&bearer()), Some("%%%"));
+    let mut request = http_request("POST", Some("dest-a"), Some(&bearer()), Some("%%%"));
     request["isBase64Encoded"] = json!(true);
-    let (status, body, _) = call(&h, request).await;
+    let (status, body, _) = call_http(&h, request).await;
     assert_eq!(status, 400);
     assert_eq!(body["error"]["code"], "invalid_base64");
 }
@@ -176,22 +147,31 @@ async fn an_empty_or_unparseable_body_gets_400() {
         (Some(""), "empty_body"),
         (Some("{nope"), "invalid_json"),
     ] {
-        let (status, answer, _) = call(&h, v2("POST", Some("dest-a"), Some(&bearer()), body)).await;
+        let (status, answer, _) = call_http(
+            &h,
+            http_request("POST", Some("dest-a"), Some(&bearer()), body),
+        )
+        .await;
         assert_eq!(status, 400, "{body:?}");
         assert_eq!(answer["error"]["code"], code, "{body:?}");
     }
-    assert!(h.delivery.calls().is_empty());
+    assert!(h.clevertap.calls().is_empty());
 }
 
 #[tokio::test]
 async fn no_or_an_invalid_destination_gets_400() {
     let h = fakes::handler();
-    let (status, body, _) = call(&h, v2("POST", None, Some(&bearer()), Some(TRACK))).await;
+    let (status, body, _) =
+        call_http(&h, http_request("POST", None, Some(&bearer()), Some(TRACK))).await;
     assert_eq!(
         (status, body["error"]["code"].as_str()),
         (400, Some("no_destination"))
     );
-    let (status, body, _) = call(&h, v2("POST", Some("a%2Fb"), Some(&bearer()), Some(TRACK))).await;
+    let (status, body, _) = call_http(
+        &h,
+        http_request("POST", Some("a%2Fb"), Some(&bearer()), Some(TRACK)),
+    )
+    .await;
     assert_eq!(
         (status, body["error"]["code"].as_str()),
         (400, Some("invalid_destination_id"))
@@ -202,15 +182,19 @@ async fn no_or_an_invalid_destination_gets_400() {
 async fn the_default_destination_serves_requests_without_the_parameter() {
     let mut h = fakes::handler();
     h.config.default_destination_id = Some(DestinationId::parse("dest-a").unwrap());
-    let (status, _, _) = call(&h, v2("POST", None, Some(&bearer()), Some(TRACK))).await;
+    let (status, _, _) =
+        call_http(&h, http_request("POST", None, Some(&bearer()), Some(TRACK))).await;
     assert_eq!(status, 200);
 }
 
 #[tokio::test]
 async fn every_event_rejected_gets_400_with_the_results() {
     let h = fakes::handler();
-    let (status, body, _) =
-        call(&h, v2("POST", Some("dest-a"), Some(&bearer()), Some(GROUP))).await;
+    let (status, body, _) = call_http(
+        &h,
+        http_request("POST", Some("dest-a"), Some(&bearer()), Some(GROUP)),
+    )
+    .await;
     assert_eq!(status, 400);
     assert_eq!(body["rejected"], 1);
     assert_eq!(body["results"][0]["messageId"], "e-3");
@@ -219,10 +203,14 @@ async fn every_event_rejected_gets_400_with_the_results() {
 #[tokio::test]
 async fn any_event_needing_a_retry_gets_503_with_retry_after() {
     let mut h = fakes::handler();
-    h.delivery =
-        FakeUpload::answering(|_, _| Outcome::retry("clevertap_unavailable", "503 from CleverTap"));
-    let (status, body, response) =
-        call(&h, v2("POST", Some("dest-a"), Some(&bearer()), Some(TRACK))).await;
+    h.clevertap = FakeCleverTap::answering(|_, _| {
+        Outcome::retry("clevertap_unavailable", "503 from CleverTap")
+    });
+    let (status, body, response) = call_http(
+        &h,
+        http_request("POST", Some("dest-a"), Some(&bearer()), Some(TRACK)),
+    )
+    .await;
     assert_eq!(status, 503);
     assert_eq!(body["retry"], 1);
     assert_eq!(body["results"][0]["code"], "clevertap_unavailable");
@@ -232,9 +220,12 @@ async fn any_event_needing_a_retry_gets_503_with_retry_after() {
 #[tokio::test]
 async fn secrets_manager_being_down_is_a_503_not_a_401() {
     let mut h = fakes::handler();
-    h.settings.down.push("dest-a".into());
-    let (status, body, _) =
-        call(&h, v2("POST", Some("dest-a"), Some(&bearer()), Some(TRACK))).await;
+    h.settings_source.down.push("dest-a".into());
+    let (status, body, _) = call_http(
+        &h,
+        http_request("POST", Some("dest-a"), Some(&bearer()), Some(TRACK)),
+    )
+    .await;
     assert_eq!(status, 503);
     assert_eq!(body["error"]["code"], "secrets_unavailable");
     assert!(
@@ -246,7 +237,11 @@ async fn secrets_manager_being_down_is_a_503_not_a_401() {
 #[tokio::test]
 async fn a_rest_api_request_gets_a_rest_api_response_and_headers_are_case_insensitive() {
     let h = fakes::handler();
-    let (status, body, response) = call(&h, v1("AUTHORIZATION", "dest-a", TRACK)).await;
+    let (status, body, response) = call_http(
+        &h,
+        rest_api_request("AUTHORIZATION", "dest-a", TOKEN, TRACK),
+    )
+    .await;
     assert_eq!(status, 200, "{body}");
     assert!(
         response.get("cookies").is_none(),
@@ -258,30 +253,21 @@ async fn a_rest_api_request_gets_a_rest_api_response_and_headers_are_case_insens
 #[tokio::test]
 async fn a_function_url_request_is_served_like_an_http_api_request() {
     let h = fakes::handler();
-    let mut request = v2("POST", Some("dest-a"), Some(&bearer()), Some(TRACK));
-    request["requestContext"]["domainName"] = json!("abc.lambda-url.us-east-1.on.aws");
-    assert_eq!(Shape::detect(&request), Some(Shape::FunctionUrl));
-    let (status, _, _) = call(&h, request).await;
-    assert_eq!(status, 200);
+    let request = function_url_request("dest-a", Some(&bearer()), TRACK);
+    let invocation = h.handle(fakes::payload(&request), fakes::deadline()).await;
+    assert_eq!(
+        invocation.shape,
+        Some(crate::entrypoints::Shape::FunctionUrl)
+    );
+    assert_eq!(invocation.answer.unwrap()["statusCode"], 200);
 }
 
 #[tokio::test]
 async fn a_request_of_the_right_shape_but_wrong_fields_gets_400_not_a_panic() {
     let h = fakes::handler();
-    let mut request = v2("POST", Some("dest-a"), Some(&bearer()), Some(TRACK));
+    let mut request = http_request("POST", Some("dest-a"), Some(&bearer()), Some(TRACK));
     request["requestContext"]["http"]["method"] = json!(42);
-    let (status, body, _) = call(&h, request).await;
+    let (status, body, _) = call_http(&h, request).await;
     assert_eq!(status, 400);
     assert_eq!(body["error"]["code"], "invalid_request");
-}
-
-#[test]
-fn the_bearer_scheme_is_case_insensitive_and_needs_a_token() {
-    let mut headers = HeaderMap::new();
-    headers.insert(AUTHORIZATION, HeaderValue::from_static("bearer abc"));
-    assert_eq!(bearer_token(&headers), Some("abc"));
-    headers.insert(AUTHORIZATION, HeaderValue::from_static("Bearer "));
-    assert_eq!(bearer_token(&headers), None);
-    headers.insert(AUTHORIZATION, HeaderValue::from_static("Token abc"));
-    assert_eq!(bearer_token(&headers), None);
 }

@@ -1,12 +1,10 @@
 //! SQS assembly of regulations with fakes: which users are deleted where, and what becomes of
 //! each message (acked, dead-lettered with only its rejected users, or reported).
 
-use super::*;
-use crate::entrypoints::fakes::{self, FakeHandler};
-use serde_json::json;
-
-const QUEUE_ARN: &str = "arn:aws:sqs:us-east-1:123456789012:events";
-const FIFO_ARN: &str = "arn:aws:sqs:us-east-1:123456789012:events.fifo";
+use crate::entrypoints::fakes::{self, sqs_failures};
+use crate::lambda_events::{FIFO_ARN, QUEUE_ARN, sqs_record};
+use crate::outcome::Outcome;
+use serde_json::{Value, json};
 const TRACK: &str =
     r#"{"type":"track","event":"Order Completed","userId":"u-1","messageId":"e-1"}"#;
 
@@ -22,46 +20,22 @@ fn users(ids: &[&str]) -> Vec<Value> {
     ids.iter().map(|id| json!({"userId": id})).collect()
 }
 
-fn record_on(arn: &str, id: &str, body: &str, destination: Option<&str>) -> Value {
-    let attributes = match destination {
-        Some(d) => json!({"destinationId": {"stringValue": d, "dataType": "String",
-                          "stringListValues": [], "binaryListValues": []}}),
-        None => json!({}),
-    };
-    json!({
-        "messageId": id, "receiptHandle": "rh", "body": body,
-        "attributes": {"ApproximateReceiveCount": "1", "MessageGroupId": "group-1"},
-        "messageAttributes": attributes, "md5OfBody": "x",
-        "eventSource": "aws:sqs", "eventSourceARN": arn, "awsRegion": "us-east-1"
-    })
-}
-
-fn record(id: &str, body: &str, destination: Option<&str>) -> Value {
-    record_on(QUEUE_ARN, id, body, destination)
-}
-
-async fn run(handler: &FakeHandler, records: Vec<Value>) -> Vec<String> {
-    handle(handler, json!({"Records": records}), fakes::deadline())
-        .await
-        .unwrap()
-        .batch_item_failures
-        .into_iter()
-        .map(|f| f.item_identifier)
-        .collect()
-}
-
 #[tokio::test]
 async fn a_regulation_deletes_its_users_in_the_message_destination_and_is_acked() {
     let h = fakes::handler();
     let body = regulation(&[], &users(&["u-1", "u-2"]));
-    let failures = run(&h, vec![record("m-1", &body, Some("dest-a"))]).await;
+    let failures = sqs_failures(
+        &h,
+        vec![sqs_record(QUEUE_ARN, "m-1", &body, Some("dest-a"))],
+    )
+    .await;
     assert!(failures.is_empty(), "{failures:?}");
-    let deletes = h.delivery.deletes();
+    let deletes = h.clevertap.deletes();
     assert_eq!(deletes.len(), 1);
     assert_eq!(deletes[0].account, "ACC-A");
     assert_eq!(deletes[0].identities, ["u-1", "u-2"]);
     assert!(
-        h.delivery.calls().is_empty(),
+        h.clevertap.calls().is_empty(),
         "a regulation uploads nothing"
     );
     assert!(h.dead_letters.sent().is_empty());
@@ -71,17 +45,21 @@ async fn a_regulation_deletes_its_users_in_the_message_destination_and_is_acked(
 async fn destination_ids_in_the_body_select_the_destinations_instead_of_the_attribute() {
     let h = fakes::handler();
     let body = regulation(&["dest-a", "dest-b"], &users(&["u-1"]));
-    let failures = run(&h, vec![record("m-1", &body, Some("dest-other"))]).await;
+    let failures = sqs_failures(
+        &h,
+        vec![sqs_record(QUEUE_ARN, "m-1", &body, Some("dest-other"))],
+    )
+    .await;
     assert!(failures.is_empty(), "{failures:?}");
     let mut accounts: Vec<String> = h
-        .delivery
+        .clevertap
         .deletes()
         .into_iter()
         .map(|d| d.account)
         .collect();
     accounts.sort();
     assert_eq!(accounts, ["ACC-A", "ACC-B"]);
-    let mut fetched = h.settings.fetched.lock().unwrap().clone();
+    let mut fetched = h.settings_source.fetched.lock().unwrap().clone();
     fetched.sort();
     assert_eq!(
         fetched,
@@ -94,9 +72,9 @@ async fn destination_ids_in_the_body_select_the_destinations_instead_of_the_attr
 async fn a_regulation_naming_its_destinations_needs_no_attribute_nor_default() {
     let h = fakes::handler();
     let body = regulation(&["dest-b"], &users(&["u-1"]));
-    let failures = run(&h, vec![record("m-1", &body, None)]).await;
+    let failures = sqs_failures(&h, vec![sqs_record(QUEUE_ARN, "m-1", &body, None)]).await;
     assert!(failures.is_empty(), "{failures:?}");
-    assert_eq!(h.delivery.deletes()[0].account, "ACC-B");
+    assert_eq!(h.clevertap.deletes()[0].account, "ACC-B");
 }
 
 #[tokio::test]
@@ -110,12 +88,16 @@ async fn users_without_user_id_are_dead_lettered_alone_while_the_others_are_dele
             json!({"userId": "u-3"}),
         ],
     );
-    let failures = run(&h, vec![record("m-1", &body, Some("dest-a"))]).await;
+    let failures = sqs_failures(
+        &h,
+        vec![sqs_record(QUEUE_ARN, "m-1", &body, Some("dest-a"))],
+    )
+    .await;
     assert!(
         failures.is_empty(),
         "a rejection is dead-lettered, then acked"
     );
-    assert_eq!(h.delivery.deletes()[0].identities, ["u-1", "u-3"]);
+    assert_eq!(h.clevertap.deletes()[0].identities, ["u-1", "u-3"]);
     let sent = h.dead_letters.sent();
     assert_eq!(sent.len(), 1);
     assert_eq!(sent[0].rejection_code, "missing_user_id");
@@ -132,9 +114,9 @@ async fn users_without_user_id_are_dead_lettered_alone_while_the_others_are_dele
 async fn an_unknown_regulation_type_is_dead_lettered_as_it_came_and_nothing_is_deleted() {
     let h = fakes::handler();
     let body = r#"{"regulationType":"suppress","users":[{"userId":"u-1"}]}"#;
-    let failures = run(&h, vec![record("m-1", body, Some("dest-a"))]).await;
+    let failures = sqs_failures(&h, vec![sqs_record(QUEUE_ARN, "m-1", body, Some("dest-a"))]).await;
     assert!(failures.is_empty());
-    assert!(h.delivery.deletes().is_empty());
+    assert!(h.clevertap.deletes().is_empty());
     let sent = h.dead_letters.sent();
     assert_eq!(sent[0].rejection_code, "unsupported_regulation_type");
     assert_eq!(sent[0].body, body);
@@ -154,7 +136,7 @@ async fn a_malformed_regulation_is_dead_lettered_with_invalid_regulation() {
         ),
     ] {
         assert!(
-            run(&h, vec![record(id, body, Some("dest-a"))])
+            sqs_failures(&h, vec![sqs_record(QUEUE_ARN, id, body, Some("dest-a"))])
                 .await
                 .is_empty()
         );
@@ -166,7 +148,7 @@ async fn a_malformed_regulation_is_dead_lettered_with_invalid_regulation() {
         .map(|l| l.rejection_code)
         .collect();
     assert_eq!(codes, ["invalid_regulation", "invalid_regulation"]);
-    assert!(h.delivery.deletes().is_empty());
+    assert!(h.clevertap.deletes().is_empty());
 }
 
 #[tokio::test]
@@ -182,7 +164,11 @@ async fn a_failing_delete_in_one_named_destination_retries_the_message_and_dead_
         &["dest-a", "dest-b"],
         &[json!({"userId": "u-1"}), json!({})],
     );
-    let failures = run(&h, vec![record("m-1", &body, Some("dest-a"))]).await;
+    let failures = sqs_failures(
+        &h,
+        vec![sqs_record(QUEUE_ARN, "m-1", &body, Some("dest-a"))],
+    )
+    .await;
     assert_eq!(failures, ["m-1"]);
     assert!(
         h.dead_letters.sent().is_empty(),
@@ -194,7 +180,11 @@ async fn a_failing_delete_in_one_named_destination_retries_the_message_and_dead_
 async fn a_destination_without_a_secret_retries_the_regulation() {
     let h = fakes::handler();
     let body = regulation(&["dest-a", "dest-missing"], &users(&["u-1"]));
-    let failures = run(&h, vec![record("m-1", &body, Some("dest-a"))]).await;
+    let failures = sqs_failures(
+        &h,
+        vec![sqs_record(QUEUE_ARN, "m-1", &body, Some("dest-a"))],
+    )
+    .await;
     assert_eq!(failures, ["m-1"]);
     assert!(h.dead_letters.sent().is_empty());
 }
@@ -210,9 +200,12 @@ async fn a_rejected_delete_dead_letters_the_users_clevertap_refused() {
     });
     let body = regulation(&[], &users(&["ok", "bad"]));
     assert!(
-        run(&h, vec![record("m-1", &body, Some("dest-a"))])
-            .await
-            .is_empty()
+        sqs_failures(
+            &h,
+            vec![sqs_record(QUEUE_ARN, "m-1", &body, Some("dest-a"))]
+        )
+        .await
+        .is_empty()
     );
     let sent = h.dead_letters.sent();
     assert_eq!(sent[0].rejection_code, "clevertap_bad_request");
@@ -223,12 +216,18 @@ async fn a_rejected_delete_dead_letters_the_users_clevertap_refused() {
 #[tokio::test]
 async fn regulations_of_a_batch_share_one_delete_call_per_destination_beside_the_uploads() {
     let h = fakes::handler();
-    let failures = run(
+    let failures = sqs_failures(
         &h,
         vec![
-            record("m-1", &regulation(&[], &users(&["u-1"])), Some("dest-a")),
-            record("m-2", TRACK, Some("dest-a")),
-            record(
+            sqs_record(
+                QUEUE_ARN,
+                "m-1",
+                &regulation(&[], &users(&["u-1"])),
+                Some("dest-a"),
+            ),
+            sqs_record(QUEUE_ARN, "m-2", TRACK, Some("dest-a")),
+            sqs_record(
+                QUEUE_ARN,
                 "m-3",
                 &regulation(&[], &users(&["u-2", "u-3"])),
                 Some("dest-a"),
@@ -237,10 +236,10 @@ async fn regulations_of_a_batch_share_one_delete_call_per_destination_beside_the
     )
     .await;
     assert!(failures.is_empty());
-    let deletes = h.delivery.deletes();
+    let deletes = h.clevertap.deletes();
     assert_eq!(deletes.len(), 1, "{deletes:?}");
     assert_eq!(deletes[0].identities, ["u-1", "u-2", "u-3"]);
-    assert_eq!(h.delivery.calls().len(), 1);
+    assert_eq!(h.clevertap.calls().len(), 1);
 }
 
 #[tokio::test]
@@ -248,11 +247,14 @@ async fn a_regulation_inside_an_array_is_rejected_with_regulation_in_batch() {
     let h = fakes::handler();
     let body = format!("[{TRACK},{}]", regulation(&[], &users(&["u-1"])));
     assert!(
-        run(&h, vec![record("m-1", &body, Some("dest-a"))])
-            .await
-            .is_empty()
+        sqs_failures(
+            &h,
+            vec![sqs_record(QUEUE_ARN, "m-1", &body, Some("dest-a"))]
+        )
+        .await
+        .is_empty()
     );
-    assert!(h.delivery.deletes().is_empty());
+    assert!(h.clevertap.deletes().is_empty());
     assert_eq!(
         h.dead_letters.sent()[0].rejection_code,
         "regulation_in_batch"
@@ -262,21 +264,21 @@ async fn a_regulation_inside_an_array_is_rejected_with_regulation_in_batch() {
 #[tokio::test]
 async fn fifo_stops_at_a_regulation_needing_a_retry_and_reports_every_later_message() {
     let h = fakes::handler_deleting(|_, _| Outcome::retry("clevertap_throttled", "429"));
-    let failures = run(
+    let failures = sqs_failures(
         &h,
         vec![
-            record_on(FIFO_ARN, "f-1", TRACK, Some("dest-a")),
-            record_on(
+            sqs_record(FIFO_ARN, "f-1", TRACK, Some("dest-a")),
+            sqs_record(
                 FIFO_ARN,
                 "f-2",
                 &regulation(&[], &users(&["u-1"])),
                 Some("dest-a"),
             ),
-            record_on(FIFO_ARN, "f-3", TRACK, Some("dest-a")),
+            sqs_record(FIFO_ARN, "f-3", TRACK, Some("dest-a")),
         ],
     )
     .await;
     assert_eq!(failures, ["f-2", "f-3"]);
-    assert_eq!(h.delivery.calls().len(), 1, "nothing after f-2 is sent");
-    assert_eq!(h.delivery.deletes().len(), 1);
+    assert_eq!(h.clevertap.calls().len(), 1, "nothing after f-2 is sent");
+    assert_eq!(h.clevertap.deletes().len(), 1);
 }

@@ -1,8 +1,11 @@
 //! SQS assembly with fakes: which messages are acked, dead-lettered or reported.
 
-use super::*;
-use crate::entrypoints::fakes::{self, FakeDeadLetters, FakeHandler, FakeUpload};
-use serde_json::json;
+use crate::entrypoints::fakes::{self, FakeCleverTap, FakeDeadLetters, run_sqs};
+use crate::entrypoints::{Handler, HandlerError};
+use crate::lambda_events::{FIFO_ARN, MESSAGE_GROUP_ID, QUEUE_ARN, sqs_record};
+use crate::outcome::Outcome;
+use crate::settings::DestinationId;
+use serde_json::{Value, json};
 
 const TRACK: &str = r#"{"type":"track","event":"Order Completed","userId":"u-1","messageId":"e-1","properties":{"revenue":10}}"#;
 const IDENTIFY: &str =
@@ -10,38 +13,8 @@ const IDENTIFY: &str =
 const GROUP: &str = r#"{"type":"group","userId":"u-3","messageId":"e-3","groupId":"g-1"}"#;
 const NO_IDS: &str = r#"{"type":"track","event":"Viewed","messageId":"e-4"}"#;
 
-const QUEUE_ARN: &str = "arn:aws:sqs:us-east-1:123456789012:events";
-const FIFO_ARN: &str = "arn:aws:sqs:us-east-1:123456789012:events.fifo";
-
-fn record(id: &str, body: &str, destination: Option<&str>) -> Value {
-    record_on(QUEUE_ARN, id, body, destination)
-}
-
-fn record_on(arn: &str, id: &str, body: &str, destination: Option<&str>) -> Value {
-    let attributes = match destination {
-        Some(d) => json!({"destinationId": {"stringValue": d, "dataType": "String",
-                          "stringListValues": [], "binaryListValues": []}}),
-        None => json!({}),
-    };
-    json!({
-        "messageId": id, "receiptHandle": "rh", "body": body,
-        "attributes": {"ApproximateReceiveCount": "1", "MessageGroupId": "group-1"},
-        "messageAttributes": attributes, "md5OfBody": "x",
-        "eventSource": "aws:sqs", "eventSourceARN": arn, "awsRegion": "us-east-1"
-    })
-}
-
-async fn run(handler: &FakeHandler, records: Vec<Value>) -> Result<Vec<String>, HandlerError> {
-    let response = handle(handler, json!({"Records": records}), fakes::deadline()).await?;
-    Ok(response
-        .batch_item_failures
-        .into_iter()
-        .map(|f| f.item_identifier)
-        .collect())
-}
-
-fn failing_account(account: &'static str) -> FakeUpload {
-    FakeUpload::answering(move |acc, _| {
+fn failing_account(account: &'static str) -> FakeCleverTap {
+    FakeCleverTap::answering(move |acc, _| {
         if acc == account {
             Outcome::retry("clevertap_unavailable", "503")
         } else {
@@ -53,18 +26,23 @@ fn failing_account(account: &'static str) -> FakeUpload {
 #[tokio::test]
 async fn a_batch_across_two_destinations_makes_one_upload_per_destination_and_reports_nothing() {
     let h = fakes::handler();
-    let failures = run(
+    let failures = run_sqs(
         &h,
         vec![
-            record("m-1", TRACK, Some("dest-a")),
-            record("m-2", IDENTIFY, Some("dest-b")),
-            record("m-3", &format!("[{TRACK},{IDENTIFY}]"), Some("dest-a")),
+            sqs_record(QUEUE_ARN, "m-1", TRACK, Some("dest-a")),
+            sqs_record(QUEUE_ARN, "m-2", IDENTIFY, Some("dest-b")),
+            sqs_record(
+                QUEUE_ARN,
+                "m-3",
+                &format!("[{TRACK},{IDENTIFY}]"),
+                Some("dest-a"),
+            ),
         ],
     )
     .await
     .unwrap();
     assert!(failures.is_empty(), "{failures:?}");
-    let calls = h.delivery.calls();
+    let calls = h.clevertap.calls();
     assert_eq!(calls.len(), 2, "{calls:?}");
     let a = calls.iter().find(|c| c.account == "ACC-A").unwrap();
     let b = calls.iter().find(|c| c.account == "ACC-B").unwrap();
@@ -76,26 +54,26 @@ async fn a_batch_across_two_destinations_makes_one_upload_per_destination_and_re
 #[tokio::test]
 async fn settings_are_fetched_once_per_destination_of_a_batch() {
     let h = fakes::handler();
-    run(
+    run_sqs(
         &h,
         vec![
-            record("m-1", TRACK, Some("dest-a")),
-            record("m-2", TRACK, Some("dest-a")),
+            sqs_record(QUEUE_ARN, "m-1", TRACK, Some("dest-a")),
+            sqs_record(QUEUE_ARN, "m-2", TRACK, Some("dest-a")),
         ],
     )
     .await
     .unwrap();
-    assert_eq!(*h.settings.fetched.lock().unwrap(), ["dest-a"]);
+    assert_eq!(*h.settings_source.fetched.lock().unwrap(), ["dest-a"]);
 }
 
 #[tokio::test]
 async fn a_body_that_is_not_json_is_dead_lettered_as_it_came_and_acked() {
     let h = fakes::handler();
-    let failures = run(
+    let failures = run_sqs(
         &h,
         vec![
-            record("m-bad", "not json {", Some("dest-a")),
-            record("m-ok", TRACK, Some("dest-a")),
+            sqs_record(QUEUE_ARN, "m-bad", "not json {", Some("dest-a")),
+            sqs_record(QUEUE_ARN, "m-ok", TRACK, Some("dest-a")),
         ],
     )
     .await
@@ -107,29 +85,32 @@ async fn a_body_that_is_not_json_is_dead_lettered_as_it_came_and_acked() {
     assert_eq!(sent[0].rejection_code, "invalid_json");
     assert_eq!(sent[0].source_message_id.as_deref(), Some("m-bad"));
     assert_eq!(sent[0].destination_id.as_deref(), Some("dest-a"));
-    assert_eq!(h.delivery.calls()[0].events.len(), 1);
+    assert_eq!(h.clevertap.calls()[0].events.len(), 1);
 }
 
 #[tokio::test]
 async fn an_empty_body_is_rejected_with_code_empty_body() {
     let h = fakes::handler();
-    run(&h, vec![record("m-1", "", Some("dest-a"))])
+    run_sqs(&h, vec![sqs_record(QUEUE_ARN, "m-1", "", Some("dest-a"))])
         .await
         .unwrap();
     let sent = h.dead_letters.sent();
     assert_eq!(sent[0].rejection_code, "empty_body");
-    assert!(h.delivery.calls().is_empty());
+    assert!(h.clevertap.calls().is_empty());
 }
 
 #[tokio::test]
 async fn only_the_rejected_events_of_a_message_are_dead_lettered_and_the_rest_delivered() {
     let h = fakes::handler();
     let body = format!("[{TRACK},{GROUP},{NO_IDS}]");
-    let failures = run(&h, vec![record("m-1", &body, Some("dest-a"))])
-        .await
-        .unwrap();
+    let failures = run_sqs(
+        &h,
+        vec![sqs_record(QUEUE_ARN, "m-1", &body, Some("dest-a"))],
+    )
+    .await
+    .unwrap();
     assert!(failures.is_empty());
-    assert_eq!(h.delivery.calls()[0].events.len(), 1);
+    assert_eq!(h.clevertap.calls()[0].events.len(), 1);
     let sent = h.dead_letters.sent();
     assert_eq!(sent.len(), 1);
     let body: Value = serde_json::from_str(&sent[0].body).unwrap();
@@ -141,9 +122,12 @@ async fn only_the_rejected_events_of_a_message_are_dead_lettered_and_the_rest_de
 #[tokio::test]
 async fn a_message_with_one_rejected_event_dead_letters_that_event_alone() {
     let h = fakes::handler();
-    run(&h, vec![record("m-1", GROUP, Some("dest-a"))])
-        .await
-        .unwrap();
+    run_sqs(
+        &h,
+        vec![sqs_record(QUEUE_ARN, "m-1", GROUP, Some("dest-a"))],
+    )
+    .await
+    .unwrap();
     let sent = h.dead_letters.sent();
     assert_eq!(sent[0].body, GROUP);
     assert!(!sent[0].rejection_code.is_empty());
@@ -152,27 +136,34 @@ async fn a_message_with_one_rejected_event_dead_letters_that_event_alone() {
 #[tokio::test]
 async fn a_message_without_any_destination_is_retried_with_code_no_destination() {
     let h = fakes::handler();
-    let failures = run(&h, vec![record("m-1", TRACK, None)]).await.unwrap();
+    let failures = run_sqs(&h, vec![sqs_record(QUEUE_ARN, "m-1", TRACK, None)])
+        .await
+        .unwrap();
     assert_eq!(failures, ["m-1"]);
     assert!(h.dead_letters.sent().is_empty());
-    assert!(h.delivery.calls().is_empty());
+    assert!(h.clevertap.calls().is_empty());
 }
 
 #[tokio::test]
 async fn the_default_destination_serves_messages_without_the_attribute() {
     let mut h = fakes::handler();
     h.config.default_destination_id = Some(DestinationId::parse("dest-b").unwrap());
-    let failures = run(&h, vec![record("m-1", TRACK, None)]).await.unwrap();
+    let failures = run_sqs(&h, vec![sqs_record(QUEUE_ARN, "m-1", TRACK, None)])
+        .await
+        .unwrap();
     assert!(failures.is_empty());
-    assert_eq!(h.delivery.calls()[0].account, "ACC-B");
+    assert_eq!(h.clevertap.calls()[0].account, "ACC-B");
 }
 
 #[tokio::test]
 async fn an_invalid_destination_id_is_rejected_and_dead_lettered_with_the_attribute_copied() {
     let h = fakes::handler();
-    let failures = run(&h, vec![record("m-1", TRACK, Some("../etc"))])
-        .await
-        .unwrap();
+    let failures = run_sqs(
+        &h,
+        vec![sqs_record(QUEUE_ARN, "m-1", TRACK, Some("../etc"))],
+    )
+    .await
+    .unwrap();
     assert!(failures.is_empty());
     let sent = h.dead_letters.sent();
     assert_eq!(sent[0].rejection_code, "invalid_destination_id");
@@ -183,31 +174,36 @@ async fn an_invalid_destination_id_is_rejected_and_dead_lettered_with_the_attrib
 #[tokio::test]
 async fn a_missing_secret_retries_its_messages_and_dead_letters_nothing() {
     let h = fakes::handler();
-    let failures = run(
+    let failures = run_sqs(
         &h,
         vec![
-            record("m-1", TRACK, Some("dest-missing")),
-            record("m-2", "not json", Some("dest-missing")),
-            record("m-3", TRACK, Some("dest-a")),
+            sqs_record(QUEUE_ARN, "m-1", TRACK, Some("dest-missing")),
+            sqs_record(QUEUE_ARN, "m-2", "not json", Some("dest-missing")),
+            sqs_record(QUEUE_ARN, "m-3", TRACK, Some("dest-a")),
         ],
     )
     .await
     .unwrap();
     assert_eq!(failures, ["m-1", "m-2"]);
     assert!(h.dead_letters.sent().is_empty());
-    assert_eq!(h.delivery.calls().len(), 1);
+    assert_eq!(h.clevertap.calls().len(), 1);
 }
 
 #[tokio::test]
 async fn delivery_retries_are_reported_per_message() {
     let mut h = fakes::handler();
-    h.delivery = failing_account("ACC-B");
-    let failures = run(
+    h.clevertap = failing_account("ACC-B");
+    let failures = run_sqs(
         &h,
         vec![
-            record("m-1", TRACK, Some("dest-a")),
-            record("m-2", TRACK, Some("dest-b")),
-            record("m-3", &format!("[{TRACK},{GROUP}]"), Some("dest-b")),
+            sqs_record(QUEUE_ARN, "m-1", TRACK, Some("dest-a")),
+            sqs_record(QUEUE_ARN, "m-2", TRACK, Some("dest-b")),
+            sqs_record(
+                QUEUE_ARN,
+                "m-3",
+                &format!("[{TRACK},{GROUP}]"),
+                Some("dest-b"),
+            ),
         ],
     )
     .await
@@ -220,12 +216,15 @@ async fn delivery_retries_are_reported_per_message() {
 #[tokio::test]
 async fn credentials_rejected_by_clevertap_drop_the_cached_settings() {
     let mut h = fakes::handler();
-    h.delivery = FakeUpload::answering(|_, _| Outcome::retry("unauthorized", "401"));
-    h.delivery.credentials_rejected = true;
-    run(&h, vec![record("m-1", TRACK, Some("dest-a"))])
-        .await
-        .unwrap();
-    assert_eq!(*h.settings.invalidated.lock().unwrap(), ["dest-a"]);
+    h.clevertap = FakeCleverTap::answering(|_, _| Outcome::retry("unauthorized", "401"));
+    h.clevertap.credentials_rejected = true;
+    run_sqs(
+        &h,
+        vec![sqs_record(QUEUE_ARN, "m-1", TRACK, Some("dest-a"))],
+    )
+    .await
+    .unwrap();
+    assert_eq!(*h.settings_source.invalidated.lock().unwrap(), ["dest-a"]);
 }
 
 #[tokio::test]
@@ -235,11 +234,11 @@ async fn a_rejected_message_whose_dead_letter_fails_is_reported_for_a_retry() {
         broken: true,
         ..FakeDeadLetters::default()
     };
-    let failures = run(
+    let failures = run_sqs(
         &h,
         vec![
-            record("m-1", "oops", Some("dest-a")),
-            record("m-2", TRACK, Some("dest-a")),
+            sqs_record(QUEUE_ARN, "m-1", "oops", Some("dest-a")),
+            sqs_record(QUEUE_ARN, "m-2", TRACK, Some("dest-a")),
         ],
     )
     .await
@@ -252,68 +251,74 @@ async fn without_a_dead_letter_queue_rejected_messages_are_reported_for_a_retry(
     let h = Handler::new(
         crate::config::Config::default(),
         fakes::FakeSettings::with(&[("dest-a", &fakes::settings_json("ACC-A", true))]),
-        FakeUpload::delivering(),
+        FakeCleverTap::delivering(),
         None::<FakeDeadLetters>,
     );
-    let response = handle(
+    let ids = run_sqs(
         &h,
-        json!({"Records": [record("m-1", "oops", Some("dest-a")), record("m-2", TRACK, Some("dest-a"))]}),
-        fakes::deadline(),
+        vec![
+            sqs_record(QUEUE_ARN, "m-1", "oops", Some("dest-a")),
+            sqs_record(QUEUE_ARN, "m-2", TRACK, Some("dest-a")),
+        ],
     )
     .await
     .unwrap();
-    let ids: Vec<_> = response
-        .batch_item_failures
-        .iter()
-        .map(|f| f.item_identifier.as_str())
-        .collect();
     assert_eq!(ids, ["m-1"]);
 }
 
 #[tokio::test]
 async fn a_record_that_is_not_an_sqs_message_is_retried_alone() {
     let h = fakes::handler();
-    let mut broken = record("m-1", TRACK, Some("dest-a"));
+    let mut broken = sqs_record(QUEUE_ARN, "m-1", TRACK, Some("dest-a"));
     broken["body"] = json!(5);
-    let failures = run(&h, vec![broken, record("m-2", TRACK, Some("dest-a"))])
-        .await
-        .unwrap();
+    let failures = run_sqs(
+        &h,
+        vec![broken, sqs_record(QUEUE_ARN, "m-2", TRACK, Some("dest-a"))],
+    )
+    .await
+    .unwrap();
     assert_eq!(failures, ["m-1"]);
 }
 
 #[tokio::test]
 async fn a_retry_of_a_message_without_message_id_fails_the_whole_batch_rather_than_lose_it() {
     let h = fakes::handler();
-    let mut nameless = record("x", TRACK, None);
+    let mut nameless = sqs_record(QUEUE_ARN, "x", TRACK, None);
     nameless.as_object_mut().unwrap().remove("messageId");
-    let err = run(&h, vec![nameless, record("m-2", TRACK, Some("dest-a"))])
-        .await
-        .unwrap_err();
+    let err = run_sqs(
+        &h,
+        vec![
+            nameless,
+            sqs_record(QUEUE_ARN, "m-2", TRACK, Some("dest-a")),
+        ],
+    )
+    .await
+    .unwrap_err();
     assert!(matches!(err, HandlerError::UnreportableFailure));
 }
 
 #[tokio::test]
 async fn a_delivered_message_without_message_id_is_simply_acked() {
     let h = fakes::handler();
-    let mut nameless = record("x", TRACK, Some("dest-a"));
+    let mut nameless = sqs_record(QUEUE_ARN, "x", TRACK, Some("dest-a"));
     nameless.as_object_mut().unwrap().remove("messageId");
-    assert!(run(&h, vec![nameless]).await.unwrap().is_empty());
+    assert!(run_sqs(&h, vec![nameless]).await.unwrap().is_empty());
 }
 
 #[tokio::test]
 async fn fifo_messages_go_one_upload_at_a_time_in_order() {
     let h = fakes::handler();
-    let failures = run(
+    let failures = run_sqs(
         &h,
         vec![
-            record_on(FIFO_ARN, "m-1", TRACK, Some("dest-a")),
-            record_on(FIFO_ARN, "m-2", IDENTIFY, Some("dest-a")),
+            sqs_record(FIFO_ARN, "m-1", TRACK, Some("dest-a")),
+            sqs_record(FIFO_ARN, "m-2", IDENTIFY, Some("dest-a")),
         ],
     )
     .await
     .unwrap();
     assert!(failures.is_empty());
-    let calls = h.delivery.calls();
+    let calls = h.clevertap.calls();
     assert_eq!(calls.len(), 2);
     assert!(calls[0].events[0][0].contains("Charged"), "{calls:?}");
 }
@@ -321,33 +326,36 @@ async fn fifo_messages_go_one_upload_at_a_time_in_order() {
 #[tokio::test]
 async fn fifo_stops_at_the_first_retry_and_reports_it_and_every_later_message() {
     let mut h = fakes::handler();
-    h.delivery = failing_account("ACC-B");
-    let failures = run(
+    h.clevertap = failing_account("ACC-B");
+    let failures = run_sqs(
         &h,
         vec![
-            record_on(FIFO_ARN, "m-1", TRACK, Some("dest-a")),
-            record_on(FIFO_ARN, "m-2", TRACK, Some("dest-b")),
-            record_on(FIFO_ARN, "m-3", TRACK, Some("dest-a")),
-            record_on(FIFO_ARN, "m-4", "oops", Some("dest-a")),
+            sqs_record(FIFO_ARN, "m-1", TRACK, Some("dest-a")),
+            sqs_record(FIFO_ARN, "m-2", TRACK, Some("dest-b")),
+            sqs_record(FIFO_ARN, "m-3", TRACK, Some("dest-a")),
+            sqs_record(FIFO_ARN, "m-4", "oops", Some("dest-a")),
         ],
     )
     .await
     .unwrap();
     assert_eq!(failures, ["m-2", "m-3", "m-4"]);
-    assert_eq!(h.delivery.calls().len(), 2, "nothing after m-2 is sent");
+    assert_eq!(h.clevertap.calls().len(), 2, "nothing after m-2 is sent");
     assert!(h.dead_letters.sent().is_empty(), "m-4 was never judged");
 }
 
 #[tokio::test]
 async fn fifo_dead_letters_keep_the_source_group() {
     let h = fakes::handler();
-    let failures = run(&h, vec![record_on(FIFO_ARN, "m-1", "oops", Some("dest-a"))])
-        .await
-        .unwrap();
+    let failures = run_sqs(
+        &h,
+        vec![sqs_record(FIFO_ARN, "m-1", "oops", Some("dest-a"))],
+    )
+    .await
+    .unwrap();
     assert!(failures.is_empty());
     assert_eq!(
         h.dead_letters.sent()[0].message_group_id.as_deref(),
-        Some("group-1")
+        Some(MESSAGE_GROUP_ID)
     );
 }
 
@@ -358,12 +366,12 @@ async fn fifo_a_failed_dead_letter_reports_every_later_message_even_delivered_on
         broken: true,
         ..FakeDeadLetters::default()
     };
-    let failures = run(
+    let failures = run_sqs(
         &h,
         vec![
-            record_on(FIFO_ARN, "m-1", TRACK, Some("dest-a")),
-            record_on(FIFO_ARN, "m-2", "oops", Some("dest-a")),
-            record_on(FIFO_ARN, "m-3", TRACK, Some("dest-a")),
+            sqs_record(FIFO_ARN, "m-1", TRACK, Some("dest-a")),
+            sqs_record(FIFO_ARN, "m-2", "oops", Some("dest-a")),
+            sqs_record(FIFO_ARN, "m-3", TRACK, Some("dest-a")),
         ],
     )
     .await
@@ -374,19 +382,24 @@ async fn fifo_a_failed_dead_letter_reports_every_later_message_even_delivered_on
 #[tokio::test]
 async fn a_batch_item_failure_never_has_an_empty_identifier() {
     let h = fakes::handler();
-    let failures = run(&h, vec![record("", TRACK, None)]).await;
+    let failures = run_sqs(&h, vec![sqs_record(QUEUE_ARN, "", TRACK, None)]).await;
     assert!(matches!(failures, Err(HandlerError::UnreportableFailure)));
 }
 
 #[tokio::test]
 async fn each_invocation_counts_events_per_destination_for_the_metrics() {
     let h = fakes::handler();
-    run(
+    run_sqs(
         &h,
         vec![
-            record("m-1", &format!("[{TRACK},{GROUP}]"), Some("dest-a")),
-            record("m-2", TRACK, Some("dest-b")),
-            record("m-3", TRACK, None),
+            sqs_record(
+                QUEUE_ARN,
+                "m-1",
+                &format!("[{TRACK},{GROUP}]"),
+                Some("dest-a"),
+            ),
+            sqs_record(QUEUE_ARN, "m-2", TRACK, Some("dest-b")),
+            sqs_record(QUEUE_ARN, "m-3", TRACK, None),
         ],
     )
     .await

@@ -1,0 +1,172 @@
+//! Every reason code an outcome or a webhook answer can carry, in one place: they are part of
+//! the contract (users alarm and redrive on them), so a code is defined once, here, and the
+//! list [`ALL`] is the README's codes tables (a test holds the two together). The meaning of
+//! each is in docs/contracts.md §3.
+
+pub use crate::transform::codes::*;
+
+// Bodies (SQS message or request body).
+/// The body has nothing in it.
+pub const EMPTY_BODY: &str = "empty_body";
+
+// SQS messages.
+/// Neither a `destinationId` attribute / query parameter nor `DEFAULT_DESTINATION_ID`.
+pub const NO_DESTINATION: &str = "no_destination";
+/// The `destinationId` attribute or query parameter is not `[A-Za-z0-9_.-]{1,128}`.
+pub const INVALID_DESTINATION_ID: &str = "invalid_destination_id";
+/// A record of the batch is not an SQS message Lambda would send.
+pub const INVALID_SQS_RECORD: &str = "invalid_sqs_record";
+/// FIFO: an earlier message of the batch needs a retry, so this one was not sent.
+pub const FIFO_EARLIER_MESSAGE_FAILED: &str = "fifo_earlier_message_failed";
+/// The delivery gave no outcome for an item (a defect; never reported as delivered).
+pub const DELIVERY_INCOMPLETE: &str = "delivery_incomplete";
+
+// Destination settings (the secret).
+pub const SECRET_NOT_FOUND: &str = "secret_not_found";
+pub const SECRETS_UNAVAILABLE: &str = "secrets_unavailable";
+pub const SECRET_MALFORMED: &str = "secret_malformed";
+pub const SECRET_MISSING_ACCOUNT_ID: &str = "secret_missing_account_id";
+pub const SECRET_MISSING_PASSCODE: &str = "secret_missing_passcode";
+pub const UNKNOWN_REGION: &str = "unknown_region";
+
+// CleverTap's answers (decided in clevertap::retry).
+pub const CLEVERTAP_RECORD_REJECTED: &str = "clevertap_record_rejected";
+pub const CLEVERTAP_RECORD_FAILED: &str = "clevertap_record_failed";
+pub const CLEVERTAP_RECORD_UNCONFIRMED: &str = "clevertap_record_unconfirmed";
+pub const CLEVERTAP_BAD_REQUEST: &str = "clevertap_bad_request";
+pub const CLEVERTAP_PAYLOAD_TOO_LARGE: &str = "clevertap_payload_too_large";
+pub const CLEVERTAP_UNAUTHORIZED: &str = "clevertap_unauthorized";
+pub const CLEVERTAP_THROTTLED: &str = "clevertap_throttled";
+pub const CLEVERTAP_UNAVAILABLE: &str = "clevertap_unavailable";
+pub const CLEVERTAP_TIMEOUT: &str = "clevertap_timeout";
+pub const CLEVERTAP_UNREACHABLE: &str = "clevertap_unreachable";
+pub const CLEVERTAP_UNEXPECTED_STATUS: &str = "clevertap_unexpected_status";
+pub const CLEVERTAP_BAD_RESPONSE: &str = "clevertap_bad_response";
+pub const CLEVERTAP_INVALID_REQUEST: &str = "clevertap_invalid_request";
+/// No time was left in the invocation to send the record.
+pub const RETRY_BUDGET_EXHAUSTED: &str = "retry_budget_exhausted";
+
+// User deletion (regulations).
+/// `regulationType` not a string, `users` missing or not an array, or bad `destinationIds`.
+pub const INVALID_REGULATION: &str = "invalid_regulation";
+/// `regulationType` is not `suppress_with_delete`.
+pub const UNSUPPORTED_REGULATION_TYPE: &str = "unsupported_regulation_type";
+/// A user that is not an object, or whose `userId` is not a string.
+pub const INVALID_USER_ID: &str = "invalid_user_id";
+/// A regulation inside an array, `{"batch": [...]}` or NDJSON: it must be the whole body.
+pub const REGULATION_IN_BATCH: &str = "regulation_in_batch";
+
+// Webhook answers about the request as a whole (`{"error": {"code", "message"}}`).
+pub const METHOD_NOT_ALLOWED: &str = "method_not_allowed";
+pub const INVALID_REQUEST: &str = "invalid_request";
+pub const BODY_TOO_LARGE: &str = "body_too_large";
+pub const INVALID_BASE64: &str = "invalid_base64";
+pub const UNAUTHORIZED: &str = "unauthorized";
+/// A regulation names a destination other than the authenticated one (403).
+pub const DESTINATION_NOT_ALLOWED: &str = "destination_not_allowed";
+
+/// Every code above, the transform's included: the README's codes tables list exactly these.
+pub const ALL: &[&str] = &[
+    EMPTY_BODY,
+    INVALID_JSON,
+    NOT_AN_OBJECT,
+    TOO_DEEP,
+    MISSING_TYPE,
+    UNSUPPORTED_TYPE,
+    MISSING_IDS,
+    INVALID_ID,
+    ANONYMOUS_NOT_ALLOWED,
+    MISSING_EVENT_NAME,
+    INVALID_EVENT_NAME,
+    INVALID_PRODUCTS,
+    INVALID_PROPERTIES,
+    INVALID_TRAITS,
+    MISSING_USER_ID,
+    MISSING_PREVIOUS_ID,
+    NO_DESTINATION,
+    INVALID_DESTINATION_ID,
+    INVALID_SQS_RECORD,
+    FIFO_EARLIER_MESSAGE_FAILED,
+    DELIVERY_INCOMPLETE,
+    SECRET_NOT_FOUND,
+    SECRETS_UNAVAILABLE,
+    SECRET_MALFORMED,
+    SECRET_MISSING_ACCOUNT_ID,
+    SECRET_MISSING_PASSCODE,
+    UNKNOWN_REGION,
+    CLEVERTAP_RECORD_REJECTED,
+    CLEVERTAP_RECORD_FAILED,
+    CLEVERTAP_RECORD_UNCONFIRMED,
+    CLEVERTAP_BAD_REQUEST,
+    CLEVERTAP_PAYLOAD_TOO_LARGE,
+    CLEVERTAP_UNAUTHORIZED,
+    CLEVERTAP_THROTTLED,
+    CLEVERTAP_UNAVAILABLE,
+    CLEVERTAP_TIMEOUT,
+    CLEVERTAP_UNREACHABLE,
+    CLEVERTAP_UNEXPECTED_STATUS,
+    CLEVERTAP_BAD_RESPONSE,
+    CLEVERTAP_INVALID_REQUEST,
+    RETRY_BUDGET_EXHAUSTED,
+    INVALID_REGULATION,
+    UNSUPPORTED_REGULATION_TYPE,
+    INVALID_USER_ID,
+    REGULATION_IN_BATCH,
+    METHOD_NOT_ALLOWED,
+    INVALID_REQUEST,
+    BODY_TOO_LARGE,
+    INVALID_BASE64,
+    INVALID_UTF8,
+    UNAUTHORIZED,
+    DESTINATION_NOT_ALLOWED,
+];
+
+#[cfg(test)]
+mod tests {
+    use super::ALL;
+    use std::collections::BTreeSet;
+
+    /// The backticked snake_case words of `text`.
+    fn backticked_codes(text: &str) -> impl Iterator<Item = &str> {
+        text.split('`').skip(1).step_by(2).filter(|w| {
+            !w.is_empty()
+                && w.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        })
+    }
+
+    /// The codes the README's codes tables list: the first column of every table under a
+    /// heading that says "codes".
+    fn readme_codes() -> BTreeSet<String> {
+        let readme = include_str!("../README.md");
+        let mut codes = BTreeSet::new();
+        let mut in_codes_section = false;
+        for line in readme.lines() {
+            if line.starts_with('#') {
+                in_codes_section = line.to_ascii_lowercase().contains("codes");
+            } else if in_codes_section && line.starts_with("| `") {
+                let first_column = line.split('|').nth(1).unwrap_or("");
+                codes.extend(backticked_codes(first_column).map(str::to_owned));
+            }
+        }
+        codes
+    }
+
+    #[test]
+    fn every_code_is_listed_once() {
+        let unique: BTreeSet<&str> = ALL.iter().copied().collect();
+        assert_eq!(unique.len(), ALL.len(), "a code is listed twice in ALL");
+    }
+
+    #[test]
+    fn the_readme_codes_tables_list_exactly_the_codes_of_this_module() {
+        let documented = readme_codes();
+        let defined: BTreeSet<String> = ALL.iter().map(|c| (*c).to_owned()).collect();
+        let undocumented: Vec<_> = defined.difference(&documented).collect();
+        let unknown: Vec<_> = documented.difference(&defined).collect();
+        assert!(
+            undocumented.is_empty() && unknown.is_empty(),
+            "codes without a README row: {undocumented:?}; README rows naming no code: {unknown:?}"
+        );
+    }
+}

@@ -1,0 +1,326 @@
+//! One delivery call's work on the wire: a chunk of items is sent within the account's bound,
+//! the answer read, and every item given an outcome; transient failures are resent with
+//! backoff while the retry budget lasts, and a 400/413 splits the request until the bad item is
+//! alone. What each failure means is decided in `clevertap::retry`, not here.
+
+use super::{AccountGate, DeliveryPolicy, DeliveryStats, backoff};
+use crate::clevertap::request::{self, Call};
+use crate::clevertap::response::{Reading, read_reply};
+use crate::clevertap::retry::{Failure, Verdict, classify};
+use crate::clevertap::transport::{ApiRequest, Transport, TransportError};
+use crate::codes;
+use crate::outcome::{Outcome, Reason};
+use crate::settings::DestinationSettings;
+use std::sync::Arc;
+use tokio::time::Instant;
+
+/// What became of one item (record, or identity), by its index in the call.
+#[derive(Debug, Clone)]
+pub(super) struct ItemOutcome {
+    pub item: usize,
+    pub outcome: Outcome,
+}
+
+/// Items waiting to be sent, and why they are being sent again.
+struct Batch {
+    items: Vec<usize>,
+    attempt: u32,
+    last_failure: Option<Reason>,
+}
+
+/// Everything one delivery call shares between its requests.
+pub(super) struct Job<'a, T> {
+    pub transport: &'a T,
+    pub policy: &'a DeliveryPolicy,
+    pub call: Call,
+    pub settings: &'a DestinationSettings,
+    pub base_url: &'a str,
+    /// JSON text of every item (record, or quoted identity).
+    pub items: &'a [&'a str],
+    pub gate: Arc<AccountGate>,
+    /// No retry starts after this.
+    pub retry_until: Instant,
+    /// Nothing is waited for after this: deadline minus the safety margin.
+    pub hard_stop: Instant,
+}
+
+/// What one chunk of a job produced.
+#[derive(Default)]
+pub(super) struct ChunkResult {
+    pub outcomes: Vec<ItemOutcome>,
+    pub stats: DeliveryStats,
+    pub credentials_rejected: bool,
+}
+
+impl ChunkResult {
+    fn accepted(&mut self, item: usize) {
+        self.stats.records_accepted += 1;
+        self.give(item, Outcome::Delivered);
+    }
+
+    fn discarded(&mut self, item: usize) {
+        self.stats.records_discarded += 1;
+        self.give(item, Outcome::Delivered);
+    }
+
+    fn give(&mut self, item: usize, outcome: Outcome) {
+        self.outcomes.push(ItemOutcome { item, outcome });
+    }
+
+    fn give_all(&mut self, items: &[usize], outcome: Outcome) {
+        self.outcomes.extend(items.iter().map(|&item| ItemOutcome {
+            item,
+            outcome: outcome.clone(),
+        }));
+    }
+}
+
+/// What one request ended in.
+enum Sent {
+    Reading(Reading),
+    /// The hard stop came first (no permit, or no answer, in time).
+    OutOfTime,
+}
+
+impl<T: Transport> Job<'_, T> {
+    /// Delivers one request's items: resends what failed transiently, splits on 400/413, and
+    /// gives every item a fate.
+    pub(super) async fn run_chunk(&self, items: Vec<usize>) -> ChunkResult {
+        let mut result = ChunkResult::default();
+        let mut work = vec![Batch {
+            items,
+            attempt: 0,
+            last_failure: None,
+        }];
+        while let Some(batch) = work.pop() {
+            if batch.items.is_empty() {
+                continue;
+            }
+            if let Some(last) = &batch.last_failure {
+                let wait = backoff::full_jitter(
+                    self.policy.backoff_base,
+                    self.policy.backoff_cap,
+                    batch.attempt,
+                );
+                if Instant::now() + wait >= self.retry_until {
+                    let reason = Reason::new(
+                        last.code.clone(),
+                        format!(
+                            "{} (gave up after {} attempts: retry budget exhausted)",
+                            last.message, batch.attempt
+                        ),
+                    );
+                    result.give_all(&batch.items, Outcome::Retry(reason));
+                    continue;
+                }
+                tokio::time::sleep(wait).await;
+                result.stats.retries += 1;
+            }
+            if Instant::now() >= self.hard_stop {
+                // On a resend, the failure that made us resend says more than the cut.
+                let reason = match &batch.last_failure {
+                    Some(last) => Reason::new(
+                        last.code.clone(),
+                        format!(
+                            "{} (gave up after {} attempts: no time left before the invocation deadline)",
+                            last.message, batch.attempt
+                        ),
+                    ),
+                    None => Reason::new(
+                        codes::RETRY_BUDGET_EXHAUSTED,
+                        "no time was left before the invocation deadline to send the record",
+                    ),
+                };
+                result.give_all(&batch.items, Outcome::Retry(reason));
+                continue;
+            }
+            result.stats.requests += 1;
+            let reading = match self.send(&batch.items, &mut result.stats).await {
+                Sent::Reading(reading) => reading,
+                Sent::OutOfTime => {
+                    // On a resend, the failure that made us resend says more than the cut.
+                    let reason = match &batch.last_failure {
+                        Some(last) => Reason::new(
+                            last.code.clone(),
+                            format!(
+                                "{} (the resend got no answer before the invocation deadline)",
+                                last.message
+                            ),
+                        ),
+                        None => Reason::new(
+                            codes::CLEVERTAP_TIMEOUT,
+                            "CleverTap did not answer before the invocation deadline",
+                        ),
+                    };
+                    result.give_all(&batch.items, Outcome::Retry(reason));
+                    continue;
+                }
+            };
+            match reading {
+                Reading::Whole(failure) => {
+                    self.whole_failure(&mut result, &mut work, batch, &failure);
+                }
+                Reading::PerRecord(per_item) => {
+                    let mut again = Vec::new();
+                    let mut again_reason = None;
+                    for (&item, failure) in batch.items.iter().zip(per_item) {
+                        let Some(failure) = failure else {
+                            result.accepted(item);
+                            continue;
+                        };
+                        match classify(&failure) {
+                            Verdict::Discarded => result.discarded(item),
+                            Verdict::Reject(reason) | Verdict::Split(reason) => {
+                                result.give(item, Outcome::Rejected(reason));
+                            }
+                            Verdict::RetryNow { reason, throttled } => {
+                                result.stats.throttled += u32::from(throttled);
+                                again.push(item);
+                                again_reason.get_or_insert(reason);
+                            }
+                            Verdict::RetryLater {
+                                reason,
+                                credentials,
+                            } => {
+                                result.credentials_rejected |= credentials;
+                                result.give(item, Outcome::Retry(reason));
+                            }
+                        }
+                    }
+                    if !again.is_empty() {
+                        work.push(Batch {
+                            items: again,
+                            attempt: batch.attempt + 1,
+                            last_failure: again_reason,
+                        });
+                    }
+                }
+            }
+        }
+        result
+    }
+
+    /// A failure of the whole request.
+    fn whole_failure(
+        &self,
+        result: &mut ChunkResult,
+        work: &mut Vec<Batch>,
+        batch: Batch,
+        failure: &Failure,
+    ) {
+        match classify(failure) {
+            Verdict::Discarded => {
+                for &item in &batch.items {
+                    result.discarded(item);
+                }
+            }
+            Verdict::Reject(reason) => result.give_all(&batch.items, Outcome::Rejected(reason)),
+            Verdict::Split(reason) if batch.items.len() == 1 => {
+                result.give_all(&batch.items, Outcome::Rejected(reason));
+            }
+            Verdict::Split(_) => {
+                result.stats.splits += 1;
+                let mut first = batch.items;
+                let second = first.split_off(first.len() / 2);
+                // Pushed so that the first half is sent first; a split is not a retry, so the
+                // halves go at once, without a backoff.
+                for items in [second, first] {
+                    work.push(Batch {
+                        items,
+                        attempt: batch.attempt,
+                        last_failure: None,
+                    });
+                }
+            }
+            Verdict::RetryNow { reason, throttled } => {
+                result.stats.throttled += u32::from(throttled);
+                work.push(Batch {
+                    items: batch.items,
+                    attempt: batch.attempt + 1,
+                    last_failure: Some(reason),
+                });
+            }
+            Verdict::RetryLater {
+                reason,
+                credentials,
+            } => {
+                result.credentials_rejected |= credentials;
+                result.give_all(&batch.items, Outcome::Retry(reason));
+            }
+        }
+    }
+
+    /// Sends one request within the account's bound, and reads the answer; gives up at the
+    /// hard stop, whether waiting for a permit or for CleverTap.
+    async fn send(&self, items: &[usize], stats: &mut DeliveryStats) -> Sent {
+        let sent: Vec<&str> = items.iter().map(|&i| self.items[i]).collect();
+        let body = request::body(self.call, sent.iter().copied());
+        let request = ApiRequest {
+            base_url: self.base_url,
+            path: self.call.path(),
+            account_id: &self.settings.account_id,
+            passcode: &self.settings.passcode,
+            body,
+        };
+        let exchange = async {
+            let _delete_permit = match self.call {
+                Call::Delete => Some(self.gate.deletes.acquire().await),
+                Call::Upload => None,
+            };
+            let _permit = self.gate.requests.acquire().await;
+            let sent_at = Instant::now();
+            let answer = self.transport.post(request).await;
+            (answer, sent_at.elapsed())
+        };
+        let answer = match tokio::time::timeout_at(self.hard_stop, exchange).await {
+            Err(_elapsed) => return Sent::OutOfTime,
+            Ok((answer, latency)) => {
+                stats.record_latency(latency);
+                answer
+            }
+        };
+        let reading = match answer {
+            Ok(reply) => read_reply(&reply, &sent),
+            Err(TransportError::Timeout) => Reading::Whole(Failure::Timeout),
+            Err(TransportError::Connect(detail)) => Reading::Whole(Failure::Unreachable { detail }),
+            Err(TransportError::InvalidRequest(detail)) => {
+                Reading::Whole(Failure::InvalidRequest { detail })
+            }
+        };
+        if let Reading::Whole(failure) = &reading {
+            tracing::warn!(
+                account_id = %self.settings.account_id,
+                path = self.call.path(),
+                items = items.len(),
+                code = %failure_code(failure),
+                failure = %failure_kind(failure),
+                "clevertap request failed"
+            );
+        }
+        Sent::Reading(reading)
+    }
+}
+
+/// A short label of a failure for logs (no body text).
+fn failure_kind(failure: &Failure) -> String {
+    match failure {
+        Failure::RecordCode { code, .. } => format!("record code {code}"),
+        Failure::RecordUnconfirmed { .. } => "record unconfirmed".into(),
+        Failure::Status { status, .. } => format!("http {status}"),
+        Failure::Timeout => "timeout".into(),
+        Failure::Unreachable { .. } => "unreachable".into(),
+        Failure::BadResponse { .. } => "bad response".into(),
+        Failure::InvalidRequest { .. } => "invalid request".into(),
+    }
+}
+
+/// The stable code a failure is reported with (the reason code its verdict gives).
+fn failure_code(failure: &Failure) -> std::borrow::Cow<'static, str> {
+    match classify(failure) {
+        Verdict::Discarded => "clevertap_discarded".into(),
+        Verdict::Reject(reason)
+        | Verdict::Split(reason)
+        | Verdict::RetryNow { reason, .. }
+        | Verdict::RetryLater { reason, .. } => reason.code,
+    }
+}

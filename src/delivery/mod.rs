@@ -1,0 +1,306 @@
+//! Batching, the per-account concurrency bound, retries and per-event outcomes: the one place
+//! that joins transform output, the CleverTap client and the outcome rules (docs/contracts.md §5).
+//!
+//! Records go in requests of at most 1000 (one event's records never straddle two); at most
+//! `MAX_CONCURRENT_REQUESTS` requests of one account are in flight, across calls and
+//! invocations, because CleverTap answers 429 beyond 15 per account; only failed records are
+//! sent again, with capped exponential backoff and full jitter, while the retry budget and the
+//! invocation deadline allow; a 400/413 splits the request until the bad record is alone. The
+//! call always returns before `deadline - safety_margin`, even when CleverTap hangs.
+
+mod backoff;
+mod job;
+#[cfg(test)]
+mod tests;
+
+use crate::batch::chunk_by_size;
+use crate::clevertap::request::{Call, quoted_identity};
+use crate::clevertap::transport::Transport;
+use crate::codes;
+use crate::config::{self, Config};
+use crate::outcome::Outcome;
+use crate::settings::DestinationSettings;
+use crate::transform::Record;
+use job::{ItemOutcome, Job};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::Semaphore;
+use tokio::time::Instant;
+
+/// At most one delete call per account at a time (docs/contracts.md §6), within the shared bound.
+const DELETES_IN_FLIGHT_PER_ACCOUNT: usize = 1;
+/// Request latencies kept per call for the `UploadLatency` metric: an EMF metric holds at most
+/// 100 values (crate::metrics), so more would be dropped there anyway.
+pub const MAX_LATENCIES_KEPT: usize = 100;
+
+/// Retry and concurrency settings (from the environment, docs/contracts.md §7).
+#[derive(Debug, Clone)]
+pub struct DeliveryPolicy {
+    /// `MAX_CONCURRENT_REQUESTS`: requests in flight per CleverTap account (0 is taken as 1).
+    pub max_concurrent_requests: usize,
+    /// `RETRY_BUDGET_SECONDS`.
+    pub retry_budget: Duration,
+    /// Time kept free before the invocation deadline (dead-lettering must still fit), at least 3 s.
+    pub safety_margin: Duration,
+    /// `CLEVERTAP_ENDPOINT` (tests only): replaces `https://<region host>`.
+    pub endpoint_override: Option<String>,
+    /// First backoff step (full jitter: the wait is uniform in `0..=step`).
+    pub backoff_base: Duration,
+    /// Largest backoff step.
+    pub backoff_cap: Duration,
+}
+
+impl Default for DeliveryPolicy {
+    fn default() -> Self {
+        DeliveryPolicy {
+            max_concurrent_requests: config::DEFAULT_MAX_CONCURRENT_REQUESTS,
+            retry_budget: config::DEFAULT_RETRY_BUDGET,
+            safety_margin: config::SAFETY_MARGIN,
+            endpoint_override: None,
+            backoff_base: config::DEFAULT_BACKOFF_BASE,
+            backoff_cap: config::DEFAULT_BACKOFF_CAP,
+        }
+    }
+}
+
+impl DeliveryPolicy {
+    /// The policy the configuration asks for.
+    pub fn from_config(config: &Config) -> Self {
+        DeliveryPolicy {
+            max_concurrent_requests: config.max_concurrent_requests,
+            retry_budget: config.retry_budget,
+            endpoint_override: config.clevertap_endpoint.clone(),
+            ..DeliveryPolicy::default()
+        }
+    }
+}
+
+/// Counters of one delivery call, for logs and metrics.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeliveryStats {
+    /// HTTP requests sent (first sends, resends and split halves).
+    pub requests: u32,
+    /// Requests that resent records after a transient failure.
+    pub retries: u32,
+    /// 429 answers.
+    pub throttled: u32,
+    /// Requests split in halves after a 400/413.
+    pub splits: u32,
+    /// Records CleverTap accepted.
+    pub records_accepted: u32,
+    /// Records CleverTap discarded by the account's own rule (528), counted as delivered.
+    pub records_discarded: u32,
+    /// Records rejected.
+    pub records_rejected: u32,
+    /// Records left for the source to retry.
+    pub records_retry: u32,
+    /// Time the call took.
+    pub elapsed: Duration,
+    /// Round trip of each request that got an answer or a transport error (from sending to the
+    /// last byte read; the wait for the account's permit excluded), at most
+    /// [`MAX_LATENCIES_KEPT`].
+    pub latencies: Vec<Duration>,
+}
+
+impl DeliveryStats {
+    fn record_latency(&mut self, latency: Duration) {
+        if self.latencies.len() < MAX_LATENCIES_KEPT {
+            self.latencies.push(latency);
+        }
+    }
+}
+
+/// The outcome of every event given, in order, and what happened on the way.
+#[derive(Debug, Clone, Default)]
+pub struct DeliveryReport {
+    pub outcomes: Vec<Outcome>,
+    /// CleverTap answered 401/403: the caller drops the cached settings.
+    pub credentials_rejected: bool,
+    pub stats: DeliveryStats,
+}
+
+/// The bound of one CleverTap account, shared by every call and invocation of the container.
+struct AccountGate {
+    requests: Arc<Semaphore>,
+    deletes: Arc<Semaphore>,
+}
+
+/// Delivers records; one per container, shared by all invocations.
+pub struct Delivery<T> {
+    transport: T,
+    policy: DeliveryPolicy,
+    gates: Mutex<HashMap<String, Arc<AccountGate>>>,
+}
+
+impl<T: Transport> Delivery<T> {
+    pub fn new(transport: T, policy: DeliveryPolicy) -> Self {
+        Delivery {
+            transport,
+            policy,
+            gates: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn policy(&self) -> &DeliveryPolicy {
+        &self.policy
+    }
+
+    pub fn transport(&self) -> &T {
+        &self.transport
+    }
+
+    /// Uploads the records of `events` (each event's records, in order) to the destination's
+    /// account and returns one outcome per event, answered before `deadline` minus the margin.
+    /// An event without records is delivered.
+    pub async fn upload(
+        &self,
+        settings: &DestinationSettings,
+        events: &[&[Record]],
+        deadline: Instant,
+    ) -> DeliveryReport {
+        let mut texts = Vec::with_capacity(events.iter().map(|e| e.len()).sum());
+        let mut owners = Vec::with_capacity(texts.capacity());
+        for (event, records) in events.iter().enumerate() {
+            for record in records.iter() {
+                texts.push(record.as_str());
+                owners.push(event);
+            }
+        }
+        let sizes: Vec<usize> = events.iter().map(|e| e.len()).collect();
+        self.run(Call::Upload, settings, &texts, &owners, &sizes, deadline)
+            .await
+    }
+
+    /// Deletes the profiles of `identities` (`POST /1/delete/profiles.json`, at most 100 a
+    /// call, one delete call per account at a time, within the account's shared bound) and
+    /// returns one outcome per identity.
+    pub async fn delete(
+        &self,
+        settings: &DestinationSettings,
+        identities: &[&str],
+        deadline: Instant,
+    ) -> DeliveryReport {
+        let quoted: Vec<String> = identities.iter().map(|id| quoted_identity(id)).collect();
+        let texts: Vec<&str> = quoted.iter().map(String::as_str).collect();
+        let owners: Vec<usize> = (0..identities.len()).collect();
+        let sizes = vec![1; identities.len()];
+        self.run(Call::Delete, settings, &texts, &owners, &sizes, deadline)
+            .await
+    }
+
+    fn gate(&self, account_id: &str) -> Arc<AccountGate> {
+        let mut gates = self
+            .gates
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        gates
+            .entry(account_id.to_owned())
+            .or_insert_with(|| {
+                Arc::new(AccountGate {
+                    requests: Arc::new(Semaphore::new(self.policy.max_concurrent_requests.max(1))),
+                    deletes: Arc::new(Semaphore::new(DELETES_IN_FLIGHT_PER_ACCOUNT)),
+                })
+            })
+            .clone()
+    }
+
+    /// Sends `texts` (owned by `owners[i]`, `sizes[e]` items per owner) and derives one outcome
+    /// per owner.
+    async fn run(
+        &self,
+        call: Call,
+        settings: &DestinationSettings,
+        texts: &[&str],
+        owners: &[usize],
+        sizes: &[usize],
+        deadline: Instant,
+    ) -> DeliveryReport {
+        let started = Instant::now();
+        let hard_stop = deadline
+            .checked_sub(self.policy.safety_margin)
+            .unwrap_or(started);
+        let retry_until = (started + self.policy.retry_budget).min(hard_stop);
+        let base_url = match &self.policy.endpoint_override {
+            Some(url) => url.trim_end_matches('/').to_owned(),
+            None => settings.region.base_url(),
+        };
+        let job = Job {
+            transport: &self.transport,
+            policy: &self.policy,
+            call,
+            settings,
+            base_url: &base_url,
+            items: texts,
+            gate: self.gate(&settings.account_id),
+            retry_until,
+            hard_stop,
+        };
+        // Item ranges of the requests: consecutive owners, never splitting one.
+        let mut offsets = Vec::with_capacity(sizes.len() + 1);
+        offsets.push(0);
+        for size in sizes {
+            offsets.push(offsets.last().copied().unwrap_or(0) + size);
+        }
+        let chunks = chunk_by_size(sizes.iter().copied(), call.max_items());
+        let results = futures_util::future::join_all(chunks.into_iter().map(|owners_range| {
+            job.run_chunk((offsets[owners_range.start]..offsets[owners_range.end]).collect())
+        }))
+        .await;
+
+        let mut report = DeliveryReport {
+            outcomes: vec![Outcome::Delivered; sizes.len()],
+            ..DeliveryReport::default()
+        };
+        let mut per_item: Vec<Option<Outcome>> = vec![None; texts.len()];
+        for result in results {
+            report.credentials_rejected |= result.credentials_rejected;
+            add_stats(&mut report.stats, &result.stats);
+            for ItemOutcome { item, outcome } in result.outcomes {
+                per_item[item] = Some(outcome);
+            }
+        }
+        for (item, outcome) in per_item.into_iter().enumerate() {
+            // Every item is in exactly one chunk and every chunk gives every item an outcome; a
+            // missing one would be a bug, and is never reported as delivered.
+            let outcome = outcome.unwrap_or_else(|| {
+                Outcome::retry(codes::RETRY_BUDGET_EXHAUSTED, "the record was not sent")
+            });
+            match &outcome {
+                Outcome::Delivered => {}
+                Outcome::Rejected(_) => report.stats.records_rejected += 1,
+                Outcome::Retry(_) => report.stats.records_retry += 1,
+            }
+            let owner = owners[item];
+            let current = std::mem::replace(&mut report.outcomes[owner], Outcome::Delivered);
+            report.outcomes[owner] = current.worst(outcome);
+        }
+        report.stats.elapsed = started.elapsed();
+        tracing::debug!(
+            account_id = %settings.account_id,
+            call = ?call,
+            requests = report.stats.requests,
+            retries = report.stats.retries,
+            throttled = report.stats.throttled,
+            accepted = report.stats.records_accepted,
+            discarded = report.stats.records_discarded,
+            rejected = report.stats.records_rejected,
+            retry = report.stats.records_retry,
+            elapsed_ms = report.stats.elapsed.as_millis() as u64,
+            "clevertap delivery finished"
+        );
+        report
+    }
+}
+
+fn add_stats(total: &mut DeliveryStats, part: &DeliveryStats) {
+    total.records_accepted += part.records_accepted;
+    total.records_discarded += part.records_discarded;
+    total.requests += part.requests;
+    total.retries += part.retries;
+    total.throttled += part.throttled;
+    total.splits += part.splits;
+    for &latency in &part.latencies {
+        total.record_latency(latency);
+    }
+}

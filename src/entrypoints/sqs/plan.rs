@@ -1,0 +1,135 @@
+//! What is to become of each message before anything is sent: the settings of every
+//! destination the batch names are fetched once, together; then each message is decided at once
+//! (no destination, no settings, a body that cannot be read), or becomes events to deliver, or a
+//! regulation to carry out. A destination whose settings cannot be had never judges an event:
+//! its messages are retried, never dead-lettered.
+
+use super::decode::Message;
+use crate::codes;
+use crate::credentials::{CredentialsError, SettingsSource};
+use crate::entrypoints::pipeline::{Prepared, prepare};
+use crate::entrypoints::regulation::Target;
+use crate::input::Body;
+use crate::outcome::{Outcome, Reason};
+use crate::regulation::Regulation;
+use crate::settings::{DestinationId, DestinationSettings};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Each destination's settings, or why they cannot be had.
+pub(super) type SettingsMap =
+    HashMap<DestinationId, Result<Arc<DestinationSettings>, CredentialsError>>;
+
+/// What is to become of a message.
+pub(super) enum Plan<'a> {
+    /// Decided without delivery. `Rejected` dead-letters the body as it came.
+    Decided(Outcome),
+    /// Events to deliver to one destination.
+    Events {
+        destination: DestinationId,
+        settings: Arc<DestinationSettings>,
+        prepared: Vec<Prepared<'a>>,
+    },
+    /// A regulation: its users deleted in each target destination (docs/contracts.md §6).
+    Regulation {
+        regulation: Regulation<'a>,
+        targets: Vec<Target>,
+    },
+}
+
+/// Fetches each destination's settings once, all at the same time: the messages' own, or the
+/// ones a regulation names in place of its message's.
+pub(super) async fn fetch_settings<S: SettingsSource>(
+    source: &S,
+    messages: &[Message],
+    bodies: &[Result<Body<'_>, Reason>],
+) -> SettingsMap {
+    let mut wanted: Vec<&DestinationId> = Vec::new();
+    for (m, body) in messages.iter().zip(bodies) {
+        let named = match body {
+            Ok(Body::Regulation(r)) if !r.destination_ids.is_empty() => &r.destination_ids[..],
+            _ => m
+                .destination
+                .as_ref()
+                .map(std::slice::from_ref)
+                .unwrap_or(&[]),
+        };
+        for d in named {
+            if !wanted.contains(&d) {
+                wanted.push(d);
+            }
+        }
+    }
+    let fetched = futures_util::future::join_all(wanted.iter().map(|d| source.settings(d))).await;
+    wanted.into_iter().cloned().zip(fetched).collect()
+}
+
+/// A destination's settings from the map, or the retry reason of a destination without them.
+fn settings_of(
+    settings: &SettingsMap,
+    destination: &DestinationId,
+) -> Result<Arc<DestinationSettings>, Reason> {
+    match settings.get(destination) {
+        Some(Ok(s)) => Ok(Arc::clone(s)),
+        Some(Err(e)) => Err(e.reason()),
+        None => Err(Reason::new(
+            codes::SECRETS_UNAVAILABLE,
+            "destination settings were not fetched",
+        )),
+    }
+}
+
+pub(super) fn plan<'a>(
+    message: &'a Message,
+    body: Result<Body<'a>, Reason>,
+    settings: &SettingsMap,
+) -> Plan<'a> {
+    let items = match body {
+        Ok(Body::Regulation(regulation)) => return plan_regulation(message, regulation, settings),
+        Ok(Body::Events(items)) => Ok(items),
+        Err(reason) => Err(reason),
+    };
+    let destination = match &message.destination {
+        Ok(d) => d,
+        Err(outcome) => return Plan::Decided(outcome.clone()),
+    };
+    let settings = match settings_of(settings, destination) {
+        Ok(s) => s,
+        Err(reason) => return Plan::Decided(Outcome::Retry(reason)),
+    };
+    match items {
+        Err(reason) => Plan::Decided(Outcome::Rejected(reason)),
+        Ok(items) => Plan::Events {
+            destination: destination.clone(),
+            prepared: prepare(items, settings.mapping),
+            settings,
+        },
+    }
+}
+
+/// A regulation goes to the destinations its body names, else to its message's.
+fn plan_regulation<'a>(
+    message: &Message,
+    regulation: Regulation<'a>,
+    settings: &SettingsMap,
+) -> Plan<'a> {
+    let destinations = if regulation.destination_ids.is_empty() {
+        match &message.destination {
+            Ok(d) => vec![d.clone()],
+            Err(outcome) => return Plan::Decided(outcome.clone()),
+        }
+    } else {
+        regulation.destination_ids.clone()
+    };
+    let targets = destinations
+        .into_iter()
+        .map(|destination| Target {
+            settings: settings_of(settings, &destination),
+            destination,
+        })
+        .collect();
+    Plan::Regulation {
+        regulation,
+        targets,
+    }
+}
