@@ -1,7 +1,5 @@
 //! The one seam between delivery logic and the network: a CleverTap POST and its raw reply.
 //! The real implementation is reqwest; tests and `invoke --dry-run` use others.
-//!
-//! SKELETON: signatures are the contract; the delivery work (issue 3) owns and may extend it.
 
 use crate::settings::Secret;
 use bytes::Bytes;

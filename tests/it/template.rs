@@ -20,11 +20,11 @@ const SAFETY_MARGIN_SECONDS: u64 = 3;
 const DEAD_LETTERING_SECONDS: u64 = 5;
 /// AWS's advice for SQS event sources: visibility timeout >= 6 x function timeout (+ window).
 const VISIBILITY_TIMEOUT_FACTOR: u64 = 6;
-/// The least number of receives before SQS gives up on a message (issue 6).
+/// The least number of receives before SQS gives up on a message.
 const MIN_MAX_RECEIVE_COUNT: u64 = 5;
 /// AWS's smallest allowed `ScalingConfig.MaximumConcurrency`.
 const MIN_SQS_MAXIMUM_CONCURRENCY: u64 = 2;
-/// Memory range for a Rust function that mostly waits on the network (issue 6).
+/// Memory range for a Rust function that mostly waits on the network.
 const MEMORY_MB: std::ops::RangeInclusive<u64> = 128..=256;
 /// The binary the template deploys (Cargo.toml `[[bin]]`).
 const BINARY: &str = "rudder-clevertap";
