@@ -8,8 +8,6 @@ use bytes::{Bytes, BytesMut};
 use reqwest::header::{CONTENT_TYPE, HeaderValue};
 use std::time::Duration;
 
-/// Largest answer read; CleverTap's answers are small, anything bigger is not CleverTap's.
-pub const MAX_REPLY_BYTES: usize = 1 << 20;
 /// How long an idle pooled connection is kept for the next invocation of a warm container.
 const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -90,11 +88,14 @@ impl Transport for HttpTransport {
             .await
             .map_err(transport_error)?;
         let status = response.status().as_u16();
+        // An answer past the limit is cut there and reads as a bad response (CleverTap may
+        // hold the records: they are sent again alone).
+        let max = request.max_reply_bytes;
         let mut body = BytesMut::new();
         while let Some(chunk) = response.chunk().await.map_err(transport_error)? {
-            let room = MAX_REPLY_BYTES.saturating_sub(body.len());
+            let room = max.saturating_sub(body.len());
             body.extend_from_slice(&chunk[..chunk.len().min(room)]);
-            if body.len() >= MAX_REPLY_BYTES {
+            if body.len() >= max {
                 break;
             }
         }
@@ -121,6 +122,7 @@ mod tests {
                 account_id: "A",
                 passcode: &passcode,
                 body: Bytes::from_static(b"{}"),
+                max_reply_bytes: 1024,
             })
             .await
             .unwrap_err();

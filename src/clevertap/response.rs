@@ -1,9 +1,11 @@
 //! Reading CleverTap's answer, in pure code. An HTTP 200 can still carry failed records
 //! (`status` partial / fail with `unprocessed[]`), so every record sent gets its own verdict:
 //! an `unprocessed[]` entry is matched to the record it echoes (compared as JSON values), or by
-//! the 1-based "record number" in its error text; an entry that matches nothing means some
-//! record failed and we cannot tell which, so every record not otherwise accounted for counts
-//! as failed (docs/clevertap-api.md "Responses", docs/contracts.md §5).
+//! the 1-based "record number" in its error text. A record counts as accepted only when the
+//! answer accounts for it: `status` success, or `processed` plus the entries (all matched)
+//! equal to the records sent, with it not listed. Anything else leaves every unlisted record
+//! unconfirmed: CleverTap may or may not hold it (docs/clevertap-api.md "Responses",
+//! docs/contracts.md §5).
 
 use crate::clevertap::retry::Failure;
 use crate::clevertap::transport::HttpReply;
@@ -56,7 +58,8 @@ pub fn read_reply(reply: &HttpReply, sent: &[&str]) -> Reading {
         Ok(body) => body,
         Err(e) => {
             return Reading::Whole(Failure::BadResponse {
-                detail: format!("{} (HTTP {}): {}", e, reply.status, snippet(&reply.body)),
+                detail: format!("{e} (HTTP {}, {} bytes)", reply.status, reply.body.len()),
+                body: snippet(&reply.body),
             });
         }
     };
@@ -65,33 +68,54 @@ pub fn read_reply(reply: &HttpReply, sent: &[&str]) -> Reading {
         "success" | "partial" | "fail" => {}
         other => {
             return Reading::Whole(Failure::BadResponse {
-                detail: format!(
-                    "unknown status {:?}",
-                    other.chars().take(40).collect::<String>()
-                ),
+                detail: "unknown status".into(),
+                body: other.chars().take(40).collect(),
             });
         }
     }
-    if entries.is_empty() {
-        let all_processed = body.status == "success"
-            || body.processed.as_ref().and_then(as_int) == Some(sent.len() as i64);
-        if all_processed {
-            return Reading::PerRecord(vec![None; sent.len()]);
-        }
-        let detail = match body.error.as_ref().map(text_of) {
-            Some(e) => format!("status {} without unprocessed records: {e}", body.status),
-            None => format!("status {} without unprocessed records", body.status),
+    let Matched {
+        mut per_record,
+        unmatched,
+    } = match_entries(&entries, sent);
+    let processed = body.processed.as_ref().and_then(as_int);
+    let accounted = body.status == "success"
+        || (unmatched == 0
+            && processed.and_then(|p| p.checked_add(entries.len() as i64))
+                == Some(sent.len() as i64));
+    if !accounted {
+        let detail = match (unmatched, processed) {
+            (0, Some(p)) => format!(
+                "status {}: {p} processed and {} unprocessed of {} records sent",
+                body.status,
+                entries.len(),
+                sent.len()
+            ),
+            (0, None) => format!(
+                "status {} without a processed count for {} unlisted records",
+                body.status,
+                per_record.iter().filter(|r| r.is_none()).count()
+            ),
+            (n, _) => format!("{n} unprocessed record(s) could not be matched to the records sent"),
         };
-        return Reading::PerRecord(vec![
-            Some(Failure::RecordUnconfirmed { detail });
-            sent.len()
-        ]);
+        let error = body.error.as_ref().map(text_of);
+        for slot in per_record.iter_mut().filter(|slot| slot.is_none()) {
+            *slot = Some(Failure::RecordUnconfirmed {
+                detail: detail.clone(),
+                clevertap_error: error.clone(),
+            });
+        }
     }
-    Reading::PerRecord(match_entries(&entries, sent))
+    Reading::PerRecord(per_record)
+}
+
+/// The failures of the records `unprocessed[]` names, and how many entries named none.
+struct Matched {
+    per_record: Vec<Option<Failure>>,
+    unmatched: usize,
 }
 
 /// Matches `unprocessed[]` entries to the records sent.
-fn match_entries(entries: &[Unprocessed], sent: &[&str]) -> Vec<Option<Failure>> {
+fn match_entries(entries: &[Unprocessed], sent: &[&str]) -> Matched {
     let mut result: Vec<Option<Failure>> = vec![None; sent.len()];
     // Parsed lazily: only answers with an echoed record pay for it.
     let mut parsed: Option<Vec<Option<Value>>> = None;
@@ -118,20 +142,15 @@ fn match_entries(entries: &[Unprocessed], sent: &[&str]) -> Vec<Option<Failure>>
         result[index] = Some(match entry.code.as_ref().and_then(as_int) {
             Some(code) => Failure::RecordCode { code, error },
             None => Failure::RecordUnconfirmed {
-                detail: format!("unprocessed without a code: {error}"),
+                detail: "listed as unprocessed without a code".into(),
+                clevertap_error: Some(error),
             },
         });
     }
-    if unmatched > 0 {
-        let detail =
-            format!("{unmatched} unprocessed record(s) could not be matched to the records sent");
-        for slot in result.iter_mut().filter(|slot| slot.is_none()) {
-            *slot = Some(Failure::RecordUnconfirmed {
-                detail: detail.clone(),
-            });
-        }
+    Matched {
+        per_record: result,
+        unmatched,
     }
-    result
 }
 
 /// The 1-based number after "record number" in CleverTap's error text
@@ -272,9 +291,8 @@ mod tests {
         else {
             panic!()
         };
-        assert!(v.iter().all(
-            |f| matches!(f, Some(Failure::RecordUnconfirmed { detail }) if detail.contains("boom"))
-        ));
+        assert!(v.iter().all(|f| matches!(f,
+            Some(Failure::RecordUnconfirmed { clevertap_error: Some(e), .. }) if e == "boom")));
     }
 
     #[test]
@@ -309,6 +327,60 @@ mod tests {
                 assert!(body.contains("Invalid Credentials"));
             }
             other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_incomplete_unprocessed_list_confirms_none_of_the_unlisted_records() {
+        // One entry for three records, nothing processed: the two unlisted were not taken.
+        let body = r#"{"status":"fail","processed":0,"unprocessed":[{"code":509,
+            "error":"Skipped record number : 1"}]}"#;
+        let Reading::PerRecord(v) = read_reply(&reply(200, body), &SENT) else {
+            panic!()
+        };
+        assert!(matches!(v[0], Some(Failure::RecordCode { code: 509, .. })));
+        assert!(matches!(v[1], Some(Failure::RecordUnconfirmed { .. })));
+        assert!(matches!(v[2], Some(Failure::RecordUnconfirmed { .. })));
+    }
+
+    #[test]
+    fn a_complete_count_or_success_confirms_the_unlisted_records() {
+        for body in [
+            r#"{"status":"partial","processed":2,"unprocessed":[{"code":509,"error":"Skipped record number : 2"}]}"#,
+            r#"{"status":"success","unprocessed":[{"code":509,"error":"Skipped record number : 2"}]}"#,
+            r#"{"status":"partial","processed":"2","unprocessed":[{"code":509,"error":"Skipped record number : 2"}]}"#,
+        ] {
+            let Reading::PerRecord(v) = read_reply(&reply(200, body), &SENT) else {
+                panic!()
+            };
+            assert_eq!(v[0], None, "{body}");
+            assert!(v[1].is_some(), "{body}");
+            assert_eq!(v[2], None, "{body}");
+        }
+    }
+
+    #[test]
+    fn a_count_that_does_not_add_up_leaves_the_unlisted_records_unconfirmed() {
+        for body in [
+            r#"{"status":"partial","processed":1,"unprocessed":[{"code":509,"error":"Skipped record number : 2"}]}"#,
+            r#"{"status":"partial","processed":5,"unprocessed":[{"code":509,"error":"Skipped record number : 2"}]}"#,
+            r#"{"status":"partial","unprocessed":[{"code":509,"error":"Skipped record number : 2"}]}"#,
+        ] {
+            let Reading::PerRecord(v) = read_reply(&reply(200, body), &SENT) else {
+                panic!()
+            };
+            assert!(
+                matches!(v[0], Some(Failure::RecordUnconfirmed { .. })),
+                "{body}"
+            );
+            assert!(
+                matches!(v[1], Some(Failure::RecordCode { code: 509, .. })),
+                "{body}"
+            );
+            assert!(
+                matches!(v[2], Some(Failure::RecordUnconfirmed { .. })),
+                "{body}"
+            );
         }
     }
 

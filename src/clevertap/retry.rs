@@ -1,6 +1,7 @@
 //! The one place that decides what a CleverTap failure means: delivered after all, rejected
-//! (the record is bad), split (find the bad record), retried now (transient), or retried later
-//! (credentials or configuration). One exhaustive match, so a new kind of failure cannot slip
+//! (the record is bad), split (find the bad record), retried now (CleverTap took nothing),
+//! unclear (CleverTap may hold it: sent once more, alone), or retried later (credentials or
+//! configuration). One exhaustive match, so a new kind of failure cannot slip
 //! through unclassified (docs/contracts.md §5, docs/clevertap-api.md "Responses").
 
 use crate::codes;
@@ -12,27 +13,46 @@ pub const CODE_TRANSIENT: i64 = 555;
 /// CleverTap's per-record code for "discarded by the account's own rule": counts as delivered.
 pub const CODE_DISCARDED: i64 = 528;
 
-/// Longest piece of CleverTap's own text kept in a message.
+/// Longest piece of a detail text kept in a message.
 const MAX_DETAIL_CHARS: usize = 300;
 
-/// Everything that can go wrong with a request or with one record of it.
+/// Everything that can go wrong with a request or with one record of it. CleverTap's own text
+/// is kept for the debug log only ([`Failure::clevertap_text`]): it may echo a value of the
+/// event (an email, a phone number), so reasons never carry it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Failure {
     /// A per-record code inside a 2xx answer (`unprocessed[].code`).
     RecordCode { code: i64, error: String },
-    /// A record CleverTap did not confirm: an `unprocessed[]` entry without a code, or an entry
-    /// that could not be matched to a record (then every unconfirmed record of the request).
-    RecordUnconfirmed { detail: String },
+    /// A record CleverTap did not account for: listed without a code, or not listed in an
+    /// answer that does not add up. CleverTap may or may not hold it.
+    RecordUnconfirmed {
+        detail: String,
+        clevertap_error: Option<String>,
+    },
     /// A non-2xx HTTP status for the whole request.
     Status { status: u16, body: String },
     /// No answer in time (the transport's own timeout, or the invocation deadline).
     Timeout,
     /// The request never reached CleverTap.
     Unreachable { detail: String },
-    /// A 2xx answer whose body is not CleverTap's documented shape.
-    BadResponse { detail: String },
+    /// A 2xx answer whose body is not CleverTap's documented shape (or is over the read limit).
+    BadResponse { detail: String, body: String },
     /// The request could not even be built (e.g. a passcode that is not a valid header value).
     InvalidRequest { detail: String },
+}
+
+impl Failure {
+    /// CleverTap's own words about the failure, if any: for the debug log, never for a reason.
+    pub fn clevertap_text(&self) -> Option<&str> {
+        match self {
+            Failure::RecordCode { error, .. } => Some(error),
+            Failure::RecordUnconfirmed {
+                clevertap_error, ..
+            } => clevertap_error.as_deref(),
+            Failure::Status { body, .. } | Failure::BadResponse { body, .. } => Some(body),
+            Failure::Timeout | Failure::Unreachable { .. } | Failure::InvalidRequest { .. } => None,
+        }
+    }
 }
 
 /// What to do about a failure.
@@ -43,10 +63,15 @@ pub enum Verdict {
     /// The record is bad; retrying cannot help.
     Reject(Reason),
     /// The request holds a bad record somewhere: split it in halves; a record alone is rejected
-    /// with this reason.
+    /// with this reason. CleverTap took none of the request.
     Split(Reason),
-    /// Transient: send again within this invocation while the retry budget allows.
+    /// CleverTap took none of it, for a passing reason: send again within this invocation
+    /// while the retry budget allows.
     RetryNow { reason: Reason, throttled: bool },
+    /// CleverTap may or may not hold the record (an answer that does not account for it, an
+    /// unreadable answer, no answer in time): sent once more, alone in its request, so that the
+    /// answer cannot be ambiguous; never a third time in one invocation.
+    Unclear(Reason),
     /// Not resent within this invocation; the source retries later. `credentials` means the
     /// cached settings must be dropped.
     RetryLater { reason: Reason, credentials: bool },
@@ -55,45 +80,75 @@ pub enum Verdict {
 impl Verdict {
     /// Whether the failure may go away by sending the same records again soon.
     pub const fn is_retryable_now(&self) -> bool {
-        matches!(self, Verdict::RetryNow { .. })
+        matches!(self, Verdict::RetryNow { .. } | Verdict::Unclear(_))
+    }
+
+    /// The reason the verdict gives (the code a failure is reported with).
+    pub fn reason(&self) -> Option<&Reason> {
+        match self {
+            Verdict::Discarded => None,
+            Verdict::Reject(reason)
+            | Verdict::Split(reason)
+            | Verdict::Unclear(reason)
+            | Verdict::RetryNow { reason, .. }
+            | Verdict::RetryLater { reason, .. } => Some(reason),
+        }
+    }
+}
+
+/// What a per-record code says about the record, for messages: the field it names, where the
+/// code names one (docs/clevertap-api.md, "Responses").
+fn record_code_meaning(code: i64) -> &'static str {
+    match code {
+        509 => "event name missing",
+        512 => "event structure invalid",
+        513 => "restricted system event",
+        514 => "gender invalid",
+        515 => "email invalid",
+        516 => "phone invalid",
+        517 => "employment invalid",
+        518 => "education invalid",
+        519 => "marital status invalid",
+        520 => "age invalid",
+        522 => "too many event properties",
+        523 => "neither identity nor objectId",
+        524 => "neither an event nor a profile",
+        525 => "ts not in epoch seconds",
+        526 => "objectId invalid",
+        530..=535 => "device token invalid",
+        _ => "see CleverTap's error codes",
     }
 }
 
 /// Classifies a failure. The single source of truth for what is retryable.
 pub fn classify(failure: &Failure) -> Verdict {
     match failure {
-        Failure::RecordCode { code, error } => match *code {
+        Failure::RecordCode { code, .. } => match *code {
             CODE_DISCARDED => Verdict::Discarded,
             CODE_TRANSIENT => Verdict::RetryNow {
                 reason: Reason::new(
                     codes::CLEVERTAP_RECORD_FAILED,
-                    format!(
-                        "CleverTap could not process the record (code 555): {}",
-                        clip(error)
-                    ),
+                    "CleverTap could not process the record (code 555)",
                 ),
                 throttled: false,
             },
             other => Verdict::Reject(Reason::new(
                 codes::CLEVERTAP_RECORD_REJECTED,
                 format!(
-                    "CleverTap rejected the record (code {other}): {}",
-                    clip(error)
+                    "CleverTap rejected the record (code {other}: {})",
+                    record_code_meaning(other)
                 ),
             )),
         },
-        Failure::RecordUnconfirmed { detail } => Verdict::RetryNow {
-            reason: Reason::new(
-                codes::CLEVERTAP_RECORD_UNCONFIRMED,
-                format!("CleverTap did not confirm the record: {}", clip(detail)),
-            ),
-            throttled: false,
-        },
-        Failure::Status { status, body } => classify_status(*status, body),
-        Failure::Timeout => Verdict::RetryNow {
-            reason: Reason::new(codes::CLEVERTAP_TIMEOUT, "CleverTap did not answer in time"),
-            throttled: false,
-        },
+        Failure::RecordUnconfirmed { detail, .. } => Verdict::Unclear(Reason::new(
+            codes::CLEVERTAP_RECORD_UNCONFIRMED,
+            format!("CleverTap did not confirm the record: {detail}"),
+        )),
+        Failure::Status { status, .. } => classify_status(*status),
+        Failure::Timeout => Verdict::Unclear(Reason::new(
+            codes::CLEVERTAP_TIMEOUT,
+            "CleverTap did not answer in time",
+        )),
         Failure::Unreachable { detail } => Verdict::RetryNow {
             reason: Reason::new(
                 codes::CLEVERTAP_UNREACHABLE,
@@ -101,13 +156,10 @@ pub fn classify(failure: &Failure) -> Verdict {
             ),
             throttled: false,
         },
-        Failure::BadResponse { detail } => Verdict::RetryNow {
-            reason: Reason::new(
-                codes::CLEVERTAP_BAD_RESPONSE,
-                format!("CleverTap's answer could not be read: {}", clip(detail)),
-            ),
-            throttled: false,
-        },
+        Failure::BadResponse { detail, .. } => Verdict::Unclear(Reason::new(
+            codes::CLEVERTAP_BAD_RESPONSE,
+            format!("CleverTap's answer could not be read: {}", clip(detail)),
+        )),
         Failure::InvalidRequest { detail } => Verdict::RetryLater {
             reason: Reason::new(codes::CLEVERTAP_INVALID_REQUEST, clip(detail)),
             credentials: false,
@@ -115,10 +167,11 @@ pub fn classify(failure: &Failure) -> Verdict {
     }
 }
 
-/// HTTP statuses (docs/contracts.md §5): 400/413 split, 401/403 credentials, 408/429/5xx (not 501)
-/// transient, anything else a configuration error left to the source's redrive policy.
-fn classify_status(status: u16, body: &str) -> Verdict {
-    let text = |what: &str| format!("CleverTap answered HTTP {status} ({what}): {}", clip(body));
+/// HTTP statuses (docs/contracts.md §5): 400/413 split, 401/403 credentials, 408/429/5xx (not
+/// 501) transient, anything else a configuration error left to the source's redrive policy.
+/// CleverTap's body is not quoted (see [`Failure`]).
+fn classify_status(status: u16) -> Verdict {
+    let text = |what: &str| format!("CleverTap answered HTTP {status} ({what})");
     match status {
         400 => Verdict::Split(Reason::new(
             codes::CLEVERTAP_BAD_REQUEST,
@@ -164,7 +217,7 @@ fn classify_status(status: u16, body: &str) -> Verdict {
     }
 }
 
-/// CleverTap's text, at most [`MAX_DETAIL_CHARS`] characters, on one line.
+/// Our own detail text (transport errors), at most [`MAX_DETAIL_CHARS`] characters, on one line.
 fn clip(text: &str) -> String {
     let mut out: String = text
         .chars()
@@ -189,11 +242,7 @@ mod tests {
     }
 
     fn code_of(v: &Verdict) -> &str {
-        match v {
-            Verdict::Discarded => "discarded",
-            Verdict::Reject(r) | Verdict::Split(r) => &r.code,
-            Verdict::RetryNow { reason, .. } | Verdict::RetryLater { reason, .. } => &reason.code,
-        }
+        v.reason().map_or("discarded", |r| &r.code)
     }
 
     #[test]
@@ -216,20 +265,60 @@ mod tests {
     }
 
     #[test]
-    fn a_rejected_record_message_names_the_clevertap_code_and_text() {
+    fn a_rejected_record_message_names_the_code_and_its_field_but_never_clevertaps_text() {
         let v = classify(&Failure::RecordCode {
-            code: 509,
-            error: "Event name is mandatory. Skipped record number : 2".into(),
+            code: 515,
+            error: "Invalid email ana@example.com. Skipped record number : 2".into(),
         });
         let Verdict::Reject(r) = v else {
             panic!("{v:?}")
         };
-        assert!(r.message.contains("509"), "{}", r.message);
-        assert!(
-            r.message.contains("Event name is mandatory"),
-            "{}",
-            r.message
-        );
+        assert!(r.message.contains("515"), "{}", r.message);
+        assert!(r.message.contains("email invalid"), "{}", r.message);
+        assert!(!r.message.contains("ana@example.com"), "{}", r.message);
+    }
+
+    #[test]
+    fn no_reason_quotes_what_clevertap_wrote() {
+        let echo = "+15550100 ana@example.com";
+        for f in [
+            Failure::RecordCode {
+                code: 555,
+                error: echo.into(),
+            },
+            Failure::RecordCode {
+                code: 512,
+                error: echo.into(),
+            },
+            Failure::RecordUnconfirmed {
+                detail: "x".into(),
+                clevertap_error: Some(echo.into()),
+            },
+            Failure::Status {
+                status: 400,
+                body: echo.into(),
+            },
+            Failure::Status {
+                status: 503,
+                body: echo.into(),
+            },
+            Failure::Status {
+                status: 401,
+                body: echo.into(),
+            },
+            Failure::BadResponse {
+                detail: "x".into(),
+                body: echo.into(),
+            },
+        ] {
+            let v = classify(&f);
+            let reason = v.reason().expect("a failure has a reason");
+            assert!(
+                !reason.message.contains("ana@example.com"),
+                "{f:?}: {reason:?}"
+            );
+            assert_eq!(f.clevertap_text(), Some(echo));
+        }
     }
 
     #[test]
@@ -272,24 +361,30 @@ mod tests {
     }
 
     #[test]
-    fn network_trouble_and_unreadable_answers_are_retried_now() {
+    fn unreachable_is_resent_and_answers_that_may_have_been_taken_are_unclear() {
+        assert!(matches!(
+            classify(&Failure::Unreachable { detail: "x".into() }),
+            Verdict::RetryNow { .. }
+        ));
         for f in [
             Failure::Timeout,
-            Failure::Unreachable { detail: "x".into() },
-            Failure::BadResponse { detail: "x".into() },
-            Failure::RecordUnconfirmed { detail: "x".into() },
+            Failure::BadResponse {
+                detail: "x".into(),
+                body: String::new(),
+            },
+            Failure::RecordUnconfirmed {
+                detail: "x".into(),
+                clevertap_error: None,
+            },
         ] {
-            assert!(classify(&f).is_retryable_now(), "{f:?}");
+            assert!(matches!(classify(&f), Verdict::Unclear(_)), "{f:?}");
         }
     }
 
     #[test]
-    fn long_texts_from_clevertap_are_clipped_to_one_line() {
+    fn long_detail_texts_are_clipped_to_one_line() {
         let long = format!("a\nb{}", "x".repeat(1000));
-        let v = classify(&Failure::Status {
-            status: 500,
-            body: long,
-        });
+        let v = classify(&Failure::Unreachable { detail: long });
         let reason = match v {
             Verdict::RetryNow { reason, .. } => reason,
             other => panic!("{other:?}"),

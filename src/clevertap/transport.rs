@@ -16,6 +16,8 @@ pub struct ApiRequest<'a> {
     pub passcode: &'a Secret,
     /// JSON body: `{"d":[...]}` or `{"identity":[...]}`.
     pub body: Bytes,
+    /// The most answer bytes read: enough for CleverTap to list every record sent, echoed.
+    pub max_reply_bytes: usize,
 }
 
 /// CleverTap's raw answer.

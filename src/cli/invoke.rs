@@ -261,6 +261,7 @@ mod tests {
             account_id: "ACC",
             passcode: &passcode,
             body: r#"{"d":[{"type":"event"},{"type":"profile"}]}"#.into(),
+            max_reply_bytes: 1024,
         };
         let shown = DryRunTransport::describe(&request).to_string();
         assert!(!shown.contains("pc-secret-9"), "{shown}");

@@ -1,7 +1,10 @@
 //! One delivery call's work on the wire: a chunk of items is sent within the account's bound,
-//! the answer read, and every item given an outcome; transient failures are resent with
-//! backoff while the retry budget lasts, and a 400/413 splits the request until the bad item is
-//! alone. What each failure means is decided in `clevertap::retry`, not here.
+//! the answer read, and every item given an outcome. Failures where CleverTap took nothing are
+//! resent with backoff while the retry budget lasts, and a 400/413 splits the request until the
+//! bad item is alone. An item CleverTap may already hold (an answer that does not account for
+//! it, no answer in time) is sent once more, alone in its request, and never a third time in
+//! one invocation: a storm of unclear answers cannot multiply copies at CleverTap. What each
+//! failure means is decided in `clevertap::retry`, not here.
 
 use super::{AccountGate, DeliveryPolicy, DeliveryStats, backoff};
 use crate::clevertap::request::{self, Call};
@@ -20,6 +23,15 @@ pub(super) struct ItemOutcome {
     pub item: usize,
     pub outcome: Outcome,
 }
+
+/// The most items of one chunk sent again alone after an unclear answer; more are left for the
+/// next delivery of their messages rather than sent one request each.
+pub const MAX_RESENT_ALONE: usize = 100;
+/// Room allowed for an answer beyond the request's own size, per item sent: an
+/// `unprocessed[]` entry echoes its record and adds CleverTap's text and code.
+const REPLY_BYTES_PER_ITEM: usize = 1024;
+/// Room allowed for an answer beyond the request's own size.
+const REPLY_BYTES_BASE: usize = 64 * 1024;
 
 /// Items waiting to be sent, and why they are being sent again.
 struct Batch {
@@ -73,6 +85,34 @@ impl ChunkResult {
             outcome: outcome.clone(),
         }));
     }
+
+    fn absorb(&mut self, other: ChunkResult) {
+        self.outcomes.extend(other.outcomes);
+        super::add_stats(&mut self.stats, &other.stats);
+        self.credentials_rejected |= other.credentials_rejected;
+    }
+}
+
+/// Items CleverTap may already hold, to be sent once more, alone.
+#[derive(Default)]
+struct Unclear {
+    items: Vec<usize>,
+    reason: Option<Reason>,
+}
+
+impl Unclear {
+    fn add(&mut self, items: &[usize], reason: Reason) {
+        self.items.extend_from_slice(items);
+        self.reason.get_or_insert(reason);
+    }
+}
+
+/// `reason`, saying the item was left for the next delivery of its message.
+fn left_for_later(reason: &Reason, why: &str) -> Outcome {
+    Outcome::retry(
+        reason.code.clone(),
+        format!("{} ({why}; left for the next delivery)", reason.message),
+    )
 }
 
 /// What one request ended in.
@@ -87,6 +127,7 @@ impl<T: Transport> Job<'_, T> {
     /// gives every item a fate.
     pub(super) async fn run_chunk(&self, items: Vec<usize>) -> ChunkResult {
         let mut result = ChunkResult::default();
+        let mut unclear = Unclear::default();
         let mut work = vec![Batch {
             items,
             attempt: 0,
@@ -158,7 +199,7 @@ impl<T: Transport> Job<'_, T> {
             };
             match reading {
                 Reading::Whole(failure) => {
-                    self.whole_failure(&mut result, &mut work, batch, &failure);
+                    self.whole_failure(&mut result, &mut work, &mut unclear, batch, &failure);
                 }
                 Reading::PerRecord(per_item) => {
                     let mut again = Vec::new();
@@ -178,6 +219,7 @@ impl<T: Transport> Job<'_, T> {
                                 again.push(item);
                                 again_reason.get_or_insert(reason);
                             }
+                            Verdict::Unclear(reason) => unclear.add(&[item], reason),
                             Verdict::RetryLater {
                                 reason,
                                 credentials,
@@ -197,6 +239,89 @@ impl<T: Transport> Job<'_, T> {
                 }
             }
         }
+        self.resend_alone(&mut result, unclear).await;
+        result
+    }
+
+    /// Sends each unclear item once more, alone in its request (all at once, within the
+    /// account's bound), after one backoff step; whatever the answer, it is the item's last
+    /// send in this invocation.
+    async fn resend_alone(&self, result: &mut ChunkResult, unclear: Unclear) {
+        let Unclear {
+            items,
+            reason: Some(reason),
+        } = unclear
+        else {
+            return;
+        };
+        if items.len() > MAX_RESENT_ALONE {
+            let why = format!(
+                "{} records CleverTap may already hold are too many to send again one by one",
+                items.len()
+            );
+            result.give_all(&items, left_for_later(&reason, &why));
+            return;
+        }
+        let wait = backoff::full_jitter(self.policy.backoff_base, self.policy.backoff_cap, 1);
+        if Instant::now() + wait >= self.retry_until {
+            result.give_all(&items, left_for_later(&reason, "retry budget exhausted"));
+            return;
+        }
+        tokio::time::sleep(wait).await;
+        let sends =
+            futures_util::future::join_all(items.iter().map(|&item| self.send_last(item, &reason)))
+                .await;
+        for sent in sends {
+            result.absorb(sent);
+        }
+    }
+
+    /// The last send of one item: an answer about one record is never ambiguous, and any
+    /// failure now is a retry for the next delivery.
+    async fn send_last(&self, item: usize, reason: &Reason) -> ChunkResult {
+        let mut result = ChunkResult::default();
+        if Instant::now() >= self.hard_stop {
+            result.give(
+                item,
+                left_for_later(reason, "no time left before the deadline"),
+            );
+            return result;
+        }
+        result.stats.requests += 1;
+        result.stats.retries += 1;
+        let failure = match self.send(&[item], &mut result.stats).await {
+            Sent::OutOfTime => {
+                result.give(
+                    item,
+                    left_for_later(reason, "the resend got no answer in time"),
+                );
+                return result;
+            }
+            Sent::Reading(Reading::PerRecord(per_item)) => per_item.into_iter().next().flatten(),
+            Sent::Reading(Reading::Whole(failure)) => Some(failure),
+        };
+        let Some(failure) = failure else {
+            result.accepted(item);
+            return result;
+        };
+        match classify(&failure) {
+            Verdict::Discarded => result.discarded(item),
+            Verdict::Reject(reason) | Verdict::Split(reason) => {
+                result.give(item, Outcome::Rejected(reason));
+            }
+            Verdict::RetryNow { reason, throttled } => {
+                result.stats.throttled += u32::from(throttled);
+                result.give(item, left_for_later(&reason, "sent twice"));
+            }
+            Verdict::Unclear(reason) => result.give(item, left_for_later(&reason, "sent twice")),
+            Verdict::RetryLater {
+                reason,
+                credentials,
+            } => {
+                result.credentials_rejected |= credentials;
+                result.give(item, Outcome::Retry(reason));
+            }
+        }
         result
     }
 
@@ -205,6 +330,7 @@ impl<T: Transport> Job<'_, T> {
         &self,
         result: &mut ChunkResult,
         work: &mut Vec<Batch>,
+        unclear: &mut Unclear,
         batch: Batch,
         failure: &Failure,
     ) {
@@ -240,6 +366,7 @@ impl<T: Transport> Job<'_, T> {
                     last_failure: Some(reason),
                 });
             }
+            Verdict::Unclear(reason) => unclear.add(&batch.items, reason),
             Verdict::RetryLater {
                 reason,
                 credentials,
@@ -260,6 +387,7 @@ impl<T: Transport> Job<'_, T> {
             path: self.call.path(),
             account_id: &self.settings.account_id,
             passcode: &self.settings.passcode,
+            max_reply_bytes: body.len() + items.len() * REPLY_BYTES_PER_ITEM + REPLY_BYTES_BASE,
             body,
         };
         let exchange = async {
@@ -287,15 +415,27 @@ impl<T: Transport> Job<'_, T> {
                 Reading::Whole(Failure::InvalidRequest { detail })
             }
         };
-        if let Reading::Whole(failure) = &reading {
-            tracing::warn!(
-                account_id = %self.settings.account_id,
-                path = self.call.path(),
-                items = items.len(),
-                code = %failure_code(failure),
-                failure = %failure_kind(failure),
-                "clevertap request failed"
-            );
+        match &reading {
+            Reading::Whole(failure) => {
+                tracing::warn!(
+                    account_id = %self.settings.account_id,
+                    path = self.call.path(),
+                    items = items.len(),
+                    code = %failure_code(failure),
+                    failure = %failure_kind(failure),
+                    "clevertap request failed"
+                );
+                if let Some(text) = failure.clevertap_text() {
+                    tracing::debug!(clevertap_says = %text, "clevertap request failed");
+                }
+            }
+            Reading::PerRecord(per_item) => {
+                for (n, failure) in per_item.iter().enumerate() {
+                    if let Some(text) = failure.as_ref().and_then(Failure::clevertap_text) {
+                        tracing::debug!(record = n + 1, clevertap_says = %text, "clevertap record failed");
+                    }
+                }
+            }
         }
         Sent::Reading(reading)
     }
@@ -316,11 +456,7 @@ fn failure_kind(failure: &Failure) -> String {
 
 /// The stable code a failure is reported with (the reason code its verdict gives).
 fn failure_code(failure: &Failure) -> std::borrow::Cow<'static, str> {
-    match classify(failure) {
-        Verdict::Discarded => "clevertap_discarded".into(),
-        Verdict::Reject(reason)
-        | Verdict::Split(reason)
-        | Verdict::RetryNow { reason, .. }
-        | Verdict::RetryLater { reason, .. } => reason.code,
-    }
+    classify(failure)
+        .reason()
+        .map_or("clevertap_discarded".into(), |r| r.code.clone())
 }

@@ -20,6 +20,18 @@ enum Behaviour {
     Timeout,
     /// Never answers: only the deadline ends it.
     Hang,
+    /// An honest but incomplete answer, from these bytes per record (cycled): `b % 4 == 0`
+    /// fails the record (code 555, 509, 528 or none, by `b % 4` of the next byte); a failed
+    /// record is listed only when `b % 5 != 0`, by echo (`b % 2 == 0`), by record number, or by
+    /// neither (`b % 7 == 0`: it matches nothing); `processed` is the true count, given as a
+    /// number, a string, or not at all (`bytes[0] % 3`).
+    Lossy(Vec<u8>),
+    /// Takes every record, then answers `success` padded past the read limit.
+    OverLimit,
+    /// Takes every record, then never answers in time.
+    TimeoutAfterTaking,
+    /// Takes no record and answers with this status and body.
+    Raw(u16, &'static str),
 }
 
 #[derive(Default)]
@@ -29,6 +41,9 @@ struct FakeState {
     accepted: HashMap<String, usize>,
     /// Identity of every record sent after CleverTap had accepted it.
     resent_after_accept: Vec<String>,
+    /// Per record identity, the sends whose answer was not a refusal of the whole request
+    /// (400/413/429/5xx/401): the sends CleverTap may have taken.
+    sends_maybe_taken: HashMap<String, usize>,
     requests: usize,
     /// `base_url + path`, account id and passcode of every request.
     sent_to: Vec<(String, String, String)>,
@@ -104,6 +119,103 @@ fn answer(state: &mut FakeState, records: &[Value], behaviour: Behaviour) -> Opt
         }
         Behaviour::Status(status) => Some(reply(status, json!({"status":"fail"}))),
         Behaviour::Timeout | Behaviour::Hang => None,
+        Behaviour::Lossy(bytes) => {
+            let bytes = if bytes.is_empty() { vec![0] } else { bytes };
+            let byte = |i: usize| bytes[i % bytes.len()];
+            let mut unprocessed = Vec::new();
+            let mut processed = 0;
+            for (i, r) in records.iter().enumerate() {
+                let b = byte(i);
+                let fails = b % 4 == 0;
+                let code = [Some(555), Some(509), Some(528), None][usize::from(byte(i + 1) % 4)];
+                if !fails || code == Some(528) {
+                    *state.accepted.entry(identity(r)).or_default() += 1;
+                }
+                if !fails {
+                    processed += 1;
+                    continue;
+                }
+                if b % 5 == 0 {
+                    continue;
+                }
+                let mut entry = json!({"status": "fail"});
+                if let Some(code) = code {
+                    entry["code"] = json!(code);
+                }
+                if b % 7 == 0 {
+                    entry["error"] = json!("failed");
+                    entry["record"] = json!({"identity": "nobody"});
+                } else if b % 2 == 0 {
+                    entry["error"] = json!("failed");
+                    entry["record"] = r.clone();
+                } else {
+                    entry["error"] = json!(format!("failed. Skipped record number : {}", i + 1));
+                }
+                unprocessed.push(entry);
+            }
+            let mut body = json!({"status": if unprocessed.is_empty() && processed == records.len() {
+                "success" } else { "partial" }, "unprocessed": unprocessed});
+            match bytes[0] % 3 {
+                0 => body["processed"] = json!(processed),
+                1 => body["processed"] = json!(processed.to_string()),
+                _ => {}
+            }
+            Some(reply(200, body))
+        }
+        Behaviour::OverLimit => {
+            for r in records {
+                *state.accepted.entry(identity(r)).or_default() += 1;
+            }
+            let padding = "x".repeat(records.len() * 2048 + 128 * 1024);
+            Some(reply(
+                200,
+                json!({"status":"success","processed":records.len(),"unprocessed":[],"padding":padding}),
+            ))
+        }
+        Behaviour::Raw(status, body) => Some(HttpReply {
+            status,
+            body: Bytes::from_static(body.as_bytes()),
+        }),
+        Behaviour::TimeoutAfterTaking => {
+            for r in records {
+                *state.accepted.entry(identity(r)).or_default() += 1;
+            }
+            None
+        }
+    }
+}
+
+/// Counts a send CleverTap may have taken: every one but those it refused, whole (a status)
+/// or by a listed record code other than 528.
+fn count_sends(state: &mut FakeState, records: &[Value], reply: Option<&HttpReply>) {
+    let refused: Vec<String> = match reply {
+        Some(r) if r.status != 200 => return,
+        Some(r) => serde_json::from_slice::<Value>(&r.body)
+            .ok()
+            .and_then(|b| b["unprocessed"].as_array().cloned())
+            .unwrap_or_default()
+            .iter()
+            .filter(|e| e["code"].as_i64().is_some_and(|c| c != 528))
+            .filter_map(|e| {
+                let number = e["error"]
+                    .as_str()?
+                    .rsplit(": ")
+                    .next()?
+                    .parse::<usize>()
+                    .ok();
+                match &e["record"] {
+                    Value::Null => number.and_then(|n| records.get(n - 1)).map(identity),
+                    echo => Some(identity(echo)),
+                }
+            })
+            .collect(),
+        None => Vec::new(),
+    };
+    for r in records {
+        let id = identity(r);
+        if !refused.contains(&id) {
+            *state.sends_maybe_taken.entry(id).or_default() += 1;
+        }
     }
 }
 
@@ -128,10 +240,20 @@ impl Transport for Fake {
             state.script.pop_front().unwrap_or(Behaviour::Success)
         };
         if matches!(behaviour, Behaviour::Hang) {
+            count_sends(&mut self.state(), &records, None);
             std::future::pending::<()>().await;
         }
-        let reply = answer(&mut self.state(), &records, behaviour);
-        reply.ok_or(TransportError::Timeout)
+        let mut state = self.state();
+        let reply = answer(&mut state, &records, behaviour);
+        count_sends(&mut state, &records, reply.as_ref());
+        drop(state);
+        // As the real client: an answer past the read limit is cut there.
+        reply
+            .map(|mut r| {
+                r.body.truncate(request.max_reply_bytes);
+                r
+            })
+            .ok_or(TransportError::Timeout)
     }
 }
 
@@ -357,4 +479,113 @@ proptest! {
             records
         );
     }
+
+    #[test]
+    fn over_any_answers_a_delivered_event_was_taken_and_no_record_is_sent_more_than_twice_where_it_may_have_been_taken(
+        sizes in proptest::collection::vec(1usize..=3, 1..60),
+        script in proptest::collection::vec(any_answer(), 0..24),
+    ) {
+        let (report, delivery) = run(Fake::scripted(script), &sizes);
+        prop_assert_eq!(report.outcomes.len(), sizes.len());
+        let state = delivery.transport().state();
+        for (e, outcome) in report.outcomes.iter().enumerate() {
+            if *outcome == Outcome::Delivered {
+                for k in 0..sizes[e] {
+                    prop_assert!(
+                        state.accepted.contains_key(&format!("{e}-{k}")),
+                        "event {} delivered but record {} never taken", e, k
+                    );
+                }
+            }
+        }
+        for (record, sends) in &state.sends_maybe_taken {
+            prop_assert!(*sends <= 2, "record {} sent {} times where CleverTap may have taken it", record, sends);
+        }
+        for (record, copies) in &state.accepted {
+            prop_assert!(*copies <= 2, "CleverTap took record {} {} times", record, copies);
+        }
+    }
+}
+
+fn any_answer() -> impl Strategy<Value = Behaviour> {
+    prop_oneof![
+        2 => Just(Behaviour::Success),
+        2 => proptest::collection::vec(any::<u8>(), 1..8).prop_map(Behaviour::Partial),
+        6 => proptest::collection::vec(any::<u8>(), 1..12).prop_map(Behaviour::Lossy),
+        1 => Just(Behaviour::OverLimit),
+        1 => Just(Behaviour::TimeoutAfterTaking),
+        1 => Just(Behaviour::Status(400)),
+        1 => Just(Behaviour::Status(429)),
+        1 => Just(Behaviour::Status(503)),
+        1 => Just(Behaviour::Status(401)),
+        1 => Just(Behaviour::Timeout),
+    ]
+}
+
+#[test]
+fn an_incomplete_unprocessed_list_confirms_none_of_the_unlisted_records() {
+    // One entry for 1000 records, nothing processed: the 999 unlisted were not taken. They are
+    // too many to send alone, so they are left for the next delivery, never counted delivered.
+    let answer = r#"{"status":"fail","processed":0,"unprocessed":[{"code":509,"error":"Skipped record number : 1"}]}"#;
+    let (report, delivery) = run(Fake::scripted([Behaviour::Raw(200, answer)]), &[1; 1000]);
+    assert!(matches!(report.outcomes[0], Outcome::Rejected(_)));
+    for outcome in &report.outcomes[1..] {
+        assert_eq!(
+            outcome.reason().map(|r| r.code.as_ref()),
+            Some(codes::CLEVERTAP_RECORD_UNCONFIRMED),
+            "{outcome:?}"
+        );
+    }
+    assert_eq!(delivery.transport().state().requests, 1);
+}
+
+#[test]
+fn a_few_unconfirmed_records_are_sent_once_more_each_alone() {
+    let answer =
+        r#"{"status":"partial","unprocessed":[{"code":509,"error":"Skipped record number : 2"}]}"#;
+    let (report, delivery) = run(Fake::scripted([Behaviour::Raw(200, answer)]), &[1; 4]);
+    assert!(matches!(report.outcomes[1], Outcome::Rejected(_)));
+    for e in [0, 2, 3] {
+        assert_eq!(report.outcomes[e], Outcome::Delivered, "{e}");
+    }
+    let state = delivery.transport().state();
+    assert_eq!(
+        state.requests, 4,
+        "the first request, then three of one record each"
+    );
+    assert_eq!(state.sends_maybe_taken["0-0"], 2);
+    assert_eq!(state.sends_maybe_taken.get("1-0"), None, "refused by its code: not taken");
+}
+
+#[test]
+fn answers_that_never_account_for_the_records_send_each_at_most_twice() {
+    // An entry that matches nothing, on every answer: before, every backoff step resent them all.
+    let answer = r#"{"status":"partial","unprocessed":[{"code":509,"error":"x","record":{"identity":"nobody"}}]}"#;
+    let fake = Fake::scripted(std::iter::repeat_n(Behaviour::Raw(200, answer), 1000));
+    let (report, delivery) = run(fake, &[1; 20]);
+    assert!(
+        report
+            .outcomes
+            .iter()
+            .all(|o| o.reason().map(|r| r.code.as_ref())
+                == Some(codes::CLEVERTAP_RECORD_UNCONFIRMED))
+    );
+    let state = delivery.transport().state();
+    assert!(
+        state.sends_maybe_taken.values().all(|&n| n == 2),
+        "{:?}",
+        state.sends_maybe_taken
+    );
+    assert_eq!(state.requests, 21);
+}
+
+#[test]
+fn an_answer_past_the_old_one_mebibyte_limit_is_still_read() {
+    // 1000 records all listed with their echo: an answer larger than the request itself.
+    let sizes = [1; 1000];
+    let fake = Fake::scripted([Behaviour::Partial(vec![0])]);
+    let (report, delivery) = run(fake, &sizes);
+    // Every byte 0: each record fails with code 555 (b % 3 == 0), echoed: resent once, then taken.
+    assert!(report.outcomes.iter().all(|o| *o == Outcome::Delivered));
+    assert_eq!(delivery.transport().state().requests, 2);
 }

@@ -241,10 +241,12 @@ async fn server_errors_throughout_give_retry_outcomes_before_the_deadline() {
         let report = d
             .upload(&settings("ACC-1"), &as_slices(&events), deadline)
             .await;
-        // The last resend is cut at deadline - margin (200 ms); allow scheduling jitter.
+        // The last resend is cut at deadline - margin (200 ms). Here only "before the deadline"
+        // is asserted, as a loaded machine can delay the wake-up by tens of milliseconds; the
+        // exact cut is checked in paused time (src/delivery/tests.rs).
         assert!(
-            Instant::now() < deadline - Duration::from_millis(150),
-            "returned late"
+            Instant::now() < deadline,
+            "returned after the deadline"
         );
         assert_eq!(statuses(&report), vec![Status::Retry; 3]);
         assert_eq!(code(&report.outcomes[0]), "clevertap_unavailable");
