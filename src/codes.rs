@@ -16,7 +16,7 @@ pub const NO_DESTINATION: &str = "no_destination";
 pub const INVALID_DESTINATION_ID: &str = "invalid_destination_id";
 /// A record of the batch is not an SQS message Lambda would send.
 pub const INVALID_SQS_RECORD: &str = "invalid_sqs_record";
-/// FIFO: an earlier message of the batch needs a retry, so this one was not sent.
+/// FIFO: an earlier message of the same message group needs a retry, so this one was not sent.
 pub const FIFO_EARLIER_MESSAGE_FAILED: &str = "fifo_earlier_message_failed";
 /// The delivery gave no outcome for an item (a defect; never reported as delivered).
 pub const DELIVERY_INCOMPLETE: &str = "delivery_incomplete";

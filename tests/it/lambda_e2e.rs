@@ -3,7 +3,8 @@
 //! real AWS SDK); CleverTap is the mock. Short retry budgets keep every test to seconds.
 
 use crate::support::lambda_events::{
-    FIFO_ARN, sqs_message as message, sqs_message_on as message_on, webhook_request as webhook,
+    FIFO_ARN, sqs_message as message, sqs_message_on as message_on, sqs_record_in_group,
+    webhook_request as webhook,
 };
 use crate::support::mock_clevertap::{MockCleverTap, Reply};
 use crate::support::moto::MotoServer;
@@ -27,6 +28,8 @@ const NO_IDS: &str = r#"{"type":"track","event":"Viewed","messageId":"e-4"}"#;
 enum DeadLetters {
     /// A real queue on moto.
     Queue,
+    /// A real FIFO queue on moto (`.fifo`), as the stack makes with `QueueType=fifo`.
+    FifoQueue,
     /// A queue URL nobody answers.
     Unreachable,
 }
@@ -57,6 +60,7 @@ impl Stack {
         .await;
         let dlq_url = match dead_letters {
             DeadLetters::Queue => moto.create_queue("rudder-clevertap-dlq").await,
+            DeadLetters::FifoQueue => moto.create_fifo_queue("rudder-clevertap-dlq.fifo").await,
             DeadLetters::Unreachable => "http://127.0.0.1:1/123456789012/gone".to_owned(),
         };
         let clevertap = MockCleverTap::start();
@@ -316,6 +320,48 @@ async fn fifo_stops_at_the_first_message_needing_a_retry_and_reports_all_after_i
     assert_eq!(a.len(), 1, "nothing after f-2 is sent");
     assert_eq!(a[0].records().len(), 1);
     assert!(s.dead_letters(0).await.is_empty(), "f-4 was never judged");
+}
+
+/// A record from the FIFO queue in message group `group`, routed to `destination`.
+fn in_group(id: &str, body: &str, destination: &str, group: &str) -> Value {
+    sqs_record_in_group(FIFO_ARN, id, body, Some(destination), Some(group))
+}
+
+#[tokio::test]
+async fn fifo_a_failing_message_blocks_only_its_own_group_and_dead_letters_go_to_a_fifo_queue() {
+    let s = Stack::start(DeadLetters::FifoQueue).await;
+    s.clevertap.respond_with(|req| {
+        if req.account_id == "ACC-B" {
+            Reply::status(503, "")
+        } else {
+            Reply::success(req)
+        }
+    });
+    let failures = s
+        .failures(vec![
+            in_group("a-1", TRACK, "dest-b", "A"), // CleverTap 503: retry
+            in_group("b-1", TRACK, "dest-a", "B"),
+            in_group("a-2", IDENTIFY, "dest-a", "A"), // waits behind a-1
+            in_group("b-2", "not json", "dest-a", "B"), // rejected: dead-lettered
+            in_group("b-3", IDENTIFY, "dest-a", "B"),
+        ])
+        .await;
+    // Blocking the whole batch reported every message from a-1 on.
+    assert_eq!(
+        failures,
+        ["a-1", "a-2"],
+        "only group A waits; group B goes on\n{}",
+        s.process.logs()
+    );
+    let a = s.clevertap.requests_for("ACC-A");
+    assert_eq!(a.len(), 2, "b-1 then b-3; a-2 is not sent");
+    assert_eq!(a[0].records()[0]["type"], "event", "b-1 first");
+    assert_eq!(a[1].records()[0]["type"], "profile", "then b-3");
+    assert_eq!(
+        s.moto.receive_message_groups(&s.dlq_url, 1).await,
+        [("not json".to_owned(), "B".to_owned())],
+        "b-2 is dead-lettered in its own group"
+    );
 }
 
 #[tokio::test]

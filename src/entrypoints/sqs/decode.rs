@@ -92,7 +92,7 @@ fn decode(record: &RawValue, default: Option<&DestinationId>) -> Message {
                 fifo: is_fifo_arn(probe.event_source_arn.as_deref()),
                 body: String::new(),
                 destination_attr: None,
-                group_id: None,
+                group_id: probe.group_id,
                 destination: Err(Outcome::retry(
                     codes::INVALID_SQS_RECORD,
                     format!("not an SQS message record: {e}"),
@@ -107,6 +107,8 @@ fn decode(record: &RawValue, default: Option<&DestinationId>) -> Message {
 struct RecordProbe {
     message_id: Option<String>,
     event_source_arn: Option<String>,
+    /// Its FIFO group, so that a bad record blocks only its own group.
+    group_id: Option<String>,
 }
 
 impl RecordProbe {
@@ -118,6 +120,11 @@ impl RecordProbe {
         RecordProbe {
             message_id: text("messageId"),
             event_source_arn: text("eventSourceARN"),
+            group_id: value
+                .get("attributes")
+                .and_then(|a| a.get(MESSAGE_GROUP_ID))
+                .and_then(Value::as_str)
+                .map(str::to_owned),
         }
     }
 }

@@ -1,8 +1,9 @@
 //! SQS batches (docs/contracts.md §2, §3): each message decoded on its own, so one bad body
 //! never fails the batch (`decode`); settings fetched once per destination and each message
 //! planned (`plan`); the events of a standard queue's messages delivered together per
-//! destination, a FIFO queue's one at a time, in order (`deliver`); rejected messages
-//! dead-lettered (`dead_letter`); and the answer, counters and log lines (`report`).
+//! destination, a FIFO queue's one at a time, in order within each message group (`deliver`);
+//! rejected messages dead-lettered (`dead_letter`); and the answer, counters and log lines
+//! (`report`).
 //! A message ends as the worst of its events: delivered (acked), rejected (dead-lettered, then
 //! acked) or retry (reported in `batchItemFailures`).
 
@@ -40,16 +41,18 @@ pub(crate) async fn handle<S: SettingsSource, C: CleverTapApi, D: DeadLetterSink
         .map(|(m, body)| plan::plan(m, body, &settings))
         .collect();
 
+    // A FIFO batch keeps order per MessageGroupId (docs/contracts.md §3, FIFO).
+    let groups: Vec<Option<&str>> = messages.iter().map(|m| m.group_id.as_deref()).collect();
     let settled = if fifo {
-        deliver::deliver_in_order(handler, &plans, deadline).await
+        deliver::deliver_in_order(handler, &plans, &groups, deadline).await
     } else {
         deliver::deliver_grouped(handler, &plans, deadline).await
     };
 
     let mut failed = dead_letter::dead_letter(handler, &messages, &settled).await;
-    if fifo && let Some(first) = failed.iter().position(|f| *f) {
-        // Everything after a failed message comes again, in order (docs/contracts.md §3, FIFO).
-        failed[first..].iter_mut().for_each(|f| *f = true);
+    if fifo {
+        // The later messages of a failed message's group come again with it, in order.
+        deliver::fail_the_rest_of_each_group(&groups, &mut failed);
     }
     report::answer(handler, &messages, &settled, &failed, fifo)
 }

@@ -2,7 +2,9 @@
 
 use crate::entrypoints::fakes::{self, FakeCleverTap, FakeDeadLetters, run_sqs};
 use crate::entrypoints::{Handler, HandlerError};
-use crate::lambda_events::{FIFO_ARN, MESSAGE_GROUP_ID, QUEUE_ARN, sqs_record};
+use crate::lambda_events::{
+    FIFO_ARN, MESSAGE_GROUP_ID, QUEUE_ARN, sqs_record, sqs_record_in_group,
+};
 use crate::outcome::Outcome;
 use crate::settings::DestinationId;
 use serde_json::{Value, json};
@@ -377,6 +379,113 @@ async fn fifo_a_failed_dead_letter_reports_every_later_message_even_delivered_on
     .await
     .unwrap();
     assert_eq!(failures, ["m-2", "m-3"]);
+}
+
+/// A FIFO record in `group`, routed to `destination`.
+fn in_group(id: &str, body: &str, destination: &str, group: Option<&str>) -> Value {
+    sqs_record_in_group(FIFO_ARN, id, body, Some(destination), group)
+}
+
+#[tokio::test]
+async fn fifo_a_retry_blocks_only_the_later_messages_of_its_own_group() {
+    let mut h = fakes::handler();
+    h.clevertap = failing_account("ACC-B");
+    let failures = run_sqs(
+        &h,
+        vec![
+            in_group("a-1", TRACK, "dest-b", Some("A")),
+            in_group("b-1", TRACK, "dest-a", Some("B")),
+            in_group("a-2", IDENTIFY, "dest-a", Some("A")),
+            in_group("b-2", IDENTIFY, "dest-a", Some("B")),
+            in_group("a-3", "oops", "dest-a", Some("A")),
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(failures, ["a-1", "a-2", "a-3"], "group B goes on");
+    let calls = h.clevertap.calls();
+    let sent: Vec<&str> = calls.iter().map(|c| c.account.as_str()).collect();
+    assert_eq!(sent, ["ACC-B", "ACC-A", "ACC-A"], "a-1, then b-1 and b-2");
+    assert!(calls[1].events[0][0].contains("Charged"), "b-1 before b-2");
+    assert!(h.dead_letters.sent().is_empty(), "a-3 was never judged");
+}
+
+#[tokio::test]
+async fn fifo_a_failed_dead_letter_blocks_only_the_later_messages_of_its_own_group() {
+    let mut h = fakes::handler();
+    h.dead_letters = FakeDeadLetters {
+        broken: true,
+        ..FakeDeadLetters::default()
+    };
+    let failures = run_sqs(
+        &h,
+        vec![
+            in_group("a-1", "oops", "dest-a", Some("A")),
+            in_group("b-1", TRACK, "dest-a", Some("B")),
+            in_group("a-2", TRACK, "dest-a", Some("A")),
+            in_group("b-2", IDENTIFY, "dest-a", Some("B")),
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(failures, ["a-1", "a-2"], "a-2 comes again after a-1");
+    assert_eq!(h.clevertap.calls().len(), 3, "b-1, a-2 and b-2 were sent");
+}
+
+#[tokio::test]
+async fn fifo_messages_without_a_group_id_are_one_group() {
+    let mut h = fakes::handler();
+    h.clevertap = failing_account("ACC-B");
+    let failures = run_sqs(
+        &h,
+        vec![
+            in_group("n-1", TRACK, "dest-b", None),
+            in_group("g-1", TRACK, "dest-a", Some("G")),
+            in_group("n-2", TRACK, "dest-a", None),
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(failures, ["n-1", "n-2"]);
+    assert_eq!(h.clevertap.calls().len(), 2, "n-1 and g-1");
+}
+
+#[tokio::test]
+async fn fifo_a_record_that_is_not_an_sqs_message_blocks_only_its_own_group() {
+    let h = fakes::handler();
+    let mut broken = in_group("a-1", TRACK, "dest-a", Some("A"));
+    broken["body"] = json!(42);
+    let failures = run_sqs(
+        &h,
+        vec![
+            broken,
+            in_group("b-1", TRACK, "dest-a", Some("B")),
+            in_group("a-2", TRACK, "dest-a", Some("A")),
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(failures, ["a-1", "a-2"]);
+    assert_eq!(h.clevertap.calls().len(), 1, "b-1 alone");
+}
+
+#[test]
+fn fifo_failures_spread_to_the_rest_of_their_group_only() {
+    let groups = [
+        Some("A"),
+        Some("B"),
+        None,
+        Some("A"),
+        Some("B"),
+        None,
+        Some("C"),
+    ];
+    let mut failed = [false, true, false, false, false, false, false];
+    super::deliver::fail_the_rest_of_each_group(&groups, &mut failed);
+    assert_eq!(failed, [false, true, false, false, true, false, false]);
+    let mut failed = [false, false, true, false, false, false, true];
+    super::deliver::fail_the_rest_of_each_group(&groups, &mut failed);
+    assert_eq!(failed, [false, false, true, false, false, true, true]);
 }
 
 #[tokio::test]

@@ -112,6 +112,55 @@ impl MotoServer {
             .to_owned()
     }
 
+    /// Creates a FIFO SQS queue (`name` ends in `.fifo`) and returns its URL.
+    pub async fn create_fifo_queue(&self, name: &str) -> String {
+        aws_sdk_sqs::Client::new(&self.sdk_config().await)
+            .create_queue()
+            .queue_name(name)
+            .attributes(aws_sdk_sqs::types::QueueAttributeName::FifoQueue, "true")
+            .send()
+            .await
+            .expect("create a FIFO queue on moto")
+            .queue_url()
+            .expect("moto answers with the queue URL")
+            .to_owned()
+    }
+
+    /// The messages on a FIFO queue as (body, `MessageGroupId`), polling until `expected`
+    /// arrived or 2 s passed.
+    pub async fn receive_message_groups(
+        &self,
+        queue_url: &str,
+        expected: usize,
+    ) -> Vec<(String, String)> {
+        use aws_sdk_sqs::types::MessageSystemAttributeName::MessageGroupId;
+        let sqs = aws_sdk_sqs::Client::new(&self.sdk_config().await);
+        let mut got = Vec::new();
+        let started = Instant::now();
+        loop {
+            let out = sqs
+                .receive_message()
+                .queue_url(queue_url)
+                .max_number_of_messages(10)
+                .message_system_attribute_names(MessageGroupId)
+                .send()
+                .await
+                .expect("receive from moto's SQS");
+            for m in out.messages() {
+                let group = m
+                    .attributes()
+                    .and_then(|a| a.get(&MessageGroupId))
+                    .cloned()
+                    .unwrap_or_default();
+                got.push((m.body().unwrap_or("").to_owned(), group));
+            }
+            if got.len() >= expected || started.elapsed() > Duration::from_secs(2) {
+                return got;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// The messages on an SQS queue as (body, string attributes), polling until `expected`
     /// arrived or 2 s passed.
     pub async fn receive_messages(
