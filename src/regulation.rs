@@ -31,9 +31,10 @@ pub mod codes {
     pub const INVALID_REGULATION: &str = "invalid_regulation";
     /// `regulationType` is not `suppress_with_delete`, the only type CleverTap supports here.
     pub const UNSUPPORTED_REGULATION_TYPE: &str = "unsupported_regulation_type";
-    /// A user without `userId` (absent, null, or an empty string): nothing to delete by.
+    /// A user without `userId` (absent, null, an empty string, or the number 0, which the reference
+    /// drops as falsy): nothing to delete by.
     pub const MISSING_USER_ID: &str = "missing_user_id";
-    /// A user that is not an object, or whose `userId` is not a string.
+    /// A user that is not an object, or whose `userId` is neither a string nor a finite number.
     pub const INVALID_USER_ID: &str = "invalid_user_id";
     /// A regulation inside an array, `{"batch": [...]}` or NDJSON: it must be the whole body.
     pub const REGULATION_IN_BATCH: &str = "regulation_in_batch";
@@ -219,16 +220,32 @@ fn user_id(index: usize, raw: &RawValue) -> Result<String, Reason> {
             format!("users[{index}] has no userId: there is no profile to delete"),
         )
     };
+    let invalid = || {
+        Reason::new(
+            codes::INVALID_USER_ID,
+            format!("users[{index}].userId must be a string or a number"),
+        )
+    };
     match members.iter().rev().find(|(k, _)| k == "userId") {
         None => Err(missing()),
         Some((_, v)) if *v == "null" => Err(missing()),
+        // A number is deleted as the text the transform's records carry for it (JavaScript's
+        // number formatting: `1.0` is "1"), so the profile it created is the one deleted.
+        Some((_, v)) if v.starts_with(|c: char| c == '-' || c.is_ascii_digit()) => {
+            match v.parse::<f64>() {
+                Ok(n) if n == 0.0 => Err(missing()),
+                Ok(n) if n.is_finite() => {
+                    let mut id = String::with_capacity(v.len());
+                    crate::transform::json::write_number_text(&mut id, v);
+                    Ok(id)
+                }
+                _ => Err(invalid()),
+            }
+        }
         Some((_, v)) => match serde_json::from_str::<String>(v) {
             Ok(id) if id.trim().is_empty() => Err(missing()),
             Ok(id) => Ok(id),
-            Err(_) => Err(Reason::new(
-                codes::INVALID_USER_ID,
-                format!("users[{index}].userId must be a string"),
-            )),
+            Err(_) => Err(invalid()),
         },
     }
 }
@@ -319,8 +336,8 @@ mod tests {
     fn users_without_a_usable_user_id_are_rejected_one_by_one() {
         let r = Regulation::parse(
             r#"{"regulationType":"suppress_with_delete","users":[
-                {"userId":"ok"},{},{"userId":null},{"userId":"  "},{"userId":7},"u",
-                {"userId":{"a":1}}]}"#,
+                {"userId":"ok"},{},{"userId":null},{"userId":"  "},{"userId":true},"u",
+                {"userId":{"a":1}},{"userId":0},{"userId":1e400}]}"#,
         )
         .unwrap();
         let codes: Vec<Option<&str>> = r
@@ -338,6 +355,8 @@ mod tests {
                 Some("invalid_user_id"),
                 Some("invalid_user_id"),
                 Some("invalid_user_id"),
+                Some("missing_user_id"),
+                Some("invalid_user_id"),
             ]
         );
         assert!(
@@ -349,6 +368,19 @@ mod tests {
                 .contains("users[1]")
         );
         assert_eq!(r.identities().count(), 1);
+    }
+
+    #[test]
+    fn a_numeric_user_id_is_deleted_as_its_decimal_text() {
+        let r = Regulation::parse(
+            r#"{"regulationType":"suppress_with_delete","users":[
+                {"userId":12345},{"userId":-7},{"userId":1.0},{"userId":2.50},{"userId":"s"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            r.identities().collect::<Vec<_>>(),
+            [(0, "12345"), (1, "-7"), (2, "1"), (3, "2.5"), (4, "s")]
+        );
     }
 
     #[test]
