@@ -146,11 +146,22 @@ pub struct Context<'a> {
     pub device_token: Option<Raw<'a>>,
 }
 
-/// `integrations.clevertap` (any of its canonical spellings): the device token settings.
+/// `integrations.clevertap` under each of its canonical spellings, in the reference's order of
+/// lookup (`DestCanonicalNames`): the device token settings, read only when a token is sent.
 #[derive(Debug, Default)]
 pub struct Integration<'a> {
-    pub device_token_type: Option<Raw<'a>>,
-    pub chrome_keys: Option<Raw<'a>>,
+    pub by_spelling: [Option<Raw<'a>>; 4],
+}
+
+impl<'a> Integration<'a> {
+    /// The first truthy value, as the reference's `getIntegrationsObj` picks it.
+    pub fn clevertap(&self) -> Option<Raw<'a>> {
+        self.by_spelling
+            .iter()
+            .copied()
+            .find(|r| super::value::truthy(*r))
+            .flatten()
+    }
 }
 
 /// An object key, borrowed when it has no escapes (used by `input.rs` with serde_json).
@@ -230,8 +241,8 @@ fn context<'a>(r: &mut Reader<'a>) -> Result<Context<'a>, SyntaxError> {
     Ok(ctx)
 }
 
-/// The spellings RudderStack accepts for this destination in `integrations`.
-const INTEGRATION_NAMES: [&str; 4] = ["clevertap", "CleverTap", "CLEVERTAP", "Clevertap"];
+/// The spellings RudderStack accepts for this destination in `integrations`, in its order.
+const INTEGRATION_NAMES: [&str; 4] = ["clevertap", "Clevertap", "CleverTap", "CLEVERTAP"];
 
 fn integrations<'a>(r: &mut Reader<'a>) -> Result<Integration<'a>, SyntaxError> {
     let mut found = Integration::default();
@@ -239,13 +250,11 @@ fn integrations<'a>(r: &mut Reader<'a>) -> Result<Integration<'a>, SyntaxError> 
         return r.typed_value().map(|_| found);
     }
     r.members(|r, key| {
-        if INTEGRATION_NAMES.contains(&key.as_ref()) {
-            if let Field::Object(pairs) = pairs(r)? {
-                found.device_token_type = pairs.get("deviceTokenType").copied();
-                found.chrome_keys = pairs.get("chromeKeys").copied();
-            }
-        } else {
-            r.value()?;
+        let value = r.value()?;
+        if let Some(i) = INTEGRATION_NAMES.iter().position(|n| *n == key.as_ref())
+            && let Some(slot) = found.by_spelling.get_mut(i)
+        {
+            *slot = Some(value);
         }
         Ok(())
     })?;

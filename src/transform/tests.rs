@@ -312,13 +312,163 @@ fn order_completed_products_that_are_not_a_non_empty_array_of_objects_are_reject
         r#"["p1","p2"]"#,
         "[]",
         r#"[{"a":1},2]"#,
-        r#""[{}]""#,
+        "[null]",
+        "5",
+        "true",
+        r#""[1,2]""#,
+        r#""not json""#,
+        r#""[{}] x""#,
     ] {
         let event = format!(
             r#"{{"type":"track","userId":"u1","event":"Order Completed","properties":{{"products":{products}}}}}"#
         );
         assert_eq!(code(&event), "invalid_products", "{products}");
     }
+}
+
+#[test]
+fn a_track_event_named_charged_keeps_items_nested() {
+    let r = one(
+        r#"{"type":"track","userId":"u1","event":"Charged","properties":{"Amount":5,"Items":[{"id":"p1","qty":2.0}],"note":{"a":1}}}"#,
+    );
+    assert_eq!(
+        r["evtData"],
+        json!({"Amount":5,"Items":[{"id":"p1","qty":2}],"note":"{\"a\":1}"})
+    );
+    // Only the exact name: any other spelling is a plain event, Items become JSON text.
+    let r = one(r#"{"type":"track","userId":"u1","event":"charged","properties":{"Items":[1]}}"#);
+    assert_eq!(r["evtData"]["Items"], "[1]");
+    // Empty, or holding something that is not an object: rejected, like Order Completed.
+    for items in ["[]", "[1]", r#"[{"a":1},"b"]"#, r#"{"a":1}"#, "7"] {
+        let event = format!(
+            r#"{{"type":"track","userId":"u1","event":"Charged","properties":{{"Items":{items}}}}}"#
+        );
+        assert_eq!(code(&event), "invalid_products", "{items}");
+    }
+    // Falsy Items are not looked at, as in the reference.
+    let r = one(r#"{"type":"track","userId":"u1","event":"Charged","properties":{"Items":0}}"#);
+    assert_eq!(r["evtData"], json!({"Items":0}));
+}
+
+#[test]
+fn products_given_as_json_text_are_sent_as_the_array_they_hold() {
+    let r = one(
+        r#"{"type":"track","userId":"u1","event":"Order Completed","properties":{"checkout_id":"c","products":" [ {\"id\":\"p1\",\"price\":9.50} ] "}}"#,
+    );
+    assert_eq!(
+        r["evtData"],
+        json!({"Charged ID":"c","Items":[{"id":"p1","price":9.5}]})
+    );
+    let text = transform_event(
+        r#"{"type":"track","userId":"u1","event":"Charged","properties":{"Items":"[{\"n\":1e21}]"}}"#,
+        DEFAULT,
+    )
+    .result
+    .unwrap()[0]
+        .as_str()
+        .to_owned();
+    assert!(text.contains(r#""Items":[{"n":1e+21}]"#), "{text}");
+}
+
+#[test]
+fn subscription_categories_stay_nested_in_the_event_data_of_track_page_screen_and_charged() {
+    let props = r#""properties":{"category-unsubscribe":{"email":["Marketing"]},"category-resubscribe":["sms"],"other":{"a":1}}"#;
+    let want = json!({"category-unsubscribe":{"email":["Marketing"]},"category-resubscribe":["sms"],"other":"{\"a\":1}"});
+    for head in [
+        r#""type":"track","event":"Prefs""#,
+        r#""type":"page","name":"P""#,
+        r#""type":"screen","name":"S""#,
+        r#""type":"track","event":"Charged""#,
+    ] {
+        let r = one(&format!(r#"{{{head},"userId":"u1",{props}}}"#));
+        assert_eq!(r["evtData"], want, "{head}");
+    }
+    let r = one(&format!(
+        r#"{{"type":"track","event":"Order Completed","userId":"u1",{props}}}"#
+    ));
+    assert_eq!(r["evtData"], want);
+}
+
+#[test]
+fn reserved_javascript_names_are_never_custom_fields_and_proto_never_reaches_evt_data() {
+    let reserved =
+        r#""constructor":"c","prototype":"p","__proto__":{"x":1},"\u005f_proto__":null,"kept":1"#;
+    let r = one(&format!(
+        r#"{{"type":"identify","userId":"u1","traits":{{{reserved}}},"context":{{"traits":{{"constructor":2}}}}}}"#
+    ));
+    assert_eq!(r["profileData"], json!({"kept":1}));
+    let r = one(&format!(
+        r#"{{"type":"track","userId":"u1","event":"Order Completed","properties":{{{reserved}}}}}"#
+    ));
+    assert_eq!(r["evtData"], json!({"kept":1}));
+    // A plain event: the reference assigns every member, so only __proto__ is lost.
+    for event in ["E", "Charged"] {
+        let r = one(&format!(
+            r#"{{"type":"track","userId":"u1","event":"{event}","properties":{{{reserved}}}}}"#
+        ));
+        assert_eq!(
+            r["evtData"],
+            json!({"constructor":"c","prototype":"p","kept":1}),
+            "{event}"
+        );
+    }
+    let r = one(
+        r#"{"type":"identify","userId":"u1","traits":{"overrideFields":{"__proto__":{"x":1},"constructor":"k"}}}"#,
+    );
+    assert_eq!(r["profileData"], json!({"constructor":"k"}));
+}
+
+#[test]
+fn chrome_keys_go_with_any_token_type_and_the_first_truthy_integration_spelling_wins() {
+    let token = |integrations: &str| {
+        let mut r = records_with(&token_event("android", integrations), OBJECT_ID);
+        assert_eq!(r.len(), 2, "{integrations}");
+        r.remove(1)["tokenData"].clone()
+    };
+    assert_eq!(
+        token(r#"{"clevertap":{"chromeKeys":{"p256dh":"k","auth":"a"}}}"#),
+        json!({"id":"tok","type":"fcm","keys":{"p256dh":"k","auth":"a"}})
+    );
+    // Nulls, empty objects and empty arrays go, at any depth; nothing left, no keys.
+    assert_eq!(
+        token(
+            r#"{"clevertap":{"chromeKeys":{"p256dh":"k","auth":null,"e":{},"l":[null,{},[]],"n":{"m":{"z":null}},"s":"","f":false,"z":0}}}"#
+        ),
+        json!({"id":"tok","type":"fcm","keys":{"p256dh":"k","s":"","f":false,"z":0}})
+    );
+    for empty in ["{}", "[]", "null", r#"{"a":null}"#, "[[],{}]"] {
+        assert_eq!(
+            token(&format!(r#"{{"clevertap":{{"chromeKeys":{empty}}}}}"#)),
+            json!({"id":"tok","type":"fcm"}),
+            "{empty}"
+        );
+    }
+    assert_eq!(
+        token(r#"{"CleverTap":{"chromeKeys":"k1"}}"#)["keys"],
+        json!("k1")
+    );
+    // Order: clevertap, Clevertap, CleverTap, CLEVERTAP; the first truthy one, even `{}`.
+    assert_eq!(
+        token(r#"{"CLEVERTAP":{"deviceTokenType":"gcm"},"clevertap":{"deviceTokenType":"wns"}}"#)["type"],
+        "wns"
+    );
+    assert_eq!(
+        token(r#"{"CLEVERTAP":{"deviceTokenType":"gcm"},"CleverTap":{"deviceTokenType":"mpns"}}"#)
+            ["type"],
+        "mpns"
+    );
+    assert_eq!(
+        token(r#"{"clevertap":null,"Clevertap":false,"CLEVERTAP":{"deviceTokenType":"gcm"}}"#)["type"],
+        "gcm"
+    );
+    assert_eq!(
+        token(r#"{"Clevertap":{},"CLEVERTAP":{"deviceTokenType":"gcm"}}"#)["type"],
+        "fcm"
+    );
+    assert_eq!(
+        token(r#"{"clevertap":"yes","CLEVERTAP":{"deviceTokenType":"gcm"}}"#)["type"],
+        "fcm"
+    );
 }
 
 #[test]

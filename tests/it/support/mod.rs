@@ -16,7 +16,10 @@ pub fn repo_root() -> PathBuf {
 
 /// `tests/fixtures/conformance`: the reference's expected records (its README says whence).
 pub fn conformance_dir() -> PathBuf {
-    repo_root().join("tests").join("fixtures").join("conformance")
+    repo_root()
+        .join("tests")
+        .join("fixtures")
+        .join("conformance")
 }
 
 /// The built `rudder-clevertap` binary.
