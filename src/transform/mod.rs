@@ -8,6 +8,7 @@
 //! [`codes`] and at the functions that make them.
 
 mod alias;
+mod date;
 pub(crate) mod event;
 mod identify;
 mod ids;
