@@ -14,8 +14,8 @@ use crate::deadletter::DeadLetterSink;
 use crate::delivery::{Delivery, DeliveryReport};
 use crate::metrics::{DestinationCounters, InvocationMetrics};
 use crate::outcome::{Outcome, Reason, Status};
-use crate::settings::{DestinationSettings, MappingOptions};
-use crate::transform::{Record, transform_event};
+use crate::settings::DestinationSettings;
+use crate::transform::{Mapped, Record, TransformOptions, transform_event};
 use serde_json::Value;
 use serde_json::value::RawValue;
 use std::future::Future;
@@ -279,10 +279,12 @@ pub(crate) struct Prepared<'a> {
 }
 
 /// Transforms the items of a body; items that could not be read are rejected as they are.
-pub(crate) fn prepare<'a>(
+/// A filtered event (dropped on purpose) has no records: nothing is sent for it.
+pub(crate) fn prepare<'a, 's>(
     items: Vec<crate::input::Item<'a>>,
-    mapping: MappingOptions,
+    mapping: impl Into<TransformOptions<'s>>,
 ) -> Vec<Prepared<'a>> {
+    let mapping = mapping.into();
     items
         .into_iter()
         .map(|item| match item.error {
@@ -293,10 +295,17 @@ pub(crate) fn prepare<'a>(
             },
             None => {
                 let t = transform_event(item.raw, mapping);
+                let records = match t.result {
+                    Mapped::Records(records) => Ok(records),
+                    Mapped::Filtered(_) => Ok(Vec::new()),
+                    Mapped::Rejected(reason) => {
+                        crate::regulation::explain_rejection(item.raw, Err(reason))
+                    }
+                };
                 Prepared {
                     raw: item.raw,
                     message_id: t.message_id,
-                    records: crate::regulation::explain_rejection(item.raw, t.result),
+                    records,
                 }
             }
         })

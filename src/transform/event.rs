@@ -138,12 +138,41 @@ pub struct Event<'a> {
     pub integrations: Integration<'a>,
 }
 
-/// `context.traits`, `context.os.name`, `context.device.token`; nothing else of `context`.
+/// `context.traits`, `context.os.name`, `context.device.token`, `context.consentManagement`;
+/// nothing else of `context`.
 #[derive(Debug, Default)]
 pub struct Context<'a> {
     pub traits: Field<RawPairs<'a>>,
     pub os_name: Option<Raw<'a>>,
     pub device_token: Option<Raw<'a>>,
+    pub consent: ConsentInfo<'a>,
+}
+
+/// `context.consentManagement`: the user's consent as the source recorded it (rudder-server's
+/// `ConsentManagementInfo`), kept raw and read only when the destination has consent settings.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ConsentInfo<'a> {
+    pub denied_consent_ids: Option<Raw<'a>>,
+    pub provider: Option<Raw<'a>>,
+    pub resolution_strategy: Option<Raw<'a>>,
+}
+
+fn consent_info<'a>(r: &mut Reader<'a>) -> Result<ConsentInfo<'a>, SyntaxError> {
+    let mut info = ConsentInfo::default();
+    if r.peek() != Some(b'{') {
+        return r.value().map(|_| info);
+    }
+    r.members(|r, key| {
+        let value = r.value()?;
+        match key.as_ref() {
+            "deniedConsentIds" => info.denied_consent_ids = Some(value),
+            "provider" => info.provider = Some(value),
+            "resolutionStrategy" => info.resolution_strategy = Some(value),
+            _ => {}
+        }
+        Ok(())
+    })?;
+    Ok(info)
 }
 
 /// `integrations.clevertap` under each of its canonical spellings, in the reference's order of
@@ -232,6 +261,7 @@ fn context<'a>(r: &mut Reader<'a>) -> Result<Context<'a>, SyntaxError> {
             "traits" => ctx.traits = pairs(r)?,
             "os" => ctx.os_name = one_member(r, "name")?,
             "device" => ctx.device_token = one_member(r, "token")?,
+            "consentManagement" => ctx.consent = consent_info(r)?,
             _ => {
                 r.value()?;
             }

@@ -7,7 +7,8 @@ use serde_json::json;
 
 const TRACK: &str =
     r#"{"type":"track","event":"Order Completed","userId":"u-1","messageId":"e-1"}"#;
-const GROUP: &str = r#"{"type":"group","userId":"u-3","messageId":"e-3","groupId":"g-1"}"#;
+/// An event the transform rejects: a type neither CleverTap nor RudderStack knows.
+const UNSUPPORTED: &str = r#"{"type":"purchase","userId":"u-3","messageId":"e-3","groupId":"g-1"}"#;
 
 fn v2(method: &str, query: Option<&str>, auth: Option<&str>, body: Option<&str>) -> Value {
     let mut headers = json!({"content-type": "application/json"});
@@ -61,7 +62,7 @@ async fn call(h: &FakeHandler, request: Value) -> (u16, Value, Value) {
 #[tokio::test]
 async fn the_right_token_delivers_and_answers_200_with_a_result_per_event() {
     let h = fakes::handler();
-    let body = format!("[{TRACK},{GROUP}]");
+    let body = format!("[{TRACK},{UNSUPPORTED}]");
     let (status, body, response) =
         call(&h, v2("POST", Some("dest-a"), Some(&bearer()), Some(&body))).await;
     assert_eq!(status, 200, "{body}");
@@ -82,7 +83,7 @@ async fn the_right_token_delivers_and_answers_200_with_a_result_per_event() {
     assert_eq!(h.delivery.calls().len(), 1);
     let sent = h.dead_letters.sent();
     assert_eq!(sent.len(), 1, "the rejected event is dead-lettered too");
-    assert_eq!(sent[0].body, GROUP);
+    assert_eq!(sent[0].body, UNSUPPORTED);
     assert_eq!(sent[0].destination_id.as_deref(), Some("dest-a"));
     assert_eq!(sent[0].source_message_id.as_deref(), Some("req-1"));
 }
@@ -209,8 +210,11 @@ async fn the_default_destination_serves_requests_without_the_parameter() {
 #[tokio::test]
 async fn every_event_rejected_gets_400_with_the_results() {
     let h = fakes::handler();
-    let (status, body, _) =
-        call(&h, v2("POST", Some("dest-a"), Some(&bearer()), Some(GROUP))).await;
+    let (status, body, _) = call(
+        &h,
+        v2("POST", Some("dest-a"), Some(&bearer()), Some(UNSUPPORTED)),
+    )
+    .await;
     assert_eq!(status, 400);
     assert_eq!(body["rejected"], 1);
     assert_eq!(body["results"][0]["messageId"], "e-3");
