@@ -233,7 +233,7 @@ fn user_id(index: usize, raw: &RawValue) -> Result<String, Reason> {
         // number formatting: `1.0` is "1"), so the profile it created is the one deleted.
         Some((_, v)) if v.starts_with(|c: char| c == '-' || c.is_ascii_digit()) => {
             match v.parse::<f64>() {
-                Ok(n) if n == 0.0 => Err(missing()),
+                Ok(0.0) => Err(missing()),
                 Ok(n) if n.is_finite() => {
                     let mut id = String::with_capacity(v.len());
                     crate::transform::json::write_number_text(&mut id, v);
