@@ -1,5 +1,5 @@
 //! track, page and screen -> an event record, as the reference builds it: the event name (or
-//! "Web Page Viewed: <name>" / "Screen Viewed: <name>"), the properties with objects and arrays
+//! `Web Page Viewed: <name>` / `Screen Viewed: <name>`), the properties with objects and arrays
 //! as JSON text (the subscription categories kept as objects, `__proto__` never sent), and
 //! "Order Completed" (any letter case) as CleverTap's `Charged` event with `Charged ID`, `Amount`
 //! and `Items`. Any event that ends up named `Charged` (Order Completed, or a track event users
