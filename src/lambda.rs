@@ -214,6 +214,7 @@ pub fn log_summary(
     tracing::info!(
         kind,
         delivered = t.delivered,
+        filtered = t.filtered,
         rejected = t.rejected,
         retried = t.retried,
         dead_lettered = t.dead_lettered,

@@ -554,7 +554,11 @@ fn a_few_unconfirmed_records_are_sent_once_more_each_alone() {
         "the first request, then three of one record each"
     );
     assert_eq!(state.sends_maybe_taken["0-0"], 2);
-    assert_eq!(state.sends_maybe_taken.get("1-0"), None, "refused by its code: not taken");
+    assert_eq!(
+        state.sends_maybe_taken.get("1-0"),
+        None,
+        "refused by its code: not taken"
+    );
 }
 
 #[test]

@@ -135,6 +135,7 @@ impl<S, C, D> Handler<S, C, D> {
     ) {
         self.count(destination, |c| {
             c.delivered += counts.delivered as u64;
+            c.filtered += counts.filtered as u64;
             c.rejected += counts.rejected as u64;
             c.retried += counts.retry as u64;
             c.dead_lettered += dead_lettered as u64;

@@ -9,35 +9,45 @@ use crate::credentials::SettingsSource;
 use crate::deadletter::DeadLetterSink;
 use crate::input::Item;
 use crate::outcome::{Outcome, Reason, StatusCounts, Summary};
-use crate::settings::{DestinationId, DestinationSettings, MappingOptions};
-use crate::transform::{Record, transform_event};
+use crate::settings::{DestinationId, DestinationSettings};
+use crate::transform::{Mapped, Record, transform_event};
 use tokio::time::Instant;
 
 /// One event of a body after the transform: its raw text (for dead-lettering), its messageId,
-/// and its records or why it is rejected.
+/// and its records, or why it is filtered or rejected.
 #[derive(Debug)]
 pub(crate) struct Prepared<'a> {
     pub raw: &'a str,
     pub message_id: Option<Box<str>>,
-    pub records: Result<Vec<Record>, Reason>,
+    pub records: Mapped<Vec<Record>>,
 }
 
-/// Transforms the items of a body; items that could not be read are rejected as they are.
-pub(crate) fn prepare<'a>(items: Vec<Item<'a>>, mapping: MappingOptions) -> Vec<Prepared<'a>> {
+/// Transforms the items of a body with the destination's settings (mapping options, consent
+/// and event filters); items that could not be read are rejected as they are.
+pub(crate) fn prepare<'a>(
+    items: Vec<Item<'a>>,
+    settings: &DestinationSettings,
+) -> Vec<Prepared<'a>> {
     items
         .into_iter()
         .map(|item| match item.error {
             Some(reason) => Prepared {
                 raw: item.raw,
                 message_id: None,
-                records: Err(reason),
+                records: Mapped::Rejected(reason),
             },
             None => {
-                let t = transform_event(item.raw, mapping);
+                let t = transform_event(item.raw, settings);
+                let records = match t.result {
+                    Mapped::Rejected(reason) => {
+                        Mapped::Rejected(crate::regulation::explain_rejection(item.raw, reason))
+                    }
+                    other => other,
+                };
                 Prepared {
                     raw: item.raw,
                     message_id: t.message_id,
-                    records: crate::regulation::explain_rejection(item.raw, t.result),
+                    records,
                 }
             }
         })
@@ -49,7 +59,7 @@ pub(crate) fn record_slices<'p>(
     prepared: &'p [Prepared<'_>],
 ) -> impl Iterator<Item = &'p [Record]> {
     prepared.iter().filter_map(|p| match &p.records {
-        Ok(records) if !records.is_empty() => Some(records.as_slice()),
+        Mapped::Records(records) if !records.is_empty() => Some(records.as_slice()),
         _ => None,
     })
 }
@@ -63,9 +73,10 @@ pub(crate) fn merge_outcomes(
     prepared
         .iter()
         .map(|p| match &p.records {
-            Err(reason) => Outcome::Rejected(reason.clone()),
-            Ok(records) if records.is_empty() => Outcome::Delivered,
-            Ok(_) => delivered.next().unwrap_or_else(|| {
+            Mapped::Rejected(reason) => Outcome::Rejected(reason.clone()),
+            Mapped::Filtered(reason) => Outcome::Filtered(reason.clone()),
+            Mapped::Records(records) if records.is_empty() => Outcome::Delivered,
+            Mapped::Records(_) => delivered.next().unwrap_or_else(|| {
                 Outcome::retry(
                     codes::DELIVERY_INCOMPLETE,
                     "delivery reported no outcome for this event",

@@ -275,6 +275,7 @@ mod tests {
             s.counts,
             crate::outcome::StatusCounts {
                 delivered: 1,
+                filtered: 0,
                 rejected: 2,
                 retry: 0
             }

@@ -244,10 +244,7 @@ async fn server_errors_throughout_give_retry_outcomes_before_the_deadline() {
         // The last resend is cut at deadline - margin (200 ms). Here only "before the deadline"
         // is asserted, as a loaded machine can delay the wake-up by tens of milliseconds; the
         // exact cut is checked in paused time (src/delivery/tests.rs).
-        assert!(
-            Instant::now() < deadline,
-            "returned after the deadline"
-        );
+        assert!(Instant::now() < deadline, "returned after the deadline");
         assert_eq!(statuses(&report), vec![Status::Retry; 3]);
         assert_eq!(code(&report.outcomes[0]), "clevertap_unavailable");
         assert!(mock.requests().len() > 1, "retried within the budget");

@@ -21,7 +21,8 @@ const TOKEN_A: &str = "webhook-token-a-9999";
 const TRACK: &str = r#"{"type":"track","event":"Order Completed","userId":"u-1","messageId":"e-1","properties":{"revenue":10}}"#;
 const IDENTIFY: &str =
     r#"{"type":"identify","userId":"u-2","messageId":"e-2","traits":{"email":"ana@example.com"}}"#;
-const GROUP: &str = r#"{"type":"group","userId":"u-3","messageId":"e-3","groupId":"g-1"}"#;
+/// An event the transform rejects: a type neither CleverTap nor RudderStack knows.
+const UNSUPPORTED: &str = r#"{"type":"purchase","userId":"u-3","messageId":"e-3","groupId":"g-1"}"#;
 const NO_IDS: &str = r#"{"type":"track","event":"Viewed","messageId":"e-4"}"#;
 
 /// Where dead letters go in a test.
@@ -162,9 +163,9 @@ async fn bad_messages_are_dead_lettered_with_their_reasons_and_the_good_ones_del
             message("good-1", TRACK, "dest-a"),
             message("bad-json", "{\"type\":\"track\",", "dest-a"),
             message("bad-empty", "", "dest-a"),
-            message("bad-group", GROUP, "dest-b"),
+            message("bad-group", UNSUPPORTED, "dest-b"),
             message("bad-no-ids", NO_IDS, "dest-b"),
-            message("mixed", &format!("[{IDENTIFY},{GROUP}]"), "dest-b"),
+            message("mixed", &format!("[{IDENTIFY},{UNSUPPORTED}]"), "dest-b"),
         ])
         .await;
     assert!(failures.is_empty(), "{failures:?}\n{}", s.process.logs());
@@ -182,11 +183,11 @@ async fn bad_messages_are_dead_lettered_with_their_reasons_and_the_good_ones_del
     assert!(!attrs["rejectionMessage"].is_empty());
     assert_eq!(by_source["bad-empty"].1["rejectionCode"], "empty_body");
     let (body, attrs) = by_source["bad-group"];
-    assert_eq!(body, GROUP);
+    assert_eq!(body, UNSUPPORTED);
     assert_eq!(attrs["destinationId"], "dest-b");
     assert_eq!(by_source["bad-no-ids"].0, NO_IDS);
     // Only the rejected event of a mixed message is dead-lettered; its good event was delivered.
-    assert_eq!(by_source["mixed"].0, GROUP);
+    assert_eq!(by_source["mixed"].0, UNSUPPORTED);
 
     let delivered: usize = s
         .clevertap
@@ -244,7 +245,7 @@ async fn an_unreachable_dead_letter_queue_turns_rejections_into_batch_item_failu
         .failures(vec![
             message("m-1", TRACK, "dest-a"),
             message("m-2", "not json", "dest-a"),
-            message("m-3", GROUP, "dest-b"),
+            message("m-3", UNSUPPORTED, "dest-b"),
         ])
         .await;
     assert_eq!(failures, ["m-2", "m-3"], "{}", s.process.logs());
@@ -258,7 +259,7 @@ async fn a_webhook_with_the_right_token_is_delivered_and_answered_per_event() {
         .invoke(&webhook(
             "dest-a",
             Some(&format!("Bearer {TOKEN_A}")),
-            &format!("[{TRACK},{GROUP}]"),
+            &format!("[{TRACK},{UNSUPPORTED}]"),
         ))
         .await;
     assert_eq!(response["statusCode"], 200, "{response}");
@@ -273,7 +274,7 @@ async fn a_webhook_with_the_right_token_is_delivered_and_answered_per_event() {
     assert_eq!(s.clevertap.requests_for("ACC-A").len(), 1);
     let letters = s.dead_letters(1).await;
     assert_eq!(letters.len(), 1);
-    assert_eq!(letters[0].0, GROUP);
+    assert_eq!(letters[0].0, UNSUPPORTED);
     assert_eq!(letters[0].1["destinationId"], "dest-a");
     s.assert_no_secret_in_logs();
 }

@@ -178,7 +178,7 @@ async fn serve<S: SettingsSource, C: CleverTapApi, D: DeadLetterSink>(
         }
         Err(reason) => return Reply::error(400, &reason.code, reason.message),
     };
-    let prepared = prepare(items, settings.mapping);
+    let prepared = prepare(items, &settings);
     let outcomes = pipeline::deliver(handler, &destination, &settings, &prepared, deadline).await;
     // Rejected events are dead-lettered whatever became of the others: the caller is told, and
     // is not asked to send them again.
@@ -278,19 +278,21 @@ fn results(prepared: &[Prepared<'_>], outcomes: &[Outcome]) -> Reply {
 fn results_reply<R: Serialize>(results: &[R], outcomes: &[Outcome]) -> Reply {
     let StatusCounts {
         delivered,
+        filtered,
         rejected,
         retry,
     } = StatusCounts::of(outcomes);
     let status = if retry > 0 {
         503
-    } else if rejected > 0 && delivered == 0 {
+    } else if rejected > 0 && delivered == 0 && filtered == 0 {
         400
     } else {
         200
     };
     Reply {
         status,
-        body: json!({"results": results, "delivered": delivered, "rejected": rejected, "retry": retry}),
+        body: json!({"results": results, "delivered": delivered, "filtered": filtered,
+                     "rejected": rejected, "retry": retry}),
         retry_after: status == 503,
         allow_post: false,
     }

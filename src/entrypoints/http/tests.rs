@@ -9,7 +9,8 @@ use serde_json::json;
 
 const TRACK: &str =
     r#"{"type":"track","event":"Order Completed","userId":"u-1","messageId":"e-1"}"#;
-const GROUP: &str = r#"{"type":"group","userId":"u-3","messageId":"e-3","groupId":"g-1"}"#;
+/// An event the transform rejects: a type neither CleverTap nor RudderStack knows.
+const UNSUPPORTED: &str = r#"{"type":"purchase","userId":"u-3","messageId":"e-3","groupId":"g-1"}"#;
 
 fn bearer() -> String {
     format!("Bearer {TOKEN}")
@@ -18,7 +19,7 @@ fn bearer() -> String {
 #[tokio::test]
 async fn the_right_token_delivers_and_answers_200_with_a_result_per_event() {
     let h = fakes::handler();
-    let body = format!("[{TRACK},{GROUP}]");
+    let body = format!("[{TRACK},{UNSUPPORTED}]");
     let (status, body, response) = call_http(
         &h,
         http_request("POST", Some("dest-a"), Some(&bearer()), Some(&body)),
@@ -42,7 +43,7 @@ async fn the_right_token_delivers_and_answers_200_with_a_result_per_event() {
     assert_eq!(h.clevertap.calls().len(), 1);
     let sent = h.dead_letters.sent();
     assert_eq!(sent.len(), 1, "the rejected event is dead-lettered too");
-    assert_eq!(sent[0].body, GROUP);
+    assert_eq!(sent[0].body, UNSUPPORTED);
     assert_eq!(sent[0].destination_id.as_deref(), Some("dest-a"));
     assert_eq!(sent[0].source_message_id.as_deref(), Some("req-1"));
 }
@@ -192,7 +193,7 @@ async fn every_event_rejected_gets_400_with_the_results() {
     let h = fakes::handler();
     let (status, body, _) = call_http(
         &h,
-        http_request("POST", Some("dest-a"), Some(&bearer()), Some(GROUP)),
+        http_request("POST", Some("dest-a"), Some(&bearer()), Some(UNSUPPORTED)),
     )
     .await;
     assert_eq!(status, 400);

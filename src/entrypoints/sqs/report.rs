@@ -7,7 +7,7 @@ use crate::credentials::SettingsSource;
 use crate::deadletter::DeadLetterSink;
 use crate::entrypoints::handler::{CleverTapApi, Handler, HandlerError};
 use crate::entrypoints::pipeline::Settled;
-use crate::outcome::{Status, StatusCounts};
+use crate::outcome::{Outcome, Status, StatusCounts};
 use aws_lambda_events::sqs::SqsBatchResponse;
 
 /// Counts and logs every message, and answers with the ones that `failed`.
@@ -72,14 +72,21 @@ fn log_message(message: &Message, settled: &Settled, failed: bool) {
         Ok(d) => d.as_str(),
         Err(_) => message.destination_attr.as_deref().unwrap_or(""),
     };
-    match settled.outcome.reason() {
-        None => tracing::debug!(
+    match &settled.outcome {
+        Outcome::Delivered => tracing::debug!(
             message_id = id,
             destination,
             status = "delivered",
             "message"
         ),
-        Some(reason) => tracing::info!(
+        Outcome::Filtered(reason) => tracing::debug!(
+            message_id = id,
+            destination,
+            status = "filtered",
+            code = %reason.code,
+            "message"
+        ),
+        Outcome::Rejected(reason) | Outcome::Retry(reason) => tracing::info!(
             message_id = id,
             destination,
             status = settled.outcome.status().as_str(),

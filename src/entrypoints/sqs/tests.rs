@@ -12,7 +12,8 @@ use serde_json::{Value, json};
 const TRACK: &str = r#"{"type":"track","event":"Order Completed","userId":"u-1","messageId":"e-1","properties":{"revenue":10}}"#;
 const IDENTIFY: &str =
     r#"{"type":"identify","userId":"u-2","messageId":"e-2","traits":{"email":"ana@example.com"}}"#;
-const GROUP: &str = r#"{"type":"group","userId":"u-3","messageId":"e-3","groupId":"g-1"}"#;
+/// An event the transform rejects: a type neither CleverTap nor RudderStack knows.
+const UNSUPPORTED: &str = r#"{"type":"purchase","userId":"u-3","messageId":"e-3","groupId":"g-1"}"#;
 const NO_IDS: &str = r#"{"type":"track","event":"Viewed","messageId":"e-4"}"#;
 
 fn failing_account(account: &'static str) -> FakeCleverTap {
@@ -104,7 +105,7 @@ async fn an_empty_body_is_rejected_with_code_empty_body() {
 #[tokio::test]
 async fn only_the_rejected_events_of_a_message_are_dead_lettered_and_the_rest_delivered() {
     let h = fakes::handler();
-    let body = format!("[{TRACK},{GROUP},{NO_IDS}]");
+    let body = format!("[{TRACK},{UNSUPPORTED},{NO_IDS}]");
     let failures = run_sqs(
         &h,
         vec![sqs_record(QUEUE_ARN, "m-1", &body, Some("dest-a"))],
@@ -116,7 +117,7 @@ async fn only_the_rejected_events_of_a_message_are_dead_lettered_and_the_rest_de
     let sent = h.dead_letters.sent();
     assert_eq!(sent.len(), 1);
     let body: Value = serde_json::from_str(&sent[0].body).unwrap();
-    let expected: Value = serde_json::from_str(&format!("[{GROUP},{NO_IDS}]")).unwrap();
+    let expected: Value = serde_json::from_str(&format!("[{UNSUPPORTED},{NO_IDS}]")).unwrap();
     assert_eq!(body, expected);
     assert!(sent[0].rejection_message.starts_with("2 events rejected"));
 }
@@ -126,12 +127,12 @@ async fn a_message_with_one_rejected_event_dead_letters_that_event_alone() {
     let h = fakes::handler();
     run_sqs(
         &h,
-        vec![sqs_record(QUEUE_ARN, "m-1", GROUP, Some("dest-a"))],
+        vec![sqs_record(QUEUE_ARN, "m-1", UNSUPPORTED, Some("dest-a"))],
     )
     .await
     .unwrap();
     let sent = h.dead_letters.sent();
-    assert_eq!(sent[0].body, GROUP);
+    assert_eq!(sent[0].body, UNSUPPORTED);
     assert!(!sent[0].rejection_code.is_empty());
 }
 
@@ -203,7 +204,7 @@ async fn delivery_retries_are_reported_per_message() {
             sqs_record(
                 QUEUE_ARN,
                 "m-3",
-                &format!("[{TRACK},{GROUP}]"),
+                &format!("[{TRACK},{UNSUPPORTED}]"),
                 Some("dest-b"),
             ),
         ],
@@ -504,7 +505,7 @@ async fn each_invocation_counts_events_per_destination_for_the_metrics() {
             sqs_record(
                 QUEUE_ARN,
                 "m-1",
-                &format!("[{TRACK},{GROUP}]"),
+                &format!("[{TRACK},{UNSUPPORTED}]"),
                 Some("dest-a"),
             ),
             sqs_record(QUEUE_ARN, "m-2", TRACK, Some("dest-b")),
