@@ -51,7 +51,8 @@ impl Stack {
         moto.create_secrets(&[
             (
                 "dest-a",
-                json!({"accountId": "ACC-A", "passcode": PASSCODE_A, "webhookToken": TOKEN_A}),
+                json!({"accountId": "ACC-A", "passcode": PASSCODE_A, "webhookToken": TOKEN_A,
+                       "oneTrustCookieCategories": [{"oneTrustCookieCategory": "C0004"}]}),
             ),
             (
                 "dest-b",
@@ -153,6 +154,51 @@ async fn a_normal_batch_across_two_destinations_is_delivered_and_the_response_is
     assert_eq!(a["EventsDelivered"], 2);
     assert_eq!(a["UploadRequests"], 1);
     assert_eq!(a["function"], "rudder-clevertap");
+}
+
+#[tokio::test]
+async fn a_group_event_and_a_consent_denied_event_are_filtered_neither_dead_lettered_nor_retried() {
+    let s = Stack::start(DeadLetters::Queue).await;
+    let group = r#"{"type":"group","userId":"u-3","messageId":"e-3","groupId":"g-1"}"#;
+    let denied = r#"{"type":"track","event":"Viewed","userId":"u-4","messageId":"e-5",
+        "context":{"consentManagement":{"deniedConsentIds":["C0004"]}}}"#;
+    let failures = s
+        .failures(vec![
+            message("m-1", group, "dest-a"),
+            message("m-2", denied, "dest-a"),
+            message("m-3", TRACK, "dest-a"),
+        ])
+        .await;
+    assert!(failures.is_empty(), "{failures:?}\n{}", s.process.logs());
+    let uploads = s.clevertap.requests_for("ACC-A");
+    assert_eq!(uploads.len(), 1);
+    assert_eq!(
+        uploads[0].records().len(),
+        1,
+        "only the allowed track event"
+    );
+    assert!(s.dead_letters(0).await.is_empty());
+    // The counters reach CloudWatch: two filtered, one delivered, nothing rejected.
+    let started = Instant::now();
+    let doc = loop {
+        let found = s
+            .process
+            .logs()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .find(|v| v.get("_aws").is_some() && v["destination"] == "dest-a");
+        match found {
+            Some(doc) => break doc,
+            None if started.elapsed() < Duration::from_secs(5) => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            None => panic!("no EMF line for dest-a:\n{}", s.process.logs()),
+        }
+    };
+    assert_eq!(doc["EventsFiltered"], 2, "{doc}");
+    assert_eq!(doc["EventsDelivered"], 1, "{doc}");
+    assert_eq!(doc["EventsRejected"], 0, "{doc}");
+    assert_eq!(doc["EventsDeadLettered"], 0, "{doc}");
 }
 
 #[tokio::test]

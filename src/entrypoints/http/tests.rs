@@ -272,3 +272,27 @@ async fn a_request_of_the_right_shape_but_wrong_fields_gets_400_not_a_panic() {
     assert_eq!(status, 400);
     assert_eq!(body["error"]["code"], "invalid_request");
 }
+
+#[tokio::test]
+async fn a_filtered_event_is_answered_filtered_with_its_code_and_is_not_dead_lettered() {
+    let h = fakes::handler();
+    let group = r#"{"type":"group","userId":"u-3","messageId":"e-9","groupId":"g-1"}"#;
+    let body = format!("[{TRACK},{group}]");
+    let (status, body, _) = call_http(
+        &h,
+        http_request("POST", Some("dest-a"), Some(&bearer()), Some(&body)),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["filtered"], 1);
+    assert_eq!(body["delivered"], 1);
+    assert_eq!(body["results"][1]["status"], "filtered");
+    assert_eq!(body["results"][1]["code"], "filtered_message_type");
+    assert!(h.dead_letters.sent().is_empty());
+    let (status, body, _) = call_http(
+        &h,
+        http_request("POST", Some("dest-a"), Some(&bearer()), Some(group)),
+    )
+    .await;
+    assert_eq!(status, 200, "all filtered is not an error: {body}");
+}
