@@ -404,7 +404,7 @@ mod tests {
 
     #[test]
     fn a_bound_keeps_the_first_users_of_a_regulation() {
-        let users = vec![r#"{"userId":"u"}"#; 7].join(",");
+        let users = [r#"{"userId":"u"}"#; 7].join(",");
         let body = format!(r#"{{"regulationType":"suppress_with_delete","users":[{users}]}}"#);
         let split = split_body_bounded(&body, 3).unwrap();
         match split.body {
