@@ -420,10 +420,34 @@ type SendError = aws_sdk_sqs::error::SdkError<
     aws_sdk_sqs::config::http::HttpResponse,
 >;
 
-/// SQS answered the call with a client error (4xx): the request, not the network, was refused,
-/// and sending its letters alone may get all but the offending one through.
+/// Errors about the queue or the caller, not about any letter: sending the letters one by one
+/// would fail the same way.
+const NOT_ABOUT_A_LETTER: [&str; 9] = [
+    "AccessDenied",
+    "AccessDeniedException",
+    "AWS.SimpleQueueService.NonExistentQueue",
+    "QueueDoesNotExist",
+    "InvalidClientTokenId",
+    "InvalidSecurity",
+    "UnrecognizedClientException",
+    "RequestThrottled",
+    "ThrottlingException",
+];
+
+/// SQS answered the call with a client error (4xx) that may be about one of its letters: sending
+/// them alone may get all but the offending one through.
 fn refused_as_a_whole(e: &SendError) -> bool {
-    matches!(e, aws_sdk_sqs::error::SdkError::ServiceError(se) if se.raw().status().is_client_error())
+    use aws_sdk_sqs::error::ProvideErrorMetadata;
+    match e {
+        aws_sdk_sqs::error::SdkError::ServiceError(se) => {
+            se.raw().status().is_client_error()
+                && !se
+                    .err()
+                    .code()
+                    .is_some_and(|code| NOT_ABOUT_A_LETTER.contains(&code))
+        }
+        _ => false,
+    }
 }
 
 impl DeadLetterSink for SqsDeadLetterQueue {

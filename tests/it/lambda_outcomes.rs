@@ -114,6 +114,19 @@ impl Stack {
     fn logs(&self) -> String {
         self.process.logs()
     }
+
+    /// The logs once they hold a line for which `wanted` holds (the process's output is read
+    /// by another thread, so lines written before the answer may arrive just after it).
+    async fn logs_once(&self, wanted: impl Fn(&str) -> bool) -> String {
+        let started = std::time::Instant::now();
+        loop {
+            let logs = self.logs();
+            if logs.lines().any(&wanted) || started.elapsed() > Duration::from_secs(3) {
+                return logs;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
 }
 
 /// A group event (always rejected, `unsupported_type`) of about `size` bytes.
@@ -224,7 +237,7 @@ async fn an_sqs_message_whose_dead_letter_fails_is_logged_and_counted_as_retry_d
         ])
         .await;
     assert_eq!(failures, ["m-bad"]);
-    let logs = s.logs();
+    let logs = s.logs_once(|l| l.contains("invocation summary")).await;
     let line = logs
         .lines()
         .find(|l| l.contains("m-bad") && l.contains("batch_item_failure"))
@@ -250,18 +263,19 @@ async fn the_start_up_line_says_what_becomes_of_rejected_events() {
     for s in [&without, &with] {
         s.failures(vec![message("m-1", TRACK, "dest-a")]).await;
     }
-    let ready = |s: &Stack| {
-        s.logs()
+    async fn ready(s: &Stack) -> String {
+        s.logs_once(|l| l.contains("container ready"))
+            .await
             .lines()
             .find(|l| l.contains("container ready"))
             .unwrap_or_default()
             .to_owned()
-    };
-    let line = ready(&without);
+    }
+    let line = ready(&without).await;
     assert!(line.contains("not dead-lettered"), "{line}");
     assert!(line.contains("reported for retry"), "{line}");
     assert!(line.contains("answered rejected"), "{line}");
-    let line = ready(&with);
+    let line = ready(&with).await;
     assert!(line.contains("dead-lettered to"), "{line}");
 }
 
@@ -290,7 +304,7 @@ async fn a_batch_with_a_nameless_message_fails_before_anything_is_uploaded_or_de
     assert_eq!(error["errorType"], "unreportable_failure", "{error}");
     assert!(s.clevertap.requests().is_empty(), "nothing uploaded");
     assert!(s.dead_letters(0).await.is_empty(), "nothing dead-lettered");
-    let logs = s.logs();
+    let logs = s.logs_once(|l| l.contains("invocation summary")).await;
     let logged = logs
         .lines()
         .filter(|l| l.contains("unreportable_failure") && !l.contains("invocation summary"))
