@@ -166,10 +166,26 @@ pub async fn run(config: Config) -> Result<(), StartError> {
         secret_prefix = %config.secret_prefix,
         default_destination = config.default_destination_id.as_ref().map(|d| d.as_str()),
         dead_letter_queue = dead_letters.is_some(),
+        rejected_events = rejected_events(config.dead_letter_queue_url.as_deref()),
         max_concurrent_requests = config.max_concurrent_requests,
+        max_items_per_body = config.max_items_per_body,
         "container ready"
     );
     serve(Handler::new(config, settings, delivery, dead_letters)).await
+}
+
+/// What becomes of rejected events, for the start-up line (docs/contracts.md §3).
+fn rejected_events(dead_letter_queue_url: Option<&str>) -> String {
+    match dead_letter_queue_url {
+        Some(url) => format!(
+            "dead-lettered to {url}; an event whose dead letter is not written is retried \
+             (dead_letter_failed)"
+        ),
+        None => "not dead-lettered: DEAD_LETTER_QUEUE_URL is not set. Rejected SQS messages are \
+                 reported for retry (the source queue's redrive policy keeps them); rejected \
+                 webhook events are answered rejected and kept nowhere"
+            .to_owned(),
+    }
 }
 
 /// The runtime loop around one handler. A payload that is not JSON at all is answered by the

@@ -46,6 +46,12 @@ pub struct Regulation<'a> {
 impl<'a> Regulation<'a> {
     /// Reads a regulation from the JSON text of one object that has a `regulationType` key.
     pub fn parse(text: &'a str) -> Result<Self, Reason> {
+        Regulation::parse_bounded(text, usize::MAX).map(|(regulation, _)| regulation)
+    }
+
+    /// [`Regulation::parse`], keeping at most `max_users` users; also how many more there were
+    /// (counted, not read: a webhook's `MAX_ITEMS_PER_BODY`).
+    pub fn parse_bounded(text: &'a str, max_users: usize) -> Result<(Self, usize), Reason> {
         let Members(members) = serde_json::from_str::<Members<'a>>(text).map_err(|e| {
             Reason::new(
                 codes::INVALID_REGULATION,
@@ -83,9 +89,10 @@ impl<'a> Regulation<'a> {
                     "users is missing: expected an array of users".into(),
                 ));
             }
-            Some(raw) => serde_json::from_str::<Vec<&'a RawValue>>(raw)
+            Some(raw) => crate::input::bounded_array(raw, max_users)
                 .map_err(|_| invalid("users must be an array of users".into()))?,
         };
+        let (users, beyond) = users;
         let users = users
             .into_iter()
             .enumerate()
@@ -101,11 +108,14 @@ impl<'a> Regulation<'a> {
             Some(raw) => destination_ids(raw)?,
         };
 
-        Ok(Regulation {
-            destination_ids,
-            users,
-            members,
-        })
+        Ok((
+            Regulation {
+                destination_ids,
+                users,
+                members,
+            },
+            beyond,
+        ))
     }
 
     /// The users that have a usable `userId`: (index in `users`, userId), in order.

@@ -31,8 +31,8 @@ pub enum HandlerError {
     )]
     UnknownEvent,
     #[error(
-        "an SQS message without messageId needs a retry and cannot be reported alone: \
-         failing the whole batch so that nothing is lost"
+        "an SQS message has no messageId, so it could not be reported alone: the whole batch \
+         fails before anything is sent, so that nothing is lost or sent twice"
     )]
     UnreportableFailure,
     #[error("could not encode the response")]

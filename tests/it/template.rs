@@ -841,6 +841,13 @@ fn every_environment_variable_the_function_reads_is_set_and_no_test_only_one_is(
 }
 
 #[test]
+fn the_webhook_bounds_the_items_of_a_body() {
+    let template = Template::load();
+    let value = template.number(&template.env_var("WebhookFunction", "MAX_ITEMS_PER_BODY"));
+    assert_eq!(value, 10_000);
+}
+
+#[test]
 fn the_parameters_operators_set_are_declared_with_sound_defaults() {
     let template = Template::load();
     let parameters = &template.0["Parameters"];

@@ -1,6 +1,7 @@
 //! HTTP assembly with fakes: status codes, authentication, response shapes.
 
-use crate::entrypoints::fakes::{self, FakeCleverTap, TOKEN, call_http};
+use crate::entrypoints::Handler;
+use crate::entrypoints::fakes::{self, FakeCleverTap, FakeDeadLetters, TOKEN, call_http};
 use crate::lambda_events::{function_url_request, http_request, rest_api_request};
 use crate::outcome::Outcome;
 use crate::settings::DestinationId;
@@ -271,6 +272,146 @@ async fn a_request_of_the_right_shape_but_wrong_fields_gets_400_not_a_panic() {
     let (status, body, _) = call_http(&h, request).await;
     assert_eq!(status, 400);
     assert_eq!(body["error"]["code"], "invalid_request");
+}
+
+#[tokio::test]
+async fn a_rejected_event_whose_dead_letter_fails_is_answered_503_retry_dead_letter_failed() {
+    let mut h = fakes::handler();
+    h.dead_letters = FakeDeadLetters {
+        broken: true,
+        ..FakeDeadLetters::default()
+    };
+    let body = format!("[{TRACK},{UNSUPPORTED}]");
+    let (status, body, response) = call_http(
+        &h,
+        http_request("POST", Some("dest-a"), Some(&bearer()), Some(&body)),
+    )
+    .await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(response["headers"]["retry-after"], "10");
+    assert_eq!(body["results"][0]["status"], "delivered");
+    assert_eq!(body["results"][1]["status"], "retry");
+    assert_eq!(body["results"][1]["code"], "dead_letter_failed");
+    let message = body["results"][1]["message"].as_str().unwrap();
+    assert!(message.contains("unsupported_type"), "{message}");
+    assert_eq!(
+        (body["rejected"].clone(), body["retry"].clone()),
+        (json!(0), json!(1))
+    );
+    let a = &h.take_metrics().per_destination["dest-a"];
+    assert_eq!((a.rejected, a.retried, a.dead_lettered), (0, 1, 0));
+}
+
+#[tokio::test]
+async fn without_a_dead_letter_queue_rejected_events_are_answered_rejected() {
+    let h = Handler::new(
+        crate::config::Config::default(),
+        fakes::FakeSettings::with(&[("dest-a", &fakes::settings_json("ACC-A", true))]),
+        FakeCleverTap::delivering(),
+        None::<FakeDeadLetters>,
+    );
+    let (status, body, _) = call_http(
+        &h,
+        http_request("POST", Some("dest-a"), Some(&bearer()), Some(UNSUPPORTED)),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["results"][0]["status"], "rejected");
+    assert_eq!(body["results"][0]["code"], "unsupported_type");
+}
+
+#[tokio::test]
+async fn rejected_events_over_one_letter_are_dead_lettered_in_several() {
+    let h = fakes::handler();
+    let big: Vec<String> = (1..=3)
+        .map(|i| {
+            format!(
+                r#"{{"type":"purchase","userId":"u","messageId":"g-{i}","pad":"{}"}}"#,
+                "x".repeat(100 * 1024)
+            )
+        })
+        .collect();
+    let body = format!("[{}]", big.join(","));
+    let (status, answer, _) = call_http(
+        &h,
+        http_request("POST", Some("dest-a"), Some(&bearer()), Some(&body)),
+    )
+    .await;
+    assert_eq!(status, 400, "{answer}");
+    let sent = h.dead_letters.sent();
+    assert_eq!(sent.len(), 2);
+    let carried: usize = sent
+        .iter()
+        .map(
+            |l| match serde_json::from_str::<serde_json::Value>(&l.body).unwrap() {
+                serde_json::Value::Array(v) => v.len(),
+                _ => 1,
+            },
+        )
+        .sum();
+    assert_eq!(carried, 3);
+    assert_eq!(h.take_metrics().per_destination["dest-a"].dead_lettered, 3);
+}
+
+#[tokio::test]
+async fn items_past_max_items_per_body_are_rejected_too_many_items_unsent_and_not_dead_lettered() {
+    let mut h = fakes::handler();
+    h.config.max_items_per_body = 2;
+    let body = format!("[{TRACK},{UNSUPPORTED},{TRACK},{UNSUPPORTED},{TRACK}]");
+    let (status, answer, _) = call_http(
+        &h,
+        http_request("POST", Some("dest-a"), Some(&bearer()), Some(&body)),
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["results"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        (answer["delivered"].clone(), answer["rejected"].clone()),
+        (json!(1), json!(4))
+    );
+    assert_eq!(answer["unprocessed"]["from"], 2);
+    assert_eq!(answer["unprocessed"]["count"], 3);
+    assert_eq!(answer["unprocessed"]["status"], "rejected");
+    assert_eq!(answer["unprocessed"]["code"], "too_many_items");
+    let calls = h.clevertap.calls();
+    assert_eq!(calls.len(), 1);
+    assert_eq!(calls[0].events.len(), 1, "only the first TRACK is sent");
+    let sent = h.dead_letters.sent();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(
+        sent[0].body, UNSUPPORTED,
+        "only the processed rejected event"
+    );
+    let a = &h.take_metrics().per_destination["dest-a"];
+    assert_eq!((a.delivered, a.rejected, a.dead_lettered), (1, 4, 1));
+}
+
+#[tokio::test]
+async fn a_large_answer_shares_its_reasons_and_stays_under_the_cap() {
+    let h = fakes::handler();
+    let body = format!("[{}]", vec![UNSUPPORTED; 10_000].join(","));
+    let (status, answer, response) = call_http(
+        &h,
+        http_request("POST", Some("dest-a"), Some(&bearer()), Some(&body)),
+    )
+    .await;
+    assert_eq!(status, 400);
+    let text = response["body"].as_str().unwrap();
+    assert!(
+        text.len() <= super::answer::MAX_ANSWER_BYTES,
+        "{}",
+        text.len()
+    );
+    assert_eq!(answer["results"].as_array().unwrap().len(), 10_000);
+    assert_eq!(
+        answer["reasons"].as_array().unwrap().len(),
+        1,
+        "{}",
+        answer["reasons"]
+    );
+    assert_eq!(answer["reasons"][0]["count"], 10_000);
+    assert_eq!(answer["results"][9_999]["reason"], 0);
+    assert!(answer["results"][9_999].get("message").is_none());
 }
 
 #[tokio::test]

@@ -250,6 +250,111 @@ async fn a_rejected_message_whose_dead_letter_fails_is_reported_for_a_retry() {
 }
 
 #[tokio::test]
+async fn a_rejected_message_whose_dead_letter_fails_counts_and_logs_as_retry_dead_letter_failed() {
+    let mut h = fakes::handler();
+    h.dead_letters = FakeDeadLetters {
+        broken: true,
+        ..FakeDeadLetters::default()
+    };
+    let failures = run_sqs(
+        &h,
+        vec![
+            sqs_record(
+                QUEUE_ARN,
+                "m-1",
+                &format!("[{TRACK},{UNSUPPORTED}]"),
+                Some("dest-a"),
+            ),
+            sqs_record(QUEUE_ARN, "m-2", TRACK, Some("dest-a")),
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(failures, ["m-1"]);
+    let a = &h.take_metrics().per_destination["dest-a"];
+    assert_eq!(
+        (a.delivered, a.rejected, a.retried, a.dead_lettered),
+        (2, 0, 1, 0),
+        "the group event is a retry, not a rejection"
+    );
+}
+
+#[tokio::test]
+async fn rejected_events_over_one_letter_are_split_into_letters_and_the_message_acked() {
+    let big = |i: usize| {
+        format!(
+            r#"{{"type":"purchase","userId":"u","messageId":"g-{i}","pad":"{}"}}"#,
+            "x".repeat(100 * 1024)
+        )
+    };
+    let body = format!("[{TRACK},{},{},{}]", big(1), big(2), big(3));
+    let h = fakes::handler();
+    let failures = run_sqs(
+        &h,
+        vec![sqs_record(QUEUE_ARN, "m-1", &body, Some("dest-a"))],
+    )
+    .await
+    .unwrap();
+    assert!(failures.is_empty(), "{failures:?}");
+    let sent = h.dead_letters.sent();
+    assert_eq!(sent.len(), 2, "two 100 KiB events fit in one letter");
+    let ids: Vec<String> = sent
+        .iter()
+        .flat_map(|l| match serde_json::from_str::<Value>(&l.body).unwrap() {
+            Value::Array(events) => events,
+            one => vec![one],
+        })
+        .map(|e| e["messageId"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(ids, ["g-1", "g-2", "g-3"]);
+    assert!(
+        sent.iter()
+            .all(|l| l.source_message_id.as_deref() == Some("m-1"))
+    );
+    let a = &h.take_metrics().per_destination["dest-a"];
+    assert_eq!((a.delivered, a.rejected, a.dead_lettered), (1, 3, 3));
+}
+
+#[tokio::test]
+async fn only_the_message_whose_letter_is_refused_is_retried() {
+    let mut h = fakes::handler();
+    h.dead_letters = FakeDeadLetters::refusing(|l| l.source_message_id.as_deref() == Some("m-1"));
+    let failures = run_sqs(
+        &h,
+        vec![
+            sqs_record(QUEUE_ARN, "m-1", UNSUPPORTED, Some("dest-a")),
+            sqs_record(QUEUE_ARN, "m-2", "oops", Some("dest-a")),
+            sqs_record(QUEUE_ARN, "m-3", TRACK, Some("dest-a")),
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(failures, ["m-1"]);
+    let sent = h.dead_letters.sent();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].source_message_id.as_deref(), Some("m-2"));
+}
+
+#[tokio::test]
+async fn a_rejected_regulation_whose_dead_letter_fails_is_retried() {
+    let mut h = fakes::handler();
+    h.dead_letters = FakeDeadLetters {
+        broken: true,
+        ..FakeDeadLetters::default()
+    };
+    let regulation = r#"{"regulationType":"suppress_with_delete","users":[{"userId":"u-1"},{}]}"#;
+    let failures = run_sqs(
+        &h,
+        vec![sqs_record(QUEUE_ARN, "m-1", regulation, Some("dest-a"))],
+    )
+    .await
+    .unwrap();
+    assert_eq!(failures, ["m-1"]);
+    let a = &h.take_metrics().per_destination["dest-a"];
+    assert_eq!((a.delivered, a.rejected, a.retried), (1, 0, 1));
+}
+
+#[tokio::test]
 async fn without_a_dead_letter_queue_rejected_messages_are_reported_for_a_retry() {
     let h = Handler::new(
         crate::config::Config::default(),
@@ -301,11 +406,26 @@ async fn a_retry_of_a_message_without_message_id_fails_the_whole_batch_rather_th
 }
 
 #[tokio::test]
-async fn a_delivered_message_without_message_id_is_simply_acked() {
+async fn a_batch_with_a_nameless_message_fails_before_anything_is_sent_or_dead_lettered() {
+    // Even a message that would be delivered: had anything else of the batch needed a retry,
+    // the whole batch would come again, so nothing may be sent before that is known.
     let h = fakes::handler();
     let mut nameless = sqs_record(QUEUE_ARN, "x", TRACK, Some("dest-a"));
     nameless.as_object_mut().unwrap().remove("messageId");
-    assert!(run_sqs(&h, vec![nameless]).await.unwrap().is_empty());
+    let err = run_sqs(
+        &h,
+        vec![
+            sqs_record(QUEUE_ARN, "m-1", TRACK, Some("dest-a")),
+            sqs_record(QUEUE_ARN, "m-2", "oops", Some("dest-a")),
+            nameless,
+        ],
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(err, HandlerError::UnreportableFailure));
+    assert!(h.clevertap.calls().is_empty(), "nothing uploaded");
+    assert!(h.dead_letters.sent().is_empty(), "nothing dead-lettered");
+    assert!(h.settings_source.fetched.lock().unwrap().is_empty());
 }
 
 #[tokio::test]

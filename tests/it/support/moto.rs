@@ -101,9 +101,24 @@ impl MotoServer {
 
     /// Creates an SQS queue and returns its URL.
     pub async fn create_queue(&self, name: &str) -> String {
-        aws_sdk_sqs::Client::new(&self.sdk_config().await)
-            .create_queue()
-            .queue_name(name)
+        self.create_queue_with(name, &[]).await
+    }
+
+    /// Creates an SQS queue with these attributes (e.g. a small `MaximumMessageSize`) and
+    /// returns its URL.
+    pub async fn create_queue_with(
+        &self,
+        name: &str,
+        attributes: &[(aws_sdk_sqs::types::QueueAttributeName, &str)],
+    ) -> String {
+        attributes
+            .iter()
+            .fold(
+                aws_sdk_sqs::Client::new(&self.sdk_config().await)
+                    .create_queue()
+                    .queue_name(name),
+                |request, (name, value)| request.attributes(name.clone(), *value),
+            )
             .send()
             .await
             .expect("create a queue on moto")
