@@ -11,7 +11,6 @@ use crate::outcome::Outcome;
 use crate::settings::{DestinationId, DestinationSettings};
 use crate::transform::Record;
 use serde_json::Value;
-use serde_json::value::RawValue;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use tokio::time::Instant;
@@ -272,9 +271,9 @@ pub fn deadline() -> Instant {
     Instant::now() + std::time::Duration::from_secs(30)
 }
 
-/// The payload text the Lambda runtime would hand over for `value`.
-pub fn payload(value: &Value) -> Box<RawValue> {
-    RawValue::from_string(value.to_string()).expect("a Value is JSON text")
+/// The payload bytes the Lambda runtime would hand over for `value`.
+pub fn payload(value: &Value) -> bytes::Bytes {
+    bytes::Bytes::from(value.to_string())
 }
 
 /// Runs an SQS batch of `records` through the handler; the ids reported in

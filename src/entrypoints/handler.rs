@@ -1,5 +1,5 @@
 //! The handler's state, built once per container, and its one entry point: [`Handler::handle`]
-//! takes the payload text exactly as the Lambda runtime hands it over. The runtime loop, the
+//! takes the payload's bytes exactly as the Lambda runtime hands them over. The runtime loop, the
 //! `invoke` command (with or without `--dry-run`) and the tests all call it, so there is one
 //! path from payload to answer. The steps every entry point shares (an upload or a delete with
 //! its bookkeeping, the counters) live here too.
@@ -15,8 +15,8 @@ use crate::metrics::{DestinationCounters, InvocationMetrics};
 use crate::outcome::{Outcome, StatusCounts};
 use crate::settings::{DestinationId, DestinationSettings};
 use crate::transform::Record;
+use bytes::Bytes;
 use serde_json::Value;
-use serde_json::value::RawValue;
 use std::future::Future;
 use std::sync::Mutex;
 use tokio::time::Instant;
@@ -177,19 +177,23 @@ impl<S: SettingsSource, C: CleverTapApi, D: DeadLetterSink> Handler<S, C, D> {
         std::mem::take(&mut *self.metrics.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
-    /// Handles one invocation from its JSON text, as the Lambda runtime receives it; the
-    /// answer is due before `deadline`.
+    /// Handles one invocation from its JSON bytes, as the Lambda runtime receives them (not
+    /// checked before: what is read is checked as it is read); the answer is due before
+    /// `deadline`.
     ///
     /// The payload is dropped as soon as it is read: an SQS batch of 10,000 messages keeps only
     /// its messages (each owning its body), never a `Value` tree of the whole event, which
     /// would cost several times the payload's size and decide whether the function fits in
     /// 128 MB (BENCHMARKS.md, "Whole path").
-    pub async fn handle(&self, payload: Box<RawValue>, deadline: Instant) -> Invocation {
+    pub async fn handle(&self, payload: Bytes, deadline: Instant) -> Invocation {
         let default = self.config.default_destination_id.as_ref();
-        let read = match shape::read(payload.get()) {
-            Payload::Sqs(records) => Read::Sqs(sqs::decode_batch(&records, default)),
-            Payload::Http(shape) => Read::Http(shape, http::Request::decode(shape, payload.get())),
-            Payload::Unknown => Read::Unknown,
+        let read = match std::str::from_utf8(&payload) {
+            Ok(text) => match shape::read(text) {
+                Payload::Sqs(records) => Read::Sqs(sqs::decode_batch(&records, default)),
+                Payload::Http(shape) => Read::Http(shape, http::Request::decode(shape, text)),
+                Payload::Unknown => Read::Unknown,
+            },
+            Err(_) => Read::Unknown,
         };
         drop(payload);
         match read {
