@@ -41,6 +41,14 @@ pub(crate) fn prepare<'a>(
             None => {
                 let t = transform_event(item.raw, settings);
                 let records = match t.result {
+                    // An item taken unread (`input::split_message_body`) that is not JSON gets
+                    // the reason a body that is not JSON gets.
+                    Mapped::Rejected(reason) if reason.code == codes::INVALID_JSON => {
+                        match crate::input::split_body(item.raw) {
+                            Err(body_reason) => Mapped::Rejected(body_reason),
+                            Ok(_) => Mapped::Rejected(reason),
+                        }
+                    }
                     Mapped::Rejected(reason) => {
                         Mapped::Rejected(crate::regulation::explain_rejection(item.raw, reason))
                     }

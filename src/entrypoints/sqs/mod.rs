@@ -20,7 +20,7 @@ pub use decode::{DESTINATION_ATTRIBUTE, Message};
 use super::handler::{CleverTapApi, Handler, HandlerError};
 use crate::credentials::SettingsSource;
 use crate::deadletter::DeadLetterSink;
-use crate::input::{Body, split_body};
+use crate::input::{Body, split_message_body};
 use crate::outcome::{Reason, Status};
 use aws_lambda_events::sqs::SqsBatchResponse;
 use plan::Plan;
@@ -43,8 +43,10 @@ pub(crate) async fn handle<S: SettingsSource, C: CleverTapApi, D: DeadLetterSink
         return Err(e);
     }
     let fifo = messages.iter().any(|m| m.fifo);
-    let bodies: Vec<Result<Body<'_>, Reason>> =
-        messages.iter().map(|m| split_body(&m.body)).collect();
+    let bodies: Vec<Result<Body<'_>, Reason>> = messages
+        .iter()
+        .map(|m| split_message_body(&m.body))
+        .collect();
     let settings = plan::fetch_settings(&handler.settings_source, &messages, &bodies).await;
     let plans: Vec<Plan<'_>> = messages
         .iter()

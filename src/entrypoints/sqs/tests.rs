@@ -641,3 +641,21 @@ async fn each_invocation_counts_events_per_destination_for_the_metrics() {
     assert_eq!(m.per_destination["-"].retried, 1);
     assert!(h.take_metrics().per_destination.is_empty(), "taken once");
 }
+
+#[tokio::test]
+async fn a_one_line_body_that_only_looks_like_an_event_gets_the_reason_of_a_body_that_is_not_json()
+{
+    let h = fakes::handler();
+    let body = r#"{"type":"track","userId":"u-1" oops}"#;
+    let failures = run_sqs(&h, vec![sqs_record(QUEUE_ARN, "m-1", body, Some("dest-a"))])
+        .await
+        .unwrap();
+    assert!(failures.is_empty(), "{failures:?}");
+    let letters = h.dead_letters.sent();
+    assert_eq!(letters.len(), 1);
+    let expected = crate::input::split_body(body).unwrap_err();
+    assert_eq!(letters[0].rejection_code, expected.code);
+    assert_eq!(letters[0].rejection_message, expected.message);
+    assert_eq!(letters[0].body, body);
+    assert!(h.clevertap.calls().is_empty());
+}
