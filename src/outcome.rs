@@ -128,6 +128,14 @@ impl StatusCounts {
         counts
     }
 
+    /// Adds every count of `other`.
+    pub fn add_all(&mut self, other: &StatusCounts) {
+        self.delivered += other.delivered;
+        self.filtered += other.filtered;
+        self.rejected += other.rejected;
+        self.retry += other.retry;
+    }
+
     pub fn add(&mut self, status: Status) {
         match status {
             Status::Delivered => self.delivered += 1,

@@ -23,12 +23,27 @@ pub(super) fn answer<S: SettingsSource, C: CleverTapApi, D: DeadLetterSink>(
     let mut response = SqsBatchResponse::default();
     let mut unreportable = false;
     let mut counts = StatusCounts::default();
+    // Counted per destination here, then added to the invocation's counters once each.
+    let mut per_destination: Vec<DestinationCount<'_>> = Vec::new();
     for (((message, s), failed), dead_lettered) in
         messages.iter().zip(settled).zip(failed).zip(dead_lettered)
     {
-        let _span = message.span().entered();
         counts.add(s.outcome.status());
-        handler.count_outcomes(message.metric_label(), s.counts, *dead_lettered);
+        let label = message.metric_label();
+        let count = match per_destination.iter_mut().find(|c| c.label == label) {
+            Some(count) => count,
+            None => {
+                per_destination.push(DestinationCount {
+                    label,
+                    counts: StatusCounts::default(),
+                    dead_lettered: 0,
+                });
+                let last = per_destination.len() - 1;
+                &mut per_destination[last]
+            }
+        };
+        count.counts.add_all(&s.counts);
+        count.dead_lettered += *dead_lettered;
         log_message(message, s, *failed);
         if *failed {
             match message.id.as_deref().filter(|id| !id.is_empty()) {
@@ -36,6 +51,9 @@ pub(super) fn answer<S: SettingsSource, C: CleverTapApi, D: DeadLetterSink>(
                 None => unreportable = true,
             }
         }
+    }
+    for count in &per_destination {
+        handler.count_outcomes(count.label, count.counts, count.dead_lettered);
     }
     // The invocation's summary line (crate::lambda) has the counters; this adds the batch's shape.
     tracing::debug!(
@@ -59,6 +77,16 @@ pub(super) fn answer<S: SettingsSource, C: CleverTapApi, D: DeadLetterSink>(
     Ok(response)
 }
 
+/// One destination's counts in a batch.
+struct DestinationCount<'m> {
+    label: &'m str,
+    counts: StatusCounts,
+    dead_lettered: usize,
+}
+
+/// The log line of a message: at info, in the message's span, when it was not delivered; at
+/// debug otherwise. No span and no formatting on the way of a delivered message: a span per
+/// message cost more than a tenth of a 10,000-message batch (BENCHMARKS.md, "Whole path").
 fn log_message(message: &Message, settled: &Settled, failed: bool) {
     let id = message.id.as_deref().unwrap_or("");
     let destination = match &message.destination {
@@ -79,7 +107,8 @@ fn log_message(message: &Message, settled: &Settled, failed: bool) {
             code = %reason.code,
             "message"
         ),
-        Outcome::Rejected(reason) | Outcome::Retry(reason) => tracing::info!(
+        Outcome::Rejected(reason) | Outcome::Retry(reason) => message.span().in_scope(|| {
+            tracing::info!(
             message_id = id,
             destination,
             status = settled.outcome.status().as_str(),
@@ -87,6 +116,7 @@ fn log_message(message: &Message, settled: &Settled, failed: bool) {
             reason = %reason.message,
             batch_item_failure = failed,
             "message"
-        ),
+            )
+        }),
     }
 }
