@@ -189,7 +189,7 @@ impl<S: SettingsSource, C: CleverTapApi, D: DeadLetterSink> Handler<S, C, D> {
         let default = self.config.default_destination_id.as_ref();
         let read = match std::str::from_utf8(&payload) {
             Ok(text) => match shape::read(text) {
-                Payload::Sqs(records) => Read::Sqs(sqs::decode_batch(&records, default)),
+                Payload::Sqs(records) => Read::Sqs(sqs::decode_batch(records, default)),
                 Payload::Http(shape) => Read::Http(shape, http::Request::decode(shape, text)),
                 Payload::Unknown => Read::Unknown,
             },

@@ -1,8 +1,9 @@
 //! What a payload is, told explicitly from its top-level keys (docs/contracts.md §2) rather than
 //! by letting serde guess between overlapping request structs. Read from the text the runtime
-//! hands over, without a `Value` tree: an SQS batch of 10,000 messages is only split into its
-//! records here, each record left as text for `sqs::decode`.
+//! hands over, in one pass and without a `Value` tree: an SQS batch's records are read here, each
+//! into the few members this function uses (`sqs::record`), for `sqs::decode`.
 
+use super::sqs::SqsRecord;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
@@ -32,8 +33,8 @@ impl Shape {
 
 /// A payload, told by its shape.
 pub(crate) enum Payload<'a> {
-    /// An SQS batch: its records, each as text.
-    Sqs(Vec<&'a RawValue>),
+    /// An SQS batch: its records.
+    Sqs(Vec<SqsRecord<'a>>),
     /// An HTTP request of this kind (decoded by `http::request`).
     Http(Shape),
     /// Anything else.
@@ -43,9 +44,9 @@ pub(crate) enum Payload<'a> {
 /// The top-level keys that tell the shapes apart; every other key is skipped unread.
 #[derive(Deserialize)]
 struct Top<'a> {
-    /// Read in the same pass as the rest: each record's text, not yet decoded.
+    /// Read in the same pass as the rest.
     #[serde(rename = "Records", borrow, default)]
-    records: Option<Vec<&'a RawValue>>,
+    records: Option<Vec<SqsRecord<'a>>>,
     #[serde(borrow, default)]
     version: Option<&'a RawValue>,
     #[serde(rename = "requestContext", borrow, default)]
@@ -61,13 +62,6 @@ struct Context<'a> {
     http: Option<&'a RawValue>,
     #[serde(rename = "domainName", borrow, default)]
     domain_name: Option<&'a RawValue>,
-}
-
-/// The one key of an SQS record that says it is one.
-#[derive(Deserialize)]
-struct Source<'a> {
-    #[serde(rename = "eventSource", borrow, default)]
-    event_source: Option<&'a RawValue>,
 }
 
 fn is_object(raw: Option<&RawValue>) -> bool {
@@ -90,9 +84,7 @@ pub(crate) fn read(text: &str) -> Payload<'_> {
     if let Some(records) = top.records {
         let from_sqs = records
             .first()
-            .filter(|first| first.get().starts_with('{'))
-            .and_then(|first| serde_json::from_str::<Source<'_>>(first.get()).ok())
-            .and_then(|s| string(s.event_source))
+            .and_then(|first| first.event_source.as_deref())
             .is_some_and(|source| source == "aws:sqs");
         return if from_sqs {
             Payload::Sqs(records)

@@ -2,18 +2,14 @@
 //! message without a usable destination, gets its own outcome and never fails its neighbours.
 //! A message owns what it keeps, so the payload's text can go once every record is read.
 
+use super::record::SqsRecord;
 use crate::codes;
 use crate::outcome::Outcome;
 use crate::settings::DestinationId;
-use serde::Deserialize;
-use serde_json::Value;
-use serde_json::value::RawValue;
 use std::borrow::Cow;
 
 /// The message attribute that names the destination (docs/contracts.md §2).
 pub const DESTINATION_ATTRIBUTE: &str = "destinationId";
-/// The system attribute that holds a FIFO message's group.
-const MESSAGE_GROUP_ID: &str = "MessageGroupId";
 
 /// One message of the batch as far as it was understood.
 pub struct Message {
@@ -46,139 +42,65 @@ impl Message {
     }
 }
 
-/// The messages of a batch's records, in order.
-pub(crate) fn decode_batch(records: &[&RawValue], default: Option<&DestinationId>) -> Vec<Message> {
-    records.iter().map(|r| decode(r, default)).collect()
+/// The messages of a batch's records, in order; each record is consumed (its strings move into
+/// the message, or are dropped with it).
+pub(crate) fn decode_batch(
+    records: Vec<SqsRecord<'_>>,
+    default: Option<&DestinationId>,
+) -> Vec<Message> {
+    records.into_iter().map(|r| decode(r, default)).collect()
 }
 
-/// The parts of an SQS record this function reads, borrowed from the payload where they hold
-/// no escapes; every other member is skipped unread. (`aws_lambda_events`' `SqsMessage` builds
-/// two maps and a dozen strings per record: most of a 10,000-message batch's decoding time,
-/// BENCHMARKS.md, "Whole path".)
-#[derive(Deserialize)]
-struct RecordView<'a> {
-    #[serde(rename = "messageId", borrow, default)]
-    message_id: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    body: Option<Cow<'a, str>>,
-    #[serde(rename = "eventSourceARN", borrow, default)]
-    event_source_arn: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    attributes: Option<SystemAttributes<'a>>,
-    #[serde(rename = "messageAttributes", borrow, default)]
-    message_attributes: Option<MessageAttributes<'a>>,
-}
-
-/// The record's system attributes this function reads.
-#[derive(Deserialize)]
-struct SystemAttributes<'a> {
-    #[serde(rename = "MessageGroupId", borrow, default)]
-    message_group_id: Option<Cow<'a, str>>,
-}
-
-/// The record's message attributes this function reads.
-#[derive(Deserialize)]
-struct MessageAttributes<'a> {
-    #[serde(rename = "destinationId", borrow, default)]
-    destination_id: Option<AttributeValue<'a>>,
-}
-
-/// One message attribute: only a `String` attribute's `stringValue` is used.
-#[derive(Deserialize)]
-struct AttributeValue<'a> {
-    #[serde(rename = "stringValue", borrow, default)]
-    string_value: Option<Cow<'a, str>>,
-}
-
-/// Reads one record; a record that is not an SQS message is a retry of that message.
-fn decode(record: &RawValue, default: Option<&DestinationId>) -> Message {
-    let view = if record.get().starts_with('{') {
-        serde_json::from_str::<RecordView<'_>>(record.get())
-    } else {
-        Err(serde::de::Error::custom("expected an object"))
-    };
-    match view {
-        Ok(m) => {
-            let attr = m
-                .message_attributes
-                .and_then(|attributes| attributes.destination_id);
-            let destination_attr = attr
-                .as_ref()
-                .and_then(|a| a.string_value.as_deref())
-                .map(str::to_owned);
-            let destination = match (attr, &destination_attr) {
-                (Some(_), Some(value)) => DestinationId::parse(value).map_err(|e| {
-                    Outcome::rejected(
-                        codes::INVALID_DESTINATION_ID,
-                        format!("message attribute {DESTINATION_ATTRIBUTE}: {e}"),
-                    )
-                }),
-                (Some(_), None) => Err(Outcome::rejected(
-                    codes::INVALID_DESTINATION_ID,
-                    format!("message attribute {DESTINATION_ATTRIBUTE} must be a String"),
-                )),
-                (None, _) => default.cloned().ok_or_else(|| {
-                    Outcome::retry(
-                        codes::NO_DESTINATION,
-                        format!(
-                            "no {DESTINATION_ATTRIBUTE} message attribute and no DEFAULT_DESTINATION_ID"
-                        ),
-                    )
-                }),
-            };
-            Message {
-                id: m.message_id.map(Cow::into_owned),
-                fifo: is_fifo_arn(m.event_source_arn.as_deref()),
-                group_id: m
-                    .attributes
-                    .and_then(|a| a.message_group_id)
-                    .map(Cow::into_owned),
-                body: m.body.map(Cow::into_owned).unwrap_or_default(),
-                destination_attr,
-                destination,
-            }
-        }
-        Err(e) => {
-            let probe = RecordProbe::of(record);
-            Message {
-                id: probe.message_id,
-                fifo: is_fifo_arn(probe.event_source_arn.as_deref()),
-                body: String::new(),
-                destination_attr: None,
-                group_id: probe.group_id,
-                destination: Err(Outcome::retry(
-                    codes::INVALID_SQS_RECORD,
-                    format!("not an SQS message record: {e}"),
-                )),
-            }
-        }
-    }
-}
-
-/// What can still be read of a record that is not a valid SQS message: enough to report it.
-#[derive(Default)]
-struct RecordProbe {
-    message_id: Option<String>,
-    event_source_arn: Option<String>,
-    /// Its FIFO group, so that a bad record blocks only its own group.
-    group_id: Option<String>,
-}
-
-impl RecordProbe {
-    fn of(record: &RawValue) -> RecordProbe {
-        let Ok(value) = serde_json::from_str::<Value>(record.get()) else {
-            return RecordProbe::default();
+/// One record as a message; a record that is not an SQS message is a retry of that message.
+fn decode(record: SqsRecord<'_>, default: Option<&DestinationId>) -> Message {
+    let fifo = is_fifo_arn(record.event_source_arn.as_deref());
+    let id = record.message_id.map(Cow::into_owned);
+    let group_id = record.group_id.map(Cow::into_owned);
+    if let Some(problem) = record.problem {
+        return Message {
+            id,
+            fifo,
+            body: String::new(),
+            destination_attr: None,
+            group_id,
+            destination: Err(Outcome::retry(
+                codes::INVALID_SQS_RECORD,
+                format!("not an SQS message record: {problem}"),
+            )),
         };
-        let text = |key: &str| value.get(key).and_then(Value::as_str).map(str::to_owned);
-        RecordProbe {
-            message_id: text("messageId"),
-            event_source_arn: text("eventSourceARN"),
-            group_id: value
-                .get("attributes")
-                .and_then(|a| a.get(MESSAGE_GROUP_ID))
-                .and_then(Value::as_str)
-                .map(str::to_owned),
-        }
+    }
+    let destination_attr = record
+        .destination_attr
+        .as_ref()
+        .and_then(|value| value.as_deref())
+        .map(str::to_owned);
+    let destination = match (&record.destination_attr, &destination_attr) {
+        (Some(_), Some(value)) => DestinationId::parse(value).map_err(|e| {
+            Outcome::rejected(
+                codes::INVALID_DESTINATION_ID,
+                format!("message attribute {DESTINATION_ATTRIBUTE}: {e}"),
+            )
+        }),
+        (Some(_), None) => Err(Outcome::rejected(
+            codes::INVALID_DESTINATION_ID,
+            format!("message attribute {DESTINATION_ATTRIBUTE} must be a String"),
+        )),
+        (None, _) => default.cloned().ok_or_else(|| {
+            Outcome::retry(
+                codes::NO_DESTINATION,
+                format!(
+                    "no {DESTINATION_ATTRIBUTE} message attribute and no DEFAULT_DESTINATION_ID"
+                ),
+            )
+        }),
+    };
+    Message {
+        id,
+        fifo,
+        group_id,
+        body: record.body.map(Cow::into_owned).unwrap_or_default(),
+        destination_attr,
+        destination,
     }
 }
 

@@ -12,10 +12,12 @@ mod dead_letter;
 mod decode;
 mod deliver;
 mod plan;
+mod record;
 mod report;
 
 pub(crate) use decode::decode_batch;
 pub use decode::{DESTINATION_ATTRIBUTE, Message};
+pub use record::SqsRecord;
 
 use super::handler::{CleverTapApi, Handler, HandlerError};
 use crate::credentials::SettingsSource;
