@@ -1,18 +1,23 @@
 //! HTTP requests (docs/contracts.md §2, §3): API Gateway HTTP API v2, Lambda Function URL and
 //! API Gateway REST API v1 (`request`), answered in the response shape of the request's kind.
 //! The caller is authenticated (`auth`) before the body is looked at; then the body's events go
-//! through the shared pipeline, or its regulation is carried out (`regulation`).
+//! through the shared pipeline, or its regulation is carried out (`regulation`); in queue mode
+//! both are put on the events queue instead (`enqueue`).
 
 mod auth;
+mod enqueue;
 mod regulation;
 mod request;
+mod state;
 
 pub use request::{DESTINATION_PARAMETER, Request};
+pub(crate) use state::WebhookState;
 
 use super::Shape;
 use super::handler::{CleverTapApi, Handler};
 use super::pipeline::{self, Prepared, Rejections, prepare};
 use crate::codes;
+use crate::config::WebhookMode;
 use crate::credentials::SettingsSource;
 use crate::deadletter::{DeadLetter, DeadLetterError, DeadLetterSink, Origin};
 use crate::input::{Body, split_body};
@@ -156,11 +161,21 @@ async fn serve<S: SettingsSource, C: CleverTapApi, D: DeadLetterSink>(
         },
     };
 
-    let settings =
-        match auth::authenticate(&handler.settings_source, &request.headers, &destination).await {
-            Ok(settings) => settings,
-            Err(reply) => return reply,
-        };
+    if !handler.config.webhook_allows(&destination) {
+        return not_served(&destination);
+    }
+    let refresh = &handler.webhook.token_refresh;
+    let settings = match auth::authenticate(
+        &handler.settings_source,
+        refresh,
+        &request.headers,
+        &destination,
+    )
+    .await
+    {
+        Ok(settings) => settings,
+        Err(reply) => return reply,
+    };
 
     let text = match request.body_text() {
         Ok(text) => text,
@@ -168,6 +183,18 @@ async fn serve<S: SettingsSource, C: CleverTapApi, D: DeadLetterSink>(
     };
     if text.len() > max {
         return too_large(max);
+    }
+    if handler.config.webhook_mode == WebhookMode::Queue {
+        let request_id = request.request_id.as_deref();
+        return enqueue::serve(
+            handler,
+            &destination,
+            &settings,
+            request_id,
+            &text,
+            deadline,
+        )
+        .await;
     }
     let items = match split_body(&text) {
         Ok(Body::Events(items)) => items,
@@ -203,6 +230,16 @@ async fn serve<S: SettingsSource, C: CleverTapApi, D: DeadLetterSink>(
         dead_lettered,
     );
     results(&prepared, &outcomes)
+}
+
+/// 403 for a destination outside `WEBHOOK_DESTINATION_IDS`, before any secret is read.
+fn not_served(destination: &DestinationId) -> Reply {
+    tracing::warn!(destination = %destination, code = codes::DESTINATION_NOT_ALLOWED, "webhook refused: destination not in WEBHOOK_DESTINATION_IDS");
+    Reply::error(
+        403,
+        codes::DESTINATION_NOT_ALLOWED,
+        format!("this webhook does not serve destination {destination}"),
+    )
 }
 
 fn too_large(max: usize) -> Reply {

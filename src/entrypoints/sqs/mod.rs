@@ -9,6 +9,7 @@
 mod dead_letter;
 mod decode;
 mod deliver;
+mod origin;
 mod plan;
 mod report;
 
@@ -31,8 +32,10 @@ pub(crate) async fn handle<S: SettingsSource, C: CleverTapApi, D: DeadLetterSink
     deadline: Instant,
 ) -> Result<SqsBatchResponse, HandlerError> {
     let fifo = messages.iter().any(|m| m.fifo);
-    let bodies: Vec<Result<Body<'_>, Reason>> =
-        messages.iter().map(|m| split_body(&m.body)).collect();
+    let bodies: Vec<Result<Body<'_>, Reason>> = messages
+        .iter()
+        .map(|m| origin::scope(m, split_body(&m.body)))
+        .collect();
     let settings = plan::fetch_settings(&handler.settings_source, &messages, &bodies).await;
     let plans: Vec<Plan<'_>> = messages
         .iter()
