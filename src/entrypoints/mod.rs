@@ -15,3 +15,5 @@ pub use shape::Shape;
 
 #[cfg(test)]
 pub(crate) mod fakes;
+#[cfg(test)]
+mod proptests;

@@ -52,7 +52,13 @@ pub(crate) fn decode_batch(records: &[&RawValue], default: Option<&DestinationId
 
 /// Reads one record; a record that is not an SQS message is a retry of that message.
 fn decode(record: &RawValue, default: Option<&DestinationId>) -> Message {
-    match serde_json::from_str::<SqsMessage>(record.get()) {
+    // Only an object is a record: serde would also read a JSON array positionally.
+    let parsed = if record.get().trim_start().starts_with('{') {
+        serde_json::from_str::<SqsMessage>(record.get())
+    } else {
+        Err(serde::de::Error::custom("a record must be a JSON object"))
+    };
+    match parsed {
         Ok(m) => {
             let attr = m.message_attributes.get(DESTINATION_ATTRIBUTE);
             let destination_attr = attr.and_then(|a| a.string_value.clone());
