@@ -67,6 +67,10 @@ pub const UNAUTHORIZED: &str = "unauthorized";
 /// than its `destinationId` attribute (rejected, docs/contracts.md §3, "Origin").
 pub const DESTINATION_NOT_ALLOWED: &str = "destination_not_allowed";
 
+/// A webhook token matching none of the cached tokens, while the secret was read again less
+/// than `WEBHOOK_TOKEN_REFRESH_SECONDS` ago (503: it may be a newer rotation).
+pub const WEBHOOK_TOKEN_UNVERIFIED: &str = "webhook_token_unverified";
+
 // Webhook queue mode.
 /// SQS did not take the item (refused entry, failed call, deadline): the caller retries (503).
 pub const ENQUEUE_FAILED: &str = "enqueue_failed";
@@ -127,6 +131,7 @@ pub const ALL: &[&str] = &[
     INVALID_UTF8,
     UNAUTHORIZED,
     DESTINATION_NOT_ALLOWED,
+    WEBHOOK_TOKEN_UNVERIFIED,
     ENQUEUE_FAILED,
     EVENT_TOO_LARGE,
 ];

@@ -9,7 +9,10 @@
 //! lost while an operator fixes the secret. A token that matches none of the cached settings'
 //! tokens may be a rotation this container has not seen yet: the secret is read again, at most
 //! once per `WEBHOOK_TOKEN_REFRESH_SECONDS` per destination, so wrong tokens cannot make this
-//! function hammer Secrets Manager.
+//! function hammer Secrets Manager. A mismatch within that period is 503
+//! (`webhook_token_unverified`), not 401: the token may belong to a rotation made after the last
+//! read, and only a 401 makes RudderStack drop the events. A token that matches none of a fresh
+//! read's tokens is 401.
 
 use super::{Reply, codes};
 use crate::credentials::{CredentialsError, SettingsSource};
@@ -68,8 +71,14 @@ pub(super) async fn authenticate<S: SettingsSource>(
         return Ok(settings);
     }
     if !refresh.try_acquire(destination) {
-        tracing::warn!(destination = %destination, code = codes::UNAUTHORIZED, "webhook refused: wrong token");
-        return Err(Reply::unauthorized());
+        // Wrong, or a rotation newer than the last re-read: only a fresh read can tell, and that
+        // waits for the period. A retry costs the sender nothing; a 401 would lose its events.
+        tracing::warn!(destination = %destination, code = codes::WEBHOOK_TOKEN_UNVERIFIED, "webhook token matches no cached token; the secret was read again too recently to read it now");
+        return Err(Reply::error(
+            503,
+            codes::WEBHOOK_TOKEN_UNVERIFIED,
+            "the token cannot be checked now; retry later",
+        ));
     }
     // Perhaps rotated since this container read the secret: read it once more.
     source.invalidate(destination);
@@ -239,9 +248,12 @@ mod tests {
             "seen at once"
         );
         assert_eq!(fetches(&h, "dest-a"), 2, "one read, then one re-read");
-        // The old token is now wrong; the period has not passed, so no more re-reads.
+        // The old token is now wrong; the period has not passed, so no more re-reads, and the
+        // answer is "retry later" (it might be a rotation newer than the last read).
         for _ in 0..5 {
-            assert_eq!(post(&h, "dest-a", TOKEN).await.0, 401);
+            let (status, body) = post(&h, "dest-a", TOKEN).await;
+            assert_eq!(status, 503, "{body}");
+            assert_eq!(body["error"]["code"], "webhook_token_unverified");
         }
         assert_eq!(
             fetches(&h, "dest-a"),
@@ -249,7 +261,7 @@ mod tests {
             "each request reads the cache once, no re-read"
         );
         assert_eq!(h.settings_source.invalidated.lock().unwrap().len(), 1);
-        // After the period, one more re-read for a wrong token.
+        // After the period, one more re-read for a wrong token: now it is known wrong.
         tokio::time::advance(Duration::from_secs(31)).await;
         assert_eq!(post(&h, "dest-a", "guess").await.0, 401);
         assert_eq!(h.settings_source.invalidated.lock().unwrap().len(), 2);
