@@ -167,7 +167,7 @@ impl SqsEventQueue {
     /// One `SendMessageBatch` call; per message (its index in the request), its result.
     async fn send_batch(
         &self,
-        batch: Vec<(usize, &QueuedMessage)>,
+        batch: Batch<'_>,
         stop: Instant,
     ) -> Vec<(usize, Result<(), EnqueueError>)> {
         let mut results = Vec::with_capacity(batch.len());
@@ -242,17 +242,15 @@ impl SqsEventQueue {
     }
 }
 
+/// One `SendMessageBatch` call's messages, each with its index in the request.
+pub type Batch<'a> = Vec<(usize, &'a QueuedMessage)>;
+
 /// Packs messages into `SendMessageBatch` calls of at most 10 entries and 256 KiB, in order;
 /// a message over the limit alone gets `TooLarge` and joins no call.
-pub fn pack(
-    messages: &[QueuedMessage],
-) -> (
-    Vec<Vec<(usize, &QueuedMessage)>>,
-    Vec<(usize, EnqueueError)>,
-) {
-    let mut batches: Vec<Vec<(usize, &QueuedMessage)>> = Vec::new();
+pub fn pack(messages: &[QueuedMessage]) -> (Vec<Batch<'_>>, Vec<(usize, EnqueueError)>) {
+    let mut batches: Vec<Batch<'_>> = Vec::new();
     let mut too_large = Vec::new();
-    let mut current: Vec<(usize, &QueuedMessage)> = Vec::new();
+    let mut current: Batch<'_> = Vec::new();
     let mut current_size = 0;
     for (index, message) in messages.iter().enumerate() {
         let size = message.size();
