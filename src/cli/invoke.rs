@@ -309,6 +309,20 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_printed_queued_message_counts_as_queued() {
+        let message = QueuedMessage {
+            body: "{}".into(),
+            destination_id: "d".into(),
+            source_request_id: Some("req".into()),
+            deduplication_id: None,
+        };
+        let results = PrintQueue
+            .send(std::slice::from_ref(&message), Instant::now())
+            .await;
+        assert!(matches!(results.as_slice(), [Ok(())]));
+    }
+
+    #[tokio::test]
     async fn a_printed_dead_letter_counts_as_sent() {
         let letter = DeadLetter::new(
             "{}".into(),

@@ -478,3 +478,46 @@ async fn secrets_manager_down_or_a_malformed_secret_is_503_and_a_wrong_token_401
     assert!(s.drain(&s.events_url, 0).await.is_empty());
     assert!(s.clevertap.requests().is_empty());
 }
+
+#[tokio::test]
+async fn the_settings_cache_is_bounded_and_an_unknown_destination_costs_one_read_per_period() {
+    use rudder_clevertap::credentials::{SecretsManagerSource, SettingsSource, secrets_client};
+    use rudder_clevertap::settings::DestinationId;
+
+    let s = Stack::start().await;
+    s.moto
+        .create_secrets(&[(
+            "dest-c",
+            json!({"accountId": "ACC-C", "passcode": "pc-c", "webhookToken": "t"}),
+        )])
+        .await;
+    let sdk = s.moto.sdk_config().await;
+    let source = SecretsManagerSource::new(
+        secrets_client(&sdk),
+        "rudder-clevertap/".into(),
+        Duration::from_secs(300),
+    )
+    .with_capacity(2);
+    let id = |d: &str| DestinationId::parse(d).unwrap();
+    let reads = |source: &SecretsManagerSource| -> u64 {
+        source.take_cache_misses().iter().map(|m| m.count).sum()
+    };
+
+    // An unknown destination: one read, then the negative entry answers.
+    for _ in 0..5 {
+        let e = source.settings(&id("dest-unknown")).await.unwrap_err();
+        assert_eq!(e.code(), "secret_not_found");
+    }
+    assert_eq!(reads(&source), 1);
+
+    // Three destinations through a cache of two: the least recently used one goes.
+    for d in ["dest-a", "dest-b", "dest-a", "dest-c"] {
+        source.settings(&id(d)).await.unwrap();
+        assert!(source.cached_destinations() <= 2);
+    }
+    assert_eq!(reads(&source), 3, "dest-a was used again, so cached");
+    source.settings(&id("dest-a")).await.unwrap();
+    assert_eq!(reads(&source), 0, "dest-a is still cached");
+    source.settings(&id("dest-b")).await.unwrap();
+    assert_eq!(reads(&source), 1, "dest-b was evicted, so read again");
+}
