@@ -276,10 +276,13 @@ fn fit(
     messages: &mut Vec<QueuedMessage>,
     outcomes: &mut [Outcome],
 ) {
-    let Some(&first) = chunk.first() else {
+    let (Some(&first), Some(&last)) = (chunk.first(), chunk.last()) else {
         return;
     };
-    let body = regulation.with_users(|i| chunk.binary_search(&i).is_ok());
+    // `chunk` is a run of the sorted valid users: the valid users from `first` to `last`.
+    let body = regulation.with_users_in(first..last + 1, |i| {
+        regulation.users.get(i).is_some_and(|u| u.user_id.is_ok())
+    });
     let message = sender.message(body, first);
     let size = message.size();
     if size <= MAX_MESSAGE_BYTES {
