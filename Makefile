@@ -29,7 +29,7 @@ WATCH_FLAGS ?=
 INVOKE_TIMEOUT ?= 600
 
 .PHONY: help tools run transform-sample test lint bench validate build build-x86 arm64-target deploy \
-	deploy-cargo-lambda invoke-local bench-whole-path
+	deploy-cargo-lambda invoke-local bench-whole-path bench-webhook
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-20s %s\n", $$1, $$2}'
@@ -56,6 +56,9 @@ bench: ## criterion benchmarks (see BENCHMARKS.md)
 
 bench-whole-path: ## release binary under a local Runtime API: cold start, 10,000-message batch, peak RSS
 	@bash scripts/bench-whole-path.sh
+
+bench-webhook: tools ## release binary, webhook queue mode against moto: requests/s of one instance, CPU per request
+	@bash scripts/bench-webhook.sh
 
 validate: tools ## cfn-lint and sam validate --lint on the SAM template, offline (tests/it/template.rs checks the rest)
 	$(VENV)/bin/cfn-lint template.yaml

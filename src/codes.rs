@@ -72,8 +72,20 @@ pub const INVALID_REQUEST: &str = "invalid_request";
 pub const BODY_TOO_LARGE: &str = "body_too_large";
 pub const INVALID_BASE64: &str = "invalid_base64";
 pub const UNAUTHORIZED: &str = "unauthorized";
-/// A regulation names a destination other than the authenticated one (403).
+/// A webhook destination outside `WEBHOOK_DESTINATION_IDS`, or a regulation naming a destination
+/// other than the authenticated one (HTTP 403); over SQS, a message acting on a destination other
+/// than its `destinationId` attribute (rejected, docs/contracts.md §3, "Origin").
 pub const DESTINATION_NOT_ALLOWED: &str = "destination_not_allowed";
+
+/// A webhook token matching none of the cached tokens, while the secret was read again less
+/// than `WEBHOOK_TOKEN_REFRESH_SECONDS` ago (503: it may be a newer rotation).
+pub const WEBHOOK_TOKEN_UNVERIFIED: &str = "webhook_token_unverified";
+
+// Webhook queue mode.
+/// SQS did not take the item (refused entry, failed call, deadline): the caller retries (503).
+pub const ENQUEUE_FAILED: &str = "enqueue_failed";
+/// The item is larger than one SQS message (256 KiB) can carry.
+pub const EVENT_TOO_LARGE: &str = "event_too_large";
 
 /// Every code above, the transform's included: the README's codes tables list exactly these.
 pub const ALL: &[&str] = &[
@@ -135,6 +147,9 @@ pub const ALL: &[&str] = &[
     INVALID_UTF8,
     UNAUTHORIZED,
     DESTINATION_NOT_ALLOWED,
+    WEBHOOK_TOKEN_UNVERIFIED,
+    ENQUEUE_FAILED,
+    EVENT_TOO_LARGE,
 ];
 
 #[cfg(test)]

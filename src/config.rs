@@ -17,6 +17,11 @@ pub mod vars {
     pub const MAX_BODY_BYTES: &str = "MAX_BODY_BYTES";
     pub const MAX_ITEMS_PER_BODY: &str = "MAX_ITEMS_PER_BODY";
     pub const CLEVERTAP_ENDPOINT: &str = "CLEVERTAP_ENDPOINT";
+    pub const WEBHOOK_MODE: &str = "WEBHOOK_MODE";
+    pub const EVENTS_QUEUE_URL: &str = "EVENTS_QUEUE_URL";
+    pub const WEBHOOK_DESTINATION_IDS: &str = "WEBHOOK_DESTINATION_IDS";
+    pub const WEBHOOK_TOKEN_REFRESH_SECONDS: &str = "WEBHOOK_TOKEN_REFRESH_SECONDS";
+    pub const SETTINGS_CACHE_SIZE: &str = "SETTINGS_CACHE_SIZE";
     pub const RUST_LOG: &str = "RUST_LOG";
     /// Set by Lambda (and `cargo lambda watch`, `sam local`): run the runtime loop.
     pub const AWS_LAMBDA_RUNTIME_API: &str = "AWS_LAMBDA_RUNTIME_API";
@@ -60,6 +65,37 @@ pub const NEGATIVE_TTL: Duration = Duration::from_secs(30);
 /// destination id takes up to 128 of them.
 pub const MAX_SECRET_PREFIX_LEN: usize = 512 - DestinationId::MAX_LEN;
 
+/// Default least time between two re-reads of a destination's secret forced by a webhook token
+/// that does not match the cached one (docs/contracts.md §4, token rotation).
+pub const DEFAULT_WEBHOOK_TOKEN_REFRESH: Duration = Duration::from_secs(30);
+/// Bounds of `WEBHOOK_TOKEN_REFRESH_SECONDS`: never 0, or every wrong token would cost a
+/// `GetSecretValue`.
+pub const MIN_WEBHOOK_TOKEN_REFRESH: Duration = Duration::from_secs(1);
+pub const MAX_WEBHOOK_TOKEN_REFRESH: Duration = Duration::from_secs(3600);
+/// Default and largest number of destinations whose settings one container caches (least
+/// recently used evicted).
+pub const DEFAULT_SETTINGS_CACHE_SIZE: usize = 1000;
+pub const MAX_SETTINGS_CACHE_SIZE: usize = 100_000;
+
+/// What the webhook does with a request's events (docs/contracts.md §2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WebhookMode {
+    /// Deliver them to CleverTap before answering (200 / 400 / 503 with delivery statuses).
+    #[default]
+    Sync,
+    /// Put them on `EVENTS_QUEUE_URL` and answer 202; the queue function delivers them.
+    Queue,
+}
+
+impl WebhookMode {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            WebhookMode::Sync => "sync",
+            WebhookMode::Queue => "queue",
+        }
+    }
+}
+
 /// The function's configuration, checked.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
@@ -74,6 +110,13 @@ pub struct Config {
     pub max_items_per_body: usize,
     /// `CLEVERTAP_ENDPOINT` (tests only), without a trailing slash.
     pub clevertap_endpoint: Option<String>,
+    pub webhook_mode: WebhookMode,
+    /// `EVENTS_QUEUE_URL`: where the webhook puts events in queue mode.
+    pub events_queue_url: Option<String>,
+    /// `WEBHOOK_DESTINATION_IDS`: the only destinations the webhook serves (none: all).
+    pub webhook_destination_ids: Option<Vec<DestinationId>>,
+    pub webhook_token_refresh: Duration,
+    pub settings_cache_size: usize,
 }
 
 impl Default for Config {
@@ -88,6 +131,11 @@ impl Default for Config {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             max_items_per_body: DEFAULT_MAX_ITEMS_PER_BODY,
             clevertap_endpoint: None,
+            webhook_mode: WebhookMode::Sync,
+            events_queue_url: None,
+            webhook_destination_ids: None,
+            webhook_token_refresh: DEFAULT_WEBHOOK_TOKEN_REFRESH,
+            settings_cache_size: DEFAULT_SETTINGS_CACHE_SIZE,
         }
     }
 }
@@ -120,7 +168,7 @@ impl Config {
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
         let defaults = Config::default();
-        Ok(Config {
+        let config = Config {
             secret_prefix: match get(vars::SECRET_PREFIX) {
                 Some(v) => parse_secret_prefix(&v)?,
                 None => defaults.secret_prefix,
@@ -160,10 +208,134 @@ impl Config {
                 None => defaults.max_items_per_body,
             },
             clevertap_endpoint: get(vars::CLEVERTAP_ENDPOINT)
-                .map(|v| parse_url(vars::CLEVERTAP_ENDPOINT, &v))
+                .map(|v| parse_endpoint(&v))
                 .transpose()?,
-        })
+            webhook_mode: match get(vars::WEBHOOK_MODE) {
+                Some(v) => parse_mode(&v)?,
+                None => defaults.webhook_mode,
+            },
+            events_queue_url: get(vars::EVENTS_QUEUE_URL)
+                .map(|v| parse_url(vars::EVENTS_QUEUE_URL, &v))
+                .transpose()?,
+            webhook_destination_ids: get(vars::WEBHOOK_DESTINATION_IDS)
+                .map(|v| parse_destination_list(&v))
+                .transpose()?,
+            webhook_token_refresh: match get(vars::WEBHOOK_TOKEN_REFRESH_SECONDS) {
+                Some(v) => parse_refresh(&v)?,
+                None => defaults.webhook_token_refresh,
+            },
+            settings_cache_size: match get(vars::SETTINGS_CACHE_SIZE) {
+                Some(v) => parse_int(vars::SETTINGS_CACHE_SIZE, &v, 1, MAX_SETTINGS_CACHE_SIZE)?,
+                None => defaults.settings_cache_size,
+            },
+        };
+        if config.webhook_mode == WebhookMode::Queue && config.events_queue_url.is_none() {
+            return Err(ConfigError::new(
+                vars::WEBHOOK_MODE,
+                format!(
+                    "queue needs {} (the queue the events go to)",
+                    vars::EVENTS_QUEUE_URL
+                ),
+            ));
+        }
+        Ok(config)
     }
+
+    /// Whether the webhook serves `destination` (`WEBHOOK_DESTINATION_IDS`; unset: every one).
+    pub fn webhook_allows(&self, destination: &DestinationId) -> bool {
+        self.webhook_destination_ids
+            .as_ref()
+            .is_none_or(|allowed| allowed.contains(destination))
+    }
+}
+
+fn parse_mode(value: &str) -> Result<WebhookMode, ConfigError> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "sync" => Ok(WebhookMode::Sync),
+        "queue" => Ok(WebhookMode::Queue),
+        _ => Err(ConfigError::new(
+            vars::WEBHOOK_MODE,
+            format!("expected sync or queue, got {value:?}"),
+        )),
+    }
+}
+
+/// A comma-separated list of destination ids (blanks around and between commas ignored).
+fn parse_destination_list(value: &str) -> Result<Vec<DestinationId>, ConfigError> {
+    let mut ids: Vec<DestinationId> = Vec::new();
+    for part in value.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let id = DestinationId::parse(part).map_err(|e| {
+            ConfigError::new(
+                vars::WEBHOOK_DESTINATION_IDS,
+                format!("{e} (in a comma-separated list)"),
+            )
+        })?;
+        if !ids.contains(&id) {
+            ids.push(id);
+        }
+    }
+    Ok(ids)
+}
+
+fn parse_refresh(value: &str) -> Result<Duration, ConfigError> {
+    let variable = vars::WEBHOOK_TOKEN_REFRESH_SECONDS;
+    let d = parse_seconds(variable, value, MAX_WEBHOOK_TOKEN_REFRESH)?;
+    if d < MIN_WEBHOOK_TOKEN_REFRESH {
+        return Err(ConfigError::new(
+            variable,
+            format!(
+                "expected seconds from {} to {}, got {value:?}",
+                MIN_WEBHOOK_TOKEN_REFRESH.as_secs(),
+                MAX_WEBHOOK_TOKEN_REFRESH.as_secs()
+            ),
+        ));
+    }
+    Ok(d)
+}
+
+/// `CLEVERTAP_ENDPOINT`: an `https://` URL, or `http://` on a loopback address (a test's mock),
+/// so the passcode can never travel in clear text over a network.
+fn parse_endpoint(value: &str) -> Result<String, ConfigError> {
+    let url = parse_url(vars::CLEVERTAP_ENDPOINT, value)?;
+    if url.starts_with("https://") {
+        return Ok(url);
+    }
+    let rest = url.strip_prefix("http://").unwrap_or("");
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    if is_loopback_authority(authority) {
+        Ok(url)
+    } else {
+        Err(ConfigError::new(
+            vars::CLEVERTAP_ENDPOINT,
+            format!(
+                "expected an https:// URL, or http:// on a loopback address (127.0.0.0/8, [::1], localhost), got {url:?}"
+            ),
+        ))
+    }
+}
+
+/// `host[:port]` naming this machine: 127.0.0.0/8, `[::1]` or `localhost`, without user info.
+fn is_loopback_authority(authority: &str) -> bool {
+    if authority.contains('@') {
+        return false;
+    }
+    let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
+        match v6.split_once(']') {
+            Some((host, rest)) => (host, rest.strip_prefix(':')),
+            None => return false,
+        }
+    } else {
+        match authority.rsplit_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (authority, None),
+        }
+    };
+    let port_ok = port.is_none_or(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+    let host_ok = host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    port_ok && host_ok
 }
 
 fn parse_secret_prefix(value: &str) -> Result<String, ConfigError> {
@@ -264,6 +436,11 @@ mod tests {
         assert_eq!(c.max_body_bytes, 5 * 1024 * 1024);
         assert_eq!(c.max_items_per_body, 10_000);
         assert_eq!(c.clevertap_endpoint, None);
+        assert_eq!(c.webhook_mode, WebhookMode::Sync);
+        assert_eq!(c.events_queue_url, None);
+        assert_eq!(c.webhook_destination_ids, None);
+        assert_eq!(c.webhook_token_refresh, Duration::from_secs(30));
+        assert_eq!(c.settings_cache_size, 1000);
     }
 
     #[test]
@@ -328,6 +505,14 @@ mod tests {
             ("DEAD_LETTER_QUEUE_URL", "sqs://queue"),
             ("CLEVERTAP_ENDPOINT", "api.clevertap.com"),
             ("SECRET_PREFIX", "bad prefix"),
+            ("WEBHOOK_MODE", "async"),
+            ("WEBHOOK_MODE", "queue"),
+            ("EVENTS_QUEUE_URL", "queue-name"),
+            ("WEBHOOK_DESTINATION_IDS", "dest-a,a/b"),
+            ("WEBHOOK_TOKEN_REFRESH_SECONDS", "0"),
+            ("WEBHOOK_TOKEN_REFRESH_SECONDS", "3601"),
+            ("SETTINGS_CACHE_SIZE", "0"),
+            ("SETTINGS_CACHE_SIZE", "100001"),
         ];
         for (name, value) in cases {
             let err = parse(&[(name, value)]).unwrap_err();
@@ -336,6 +521,70 @@ mod tests {
                 err.to_string().starts_with(&format!("invalid {name}:")),
                 "{err}"
             );
+        }
+    }
+
+    #[test]
+    fn queue_mode_reads_its_queue_and_the_webhook_settings_their_variables() {
+        let c = parse(&[
+            ("WEBHOOK_MODE", " Queue "),
+            (
+                "EVENTS_QUEUE_URL",
+                "https://sqs.us-east-1.amazonaws.com/123456789012/events",
+            ),
+            ("WEBHOOK_DESTINATION_IDS", " dest-a, dest-b,,dest-a "),
+            ("WEBHOOK_TOKEN_REFRESH_SECONDS", "2.5"),
+            ("SETTINGS_CACHE_SIZE", "7"),
+        ])
+        .unwrap();
+        assert_eq!(c.webhook_mode, WebhookMode::Queue);
+        assert_eq!(
+            c.events_queue_url.as_deref(),
+            Some("https://sqs.us-east-1.amazonaws.com/123456789012/events")
+        );
+        let ids: Vec<&str> = c
+            .webhook_destination_ids
+            .as_ref()
+            .unwrap()
+            .iter()
+            .map(DestinationId::as_str)
+            .collect();
+        assert_eq!(ids, ["dest-a", "dest-b"]);
+        assert!(c.webhook_allows(&DestinationId::parse("dest-b").unwrap()));
+        assert!(!c.webhook_allows(&DestinationId::parse("dest-c").unwrap()));
+        assert!(Config::default().webhook_allows(&DestinationId::parse("dest-c").unwrap()));
+        assert_eq!(c.webhook_token_refresh, Duration::from_millis(2500));
+        assert_eq!(c.settings_cache_size, 7);
+        let err = parse(&[("WEBHOOK_MODE", "queue")]).unwrap_err();
+        assert!(err.to_string().contains("EVENTS_QUEUE_URL"), "{err}");
+    }
+
+    #[test]
+    fn the_clevertap_endpoint_is_https_or_plain_http_on_a_loopback_address_only() {
+        for ok in [
+            "https://api.clevertap.com",
+            "https://10.0.0.1:8443/x",
+            "http://127.0.0.1:9000",
+            "http://127.9.9.9/",
+            "http://localhost:8080",
+            "http://LOCALHOST",
+            "http://[::1]:9000/base",
+        ] {
+            let c = parse(&[("CLEVERTAP_ENDPOINT", ok)]);
+            assert!(c.is_ok(), "{ok}: {c:?}");
+        }
+        for bad in [
+            "http://api.clevertap.com",
+            "http://10.0.0.1:9000",
+            "http://127.0.0.1.evil.example/",
+            "http://127.0.0.1@evil.example/",
+            "http://localhost.evil.example",
+            "http://[::2]:9000",
+            "http://127.0.0.1:90x0",
+            "ftp://127.0.0.1",
+        ] {
+            let err = parse(&[("CLEVERTAP_ENDPOINT", bad)]).unwrap_err();
+            assert_eq!(err.variable, "CLEVERTAP_ENDPOINT", "{bad}");
         }
     }
 

@@ -8,7 +8,8 @@
 //! with the destination id, never with a value from the secret.
 
 use crate::codes;
-use crate::config::NEGATIVE_TTL;
+use crate::config::{DEFAULT_SETTINGS_CACHE_SIZE, NEGATIVE_TTL};
+use crate::lru::LruMap;
 use crate::outcome::Reason;
 use crate::settings::{DestinationId, DestinationSettings, SettingsError};
 use aws_config::SdkConfig;
@@ -126,12 +127,13 @@ struct Slot {
     cell: OnceCell<(Fetched, Instant)>,
 }
 
-/// Settings from Secrets Manager, secret id = prefix + destination id, cached.
+/// Settings from Secrets Manager, secret id = prefix + destination id, cached for at most
+/// `SETTINGS_CACHE_SIZE` destinations (least recently used evicted).
 pub struct SecretsManagerSource {
     client: aws_sdk_secretsmanager::Client,
     prefix: String,
     ttl: Duration,
-    slots: Mutex<HashMap<DestinationId, Arc<Slot>>>,
+    slots: Mutex<LruMap<DestinationId, Arc<Slot>>>,
     /// Secrets Manager calls per destination since the last `take_cache_misses` (one entry per
     /// destination, so bounded like the cache itself).
     misses: Mutex<HashMap<DestinationId, u64>>,
@@ -143,12 +145,25 @@ impl SecretsManagerSource {
             client,
             prefix,
             ttl,
-            slots: Mutex::new(HashMap::new()),
+            slots: Mutex::new(LruMap::new(DEFAULT_SETTINGS_CACHE_SIZE)),
             misses: Mutex::new(HashMap::new()),
         }
     }
 
-    fn slots(&self) -> std::sync::MutexGuard<'_, HashMap<DestinationId, Arc<Slot>>> {
+    /// The same source caching at most `destinations` destinations (`SETTINGS_CACHE_SIZE`).
+    pub fn with_capacity(self, destinations: usize) -> Self {
+        SecretsManagerSource {
+            slots: Mutex::new(LruMap::new(destinations)),
+            ..self
+        }
+    }
+
+    /// How many destinations the cache holds now (bounded by its capacity).
+    pub fn cached_destinations(&self) -> usize {
+        self.slots().len()
+    }
+
+    fn slots(&self) -> std::sync::MutexGuard<'_, LruMap<DestinationId, Arc<Slot>>> {
         self.slots
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -156,13 +171,15 @@ impl SecretsManagerSource {
 
     /// The current slot of `destination`, or a fresh one when there is none.
     fn slot(&self, destination: &DestinationId) -> Arc<Slot> {
-        self.slots().entry(destination.clone()).or_default().clone()
+        self.slots()
+            .get_or_insert_with(destination.clone(), Arc::default)
+            .clone()
     }
 
     /// Replaces `stale` with a fresh slot, unless someone already did.
     fn replace(&self, destination: &DestinationId, stale: &Arc<Slot>) -> Arc<Slot> {
         let mut slots = self.slots();
-        let current = slots.entry(destination.clone()).or_default();
+        let current = slots.get_or_insert_with(destination.clone(), Arc::default);
         if Arc::ptr_eq(current, stale) {
             *current = Arc::new(Slot::default());
         }

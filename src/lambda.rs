@@ -9,12 +9,13 @@
 //! destination that CloudWatch turns into metrics (crate::metrics).
 
 use crate::clevertap::client::{ClientBuildError, HttpTimeouts, HttpTransport};
-use crate::config::{Config, vars};
+use crate::config::{Config, WebhookMode, vars};
 use crate::credentials::{SecretsManagerSource, SettingsSource, secrets_client};
 use crate::deadletter::{DeadLetterSink, SqsDeadLetterQueue, sqs_client};
 use crate::delivery::{Delivery, DeliveryPolicy};
 use crate::entrypoints::{CleverTapApi, Handler, HandlerError, Shape};
 use crate::metrics::InvocationMetrics;
+use crate::queue::SqsEventQueue;
 use bytes::Bytes;
 use lambda_runtime::tower::{Layer, Service};
 use lambda_runtime::{LambdaEvent, LambdaInvocation, service_fn};
@@ -157,15 +158,21 @@ pub async fn run(config: Config) -> Result<(), StartError> {
         secrets_client(&sdk),
         config.secret_prefix.clone(),
         config.secrets_ttl,
-    );
+    )
+    .with_capacity(config.settings_cache_size);
     let delivery = Delivery::new(
         HttpTransport::new(HttpTimeouts::default())?,
         DeliveryPolicy::from_config(&config),
     );
+    let sqs = sqs_client(&sdk);
     let dead_letters = config
         .dead_letter_queue_url
         .as_deref()
-        .map(|url| SqsDeadLetterQueue::new(sqs_client(&sdk), url));
+        .map(|url| SqsDeadLetterQueue::new(sqs.clone(), url));
+    let events_queue = match (config.webhook_mode, &config.events_queue_url) {
+        (WebhookMode::Queue, Some(url)) => Some(SqsEventQueue::new(sqs, url.clone())),
+        _ => None,
+    };
     tracing::info!(
         secret_prefix = %config.secret_prefix,
         default_destination = config.default_destination_id.as_ref().map(|d| d.as_str()),
@@ -173,9 +180,14 @@ pub async fn run(config: Config) -> Result<(), StartError> {
         rejected_events = rejected_events(config.dead_letter_queue_url.as_deref()),
         max_concurrent_requests = config.max_concurrent_requests,
         max_items_per_body = config.max_items_per_body,
+        webhook_mode = config.webhook_mode.as_str(),
         "container ready"
     );
-    serve(Handler::new(config, settings, delivery, dead_letters)).await
+    let handler = Handler::new(config, settings, delivery, dead_letters);
+    match events_queue {
+        Some(queue) => serve(handler.with_events_queue(std::sync::Arc::new(queue))).await,
+        None => serve(handler).await,
+    }
 }
 
 /// What becomes of rejected events, for the start-up line (docs/contracts.md §3).

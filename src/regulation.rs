@@ -129,6 +129,16 @@ impl<'a> Regulation<'a> {
     /// The regulation as it came, with only the users for which `keep(index)` holds: the body of
     /// a dead letter, redrivable as it is.
     pub fn with_users(&self, keep: impl Fn(usize) -> bool) -> String {
+        self.with_users_in(0..self.users.len(), keep)
+    }
+
+    /// [`Regulation::with_users`] among the users of `range` only, without looking at the
+    /// others: a regulation of many users cut into parts costs each part its own users.
+    pub fn with_users_in(
+        &self,
+        range: std::ops::Range<usize>,
+        keep: impl Fn(usize) -> bool,
+    ) -> String {
         let mut out = String::with_capacity(256);
         out.push('{');
         for (n, (key, value)) in self.members.iter().enumerate() {
@@ -139,7 +149,13 @@ impl<'a> Regulation<'a> {
             out.push(':');
             if key == "users" {
                 out.push('[');
-                let kept = self.users.iter().enumerate().filter(|(i, _)| keep(*i));
+                let end = range.end.min(self.users.len());
+                let start = range.start.min(end);
+                let kept = self.users[start..end]
+                    .iter()
+                    .enumerate()
+                    .map(|(i, user)| (start + i, user))
+                    .filter(|(i, _)| keep(*i));
                 for (m, (_, user)) in kept.enumerate() {
                     if m > 0 {
                         out.push(',');
@@ -296,6 +312,28 @@ mod tests {
 
     fn code(text: &str) -> String {
         Regulation::parse(text).unwrap_err().code.into_owned()
+    }
+
+    #[test]
+    fn a_range_of_users_is_written_as_the_whole_with_only_those_users() {
+        let r = Regulation::parse(
+            r#"{"regulationType":"suppress_with_delete","users":[{"userId":"a"},{},{"userId":"c"},{"userId":"d"}],"x":1}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            r.with_users_in(1..3, |_| true),
+            r#"{"regulationType":"suppress_with_delete","users":[{},{"userId":"c"}],"x":1}"#
+        );
+        assert_eq!(
+            r.with_users_in(0..4, |i| i != 1),
+            r.with_users(|i| i != 1),
+            "the whole range is with_users"
+        );
+        assert!(
+            r.with_users_in(3..99, |_| true)
+                .contains(r#"[{"userId":"d"}]"#)
+        );
+        assert!(r.with_users_in(9..99, |_| true).contains(r#""users":[]"#));
     }
 
     #[test]

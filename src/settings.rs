@@ -180,8 +180,25 @@ pub struct DestinationSettings {
     pub mapping: MappingOptions,
     /// Consent and event filters: which events are dropped on purpose.
     pub filters: Filters,
-    /// `webhookToken`: enables the HTTP entrypoint for this destination.
+    /// `webhookToken`: enables the HTTP entrypoint for this destination (the first one of a
+    /// `webhookToken` list).
     pub webhook_token: Option<Secret>,
+    /// Tokens accepted besides `webhook_token` while it is being rotated: the rest of a
+    /// `webhookToken` list, then `previousWebhookToken` (docs/contracts.md §4).
+    pub previous_webhook_tokens: Vec<Secret>,
+}
+
+/// The most webhook tokens one destination accepts at once (`webhookToken` list and
+/// `previousWebhookToken` together): each one is compared with every request's token.
+pub const MAX_WEBHOOK_TOKENS: usize = 4;
+
+impl DestinationSettings {
+    /// Every webhook token accepted for this destination: the current one first.
+    pub fn webhook_tokens(&self) -> impl Iterator<Item = &Secret> {
+        self.webhook_token
+            .iter()
+            .chain(self.previous_webhook_tokens.iter())
+    }
 }
 
 /// Why a secret string is not usable settings. Messages never include a value from the secret.
@@ -225,7 +242,8 @@ struct RawSettings {
     region: Option<String>,
     track_anonymous: Option<LooseBool>,
     enable_object_id_mapping: Option<LooseBool>,
-    webhook_token: Option<String>,
+    webhook_token: Option<OneOrMany>,
+    previous_webhook_token: Option<String>,
     one_trust_cookie_categories: Option<Value>,
     ketch_consent_purposes: Option<Value>,
     consent_management: Option<Value>,
@@ -396,6 +414,36 @@ fn event_filter(raw: &RawSettings) -> Result<EventFilter, SettingsError> {
     }
 }
 
+/// `webhookToken`: one string, or a list of them (the current one first).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+/// The accepted tokens, current first, blanks dropped, at most [`MAX_WEBHOOK_TOKENS`].
+fn webhook_tokens(
+    current: Option<OneOrMany>,
+    previous: Option<String>,
+) -> Result<Vec<Secret>, SettingsError> {
+    let mut tokens: Vec<String> = match current {
+        None => Vec::new(),
+        Some(OneOrMany::One(t)) => vec![t],
+        Some(OneOrMany::Many(ts)) => ts,
+    };
+    tokens.extend(previous);
+    tokens.retain(|t| !t.is_empty());
+    if tokens.len() > MAX_WEBHOOK_TOKENS {
+        return Err(SettingsError::Malformed {
+            detail: format!(
+                "webhookToken and previousWebhookToken hold more than {MAX_WEBHOOK_TOKENS} tokens"
+            ),
+        });
+    }
+    Ok(tokens.into_iter().map(Secret::new).collect())
+}
+
 fn loose_bool(name: &'static str, value: Option<LooseBool>) -> Result<bool, SettingsError> {
     match value {
         None => Ok(false),
@@ -440,6 +488,7 @@ impl DestinationSettings {
             consent: consent_settings(&raw)?,
             events: event_filter(&raw)?,
         };
+        let mut tokens = webhook_tokens(raw.webhook_token, raw.previous_webhook_token)?.into_iter();
         Ok(DestinationSettings {
             account_id,
             passcode: Secret::new(passcode),
@@ -452,11 +501,8 @@ impl DestinationSettings {
                 )?,
             },
             filters,
-            webhook_token: raw
-                .webhook_token
-                .take()
-                .filter(|t| !t.is_empty())
-                .map(Secret::new),
+            webhook_token: tokens.next(),
+            previous_webhook_tokens: tokens.collect(),
         })
     }
 }
@@ -675,6 +721,51 @@ mod tests {
             assert!(shown.contains(key), "{extra}: {shown}");
             assert!(!shown.contains("secret-"), "{shown}");
         }
+    }
+
+    #[test]
+    fn a_current_and_previous_webhook_token_or_a_list_of_them_are_all_accepted() {
+        let tokens = |json: &str| -> Vec<String> {
+            DestinationSettings::from_json(json)
+                .unwrap()
+                .webhook_tokens()
+                .map(|t| t.expose().to_owned())
+                .collect()
+        };
+        assert_eq!(
+            tokens(
+                r#"{"accountId":"A","passcode":"p","webhookToken":"new","previousWebhookToken":"old"}"#
+            ),
+            ["new", "old"]
+        );
+        assert_eq!(
+            tokens(r#"{"accountId":"A","passcode":"p","webhookToken":["new","","old"]}"#),
+            ["new", "old"]
+        );
+        assert_eq!(
+            tokens(r#"{"accountId":"A","passcode":"p","previousWebhookToken":"old"}"#),
+            ["old"]
+        );
+        assert!(tokens(r#"{"accountId":"A","passcode":"p","webhookToken":""}"#).is_empty());
+        let too_many = r#"{"accountId":"A","passcode":"p","webhookToken":["t1","t2","t3","t4"],
+            "previousWebhookToken":"t5"}"#;
+        let err = DestinationSettings::from_json(too_many).unwrap_err();
+        assert_eq!(err.code(), "secret_malformed");
+        assert!(!err.to_string().contains("t5"), "{err}");
+        let err = DestinationSettings::from_json(
+            r#"{"accountId":"A","passcode":"p","webhookToken":[7]}"#,
+        )
+        .unwrap_err();
+        assert_eq!(err.code(), "secret_malformed");
+        let s = DestinationSettings::from_json(
+            r#"{"accountId":"A","passcode":"p","webhookToken":"tok-new-1","previousWebhookToken":"tok-old-2"}"#,
+        )
+        .unwrap();
+        let shown = format!("{s:?}");
+        assert!(
+            !shown.contains("tok-new-1") && !shown.contains("tok-old-2"),
+            "{shown}"
+        );
     }
 
     #[test]

@@ -6,7 +6,7 @@
 use crate::clevertap::client::{HttpTimeouts, HttpTransport};
 use crate::clevertap::request;
 use crate::clevertap::transport::{ApiRequest, HttpReply, Transport, TransportError};
-use crate::config::Config;
+use crate::config::{Config, WebhookMode};
 use crate::credentials::{CredentialsError, SettingsSource};
 use crate::credentials::{SecretsManagerSource, StaticSource, secrets_client};
 use crate::deadletter::{
@@ -14,6 +14,7 @@ use crate::deadletter::{
 };
 use crate::delivery::{Delivery, DeliveryPolicy};
 use crate::entrypoints::Handler;
+use crate::queue::{EventQueue, QueuedMessage, SendResults, SqsEventQueue};
 use crate::settings::{DestinationId, DestinationSettings};
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
@@ -120,8 +121,9 @@ async fn run(args: InvokeArgs) -> ExitCode {
     }
     let payload = bytes::Bytes::from(event_text);
 
-    let needs_aws =
-        args.destinations.is_none() || (!args.dry_run && config.dead_letter_queue_url.is_some());
+    let queue_mode = config.webhook_mode == WebhookMode::Queue;
+    let needs_aws = args.destinations.is_none()
+        || (!args.dry_run && (config.dead_letter_queue_url.is_some() || queue_mode));
     let sdk = if needs_aws {
         Some(aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await)
     } else {
@@ -161,8 +163,17 @@ async fn run(args: InvokeArgs) -> ExitCode {
         }
         _ => Either::Right(None),
     };
+    let events_queue: Option<Arc<dyn EventQueue>> = match (&config.events_queue_url, &sdk) {
+        _ if !queue_mode => None,
+        _ if args.dry_run => Some(Arc::new(PrintQueue)),
+        (Some(url), Some(sdk)) => Some(Arc::new(SqsEventQueue::new(sqs_client(sdk), url.clone()))),
+        _ => None,
+    };
     let delivery = Delivery::new(transport, DeliveryPolicy::from_config(&config));
-    let handler = Handler::new(config, settings, delivery, dead_letters);
+    let mut handler = Handler::new(config, settings, delivery, dead_letters);
+    if let Some(queue) = events_queue {
+        handler = handler.with_events_queue(queue);
+    }
 
     let invocation = handler
         .handle(payload, Instant::now() + INVOKE_DEADLINE)
@@ -247,6 +258,27 @@ impl DeadLetterSink for PrintDeadLetters {
     }
 }
 
+/// An events queue that sends nothing (queue mode under `--dry-run`): it prints each message to
+/// stderr and reports it queued.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PrintQueue;
+
+impl EventQueue for PrintQueue {
+    fn send<'a>(&'a self, messages: &'a [QueuedMessage], _stop: Instant) -> SendResults<'a> {
+        Box::pin(async move {
+            for message in messages {
+                let attributes: serde_json::Map<String, Value> = message
+                    .attributes()
+                    .map(|(k, v)| (k.to_owned(), Value::String(v.to_owned())))
+                    .collect();
+                let shown = json!({"body": message.body, "attributes": attributes});
+                eprintln!("dry-run: would queue this message:\n{}", pretty(&shown));
+            }
+            messages.iter().map(|_| Ok(())).collect()
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -274,6 +306,20 @@ mod tests {
             body,
             json!({"status": "success", "processed": 2, "unprocessed": []})
         );
+    }
+
+    #[tokio::test]
+    async fn a_printed_queued_message_counts_as_queued() {
+        let message = QueuedMessage {
+            body: "{}".into(),
+            destination_id: "d".into(),
+            source_request_id: Some("req".into()),
+            deduplication_id: None,
+        };
+        let results = PrintQueue
+            .send(std::slice::from_ref(&message), Instant::now())
+            .await;
+        assert!(matches!(results.as_slice(), [Ok(())]));
     }
 
     #[tokio::test]

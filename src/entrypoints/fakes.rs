@@ -8,6 +8,7 @@ use crate::credentials::{CredentialsError, SettingsSource};
 use crate::deadletter::{DeadLetter, DeadLetterError, DeadLetterSink, MAX_BATCH_BYTES};
 use crate::delivery::DeliveryReport;
 use crate::outcome::Outcome;
+use crate::queue::{EnqueueError, EventQueue, QueuedMessage, SendResults};
 use crate::settings::{DestinationId, DestinationSettings};
 use crate::transform::Record;
 use serde_json::Value;
@@ -27,12 +28,18 @@ pub fn settings_json(account: &str, token: bool) -> String {
 }
 
 /// Settings from a map; destinations not in it are `NotFound`; `down` ones `Unavailable`.
+/// `rotated` settings replace a destination's once its entry is invalidated, as a secret updated
+/// in Secrets Manager is seen once the cache lets go of it.
 #[derive(Default)]
 pub struct FakeSettings {
     pub known: HashMap<String, Arc<DestinationSettings>>,
     pub down: Vec<String>,
+    /// Destinations whose secret is not usable settings (`secret_malformed`).
+    pub malformed: Vec<String>,
     pub fetched: Mutex<Vec<String>>,
     pub invalidated: Mutex<Vec<String>>,
+    pub rotated: Mutex<HashMap<String, Arc<DestinationSettings>>>,
+    current: Mutex<HashMap<String, Arc<DestinationSettings>>>,
 }
 
 impl FakeSettings {
@@ -67,9 +74,22 @@ impl SettingsSource for FakeSettings {
                 detail: "connection refused".into(),
             });
         }
-        self.known
+        if self.malformed.iter().any(|d| d == destination.as_str()) {
+            return Err(CredentialsError::Invalid {
+                destination: destination.clone(),
+                source: crate::settings::SettingsError::Malformed {
+                    detail: "syntax error at line 1 column 2".into(),
+                },
+            });
+        }
+        let current = self
+            .current
+            .lock()
+            .unwrap()
             .get(destination.as_str())
-            .cloned()
+            .cloned();
+        current
+            .or_else(|| self.known.get(destination.as_str()).cloned())
             .ok_or_else(|| CredentialsError::NotFound(destination.clone()))
     }
 
@@ -78,6 +98,12 @@ impl SettingsSource for FakeSettings {
             .lock()
             .unwrap()
             .push(destination.as_str().to_owned());
+        if let Some(next) = self.rotated.lock().unwrap().remove(destination.as_str()) {
+            self.current
+                .lock()
+                .unwrap()
+                .insert(destination.as_str().to_owned(), next);
+        }
     }
 }
 
@@ -242,7 +268,57 @@ impl DeadLetterSink for FakeDeadLetters {
     }
 }
 
+/// An events queue that keeps what it is sent; it refuses the messages whose body contains
+/// `refuse_containing`, and every message when `broken`.
+#[derive(Default)]
+pub struct FakeQueue {
+    pub sent: Mutex<Vec<QueuedMessage>>,
+    pub refuse_containing: Option<String>,
+    pub broken: bool,
+}
+
+impl FakeQueue {
+    pub fn sent(&self) -> Vec<QueuedMessage> {
+        self.sent.lock().unwrap().clone()
+    }
+}
+
+impl EventQueue for FakeQueue {
+    fn send<'a>(&'a self, messages: &'a [QueuedMessage], _stop: Instant) -> SendResults<'a> {
+        Box::pin(async move {
+            messages
+                .iter()
+                .map(|m| {
+                    let refused = self.broken
+                        || self
+                            .refuse_containing
+                            .as_deref()
+                            .is_some_and(|marker| m.body.contains(marker));
+                    if refused {
+                        Err(EnqueueError::Refused {
+                            code: "AWS.SimpleQueueService.Refused".into(),
+                        })
+                    } else {
+                        self.sent.lock().unwrap().push(m.clone());
+                        Ok(())
+                    }
+                })
+                .collect()
+        })
+    }
+}
+
 pub type FakeHandler = Handler<FakeSettings, FakeCleverTap, FakeDeadLetters>;
+
+/// [`handler`] in queue mode, putting webhook events on `queue`.
+pub fn queue_handler(queue: FakeQueue) -> (FakeHandler, Arc<FakeQueue>) {
+    let queue = Arc::new(queue);
+    let mut h = handler();
+    h.config.webhook_mode = crate::config::WebhookMode::Queue;
+    h.config.events_queue_url = Some("https://sqs.us-east-1.amazonaws.com/1/events".into());
+    let h = h.with_events_queue(queue.clone());
+    (h, queue)
+}
 
 /// A handler with two destinations (`dest-a` with a webhook token, `dest-b` without), a
 /// delivering upload and a working dead-letter queue.

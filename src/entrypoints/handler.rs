@@ -115,6 +115,8 @@ pub struct Handler<S, C, D> {
     /// CleverTap's API, behind the delivery engine.
     pub clevertap: C,
     pub dead_letters: D,
+    /// The webhook's events queue (queue mode) and token re-read limiter.
+    pub(crate) webhook: http::WebhookState,
     /// Counters of the invocation in progress (Lambda runs one at a time per container).
     metrics: Mutex<InvocationMetrics>,
 }
@@ -157,13 +159,25 @@ impl<S, C, D> Handler<S, C, D> {
 
 impl<S: SettingsSource, C: CleverTapApi, D: DeadLetterSink> Handler<S, C, D> {
     pub fn new(config: Config, settings_source: S, clevertap: C, dead_letters: D) -> Self {
+        let webhook = http::WebhookState::new(&config);
         Handler {
             config,
             settings_source,
             clevertap,
             dead_letters,
+            webhook,
             metrics: Mutex::new(InvocationMetrics::default()),
         }
+    }
+
+    /// The same handler putting webhook events on `queue` when `WEBHOOK_MODE` is `queue`
+    /// (docs/contracts.md §2).
+    pub fn with_events_queue(
+        mut self,
+        queue: std::sync::Arc<dyn crate::queue::EventQueue>,
+    ) -> Self {
+        self.webhook.queue = Some(queue);
+        self
     }
 
     /// The counters gathered since the last call, with the settings source's cache misses, for

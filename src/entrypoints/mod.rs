@@ -16,3 +16,5 @@ pub use shape::Shape;
 
 #[cfg(test)]
 pub(crate) mod fakes;
+#[cfg(test)]
+mod proptests;

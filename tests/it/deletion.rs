@@ -246,7 +246,14 @@ async fn over_sqs_a_failing_delete_reports_the_message_and_a_rejected_user_is_de
 async fn one_regulation_naming_two_destinations_deletes_in_both_accounts() {
     let s = Stack::start().await;
     let body = regulation(&["dest-a", "dest-b"], &user_ids(0..3));
-    let failures = s.failures(vec![message("m-1", &body, "dest-a")]).await;
+    // No destinationId attribute: a message with one acts on that destination only.
+    let record = crate::support::lambda_events::sqs_record(
+        crate::support::lambda_events::QUEUE_ARN,
+        "m-1",
+        &body,
+        None,
+    );
+    let failures = s.failures(vec![record]).await;
     assert!(failures.is_empty(), "{failures:?}\n{}", s.process.logs());
     for (account, passcode) in [("ACC-A", PASSCODE_A), ("ACC-B", PASSCODE_B)] {
         let deletes = s.deletes_for(account);

@@ -14,3 +14,4 @@ mod smoke;
 mod support;
 mod template;
 mod transform_cli;
+mod webhook;

@@ -29,7 +29,7 @@ const MEMORY_MB: std::ops::RangeInclusive<u64> = 128..=256;
 /// The binary the template deploys (Cargo.toml `[[bin]]`).
 const BINARY: &str = "rudder-clevertap";
 /// Every environment variable the function reads in production (docs/contracts.md §7).
-const FUNCTION_ENV_VARS: [&str; 8] = [
+const FUNCTION_ENV_VARS: [&str; 9] = [
     "SECRET_PREFIX",
     "DEFAULT_DESTINATION_ID",
     "DEAD_LETTER_QUEUE_URL",
@@ -37,7 +37,15 @@ const FUNCTION_ENV_VARS: [&str; 8] = [
     "RETRY_BUDGET_SECONDS",
     "SECRETS_TTL_SECONDS",
     "MAX_BODY_BYTES",
+    "SETTINGS_CACHE_SIZE",
     "RUST_LOG",
+];
+/// The variables only the webhook reads (docs/contracts.md §7).
+const WEBHOOK_ENV_VARS: [&str; 4] = [
+    "WEBHOOK_MODE",
+    "EVENTS_QUEUE_URL",
+    "WEBHOOK_DESTINATION_IDS",
+    "WEBHOOK_TOKEN_REFRESH_SECONDS",
 ];
 /// Variables that exist for tests only and must never be deployed.
 const TEST_ONLY_ENV_VARS: [&str; 1] = ["CLEVERTAP_ENDPOINT"];
@@ -133,15 +141,11 @@ impl Template {
         }
     }
 
-    /// A value with a `Ref` to a parameter replaced by that parameter's default, and an `Fn::If`
-    /// by the branch its condition picks.
+    /// A value with a `Ref` to a parameter replaced by that parameter's default, and an
+    /// `Fn::If` by the branch its condition picks (`Null` for `AWS::NoValue`).
     fn resolve(&self, value: &Value) -> Value {
-        if let Some((condition, then, otherwise)) = Self::fn_if(value) {
-            return self.resolve(if self.condition(condition) {
-                then
-            } else {
-                otherwise
-            });
+        if value["Ref"] == "AWS::NoValue" {
+            return Value::Null;
         }
         if let Some(name) = value["Ref"].as_str()
             && let Some(parameter) = self.0["Parameters"].get(name)
@@ -149,6 +153,15 @@ impl Template {
             let default = &parameter["Default"];
             assert!(!default.is_null(), "parameter {name} has a default");
             return default.clone();
+        }
+        if let Some(branches) = value.get("Fn::If").and_then(Value::as_sequence) {
+            let condition = branches[0].as_str().expect("Fn::If names a condition");
+            let picked = if self.condition(condition) {
+                &branches[1]
+            } else {
+                &branches[2]
+            };
+            return self.resolve(picked);
         }
         value.clone()
     }
@@ -222,6 +235,19 @@ impl Template {
             .collect()
     }
 
+    /// A function's environment variable as deployed with these defaults (`None` when an
+    /// `Fn::If` leaves it out).
+    fn env_value(&self, function: &str, name: &str) -> Option<Value> {
+        let value = self.resolve(&self.env(function).get(name).cloned()?);
+        (!value.is_null()).then_some(value)
+    }
+
+    /// Whether a function runs the webhook in queue mode (it then makes no CleverTap request).
+    fn queue_mode(&self, function: &str) -> bool {
+        self.env_value(function, "WEBHOOK_MODE")
+            .is_some_and(|mode| mode == "queue")
+    }
+
     /// A number, literal, numeric string (as environment variables are) or parameter default.
     fn number(&self, value: &Value) -> u64 {
         let resolved = self.resolve(value);
@@ -268,7 +294,11 @@ impl Template {
             .iter()
             .map(|id| {
                 let function = self.function(id);
-                let per_instance = self.number(&self.env_var(id, "MAX_CONCURRENT_REQUESTS"));
+                let per_instance = if self.queue_mode(id) {
+                    0 // queue mode only puts events on the queue
+                } else {
+                    self.number(&self.env_var(id, "MAX_CONCURRENT_REQUESTS"))
+                };
                 let reserved = function
                     .get("ReservedConcurrentExecutions")
                     .map(|reserved| self.number(reserved));
@@ -309,6 +339,9 @@ impl Template {
 
     /// Evaluates the rule functions this template uses; anything else fails the test.
     fn evaluate(&self, condition: &Value) -> bool {
+        if let Some(name) = condition["Condition"].as_str() {
+            return self.condition(name);
+        }
         let (function, args) = condition
             .as_mapping()
             .and_then(|map| map.iter().next())
@@ -386,13 +419,17 @@ fn as_list(value: &Value) -> Vec<Value> {
     }
 }
 
-/// Every (action, resource) pair a role's inline policies allow, resources as YAML text.
-fn role_grants(role: &Value) -> BTreeSet<(String, String)> {
+/// Every (action, resource) pair a role's inline policies allow, resources as YAML text; a
+/// policy under `Fn::If` counts when its condition holds for the template's defaults.
+fn role_grants(template: &Template, role: &Value) -> BTreeSet<(String, String)> {
     let mut grants = BTreeSet::new();
     let policies = role["Properties"]["Policies"]
         .as_sequence()
         .expect("a role lists inline Policies");
-    for policy in policies {
+    for policy in policies.iter().map(|p| template.resolve(p)) {
+        if policy.is_null() {
+            continue;
+        }
         let statements = policy["PolicyDocument"]["Statement"]
             .as_sequence()
             .expect("a policy lists statements");
@@ -655,9 +692,13 @@ fn with_the_defaults_an_account_never_sees_more_than_15_concurrent_requests() {
         worst <= CLEVERTAP_MAX_CONCURRENT_REQUESTS,
         "{worst} requests in flight"
     );
-    // docs/contracts.md §5: 2 x 5 for the queue, 1 x 5 for the webhook.
-    assert_eq!(worst, 15);
+    // docs/contracts.md §5: 2 x 5 for the queue; the webhook in queue mode (the default) makes
+    // none, in sync mode 1 x 5.
+    assert_eq!(worst, 10);
+    let sync = template.with_parameters(&[("WebhookMode", "sync")]);
+    assert_eq!(sync.worst_case_concurrent_requests(), 15);
     assert!(template.rules_accept_defaults());
+    assert!(sync.rules_accept_defaults());
 }
 
 #[test]
@@ -670,8 +711,13 @@ fn the_rules_accept_exactly_the_concurrency_parameters_that_fit_the_clevertap_li
         for m in &per_instance {
             let deployed = template
                 .with_parameters(&[("QueueMaximumConcurrency", q), ("MaxConcurrentRequests", m)]);
-            let fits =
-                deployed.worst_case_concurrent_requests() <= CLEVERTAP_MAX_CONCURRENT_REQUESTS;
+            // The rules hold for either webhook mode, so switching modes never breaks them.
+            let fits = template.allowed_values("WebhookMode").iter().all(|mode| {
+                deployed
+                    .with_parameters(&[("WebhookMode", mode)])
+                    .worst_case_concurrent_requests()
+                    <= CLEVERTAP_MAX_CONCURRENT_REQUESTS
+            });
             assert_eq!(
                 deployed.rules_accept_defaults(),
                 fits,
@@ -745,8 +791,12 @@ fn each_role_grants_exactly_the_least_privilege_actions_and_resources() {
                 grant(action, &event["Queue"]);
             }
         }
+        if template.queue_mode(&id) {
+            // Queue mode puts events on the stack's queue (SendMessageBatch: sqs:SendMessage).
+            grant("sqs:SendMessage", &yaml("{Fn::GetAtt: [Queue, Arn]}"));
+        }
 
-        let actual = role_grants(role);
+        let actual = role_grants(&template, role);
         for (action, resource) in &actual {
             assert!(!action.contains('*'), "{id}: wildcard action {action}");
             let wildcard_ok = *resource == text(&secret);
@@ -822,6 +872,11 @@ fn every_environment_variable_the_function_reads_is_set_and_no_test_only_one_is(
         for name in FUNCTION_ENV_VARS {
             assert!(env.contains_key(name), "{id} sets {name}");
         }
+        if id == "WebhookFunction" {
+            for name in WEBHOOK_ENV_VARS {
+                assert!(env.contains_key(name), "{id} sets {name}");
+            }
+        }
         for name in TEST_ONLY_ENV_VARS {
             assert!(!env.contains_key(name), "{id} must not set {name}");
         }
@@ -831,6 +886,7 @@ fn every_environment_variable_the_function_reads_is_set_and_no_test_only_one_is(
             "RETRY_BUDGET_SECONDS",
             "SECRETS_TTL_SECONDS",
             "MAX_BODY_BYTES",
+            "SETTINGS_CACHE_SIZE",
         ] {
             assert!(
                 template.number(&template.env_var(&id, name)) > 0,
@@ -861,11 +917,17 @@ fn the_parameters_operators_set_are_declared_with_sound_defaults() {
         template.number(&parameters["MaxConcurrentRequests"]["Default"]),
         5
     );
+    assert_eq!(parameters["WebhookMode"]["Default"], "queue");
+    assert_eq!(parameters["WebhookDestinationIds"]["Default"], "");
+    assert!(template.number(&parameters["WebhookReservedConcurrency"]["Default"]) > 1);
     for name in [
         "MaxReceiveCount",
         "EnableWebhook",
         "LogLevel",
         "AlarmTopicArn",
+        "WebhookMode",
+        "WebhookReservedConcurrency",
+        "WebhookDestinationIds",
     ] {
         assert!(parameters[name].is_mapping(), "parameter {name}");
     }
@@ -906,4 +968,109 @@ fn the_outputs_give_the_queue_the_dead_letter_queue_and_the_webhook_url() {
         template.resource("WebhookFunction")["Condition"],
         "the URL output exists exactly when the webhook does"
     );
+}
+
+#[test]
+fn in_queue_mode_the_webhook_puts_events_on_the_stack_queue_with_its_concurrency_lifted() {
+    let template = Template::load();
+    assert!(
+        template.queue_mode("WebhookFunction"),
+        "queue mode is the default"
+    );
+    assert!(!template.queue_mode("QueueFunction"));
+    let source = Template::target(
+        &template.sqs_events("QueueFunction")[0]["Queue"],
+        Some("Arn"),
+    );
+    assert_eq!(
+        template.env_value("WebhookFunction", "EVENTS_QUEUE_URL"),
+        Some(yaml(&format!("{{Ref: {source}}}"))),
+        "the events go to the queue QueueFunction drains"
+    );
+    let webhook = template.function("WebhookFunction");
+    let reserved = template.number(&template.resolve(&webhook["ReservedConcurrentExecutions"]));
+    assert_eq!(
+        reserved,
+        template.number(&template.0["Parameters"]["WebhookReservedConcurrency"]["Default"])
+    );
+    assert!(
+        reserved > 1,
+        "lifted: the webhook no longer calls CleverTap"
+    );
+    assert!(
+        template
+            .env_value("WebhookFunction", "WEBHOOK_DESTINATION_IDS")
+            .is_none()
+    );
+    assert_eq!(
+        template.number(&template.env_var("WebhookFunction", "WEBHOOK_TOKEN_REFRESH_SECONDS")),
+        30
+    );
+    for name in WEBHOOK_ENV_VARS {
+        assert!(
+            !template.env("QueueFunction").contains_key(name),
+            "QueueFunction must not set {name}"
+        );
+    }
+
+    // Sync mode: one request at a time, no queue, no permission to send to it.
+    let sync = template.with_parameters(&[("WebhookMode", "sync")]);
+    assert!(!sync.queue_mode("WebhookFunction"));
+    let webhook = sync.function("WebhookFunction");
+    assert_eq!(
+        sync.number(&sync.resolve(&webhook["ReservedConcurrentExecutions"])),
+        1
+    );
+    assert!(
+        sync.env_value("WebhookFunction", "EVENTS_QUEUE_URL")
+            .is_none()
+    );
+    let role = sync.resource("WebhookFunctionRole");
+    let grants = role_grants(&sync, role);
+    assert!(
+        !grants.contains(&(
+            "sqs:SendMessage".to_owned(),
+            serde_yaml_ng::to_string(&yaml("{Fn::GetAtt: [Queue, Arn]}")).unwrap()
+        )),
+        "{grants:?}"
+    );
+
+    // An allowlist reaches the function only when given.
+    let listed = template.with_parameters(&[("WebhookDestinationIds", "dest-a,dest-b")]);
+    assert_eq!(
+        listed.env_value("WebhookFunction", "WEBHOOK_DESTINATION_IDS"),
+        Some(Value::String("dest-a,dest-b".into()))
+    );
+}
+
+#[test]
+fn the_secret_prefix_must_end_with_a_slash_so_the_iam_grant_stays_under_it() {
+    let template = Template::load();
+    let parameter = &template.0["Parameters"]["SecretPrefix"];
+    let pattern = regex::Regex::new(parameter["AllowedPattern"].as_str().expect("a pattern"))
+        .expect("the pattern compiles");
+    for ok in ["rudder-clevertap/", "prod/ct/", "/", "a.b@c+d=e_f-g/"] {
+        assert!(pattern.is_match(ok), "{ok} is accepted");
+    }
+    let too_long = format!("{}/", "a".repeat(256));
+    for bad in [
+        "rudder-clevertap",
+        "",
+        "prod/ct",
+        "bad prefix/",
+        too_long.as_str(),
+    ] {
+        assert!(!pattern.is_match(bad), "{bad:?} is refused");
+    }
+    assert!(pattern.is_match(parameter["Default"].as_str().unwrap()));
+    assert!(parameter["ConstraintDescription"].is_string());
+    // The allowlist parameter takes ids and commas only, as WEBHOOK_DESTINATION_IDS reads them.
+    let ids = regex::Regex::new(
+        template.0["Parameters"]["WebhookDestinationIds"]["AllowedPattern"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    assert!(ids.is_match("") && ids.is_match("dest-a,dest_b.2"));
+    assert!(!ids.is_match("dest a") && !ids.is_match("a/b"));
 }

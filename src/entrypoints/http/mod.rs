@@ -1,22 +1,27 @@
 //! HTTP requests (docs/contracts.md §2, §3): API Gateway HTTP API v2, Lambda Function URL and
 //! API Gateway REST API v1 (`request`), answered in the response shape of the request's kind.
 //! The caller is authenticated (`auth`) before the body is looked at; then the body's events go
-//! through the shared pipeline, or its regulation is carried out (`regulation`). At most
-//! `MAX_ITEMS_PER_BODY` items of a body are processed; the answer (`answer`) stays under
-//! `answer::MAX_ANSWER_BYTES` whatever the body held.
+//! through the shared pipeline, or its regulation is carried out (`regulation`); in queue mode
+//! both are put on the events queue instead (`enqueue`). At most `MAX_ITEMS_PER_BODY` items of a
+//! body are processed; the answer (`answer`) stays under `answer::MAX_ANSWER_BYTES` whatever the
+//! body held.
 
 mod answer;
 mod auth;
+mod enqueue;
 mod regulation;
 mod request;
+mod state;
 
 pub use request::{DESTINATION_PARAMETER, Request};
+pub(crate) use state::WebhookState;
 
 use super::Shape;
 use super::dead_letters::{self, Group, WithoutQueue};
 use super::handler::{CleverTapApi, Handler};
 use super::pipeline::{self, Prepared, Rejections, prepare};
 use crate::codes;
+use crate::config::WebhookMode;
 use crate::credentials::SettingsSource;
 use crate::deadletter::{DeadLetterSink, Origin};
 use crate::input::{Body, split_body_bounded};
@@ -159,11 +164,21 @@ async fn serve<S: SettingsSource, C: CleverTapApi, D: DeadLetterSink>(
         },
     };
 
-    let settings =
-        match auth::authenticate(&handler.settings_source, &request.headers, &destination).await {
-            Ok(settings) => settings,
-            Err(reply) => return reply,
-        };
+    if !handler.config.webhook_allows(&destination) {
+        return not_served(&destination);
+    }
+    let refresh = &handler.webhook.token_refresh;
+    let settings = match auth::authenticate(
+        &handler.settings_source,
+        refresh,
+        &request.headers,
+        &destination,
+    )
+    .await
+    {
+        Ok(settings) => settings,
+        Err(reply) => return reply,
+    };
 
     let text = match request.body_text() {
         Ok(text) => text,
@@ -171,6 +186,18 @@ async fn serve<S: SettingsSource, C: CleverTapApi, D: DeadLetterSink>(
     };
     if text.len() > max {
         return too_large(max);
+    }
+    if handler.config.webhook_mode == WebhookMode::Queue {
+        let request_id = request.request_id.as_deref();
+        return enqueue::serve(
+            handler,
+            &destination,
+            &settings,
+            request_id,
+            &text,
+            deadline,
+        )
+        .await;
     }
     let max_items = handler.config.max_items_per_body;
     let split = match split_body_bounded(&text, max_items) {
@@ -235,6 +262,16 @@ fn origin<'r>(destination: &'r DestinationId, request: &'r Request) -> Origin<'r
         source_message_id: request.request_id.as_deref(),
         message_group_id: None,
     }
+}
+
+/// 403 for a destination outside `WEBHOOK_DESTINATION_IDS`, before any secret is read.
+fn not_served(destination: &DestinationId) -> Reply {
+    tracing::warn!(destination = %destination, code = codes::DESTINATION_NOT_ALLOWED, "webhook refused: destination not in WEBHOOK_DESTINATION_IDS");
+    Reply::error(
+        403,
+        codes::DESTINATION_NOT_ALLOWED,
+        format!("this webhook does not serve destination {destination}"),
+    )
 }
 
 fn too_large(max: usize) -> Reply {

@@ -29,25 +29,8 @@ pub(super) async fn serve<S: SettingsSource, C: CleverTapApi, D: DeadLetterSink>
     unprocessed: answer::Unprocessed,
     deadline: Instant,
 ) -> Reply {
-    if let Some(other) = regulation
-        .destination_ids
-        .iter()
-        .find(|d| *d != destination)
-    {
-        tracing::warn!(
-            destination = %destination,
-            code = codes::DESTINATION_NOT_ALLOWED,
-            named = %other,
-            "regulation refused: it names another destination"
-        );
-        return Reply::error(
-            403,
-            codes::DESTINATION_NOT_ALLOWED,
-            format!(
-                "destinationIds names {other}: over HTTP a regulation may only name the \
-                 authenticated destination ({destination})"
-            ),
-        );
+    if let Some(refused) = refuse_other_destinations(regulation, destination) {
+        return refused;
     }
     let targets = [Target {
         destination: destination.clone(),
@@ -98,6 +81,32 @@ pub(super) async fn serve<S: SettingsSource, C: CleverTapApi, D: DeadLetterSink>
         })
         .collect();
     answer::reply("userId", "users", &items, unprocessed)
+}
+
+/// The 403 of a regulation naming a destination other than the authenticated one (sync and
+/// queue mode alike); `None` when it names none or only that one.
+pub(super) fn refuse_other_destinations(
+    regulation: &Regulation<'_>,
+    destination: &DestinationId,
+) -> Option<Reply> {
+    let other = regulation
+        .destination_ids
+        .iter()
+        .find(|d| *d != destination)?;
+    tracing::warn!(
+        destination = %destination,
+        code = codes::DESTINATION_NOT_ALLOWED,
+        named = %other,
+        "regulation refused: it names another destination"
+    );
+    Some(Reply::error(
+        403,
+        codes::DESTINATION_NOT_ALLOWED,
+        format!(
+            "destinationIds names {other}: over HTTP a regulation may only name the \
+             authenticated destination ({destination})"
+        ),
+    ))
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@
 mod dead_letter;
 mod decode;
 mod deliver;
+mod origin;
 mod plan;
 mod record;
 mod report;
@@ -47,7 +48,7 @@ pub(crate) async fn handle<S: SettingsSource, C: CleverTapApi, D: DeadLetterSink
     let fifo = messages.iter().any(|m| m.fifo);
     let bodies: Vec<Result<Body<'_>, Reason>> = messages
         .iter()
-        .map(|m| split_message_body(&m.body))
+        .map(|m| origin::scope(m, split_message_body(&m.body)))
         .collect();
     let settings = plan::fetch_settings(&handler.settings_source, &messages, &bodies).await;
     let plans: Vec<Plan<'_>> = messages

@@ -42,14 +42,12 @@ async fn a_regulation_deletes_its_users_in_the_message_destination_and_is_acked(
 }
 
 #[tokio::test]
-async fn destination_ids_in_the_body_select_the_destinations_instead_of_the_attribute() {
-    let h = fakes::handler();
+async fn destination_ids_in_the_body_select_the_destinations_of_a_message_without_attribute() {
+    let mut h = fakes::handler();
+    h.config.default_destination_id =
+        Some(crate::settings::DestinationId::parse("dest-other").unwrap());
     let body = regulation(&["dest-a", "dest-b"], &users(&["u-1"]));
-    let failures = sqs_failures(
-        &h,
-        vec![sqs_record(QUEUE_ARN, "m-1", &body, Some("dest-other"))],
-    )
-    .await;
+    let failures = sqs_failures(&h, vec![sqs_record(QUEUE_ARN, "m-1", &body, None)]).await;
     assert!(failures.is_empty(), "{failures:?}");
     let mut accounts: Vec<String> = h
         .clevertap
@@ -64,7 +62,7 @@ async fn destination_ids_in_the_body_select_the_destinations_instead_of_the_attr
     assert_eq!(
         fetched,
         ["dest-a", "dest-b"],
-        "the attribute's destination is not needed"
+        "the default destination is not needed"
     );
 }
 
@@ -164,11 +162,7 @@ async fn a_failing_delete_in_one_named_destination_retries_the_message_and_dead_
         &["dest-a", "dest-b"],
         &[json!({"userId": "u-1"}), json!({})],
     );
-    let failures = sqs_failures(
-        &h,
-        vec![sqs_record(QUEUE_ARN, "m-1", &body, Some("dest-a"))],
-    )
-    .await;
+    let failures = sqs_failures(&h, vec![sqs_record(QUEUE_ARN, "m-1", &body, None)]).await;
     assert_eq!(failures, ["m-1"]);
     assert!(
         h.dead_letters.sent().is_empty(),
@@ -180,11 +174,7 @@ async fn a_failing_delete_in_one_named_destination_retries_the_message_and_dead_
 async fn a_destination_without_a_secret_retries_the_regulation() {
     let h = fakes::handler();
     let body = regulation(&["dest-a", "dest-missing"], &users(&["u-1"]));
-    let failures = sqs_failures(
-        &h,
-        vec![sqs_record(QUEUE_ARN, "m-1", &body, Some("dest-a"))],
-    )
-    .await;
+    let failures = sqs_failures(&h, vec![sqs_record(QUEUE_ARN, "m-1", &body, None)]).await;
     assert_eq!(failures, ["m-1"]);
     assert!(h.dead_letters.sent().is_empty());
 }

@@ -1,0 +1,368 @@
+//! The events queue the webhook writes to in queue mode (docs/contracts.md §2, "Queue mode"):
+//! one SQS message per event (or per chunk of a regulation's users), carrying the authenticated
+//! destination as its `destinationId` attribute and the HTTP request id as `sourceRequestId`.
+//! The queue function then delivers them in batches, as any other message.
+//!
+//! The sender sits behind a small object-safe trait, so the handler keeps its three type
+//! parameters and unit tests use a fake; the real one is SQS `SendMessageBatch`: at most 10
+//! entries and 256 KiB per call, calls run together, each entry succeeding or failing alone,
+//! nothing started after the deadline.
+
+use crate::deadletter::{MAX_BATCH_BYTES, MAX_ENTRIES_PER_BATCH};
+use aws_sdk_sqs::types::{MessageAttributeValue, SendMessageBatchRequestEntry};
+use futures_util::StreamExt;
+use std::future::Future;
+use std::pin::Pin;
+use tokio::time::Instant;
+
+/// The largest message SQS takes, body and attributes together (Amazon SQS quotas).
+pub const MAX_MESSAGE_BYTES: usize = MAX_BATCH_BYTES;
+/// `SendMessageBatch` calls in flight at once for one request.
+pub const MAX_CALLS_IN_FLIGHT: usize = 8;
+
+/// Names of a queued message's attributes.
+pub mod attributes {
+    /// The authenticated destination: the only one the message may act on (§3, origin rule).
+    pub const DESTINATION_ID: &str = crate::deadletter::attributes::DESTINATION_ID;
+    /// The id of the HTTP request the event came in (API Gateway's or the Function URL's).
+    pub const SOURCE_REQUEST_ID: &str = "sourceRequestId";
+}
+
+/// One message for the events queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueuedMessage {
+    /// One event as it came, or a regulation with some of its users.
+    pub body: String,
+    /// The authenticated destination; never empty.
+    pub destination_id: String,
+    pub source_request_id: Option<String>,
+    /// For a FIFO queue: the deduplication id (the request id and the item's index).
+    pub deduplication_id: Option<String>,
+}
+
+impl QueuedMessage {
+    /// The attributes, as name/value pairs, in a fixed order; empty values left out.
+    pub fn attributes(&self) -> impl Iterator<Item = (&'static str, &str)> {
+        [
+            (
+                attributes::DESTINATION_ID,
+                Some(self.destination_id.as_str()),
+            ),
+            (
+                attributes::SOURCE_REQUEST_ID,
+                self.source_request_id.as_deref(),
+            ),
+        ]
+        .into_iter()
+        .filter_map(|(name, value)| value.filter(|v| !v.is_empty()).map(|v| (name, v)))
+    }
+
+    /// The size SQS counts against its limit: body plus each attribute's name, type and value.
+    pub fn size(&self) -> usize {
+        self.body.len()
+            + self
+                .attributes()
+                .map(|(name, value)| name.len() + "String".len() + value.len())
+                .sum::<usize>()
+    }
+}
+
+/// Why one message was not put on the queue. Its item is then answered `retry`
+/// (`enqueue_failed`): the caller sends it again.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EnqueueError {
+    #[error("no events queue is configured (EVENTS_QUEUE_URL is unset)")]
+    NotConfigured,
+    #[error("message of {size} bytes is over SQS's limit of {MAX_MESSAGE_BYTES} bytes")]
+    TooLarge { size: usize },
+    #[error("SQS refused the message ({code})")]
+    Refused { code: String },
+    #[error("could not build the SQS request")]
+    Build,
+    #[error("SQS SendMessageBatch failed")]
+    Send,
+    #[error("SQS did not report on the message")]
+    Unreported,
+    #[error("not sent: the invocation's deadline came first")]
+    Deadline,
+}
+
+impl EnqueueError {
+    /// Stable snake_case code, for logs.
+    pub const fn code(&self) -> &'static str {
+        match self {
+            EnqueueError::NotConfigured => "events_queue_not_configured",
+            EnqueueError::TooLarge { .. } => "enqueue_too_large",
+            EnqueueError::Refused { .. } => "enqueue_refused",
+            EnqueueError::Build | EnqueueError::Send => "enqueue_send_failed",
+            EnqueueError::Unreported => "enqueue_unreported",
+            EnqueueError::Deadline => "enqueue_deadline",
+        }
+    }
+}
+
+/// The answer of [`EventQueue::send`]: one result per message, in order.
+pub type SendResults<'a> = Pin<Box<dyn Future<Output = Vec<Result<(), EnqueueError>>> + Send + 'a>>;
+
+/// Where the webhook's events go in queue mode. Object-safe, so the handler holds it as
+/// `Arc<dyn EventQueue>` beside its other ports.
+pub trait EventQueue: Send + Sync {
+    /// Sends the messages; one result per message, in the same order. Nothing is started at or
+    /// after `stop`.
+    fn send<'a>(&'a self, messages: &'a [QueuedMessage], stop: Instant) -> SendResults<'a>;
+
+    /// Whether the queue is FIFO (its messages need a group and a deduplication id).
+    fn is_fifo(&self) -> bool {
+        false
+    }
+}
+
+/// The real events queue: SQS `SendMessageBatch`.
+#[derive(Debug, Clone)]
+pub struct SqsEventQueue {
+    client: aws_sdk_sqs::Client,
+    queue_url: String,
+    fifo: bool,
+}
+
+impl SqsEventQueue {
+    /// A sender to `queue_url` with `client` (built once per container, with the dead-letter
+    /// queue's timeouts: `deadletter::sqs_client`).
+    pub fn new(client: aws_sdk_sqs::Client, queue_url: impl Into<String>) -> Self {
+        let queue_url = queue_url.into();
+        let fifo = queue_url.ends_with(".fifo");
+        SqsEventQueue {
+            client,
+            queue_url,
+            fifo,
+        }
+    }
+
+    fn entry(
+        &self,
+        slot: usize,
+        message: &QueuedMessage,
+    ) -> Result<SendMessageBatchRequestEntry, EnqueueError> {
+        let mut entry = SendMessageBatchRequestEntry::builder()
+            .id(slot.to_string())
+            .message_body(message.body.clone());
+        for (name, value) in message.attributes() {
+            let value = MessageAttributeValue::builder()
+                .data_type("String")
+                .string_value(value)
+                .build()
+                .map_err(|_| EnqueueError::Build)?;
+            entry = entry.message_attributes(name, value);
+        }
+        if self.fifo {
+            // One group per destination keeps each destination's events in order.
+            entry = entry.message_group_id(&message.destination_id);
+            if let Some(id) = &message.deduplication_id {
+                entry = entry.message_deduplication_id(id);
+            }
+        }
+        entry.build().map_err(|_| EnqueueError::Build)
+    }
+
+    /// One `SendMessageBatch` call; per message (its index in the request), its result.
+    async fn send_batch(
+        &self,
+        batch: Batch<'_>,
+        stop: Instant,
+    ) -> Vec<(usize, Result<(), EnqueueError>)> {
+        let mut results = Vec::with_capacity(batch.len());
+        if Instant::now() >= stop {
+            return batch
+                .iter()
+                .map(|(index, _)| (*index, Err(EnqueueError::Deadline)))
+                .collect();
+        }
+        let mut entries = Vec::with_capacity(batch.len());
+        for (slot, (index, message)) in batch.iter().enumerate() {
+            match self.entry(slot, message) {
+                Ok(entry) => entries.push((slot, *index, entry)),
+                Err(e) => results.push((*index, Err(e))),
+            }
+        }
+        if entries.is_empty() {
+            return results;
+        }
+        let call = entries
+            .iter()
+            .fold(
+                self.client.send_message_batch().queue_url(&self.queue_url),
+                |request, (_, _, entry)| request.entries(entry.clone()),
+            )
+            .send();
+        match tokio::time::timeout_at(stop, call).await {
+            Err(_) => {
+                tracing::error!(
+                    code = EnqueueError::Deadline.code(),
+                    entries = entries.len(),
+                    "SendMessageBatch to the events queue did not finish before the deadline"
+                );
+                for (_, index, _) in &entries {
+                    results.push((*index, Err(EnqueueError::Deadline)));
+                }
+            }
+            Ok(Err(e)) => {
+                tracing::error!(
+                    code = EnqueueError::Send.code(),
+                    error = %aws_sdk_sqs::error::DisplayErrorContext(&e),
+                    entries = entries.len(),
+                    "SendMessageBatch to the events queue failed"
+                );
+                for (_, index, _) in &entries {
+                    results.push((*index, Err(EnqueueError::Send)));
+                }
+            }
+            Ok(Ok(output)) => {
+                for (slot, index, _) in &entries {
+                    let id = slot.to_string();
+                    let result = if output.successful().iter().any(|s| s.id() == id) {
+                        Ok(())
+                    } else if let Some(f) = output.failed().iter().find(|f| f.id() == id) {
+                        tracing::warn!(
+                            code = "enqueue_refused",
+                            sqs_code = f.code(),
+                            sender_fault = f.sender_fault(),
+                            "SQS refused an entry of the events queue batch"
+                        );
+                        Err(EnqueueError::Refused {
+                            code: f.code().to_owned(),
+                        })
+                    } else {
+                        Err(EnqueueError::Unreported)
+                    };
+                    results.push((*index, result));
+                }
+            }
+        }
+        results
+    }
+}
+
+/// One `SendMessageBatch` call's messages, each with its index in the request.
+pub type Batch<'a> = Vec<(usize, &'a QueuedMessage)>;
+
+/// Packs messages into `SendMessageBatch` calls of at most 10 entries and 256 KiB, in order;
+/// a message over the limit alone gets `TooLarge` and joins no call.
+pub fn pack(messages: &[QueuedMessage]) -> (Vec<Batch<'_>>, Vec<(usize, EnqueueError)>) {
+    let mut batches: Vec<Batch<'_>> = Vec::new();
+    let mut too_large = Vec::new();
+    let mut current: Batch<'_> = Vec::new();
+    let mut current_size = 0;
+    for (index, message) in messages.iter().enumerate() {
+        let size = message.size();
+        if size > MAX_MESSAGE_BYTES {
+            too_large.push((index, EnqueueError::TooLarge { size }));
+            continue;
+        }
+        if current.len() == MAX_ENTRIES_PER_BATCH || current_size + size > MAX_BATCH_BYTES {
+            batches.push(std::mem::take(&mut current));
+            current_size = 0;
+        }
+        current.push((index, message));
+        current_size += size;
+    }
+    if !current.is_empty() {
+        batches.push(current);
+    }
+    (batches, too_large)
+}
+
+impl EventQueue for SqsEventQueue {
+    fn send<'a>(&'a self, messages: &'a [QueuedMessage], stop: Instant) -> SendResults<'a> {
+        Box::pin(async move {
+            let mut results: Vec<Option<Result<(), EnqueueError>>> =
+                messages.iter().map(|_| None).collect();
+            let (batches, too_large) = pack(messages);
+            for (index, e) in too_large {
+                results[index] = Some(Err(e));
+            }
+            let calls: Vec<_> = batches
+                .into_iter()
+                .map(|b| self.send_batch(b, stop))
+                .collect();
+            let sent: Vec<Vec<(usize, Result<(), EnqueueError>)>> =
+                futures_util::stream::iter(calls)
+                    .buffer_unordered(MAX_CALLS_IN_FLIGHT)
+                    .collect()
+                    .await;
+            for (index, result) in sent.into_iter().flatten() {
+                if let Some(slot) = results.get_mut(index) {
+                    *slot = Some(result);
+                }
+            }
+            results
+                .into_iter()
+                .map(|r| r.unwrap_or(Err(EnqueueError::Unreported)))
+                .collect()
+        })
+    }
+
+    fn is_fifo(&self) -> bool {
+        self.fifo
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(body_len: usize) -> QueuedMessage {
+        QueuedMessage {
+            body: "x".repeat(body_len),
+            destination_id: "dest-a".into(),
+            source_request_id: Some("req-1".into()),
+            deduplication_id: None,
+        }
+    }
+
+    #[test]
+    fn the_size_counts_the_body_and_both_attributes() {
+        let m = message(5);
+        assert_eq!(
+            m.size(),
+            5 + ("destinationId".len() + 6 + 6) + ("sourceRequestId".len() + 6 + 5)
+        );
+        let names: Vec<_> = QueuedMessage {
+            source_request_id: Some(String::new()),
+            ..message(1)
+        }
+        .attributes()
+        .map(|(n, _)| n)
+        .collect();
+        assert_eq!(names, ["destinationId"], "an empty request id is left out");
+    }
+
+    #[test]
+    fn messages_are_packed_by_ten_and_by_256_kib_and_an_oversized_one_alone_fails() {
+        let small: Vec<QueuedMessage> = (0..25).map(|_| message(10)).collect();
+        let (batches, too_large) = pack(&small);
+        assert!(too_large.is_empty());
+        let sizes: Vec<usize> = batches.iter().map(Vec::len).collect();
+        assert_eq!(sizes, [10, 10, 5]);
+
+        let big = vec![
+            message(100 * 1024),
+            message(100 * 1024),
+            message(100 * 1024),
+            message(MAX_MESSAGE_BYTES),
+            message(10),
+        ];
+        let (batches, too_large) = pack(&big);
+        let indices: Vec<Vec<usize>> = batches
+            .iter()
+            .map(|b| b.iter().map(|(i, _)| *i).collect())
+            .collect();
+        assert_eq!(indices, [vec![0, 1], vec![2, 4]]);
+        assert_eq!(too_large.len(), 1);
+        assert_eq!(too_large[0].0, 3);
+        assert!(matches!(too_large[0].1, EnqueueError::TooLarge { .. }));
+        for batch in &batches {
+            let total: usize = batch.iter().map(|(_, m)| m.size()).sum();
+            assert!(total <= MAX_BATCH_BYTES);
+        }
+    }
+}
