@@ -15,6 +15,7 @@ use crate::deadletter::{DeadLetterSink, SqsDeadLetterQueue, sqs_client};
 use crate::delivery::{Delivery, DeliveryPolicy};
 use crate::entrypoints::{CleverTapApi, Handler, HandlerError, Shape};
 use crate::metrics::InvocationMetrics;
+use crate::visibility::SqsVisibility;
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::value::RawValue;
 use std::io::Write;
@@ -153,7 +154,9 @@ pub async fn run(config: Config) -> Result<(), StartError> {
         secrets_client(&sdk),
         config.secret_prefix.clone(),
         config.secrets_ttl,
-    );
+    )
+    .with_stale_for(config.secrets_stale);
+    let sqs = sqs_client(&sdk);
     let delivery = Delivery::new(
         HttpTransport::new(HttpTimeouts::default())?,
         DeliveryPolicy::from_config(&config),
@@ -161,15 +164,22 @@ pub async fn run(config: Config) -> Result<(), StartError> {
     let dead_letters = config
         .dead_letter_queue_url
         .as_deref()
-        .map(|url| SqsDeadLetterQueue::new(sqs_client(&sdk), url));
+        .map(|url| SqsDeadLetterQueue::new(sqs.clone(), url));
     tracing::info!(
         secret_prefix = %config.secret_prefix,
         default_destination = config.default_destination_id.as_ref().map(|d| d.as_str()),
         dead_letter_queue = dead_letters.is_some(),
         max_concurrent_requests = config.max_concurrent_requests,
+        visibility_backoff_base_s = config.visibility_backoff_base.as_secs(),
+        visibility_backoff_cap_s = config.visibility_backoff_cap.as_secs(),
+        circuit_failure_threshold = config.circuit_failure_threshold,
         "container ready"
     );
-    serve(Handler::new(config, settings, delivery, dead_letters)).await
+    serve(
+        Handler::new(config, settings, delivery, dead_letters)
+            .with_visibility(SqsVisibility::new(sqs)),
+    )
+    .await
 }
 
 /// The runtime loop around one handler. A payload that is not JSON at all is answered by the
@@ -221,6 +231,11 @@ pub fn log_summary(
         retries = t.retries,
         throttled = t.throttled,
         secrets_fetched = t.secrets_cache_miss,
+        secrets_stale = t.secrets_stale,
+        circuit_opened = t.circuit_opened,
+        circuit_refused = t.circuit_refused,
+        visibility_extended = t.visibility_extended,
+        visibility_failed = t.visibility_failed,
         duration_ms = duration.as_millis() as u64,
         code = error.map(HandlerError::code),
         destinations = %metrics.per_destination_summary(),

@@ -10,6 +10,8 @@ use crate::delivery::DeliveryReport;
 use crate::outcome::Outcome;
 use crate::settings::{DestinationId, DestinationSettings};
 use crate::transform::Record;
+use crate::visibility::{MessageVisibility, VisibilityChange, VisibilityError};
+use futures_util::future::BoxFuture;
 use serde_json::Value;
 use serde_json::value::RawValue;
 use std::collections::HashMap;
@@ -220,6 +222,60 @@ impl DeadLetterSink for FakeDeadLetters {
         }
         self.sent.lock().unwrap().extend_from_slice(letters);
         letters.iter().map(|_| Ok(())).collect()
+    }
+}
+
+/// A visibility port that records each change (queue URL, change), or refuses every one when
+/// `broken`. Clones share what they record, so a test keeps one while the handler owns another.
+#[derive(Default, Clone)]
+pub struct FakeVisibility {
+    changes: Arc<Mutex<Vec<(String, VisibilityChange)>>>,
+    attempts: Arc<Mutex<usize>>,
+    broken: bool,
+}
+
+impl FakeVisibility {
+    pub fn broken() -> Self {
+        FakeVisibility {
+            broken: true,
+            ..FakeVisibility::default()
+        }
+    }
+
+    /// The changes made, in order.
+    pub fn changes(&self) -> Vec<(String, VisibilityChange)> {
+        self.changes.lock().unwrap().clone()
+    }
+
+    /// The calls made, failed ones included.
+    pub fn attempts(&self) -> usize {
+        *self.attempts.lock().unwrap()
+    }
+}
+
+impl MessageVisibility for FakeVisibility {
+    fn change<'a>(
+        &'a self,
+        queue_url: &'a str,
+        changes: &'a [VisibilityChange],
+    ) -> BoxFuture<'a, Vec<Result<(), VisibilityError>>> {
+        Box::pin(async move {
+            *self.attempts.lock().unwrap() += 1;
+            if self.broken {
+                return changes
+                    .iter()
+                    .map(|_| {
+                        Err(VisibilityError::Refused {
+                            code: "AWS.SimpleQueueService.NonExistentQueue".into(),
+                            message: "gone".into(),
+                        })
+                    })
+                    .collect();
+            }
+            let mut recorded = self.changes.lock().unwrap();
+            recorded.extend(changes.iter().map(|c| (queue_url.to_owned(), c.clone())));
+            changes.iter().map(|_| Ok(())).collect()
+        })
     }
 }
 

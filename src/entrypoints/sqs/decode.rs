@@ -13,6 +13,8 @@ use serde_json::value::RawValue;
 pub const DESTINATION_ATTRIBUTE: &str = "destinationId";
 /// The system attribute that holds a FIFO message's group.
 const MESSAGE_GROUP_ID: &str = "MessageGroupId";
+/// The system attribute that counts a message's receives, this one included.
+const APPROXIMATE_RECEIVE_COUNT: &str = "ApproximateReceiveCount";
 
 /// One message of the batch as far as it was understood.
 pub struct Message {
@@ -25,6 +27,36 @@ pub struct Message {
     pub(crate) group_id: Option<String>,
     /// The destination, or the outcome of a message that has none.
     pub(crate) destination: Result<DestinationId, Outcome>,
+    /// Where SQS can be told about this receive of the message: its queue's URL (from
+    /// `eventSourceARN`) and its receipt handle. `None` when the record lacks either.
+    pub(crate) receipt: Option<Receipt>,
+    /// `ApproximateReceiveCount`: this receive included, so at least 1 (1 when absent).
+    pub(crate) receive_count: u32,
+}
+
+/// The queue and receipt handle of one receive of a message, for a visibility change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Receipt {
+    pub queue_url: String,
+    pub handle: String,
+}
+
+impl Receipt {
+    fn of(event_source_arn: Option<&str>, receipt_handle: Option<&str>) -> Option<Receipt> {
+        let handle = receipt_handle.filter(|h| !h.is_empty())?;
+        Some(Receipt {
+            queue_url: crate::visibility::queue_url_of_arn(event_source_arn?)?,
+            handle: handle.to_owned(),
+        })
+    }
+}
+
+/// The receive count an SQS record states, at least 1.
+fn receive_count(value: Option<&str>) -> u32 {
+    value
+        .and_then(|v| v.trim().parse::<u32>().ok())
+        .unwrap_or(1)
+        .max(1)
 }
 
 impl Message {
@@ -77,6 +109,12 @@ fn decode(record: &RawValue, default: Option<&DestinationId>) -> Message {
                 }),
             };
             Message {
+                receipt: Receipt::of(m.event_source_arn.as_deref(), m.receipt_handle.as_deref()),
+                receive_count: receive_count(
+                    m.attributes
+                        .get(APPROXIMATE_RECEIVE_COUNT)
+                        .map(String::as_str),
+                ),
                 id: m.message_id,
                 fifo: is_fifo_arn(m.event_source_arn.as_deref()),
                 group_id: m.attributes.get(MESSAGE_GROUP_ID).cloned(),
@@ -88,6 +126,11 @@ fn decode(record: &RawValue, default: Option<&DestinationId>) -> Message {
         Err(e) => {
             let probe = RecordProbe::of(record);
             Message {
+                receipt: Receipt::of(
+                    probe.event_source_arn.as_deref(),
+                    probe.receipt_handle.as_deref(),
+                ),
+                receive_count: receive_count(probe.receive_count.as_deref()),
                 id: probe.message_id,
                 fifo: is_fifo_arn(probe.event_source_arn.as_deref()),
                 body: String::new(),
@@ -107,6 +150,8 @@ fn decode(record: &RawValue, default: Option<&DestinationId>) -> Message {
 struct RecordProbe {
     message_id: Option<String>,
     event_source_arn: Option<String>,
+    receipt_handle: Option<String>,
+    receive_count: Option<String>,
 }
 
 impl RecordProbe {
@@ -118,10 +163,69 @@ impl RecordProbe {
         RecordProbe {
             message_id: text("messageId"),
             event_source_arn: text("eventSourceARN"),
+            receipt_handle: text("receiptHandle"),
+            receive_count: value
+                .get("attributes")
+                .and_then(|a| a.get(APPROXIMATE_RECEIVE_COUNT))
+                .and_then(Value::as_str)
+                .map(str::to_owned),
         }
     }
 }
 
 fn is_fifo_arn(arn: Option<&str>) -> bool {
     arn.is_some_and(|arn| arn.ends_with(".fifo"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lambda_events::{QUEUE_ARN, sqs_message_on};
+    use serde_json::json;
+
+    fn decode_value(record: &serde_json::Value) -> Message {
+        let raw = RawValue::from_string(record.to_string()).unwrap();
+        decode(&raw, None)
+    }
+
+    #[test]
+    fn a_message_keeps_its_receipt_handle_queue_url_and_receive_count() {
+        let mut record = sqs_message_on(QUEUE_ARN, "m-1", "{}", "dest-a");
+        record["attributes"]["ApproximateReceiveCount"] = json!("7");
+        let m = decode_value(&record);
+        assert_eq!(m.receive_count, 7);
+        assert_eq!(
+            m.receipt,
+            Some(Receipt {
+                queue_url: "https://sqs.us-east-1.amazonaws.com/123456789012/events".into(),
+                handle: "rh-m-1".into(),
+            })
+        );
+    }
+
+    #[test]
+    fn without_a_count_a_receive_is_the_first_and_without_a_handle_there_is_no_receipt() {
+        let mut record = sqs_message_on(QUEUE_ARN, "m-1", "{}", "dest-a");
+        record["attributes"] = json!({});
+        record["receiptHandle"] = json!("");
+        let m = decode_value(&record);
+        assert_eq!(m.receive_count, 1);
+        assert_eq!(m.receipt, None);
+        record["attributes"]["ApproximateReceiveCount"] = json!("0");
+        assert_eq!(decode_value(&record).receive_count, 1);
+        record["eventSourceARN"] = json!("not an arn");
+        record["receiptHandle"] = json!("rh");
+        assert_eq!(decode_value(&record).receipt, None);
+    }
+
+    #[test]
+    fn a_record_that_is_not_an_sqs_message_still_gives_its_receipt() {
+        let mut record = sqs_message_on(QUEUE_ARN, "m-1", "{}", "dest-a");
+        record["body"] = json!(5);
+        record["attributes"]["ApproximateReceiveCount"] = json!("3");
+        let m = decode_value(&record);
+        assert!(m.destination.is_err());
+        assert_eq!(m.receive_count, 3);
+        assert_eq!(m.receipt.map(|r| r.handle), Some("rh-m-1".to_owned()));
+    }
 }

@@ -11,6 +11,7 @@ mod decode;
 mod deliver;
 mod plan;
 mod report;
+mod visibility;
 
 pub(crate) use decode::decode_batch;
 pub use decode::{DESTINATION_ATTRIBUTE, Message};
@@ -51,6 +52,7 @@ pub(crate) async fn handle<S: SettingsSource, C: CleverTapApi, D: DeadLetterSink
         // Everything after a failed message comes again, in order (docs/contracts.md §3, FIFO).
         failed[first..].iter_mut().for_each(|f| *f = true);
     }
+    visibility::extend(handler, &messages, &settled, &failed, deadline).await;
     report::answer(handler, &messages, &settled, &failed, fifo)
 }
 
