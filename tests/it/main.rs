@@ -9,6 +9,7 @@ mod lambda;
 mod lambda_e2e;
 mod lambda_invoke;
 mod observability;
+mod outage;
 mod smoke;
 mod support;
 mod template;
