@@ -63,7 +63,8 @@ impl BreakerPolicy {
         let step = self.step(failed_probes);
         let low = 100 - COOLDOWN_JITTER_PERCENT;
         let high = 100 + COOLDOWN_JITTER_PERCENT;
-        step * rand::random_range(low..=high) / 100
+        step.checked_mul(rand::random_range(low..=high))
+            .map_or(step, |d| d / 100)
     }
 }
 

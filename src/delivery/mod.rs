@@ -84,7 +84,10 @@ impl DeliveryPolicy {
             breaker: BreakerPolicy {
                 failure_threshold: config.circuit_failure_threshold,
                 cooldown: config.circuit_cooldown,
-                max_cooldown: config.circuit_cooldown * config::CIRCUIT_MAX_COOLDOWN_FACTOR,
+                max_cooldown: config
+                    .circuit_cooldown
+                    .checked_mul(config::CIRCUIT_MAX_COOLDOWN_FACTOR)
+                    .unwrap_or(config::MAX_CIRCUIT_COOLDOWN),
             },
             ..DeliveryPolicy::default()
         }
@@ -300,6 +303,8 @@ impl<T: Transport> Delivery<T> {
             requests = report.stats.requests,
             retries = report.stats.retries,
             throttled = report.stats.throttled,
+            circuit_refused = report.stats.circuit_refused,
+            probes = report.stats.probes,
             accepted = report.stats.records_accepted,
             discarded = report.stats.records_discarded,
             rejected = report.stats.records_rejected,

@@ -85,7 +85,9 @@ pub(super) async fn extend<S: SettingsSource, C: CleverTapApi, D: DeadLetterSink
     let results = apply(port, &decisions, deadline).await;
     let mut extended = 0usize;
     for (decision, result) in decisions.iter().zip(results) {
-        let message = &messages[decision.index];
+        let Some(message) = messages.get(decision.index) else {
+            continue;
+        };
         let _span = message.span().entered();
         match result {
             Ok(()) => {
@@ -133,7 +135,7 @@ async fn apply(
         .map(|(url, members)| {
             let changes = members
                 .iter()
-                .map(|&n| decisions[n].change.clone())
+                .filter_map(|&n| decisions.get(n).map(|d| d.change.clone()))
                 .collect();
             (url, members, changes)
         })
@@ -158,7 +160,9 @@ async fn apply(
     };
     for ((_, members, _), answer) in queues.iter().zip(answers) {
         for (&n, result) in members.iter().zip(answer) {
-            results[n] = result;
+            if let Some(slot) = results.get_mut(n) {
+                *slot = result;
+            }
         }
     }
     results
