@@ -74,6 +74,10 @@ pub const MAX_VISIBILITY_TIMEOUT: Duration = Duration::from_secs(12 * 3600 - 900
 /// Default number of consecutive whole-request failures of the outage type (5xx, timeout, no
 /// connection) that open an account's circuit (docs/contracts.md §5, "Circuit breaker").
 pub const DEFAULT_CIRCUIT_FAILURE_THRESHOLD: u32 = 5;
+/// The consecutive failures that open a circuit must span at least this long: a blip that fails
+/// several concurrent requests at once is left to the call's own resends (20 s budget), so it
+/// never sends a batch's messages into the visibility backoff.
+pub const CIRCUIT_MIN_FAILING: Duration = Duration::from_secs(10);
 /// Largest accepted `CIRCUIT_FAILURE_THRESHOLD`.
 pub const MAX_CIRCUIT_FAILURE_THRESHOLD: usize = 1000;
 /// Default wait of an open circuit before its first probe (jittered); doubled per failed probe

@@ -3,7 +3,9 @@
 //!
 //! - **Closed**: requests go. Consecutive whole-request failures that say CleverTap is down
 //!   (5xx, timeouts, lost connections: `clevertap::retry::Health::Down`) are counted; any
-//!   answer from CleverTap resets the count. At the threshold the circuit opens.
+//!   answer from CleverTap resets the count. At the threshold the circuit opens, once the
+//!   failures span [`CIRCUIT_MIN_FAILING`](crate::config::CIRCUIT_MIN_FAILING): a blip that
+//!   fails a few concurrent requests at once is left to the call's own resends.
 //! - **Open**: nothing is sent; the caller answers its items `retry` with
 //!   `clevertap_circuit_open` at once. After a jittered cooldown the next request becomes the
 //!   probe.
@@ -31,6 +33,8 @@ pub const COOLDOWN_JITTER_PERCENT: u32 = 20;
 pub struct BreakerPolicy {
     /// Consecutive outage-type failures that open the circuit (at least 1).
     pub failure_threshold: u32,
+    /// How long the failures must have lasted, from the first of them, to open it.
+    pub min_failing: Duration,
     /// Cooldown before the first probe.
     pub cooldown: Duration,
     /// Longest cooldown, after failed probes.
@@ -41,6 +45,7 @@ impl Default for BreakerPolicy {
     fn default() -> Self {
         BreakerPolicy {
             failure_threshold: crate::config::DEFAULT_CIRCUIT_FAILURE_THRESHOLD,
+            min_failing: crate::config::CIRCUIT_MIN_FAILING,
             cooldown: crate::config::DEFAULT_CIRCUIT_COOLDOWN,
             max_cooldown: crate::config::DEFAULT_CIRCUIT_COOLDOWN
                 * crate::config::CIRCUIT_MAX_COOLDOWN_FACTOR,
@@ -70,9 +75,18 @@ impl BreakerPolicy {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
-    Closed { failures: u32 },
-    Open { until: Instant, failed_probes: u32 },
-    Probing { failed_probes: u32 },
+    /// `since`: when the first of the `failures` came.
+    Closed {
+        failures: u32,
+        since: Instant,
+    },
+    Open {
+        until: Instant,
+        failed_probes: u32,
+    },
+    Probing {
+        failed_probes: u32,
+    },
 }
 
 /// What the breaker says to a request about to be sent.
@@ -112,7 +126,10 @@ impl Breaker {
     pub fn new(policy: BreakerPolicy) -> Self {
         Breaker {
             policy,
-            state: Mutex::new(State::Closed { failures: 0 }),
+            state: Mutex::new(State::Closed {
+                failures: 0,
+                since: Instant::now(),
+            }),
             settled: Notify::new(),
         }
     }
@@ -160,9 +177,12 @@ impl Breaker {
         let mut state = self.state();
         let (next, transition) = match (*state, health) {
             (_, Health::Unknown) if !probe => return None,
-            (State::Closed { failures }, Health::Down) => {
+            (State::Closed { failures, since }, Health::Down) => {
+                let since = if failures == 0 { now } else { since };
                 let failures = failures.saturating_add(1);
-                if failures >= self.policy.failure_threshold.max(1) {
+                if failures >= self.policy.failure_threshold.max(1)
+                    && now.saturating_duration_since(since) >= self.policy.min_failing
+                {
                     (
                         State::Open {
                             until: now + self.policy.jittered(0),
@@ -171,7 +191,7 @@ impl Breaker {
                         Some(Transition::Opened),
                     )
                 } else {
-                    (State::Closed { failures }, None)
+                    (State::Closed { failures, since }, None)
                 }
             }
             // The probe failed, or never reached CleverTap: open again, for longer.
@@ -191,12 +211,20 @@ impl Breaker {
             }
             (State::Closed { .. }, Health::Unknown) => return None,
             // CleverTap answered: it is up.
-            (State::Closed { .. }, Health::Answered | Health::Throttled) => {
-                (State::Closed { failures: 0 }, None)
-            }
-            (State::Open { .. } | State::Probing { .. }, Health::Answered | Health::Throttled) => {
-                (State::Closed { failures: 0 }, Some(Transition::Closed))
-            }
+            (State::Closed { .. }, Health::Answered | Health::Throttled) => (
+                State::Closed {
+                    failures: 0,
+                    since: now,
+                },
+                None,
+            ),
+            (State::Open { .. } | State::Probing { .. }, Health::Answered | Health::Throttled) => (
+                State::Closed {
+                    failures: 0,
+                    since: now,
+                },
+                Some(Transition::Closed),
+            ),
         };
         let was_probing = matches!(*state, State::Probing { .. });
         *state = next;
@@ -221,6 +249,7 @@ mod tests {
     fn policy() -> BreakerPolicy {
         BreakerPolicy {
             failure_threshold: 3,
+            min_failing: Duration::ZERO,
             cooldown: Duration::from_secs(10),
             max_cooldown: Duration::from_secs(60),
         }
@@ -382,6 +411,35 @@ mod tests {
                 Some(Transition::Closed)
             );
             assert_eq!(b.admit(Instant::now()), Admission::Send);
+        });
+    }
+
+    #[test]
+    fn failures_of_a_short_blip_do_not_open_it_however_many() {
+        paused(async {
+            let b = Breaker::new(BreakerPolicy {
+                min_failing: Duration::from_secs(10),
+                ..policy()
+            });
+            // Ten requests in flight fail at once, then their resends a few seconds later.
+            for _ in 0..10 {
+                assert_eq!(b.record(Health::Down, false, Instant::now()), None);
+            }
+            tokio::time::sleep(Duration::from_secs(9)).await;
+            assert_eq!(b.record(Health::Down, false, Instant::now()), None);
+            assert!(!b.is_open());
+            // CleverTap answers: the streak ends, and the span starts again with the next one.
+            assert_eq!(b.record(Health::Answered, false, Instant::now()), None);
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            for _ in 0..3 {
+                assert_eq!(b.record(Health::Down, false, Instant::now()), None);
+            }
+            // Failing for 10 s without an answer: open.
+            tokio::time::sleep(Duration::from_secs(10)).await;
+            assert_eq!(
+                b.record(Health::Down, false, Instant::now()),
+                Some(Transition::Opened)
+            );
         });
     }
 

@@ -329,6 +329,7 @@ mod tests {
             max,
             BreakerPolicy {
                 failure_threshold: 2,
+                min_failing: std::time::Duration::ZERO,
                 cooldown: Duration::from_secs(10),
                 max_cooldown: Duration::from_secs(100),
             },

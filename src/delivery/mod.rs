@@ -83,6 +83,7 @@ impl DeliveryPolicy {
             endpoint_override: config.clevertap_endpoint.clone(),
             breaker: BreakerPolicy {
                 failure_threshold: config.circuit_failure_threshold,
+                min_failing: config::CIRCUIT_MIN_FAILING,
                 cooldown: config.circuit_cooldown,
                 max_cooldown: config
                     .circuit_cooldown

@@ -646,6 +646,7 @@ fn breaker_policy(threshold: u32) -> DeliveryPolicy {
     DeliveryPolicy {
         breaker: BreakerPolicy {
             failure_threshold: threshold,
+            min_failing: Duration::ZERO,
             cooldown: Duration::from_secs(10),
             max_cooldown: Duration::from_secs(100),
         },
@@ -809,4 +810,16 @@ fn a_429_lowers_the_accounts_bound_and_successes_raise_it_again() {
         assert_eq!(bound(), 4);
         assert_eq!(run(8).await, 4);
     });
+}
+
+#[test]
+fn a_blip_of_failures_is_left_to_the_resends_and_never_opens_the_circuit() {
+    // Eight 503s in a row, within a second or two: more than the threshold, but the default
+    // policy wants the failures to last 10 s before it opens.
+    let fake = Fake::scripted(std::iter::repeat_n(Behaviour::Status(503), 8));
+    let (report, delivery) = run(fake, &[1, 1]);
+    assert_eq!(codes_of(&report), vec!["delivered"; 2]);
+    assert_eq!(report.stats.circuit_opened, 0);
+    assert!(!delivery.gate("ACC").breaker().is_open());
+    assert_eq!(delivery.transport().state().requests, 9);
 }

@@ -623,6 +623,7 @@ async fn an_outage_through_the_http_client_opens_the_circuit_and_a_probe_closes_
     let d = delivery(DeliveryPolicy {
         breaker: BreakerPolicy {
             failure_threshold: 3,
+            min_failing: Duration::ZERO,
             cooldown: Duration::from_millis(200),
             max_cooldown: Duration::from_secs(2),
         },

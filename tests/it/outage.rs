@@ -460,17 +460,19 @@ async fn a_day_long_outage_dead_letters_nothing_and_everything_is_delivered_afte
         poller.max_receives()
     );
 
-    // CleverTap saw a trickle: per account, the threshold once, then at most one probe per
-    // invocation, and never faster than the shortest cooldown after failed probes.
-    let threshold = config::DEFAULT_CIRCUIT_FAILURE_THRESHOLD as usize;
+    // CleverTap saw a trickle. Per account: the first invocation's resends until the circuit
+    // opens (failures lasting CIRCUIT_MIN_FAILING: within the 20 s budget, backoff up to 5 s,
+    // that is at most 10 requests), then at most one probe per invocation, and never faster
+    // than the shortest cooldown once failed probes have doubled it to its cap.
+    let before_opening = 10;
     let accounts = 2;
-    let per_invocation_bound = accounts * (threshold + invocations_during_outage);
+    let per_invocation_bound = accounts * (before_opening + invocations_during_outage);
     let shortest_cooldown =
         config::DEFAULT_CIRCUIT_COOLDOWN * config::CIRCUIT_MAX_COOLDOWN_FACTOR * (100 - 20)
             / 100
             / f as u32;
     let cooldown_bound = accounts
-        * (threshold + 2 + (outage.as_millis() / shortest_cooldown.as_millis()) as usize)
+        * (before_opening + (outage.as_millis() / shortest_cooldown.as_millis()) as usize)
         // The first cooldowns are shorter (30 s, 60 s, ... before the cap).
         + accounts * 4;
     let per_scaled_hour = requests_during_outage as f64 / 24.0;
