@@ -4,8 +4,10 @@
 //! Run: `cargo bench --bench transform -- --measurement-time 3` (figures in BENCHMARKS.md).
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use rudder_clevertap::settings::MappingOptions;
-use rudder_clevertap::transform::{RecordBuf, transform_event, transform_event_into, upload_body};
+use rudder_clevertap::settings::{DestinationSettings, MappingOptions};
+use rudder_clevertap::transform::{
+    Mapped, RecordBuf, transform_event, transform_event_into, upload_body,
+};
 use serde::de::IgnoredAny;
 use std::hint::black_box;
 
@@ -26,7 +28,21 @@ fn bench(c: &mut Criterion) {
         enable_object_id_mapping: false,
     };
     for e in &events {
-        assert!(transform_event(e, opts).result.is_ok(), "{e}");
+        assert!(transform_event(e, opts).result.records().is_some(), "{e}");
+    }
+    // The same events for a destination with consent and event filter settings (none of the
+    // mix's events is filtered: what the filters cost on the hot path).
+    let filtering = DestinationSettings::from_json(
+        r#"{"accountId":"A","passcode":"p","trackAnonymous":true,
+        "oneTrustCookieCategories":[{"oneTrustCookieCategory":"C0004"}],
+        "eventFilteringOption":"blacklistedEvents","blacklistedEvents":[{"eventName":"Never Sent"}]}"#,
+    )
+    .expect("valid settings");
+    for e in &events {
+        assert!(
+            transform_event(e, &filtering).result.records().is_some(),
+            "{e}"
+        );
     }
     let mut group = c.benchmark_group("events");
     group.throughput(Throughput::Elements(events.len() as u64));
@@ -37,7 +53,24 @@ fn bench(c: &mut Criterion) {
             let mut n = 0;
             for e in &events {
                 buf.clear();
-                if let Ok(records) = transform_event_into(black_box(e), opts, &mut buf).result {
+                if let Mapped::Records(records) =
+                    transform_event_into(black_box(e), opts, &mut buf).result
+                {
+                    n += records;
+                }
+            }
+            black_box((n, buf.iter().map(str::len).sum::<usize>()))
+        })
+    });
+    // The same, for the destination with consent and event filter settings.
+    group.bench_function("transform_with_filters", |b| {
+        b.iter(|| {
+            let mut n = 0;
+            for e in &events {
+                buf.clear();
+                if let Mapped::Records(records) =
+                    transform_event_into(black_box(e), &filtering, &mut buf).result
+                {
                     n += records;
                 }
             }
@@ -49,7 +82,7 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             let mut n = 0;
             for e in &events {
-                if let Ok(records) = transform_event(black_box(e), opts).result {
+                if let Mapped::Records(records) = transform_event(black_box(e), opts).result {
                     n += records.len();
                 }
             }
@@ -60,7 +93,7 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             let all: Vec<_> = events
                 .iter()
-                .filter_map(|e| transform_event(black_box(e), opts).result.ok())
+                .filter_map(|e| transform_event(black_box(e), opts).result.into_records())
                 .flatten()
                 .collect();
             black_box(upload_body(all.iter()).len())

@@ -11,7 +11,10 @@ only), all on 127.0.0.1, stdlib only. It measures:
   * a batch of MESSAGES SQS messages (default 10,000, the SQS maximum) through the handler:
     wall time (invocation handed out -> response posted), CPU time of the function process
     (utime+stime from /proc), repeated WARM_RUNS times in the same container;
-  * peak RSS of the function process (VmHWM from /proc/PID/status) and the binary's size.
+  * peak RSS of the function process (VmHWM from /proc/PID/status) and the binary's size;
+  * in the same run, the `transform` command of the same binary on the same events as NDJSON
+    (TRANSFORM_REPEAT times over, default 20), its CPU time from getrusage; and the two rates
+    in events per CPU-second, and their ratio: the figure that holds on a noisy machine.
 
 Everything stops by itself: a watchdog kills the binary and exits after TIMEOUT seconds.
 Usage: bench_whole_path.py BINARY
@@ -32,6 +35,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 MESSAGES = int(os.environ.get("MESSAGES", "10000"))
 WARM_RUNS = int(os.environ.get("WARM_RUNS", "3"))
 COLD_STARTS = max(1, int(os.environ.get("COLD_STARTS", "5")))
+TRANSFORM_REPEAT = max(1, int(os.environ.get("TRANSFORM_REPEAT", "20")))
 MOCK_LATENCY_MS = float(os.environ.get("MOCK_LATENCY_MS", "0"))
 TIMEOUT = float(os.environ.get("TIMEOUT", "300"))
 DESTINATION = "bench"
@@ -338,6 +342,11 @@ def main():
     finally:
         stop(proc, watchdog)
 
+    transform_cpu, transform_events = transform_rate(binary)
+    path_cpu = sum(c for _, c in runs)
+    path_rate = MESSAGES * len(runs) / path_cpu if path_cpu else 0.0
+    transform_rate_value = transform_events / transform_cpu if transform_cpu else 0.0
+
     inits = sorted(i for i, _ in colds)
     firsts = sorted(c for _, c in colds)
     result = {
@@ -358,10 +367,47 @@ def main():
         "clevertap_uploads": STATS.uploads,
         "clevertap_records": STATS.records,
         "secrets_manager_calls": STATS.secret_calls,
+        "whole_path_events_per_cpu_second": round(path_rate),
+        "transform_events": transform_events,
+        "transform_cpu_ms": round(transform_cpu * 1000, 1),
+        "transform_events_per_cpu_second": round(transform_rate_value),
+        "whole_path_to_transform_ratio": round(path_rate / transform_rate_value, 3)
+        if transform_rate_value
+        else None,
     }
     if STATS.records < MESSAGES * WARM_RUNS + COLD_STARTS:
         raise SystemExit(f"CleverTap got fewer records than events: {result}")
     print(json.dumps(result, indent=2))
+    print(f"whole path {result['whole_path_events_per_cpu_second']:,} events/CPU-s, transform "
+          f"{result['transform_events_per_cpu_second']:,} events/CPU-s: ratio "
+          f"{result['whole_path_to_transform_ratio']}", file=sys.stderr)
+
+
+def transform_rate(binary):
+    """CPU seconds of `binary transform` on the batch's events as NDJSON, TRANSFORM_REPEAT times
+    over, and how many events that was."""
+    import resource
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        events_path = os.path.join(tmp, "events.ndjson")
+        settings_path = os.path.join(tmp, "destination.json")
+        with open(events_path, "w") as f:
+            lines = "".join(event(i) + "\n" for i in range(MESSAGES))
+            for _ in range(TRANSFORM_REPEAT):
+                f.write(lines)
+        with open(settings_path, "w") as f:
+            json.dump({"accountId": "W9R-000-BNCH", "passcode": PASSCODE, "region": "eu1",
+                       "trackAnonymous": True}, f)
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        done = subprocess.run([binary, "transform", "--destination", settings_path, events_path],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              timeout=TIMEOUT)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        if done.returncode != 0:
+            raise SystemExit(f"transform exited {done.returncode}")
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return cpu, MESSAGES * TRANSFORM_REPEAT
 
 
 if __name__ == "__main__":

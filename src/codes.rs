@@ -16,10 +16,20 @@ pub const NO_DESTINATION: &str = "no_destination";
 pub const INVALID_DESTINATION_ID: &str = "invalid_destination_id";
 /// A record of the batch is not an SQS message Lambda would send.
 pub const INVALID_SQS_RECORD: &str = "invalid_sqs_record";
-/// FIFO: an earlier message of the batch needs a retry, so this one was not sent.
+/// FIFO: an earlier message of the same message group needs a retry, so this one was not sent.
 pub const FIFO_EARLIER_MESSAGE_FAILED: &str = "fifo_earlier_message_failed";
 /// The delivery gave no outcome for an item (a defect; never reported as delivered).
 pub const DELIVERY_INCOMPLETE: &str = "delivery_incomplete";
+
+// Dead letters.
+/// A rejected item whose dead letter could not be written (refused, failed, too large, or no
+/// queue for an SQS message): it is retried instead, since it is `rejected` only once written.
+pub const DEAD_LETTER_FAILED: &str = "dead_letter_failed";
+
+// Webhook bodies.
+/// An item past `MAX_ITEMS_PER_BODY` in a webhook body (or a regulation's user past it): neither
+/// sent nor dead-lettered.
+pub const TOO_MANY_ITEMS: &str = "too_many_items";
 
 // Destination settings (the secret).
 pub const SECRET_NOT_FOUND: &str = "secret_not_found";
@@ -85,11 +95,17 @@ pub const ALL: &[&str] = &[
     INVALID_TRAITS,
     MISSING_USER_ID,
     MISSING_PREVIOUS_ID,
+    FILTERED_MESSAGE_TYPE,
+    CONSENT_DENIED,
+    EVENT_NOT_ALLOWED,
+    EVENT_DENIED,
     NO_DESTINATION,
     INVALID_DESTINATION_ID,
     INVALID_SQS_RECORD,
     FIFO_EARLIER_MESSAGE_FAILED,
     DELIVERY_INCOMPLETE,
+    DEAD_LETTER_FAILED,
+    TOO_MANY_ITEMS,
     SECRET_NOT_FOUND,
     SECRETS_UNAVAILABLE,
     SECRET_MALFORMED,

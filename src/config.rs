@@ -15,6 +15,7 @@ pub mod vars {
     pub const RETRY_BUDGET_SECONDS: &str = "RETRY_BUDGET_SECONDS";
     pub const SECRETS_TTL_SECONDS: &str = "SECRETS_TTL_SECONDS";
     pub const MAX_BODY_BYTES: &str = "MAX_BODY_BYTES";
+    pub const MAX_ITEMS_PER_BODY: &str = "MAX_ITEMS_PER_BODY";
     pub const CLEVERTAP_ENDPOINT: &str = "CLEVERTAP_ENDPOINT";
     pub const VISIBILITY_BACKOFF_BASE_SECONDS: &str = "VISIBILITY_BACKOFF_BASE_SECONDS";
     pub const VISIBILITY_BACKOFF_CAP_SECONDS: &str = "VISIBILITY_BACKOFF_CAP_SECONDS";
@@ -45,6 +46,12 @@ pub const MAX_SECRETS_TTL: Duration = Duration::from_secs(86_400);
 pub const DEFAULT_MAX_BODY_BYTES: usize = 5 * 1024 * 1024;
 /// Largest accepted `MAX_BODY_BYTES`: Lambda's synchronous invocation payload quota (6 MB).
 pub const MAX_BODY_BYTES_LIMIT: usize = 6 * 1024 * 1024;
+/// Default largest number of items of one webhook body that are processed (docs/contracts.md
+/// §2): 10,000 small events are a few MB of work and an answer well under Lambda's 6 MB.
+pub const DEFAULT_MAX_ITEMS_PER_BODY: usize = 10_000;
+/// Largest accepted `MAX_ITEMS_PER_BODY`: beyond it a body of tiny items no longer fits a
+/// 128 MB function.
+pub const MAX_ITEMS_PER_BODY_LIMIT: usize = 100_000;
 /// Time kept free before the invocation deadline so dead-lettering still fits (docs/contracts.md §5).
 pub const SAFETY_MARGIN: Duration = Duration::from_secs(3);
 /// First backoff step of a resend within an invocation; doubled per attempt up to
@@ -104,6 +111,8 @@ pub struct Config {
     pub retry_budget: Duration,
     pub secrets_ttl: Duration,
     pub max_body_bytes: usize,
+    /// Items of a webhook body past this many are answered `too_many_items`, unsent.
+    pub max_items_per_body: usize,
     /// `CLEVERTAP_ENDPOINT` (tests only), without a trailing slash.
     pub clevertap_endpoint: Option<String>,
     /// First step of an SQS message's visibility backoff (whole seconds).
@@ -130,6 +139,7 @@ impl Default for Config {
             retry_budget: DEFAULT_RETRY_BUDGET,
             secrets_ttl: DEFAULT_SECRETS_TTL,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            max_items_per_body: DEFAULT_MAX_ITEMS_PER_BODY,
             clevertap_endpoint: None,
             visibility_backoff_base: DEFAULT_VISIBILITY_BACKOFF_BASE,
             visibility_backoff_cap: DEFAULT_VISIBILITY_BACKOFF_CAP,
@@ -253,6 +263,10 @@ impl Config {
                 Some(v) => parse_int(vars::MAX_BODY_BYTES, &v, 1, MAX_BODY_BYTES_LIMIT)?,
                 None => defaults.max_body_bytes,
             },
+            max_items_per_body: match get(vars::MAX_ITEMS_PER_BODY) {
+                Some(v) => parse_int(vars::MAX_ITEMS_PER_BODY, &v, 1, MAX_ITEMS_PER_BODY_LIMIT)?,
+                None => defaults.max_items_per_body,
+            },
             clevertap_endpoint: get(vars::CLEVERTAP_ENDPOINT)
                 .map(|v| parse_url(vars::CLEVERTAP_ENDPOINT, &v))
                 .transpose()?,
@@ -356,6 +370,7 @@ mod tests {
         assert_eq!(c.retry_budget, Duration::from_secs(20));
         assert_eq!(c.secrets_ttl, Duration::from_secs(300));
         assert_eq!(c.max_body_bytes, 5 * 1024 * 1024);
+        assert_eq!(c.max_items_per_body, 10_000);
         assert_eq!(c.clevertap_endpoint, None);
         assert_eq!(c.visibility_backoff_base, Duration::from_secs(1200));
         assert_eq!(c.visibility_backoff_cap, Duration::from_secs(4800));
@@ -378,6 +393,7 @@ mod tests {
             ("RETRY_BUDGET_SECONDS", "0.5"),
             ("SECRETS_TTL_SECONDS", "0"),
             ("MAX_BODY_BYTES", "1024"),
+            ("MAX_ITEMS_PER_BODY", "100000"),
             ("CLEVERTAP_ENDPOINT", "http://127.0.0.1:9000/"),
             ("VISIBILITY_BACKOFF_BASE_SECONDS", "1"),
             ("VISIBILITY_BACKOFF_CAP_SECONDS", "4"),
@@ -403,6 +419,7 @@ mod tests {
         assert_eq!(c.retry_budget, Duration::from_millis(500));
         assert_eq!(c.secrets_ttl, Duration::ZERO);
         assert_eq!(c.max_body_bytes, 1024);
+        assert_eq!(c.max_items_per_body, 100_000);
         assert_eq!(
             c.clevertap_endpoint.as_deref(),
             Some("http://127.0.0.1:9000")
@@ -431,6 +448,8 @@ mod tests {
             ("SECRETS_TTL_SECONDS", "1e9"),
             ("MAX_BODY_BYTES", "0"),
             ("MAX_BODY_BYTES", "7000000"),
+            ("MAX_ITEMS_PER_BODY", "0"),
+            ("MAX_ITEMS_PER_BODY", "100001"),
             ("DEFAULT_DESTINATION_ID", "a/b"),
             ("DEAD_LETTER_QUEUE_URL", "sqs://queue"),
             ("CLEVERTAP_ENDPOINT", "api.clevertap.com"),

@@ -2,12 +2,14 @@
 //! a JSON array, `{"batch": [...]}`, or NDJSON (docs/contracts.md §1, §2). Items borrow their text from
 //! the body; a bad item is kept with its reason rather than failing its neighbours, so every
 //! event ends with a result. An object with a `regulationType` key is a regulation (docs/contracts.md §6),
-//! never an event.
+//! never an event. A body may be split with a bound on its items (a webhook's
+//! `MAX_ITEMS_PER_BODY`): the items past it are only counted, never kept, so a body of millions
+//! of tiny items costs no more than the bound.
 
 use crate::codes;
 use crate::outcome::Reason;
 use crate::regulation::{REGULATION_TYPE_KEY, Regulation};
-use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 use std::fmt;
 
@@ -50,17 +52,36 @@ pub enum Body<'a> {
     Regulation(Regulation<'a>),
 }
 
+/// A body split with a bound on its items.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Split<'a> {
+    pub body: Body<'a>,
+    /// How many items (events, or a regulation's users) past the bound were left unread.
+    pub beyond: usize,
+}
+
 /// The top level of a body that is one JSON value.
 enum Whole<'a> {
     /// An object; `batch` holds its `batch` member when that is an array.
     Object(Option<&'a RawValue>),
     /// An object with a `regulationType` key.
     Regulation,
-    Array(Vec<&'a RawValue>),
+    /// The first elements (up to the bound), and how many more there were.
+    Array(Vec<&'a RawValue>, usize),
     Scalar,
 }
 
-struct WholeVisitor;
+/// Reads the top level, keeping at most `max` elements of an array.
+struct WholeVisitor {
+    max: usize,
+}
+
+impl<'de> DeserializeSeed<'de> for WholeVisitor {
+    type Value = Whole<'de>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
 
 impl<'de> Visitor<'de> for WholeVisitor {
     type Value = Whole<'de>;
@@ -85,12 +106,9 @@ impl<'de> Visitor<'de> for WholeVisitor {
     fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
         Ok(Whole::Scalar)
     }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(16));
-        while let Some(item) = seq.next_element::<&'de RawValue>()? {
-            items.push(item);
-        }
-        Ok(Whole::Array(items))
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+        let (items, beyond) = bounded_seq(seq, self.max)?;
+        Ok(Whole::Array(items, beyond))
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut batch = None;
@@ -114,44 +132,129 @@ impl<'de> Visitor<'de> for WholeVisitor {
     }
 }
 
-impl<'de> Deserialize<'de> for Whole<'de> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(WholeVisitor)
+/// The first `max` elements of a sequence, and how many more it has (read, not kept).
+fn bounded_seq<'de, A: SeqAccess<'de>>(
+    mut seq: A,
+    max: usize,
+) -> Result<(Vec<&'de RawValue>, usize), A::Error> {
+    let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(16).min(max));
+    while items.len() < max {
+        match seq.next_element::<&'de RawValue>()? {
+            Some(item) => items.push(item),
+            None => return Ok((items, 0)),
+        }
     }
+    let mut beyond = 0;
+    while seq.next_element::<IgnoredAny>()?.is_some() {
+        beyond += 1;
+    }
+    Ok((items, beyond))
+}
+
+/// Reads a JSON array, keeping at most `max` elements.
+struct BoundedArray {
+    max: usize,
+}
+
+impl<'de> DeserializeSeed<'de> for BoundedArray {
+    type Value = (Vec<&'de RawValue>, usize);
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for BoundedArray {
+    type Value = (Vec<&'de RawValue>, usize);
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON array")
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+        bounded_seq(seq, self.max)
+    }
+}
+
+/// The elements of the JSON array `text`, at most `max` of them, and how many more it has.
+pub(crate) fn bounded_array(
+    text: &str,
+    max: usize,
+) -> Result<(Vec<&RawValue>, usize), serde_json::Error> {
+    read_all(text, BoundedArray { max })
+}
+
+/// `seed` over the whole of `text` (nothing but whitespace may follow the value).
+fn read_all<'de, T: DeserializeSeed<'de>>(
+    text: &'de str,
+    seed: T,
+) -> Result<T::Value, serde_json::Error> {
+    let mut de = serde_json::Deserializer::from_str(text);
+    let value = seed.deserialize(&mut de)?;
+    de.end()?;
+    Ok(value)
 }
 
 /// Splits a body. An error means the body as a whole is unusable (empty, not JSON or NDJSON at
 /// all, or a malformed regulation); the reason's code says which (`empty_body`, `invalid_json`,
 /// `invalid_regulation`, `unsupported_regulation_type`).
 pub fn split_body(text: &str) -> Result<Body<'_>, Reason> {
+    split_body_bounded(text, usize::MAX).map(|split| split.body)
+}
+
+/// Splits an SQS message's body. Most bodies are one event on one line: such a body (one line,
+/// `{` to `}`, naming neither `regulationType` nor `batch`) is taken as one item without being
+/// read here, since the transform reads it, strictly, right after; were it not JSON after all,
+/// `pipeline::prepare` gives it the reason [`split_body`] gives. Anything else goes through
+/// [`split_body`]. This saves one full pass over every message (BENCHMARKS.md, "Whole path").
+pub fn split_message_body(text: &str) -> Result<Body<'_>, Reason> {
+    let trimmed = text.trim();
+    let one_plain_event = trimmed.starts_with('{')
+        && trimmed.ends_with('}')
+        && !trimmed.contains('\n')
+        && !trimmed.contains("\"regulationType\"")
+        && !trimmed.contains("\"batch\"");
+    if one_plain_event {
+        return Ok(Body::Events(vec![Item::ok(trimmed)]));
+    }
+    split_body(text)
+}
+
+/// Splits a body, keeping at most `max_items` items (events, or a regulation's users); the rest
+/// are counted in `beyond`, not read into items. NDJSON lines past the bound are not parsed, so
+/// a body is `invalid_json` as a whole when none of the first `max_items` lines is JSON.
+pub fn split_body_bounded(text: &str, max_items: usize) -> Result<Split<'_>, Reason> {
     let trimmed = text.trim();
     if trimmed.is_empty() {
         return Err(Reason::new(codes::EMPTY_BODY, "the body is empty"));
     }
-    let whole_error = match serde_json::from_str::<Whole<'_>>(trimmed) {
+    let whole_error = match read_all(trimmed, WholeVisitor { max: max_items }) {
         Ok(Whole::Object(Some(batch))) => {
-            let items = serde_json::from_str::<Vec<&RawValue>>(batch.get())
-                .map_err(|e| invalid_json(&e))?;
-            return Ok(Body::Events(
-                items.into_iter().map(Item::of_value).collect(),
-            ));
+            let (items, beyond) =
+                bounded_array(batch.get(), max_items).map_err(|e| invalid_json(&e))?;
+            return Ok(events(items, beyond));
         }
-        Ok(Whole::Object(None)) => return Ok(Body::Events(vec![Item::ok(trimmed)])),
-        Ok(Whole::Regulation) => return Regulation::parse(trimmed).map(Body::Regulation),
-        Ok(Whole::Array(items)) => {
-            return Ok(Body::Events(
-                items.into_iter().map(Item::of_value).collect(),
-            ));
+        Ok(Whole::Object(None)) => return Ok(one(trimmed)),
+        Ok(Whole::Regulation) => {
+            return Regulation::parse_bounded(trimmed, max_items).map(|(regulation, beyond)| {
+                Split {
+                    body: Body::Regulation(regulation),
+                    beyond,
+                }
+            });
         }
+        Ok(Whole::Array(items, beyond)) => return Ok(events(items, beyond)),
         Ok(Whole::Scalar) => {
-            return Ok(Body::Events(vec![Item {
-                raw: trimmed,
-                error: Some(not_an_object()),
-            }]));
+            return Ok(Split {
+                body: Body::Events(vec![Item {
+                    raw: trimmed,
+                    error: Some(not_an_object()),
+                }]),
+                beyond: 0,
+            });
         }
         Err(e) => e,
     };
-    let items = split_lines(trimmed);
+    let mut lines = non_blank_lines(trimmed);
+    let items: Vec<Item<'_>> = lines.by_ref().take(max_items).map(line_item).collect();
+    let beyond = lines.count();
     let no_line_is_json = items.iter().all(|i| {
         i.error
             .as_ref()
@@ -160,16 +263,35 @@ pub fn split_body(text: &str) -> Result<Body<'_>, Reason> {
     if no_line_is_json {
         return Err(invalid_json(&whole_error));
     }
-    Ok(Body::Events(items))
+    Ok(Split {
+        body: Body::Events(items),
+        beyond,
+    })
+}
+
+/// A body of these events.
+fn events(items: Vec<&RawValue>, beyond: usize) -> Split<'_> {
+    Split {
+        body: Body::Events(items.into_iter().map(Item::of_value).collect()),
+        beyond,
+    }
+}
+
+/// A body that is one event.
+fn one(text: &str) -> Split<'_> {
+    Split {
+        body: Body::Events(vec![Item::ok(text)]),
+        beyond: 0,
+    }
+}
+
+fn non_blank_lines(text: &str) -> impl Iterator<Item = &str> {
+    text.lines().map(str::trim).filter(|l| !l.is_empty())
 }
 
 /// NDJSON: one item per non-blank line, a line that is not JSON an `invalid_json` item.
 pub fn split_lines(text: &str) -> Vec<Item<'_>> {
-    text.lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .map(line_item)
-        .collect()
+    non_blank_lines(text).map(line_item).collect()
 }
 
 /// One NDJSON line as an item.
@@ -269,6 +391,63 @@ mod tests {
             events(r#"{"type":"track","properties":{"regulationType":"x"}}"#).len(),
             1
         );
+    }
+
+    #[test]
+    fn a_bound_keeps_the_first_items_of_every_form_and_counts_the_rest() {
+        let array = format!("[{}]", vec!["{}"; 25].join(","));
+        let batch = format!(r#"{{"batch":{array},"sentAt":"x"}}"#);
+        let ndjson = format!("{}\n\n", vec!["{}"; 25].join("\n"));
+        for body in [&array, &batch, &ndjson] {
+            let split = split_body_bounded(body, 10).unwrap();
+            match split.body {
+                Body::Events(items) => assert_eq!(items.len(), 10, "{body}"),
+                other => panic!("{other:?}"),
+            }
+            assert_eq!(split.beyond, 15, "{body}");
+        }
+        let split = split_body_bounded(&array, 25).unwrap();
+        assert_eq!(split.beyond, 0);
+        let split = split_body_bounded(r#"{"a":1}"#, 1).unwrap();
+        assert_eq!(
+            (split.body, split.beyond),
+            (Body::Events(vec![Item::ok(r#"{"a":1}"#)]), 0)
+        );
+        // The items past the bound must still be JSON: the body is read to its end.
+        assert_eq!(
+            split_body_bounded("[{},{},{]", 1).unwrap_err().code,
+            "invalid_json"
+        );
+    }
+
+    #[test]
+    fn a_bound_keeps_the_first_users_of_a_regulation() {
+        let users = [r#"{"userId":"u"}"#; 7].join(",");
+        let body = format!(r#"{{"regulationType":"suppress_with_delete","users":[{users}]}}"#);
+        let split = split_body_bounded(&body, 3).unwrap();
+        match split.body {
+            Body::Regulation(r) => assert_eq!(r.users.len(), 3),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(split.beyond, 4);
+    }
+
+    #[test]
+    fn a_one_line_plain_event_of_a_message_is_taken_whole_and_anything_else_is_split() {
+        let one = "  {\"type\":\"track\",\"event\":\"x\"} ";
+        match split_message_body(one).unwrap() {
+            Body::Events(items) => assert_eq!(items, vec![Item::ok(one.trim())]),
+            other => panic!("{other:?}"),
+        }
+        // Two lines, a batch, a regulation: read as split_body reads them.
+        for body in [
+            "{\"a\":1}\n{\"b\":2}",
+            r#"{"batch":[{"a":1},{"b":2}]}"#,
+            r#"{"regulationType":"suppress_with_delete","users":[]}"#,
+            "[{\"a\":1}]",
+        ] {
+            assert_eq!(split_message_body(body), split_body(body), "{body}");
+        }
     }
 
     #[test]

@@ -27,6 +27,8 @@ const MAX_VALUES_PER_METRIC: usize = 100;
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct DestinationCounters {
     pub delivered: u64,
+    /// Events dropped on purpose (message type, consent, event filter): not sent, not retried.
+    pub filtered: u64,
     pub rejected: u64,
     pub retried: u64,
     pub dead_lettered: u64,
@@ -61,6 +63,7 @@ impl DestinationCounters {
     /// Adds another set of counters into this one.
     pub fn add(&mut self, other: &DestinationCounters) {
         self.delivered += other.delivered;
+        self.filtered += other.filtered;
         self.rejected += other.rejected;
         self.retried += other.retried;
         self.dead_lettered += other.dead_lettered;
@@ -120,6 +123,7 @@ impl InvocationMetrics {
                     destination.clone(),
                     json!({
                         "delivered": c.delivered,
+                        "filtered": c.filtered,
                         "rejected": c.rejected,
                         "retried": c.retried,
                         "dead_lettered": c.dead_lettered,
@@ -146,8 +150,9 @@ impl InvocationMetrics {
 }
 
 /// The metric names and units, in one place.
-const METRICS: [(&str, &str); 14] = [
+const METRICS: [(&str, &str); 15] = [
     ("EventsDelivered", "Count"),
+    ("EventsFiltered", "Count"),
     ("EventsRejected", "Count"),
     ("EventsRetried", "Count"),
     ("EventsDeadLettered", "Count"),
@@ -190,6 +195,7 @@ pub fn emf_document(
     doc.insert("function".into(), json!(function));
     doc.insert("destination".into(), json!(destination));
     doc.insert("EventsDelivered".into(), json!(c.delivered));
+    doc.insert("EventsFiltered".into(), json!(c.filtered));
     doc.insert("EventsRejected".into(), json!(c.rejected));
     doc.insert("EventsRetried".into(), json!(c.retried));
     doc.insert("EventsDeadLettered".into(), json!(c.dead_lettered));

@@ -1,5 +1,5 @@
-//! The three outcomes every event, user and message ends in, and how a group's outcome is
-//! derived: the worst of its parts (retry > rejected > delivered, docs/contracts.md §3).
+//! The outcomes every event, user and message ends in, and how a group's outcome is derived:
+//! the worst of its parts (retry > rejected > filtered > delivered, docs/contracts.md §3).
 
 use serde::Serialize;
 use std::borrow::Cow;
@@ -25,6 +25,10 @@ impl Reason {
 pub enum Outcome {
     /// CleverTap accepted every record (or discarded it by the account's own rule, code 528).
     Delivered,
+    /// Dropped on purpose, as RudderStack drops it before its CleverTap destination (a message
+    /// type CleverTap does not take, consent denied, the event filter): not sent, not an error,
+    /// never dead-lettered nor retried.
+    Filtered(Reason),
     /// The item itself is bad; retrying cannot help. Dead-lettered.
     Rejected(Reason),
     /// Transient or configuration trouble; the source should try again.
@@ -36,6 +40,7 @@ pub enum Outcome {
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     Delivered,
+    Filtered,
     Rejected,
     Retry,
 }
@@ -44,6 +49,7 @@ impl Status {
     pub const fn as_str(self) -> &'static str {
         match self {
             Status::Delivered => "delivered",
+            Status::Filtered => "filtered",
             Status::Rejected => "rejected",
             Status::Retry => "retry",
         }
@@ -51,6 +57,10 @@ impl Status {
 }
 
 impl Outcome {
+    pub fn filtered(code: impl Into<Cow<'static, str>>, message: impl Into<String>) -> Self {
+        Outcome::Filtered(Reason::new(code, message))
+    }
+
     pub fn rejected(code: impl Into<Cow<'static, str>>, message: impl Into<String>) -> Self {
         Outcome::Rejected(Reason::new(code, message))
     }
@@ -62,6 +72,7 @@ impl Outcome {
     pub const fn status(&self) -> Status {
         match self {
             Outcome::Delivered => Status::Delivered,
+            Outcome::Filtered(_) => Status::Filtered,
             Outcome::Rejected(_) => Status::Rejected,
             Outcome::Retry(_) => Status::Retry,
         }
@@ -70,7 +81,7 @@ impl Outcome {
     pub fn reason(&self) -> Option<&Reason> {
         match self {
             Outcome::Delivered => None,
-            Outcome::Rejected(r) | Outcome::Retry(r) => Some(r),
+            Outcome::Filtered(r) | Outcome::Rejected(r) | Outcome::Retry(r) => Some(r),
         }
     }
 
@@ -95,6 +106,7 @@ impl Outcome {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct StatusCounts {
     pub delivered: usize,
+    pub filtered: usize,
     pub rejected: usize,
     pub retry: usize,
 }
@@ -119,6 +131,7 @@ impl StatusCounts {
     pub fn add(&mut self, status: Status) {
         match status {
             Status::Delivered => self.delivered += 1,
+            Status::Filtered => self.filtered += 1,
             Status::Rejected => self.rejected += 1,
             Status::Retry => self.retry += 1,
         }
@@ -127,6 +140,7 @@ impl StatusCounts {
     pub const fn get(&self, status: Status) -> usize {
         match status {
             Status::Delivered => self.delivered,
+            Status::Filtered => self.filtered,
             Status::Rejected => self.rejected,
             Status::Retry => self.retry,
         }
@@ -195,6 +209,15 @@ mod tests {
     }
 
     #[test]
+    fn filtered_is_worse_than_delivered_and_better_than_rejected() {
+        let f = Outcome::filtered("filtered_message_type", "group");
+        assert_eq!(Outcome::Delivered.worst(f.clone()), f);
+        let rj = Outcome::rejected("bad", "bad event");
+        assert_eq!(f.clone().worst(rj.clone()), rj);
+        assert_eq!(StatusCounts::of([&f, &Outcome::Delivered]).filtered, 1);
+    }
+
+    #[test]
     fn on_a_tie_the_first_reason_is_kept() {
         let a = Outcome::rejected("a", "first");
         let b = Outcome::rejected("b", "second");
@@ -213,6 +236,7 @@ mod tests {
             s.counts,
             StatusCounts {
                 delivered: 1,
+                filtered: 0,
                 rejected: 2,
                 retry: 0
             }

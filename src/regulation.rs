@@ -10,7 +10,6 @@
 use crate::codes;
 use crate::outcome::Reason;
 use crate::settings::DestinationId;
-use crate::transform::Record;
 use crate::transform::event::Key;
 use crate::transform::json::write_str;
 use serde::de::{self, Deserialize, Deserializer, MapAccess, Visitor};
@@ -47,6 +46,12 @@ pub struct Regulation<'a> {
 impl<'a> Regulation<'a> {
     /// Reads a regulation from the JSON text of one object that has a `regulationType` key.
     pub fn parse(text: &'a str) -> Result<Self, Reason> {
+        Regulation::parse_bounded(text, usize::MAX).map(|(regulation, _)| regulation)
+    }
+
+    /// [`Regulation::parse`], keeping at most `max_users` users; also how many more there were
+    /// (counted, not read: a webhook's `MAX_ITEMS_PER_BODY`).
+    pub fn parse_bounded(text: &'a str, max_users: usize) -> Result<(Self, usize), Reason> {
         let Members(members) = serde_json::from_str::<Members<'a>>(text).map_err(|e| {
             Reason::new(
                 codes::INVALID_REGULATION,
@@ -84,9 +89,10 @@ impl<'a> Regulation<'a> {
                     "users is missing: expected an array of users".into(),
                 ));
             }
-            Some(raw) => serde_json::from_str::<Vec<&'a RawValue>>(raw)
+            Some(raw) => crate::input::bounded_array(raw, max_users)
                 .map_err(|_| invalid("users must be an array of users".into()))?,
         };
+        let (users, beyond) = users;
         let users = users
             .into_iter()
             .enumerate()
@@ -102,11 +108,14 @@ impl<'a> Regulation<'a> {
             Some(raw) => destination_ids(raw)?,
         };
 
-        Ok(Regulation {
-            destination_ids,
-            users,
-            members,
-        })
+        Ok((
+            Regulation {
+                destination_ids,
+                users,
+                members,
+            },
+            beyond,
+        ))
     }
 
     /// The users that have a usable `userId`: (index in `users`, userId), in order.
@@ -165,13 +174,11 @@ pub fn in_batch() -> Reason {
 
 /// A rejected item of an array, a batch or NDJSON that is a regulation says so, rather than what
 /// the event mapping found missing. Costs nothing for the events that transform.
-pub fn explain_rejection(
-    raw: &str,
-    result: Result<Vec<Record>, Reason>,
-) -> Result<Vec<Record>, Reason> {
-    match result {
-        Err(_) if is_regulation_item(raw) => Err(in_batch()),
-        other => other,
+pub fn explain_rejection(raw: &str, reason: Reason) -> Reason {
+    if is_regulation_item(raw) {
+        in_batch()
+    } else {
+        reason
     }
 }
 
@@ -205,16 +212,32 @@ fn user_id(index: usize, raw: &RawValue) -> Result<String, Reason> {
             format!("users[{index}] has no userId: there is no profile to delete"),
         )
     };
+    let invalid = || {
+        Reason::new(
+            codes::INVALID_USER_ID,
+            format!("users[{index}].userId must be a string or a number"),
+        )
+    };
     match members.iter().rev().find(|(k, _)| k == "userId") {
         None => Err(missing()),
         Some((_, v)) if *v == "null" => Err(missing()),
+        // A number is deleted as the text the transform's records carry for it (JavaScript's
+        // number formatting: `1.0` is "1"), so the profile it created is the one deleted.
+        Some((_, v)) if v.starts_with(|c: char| c == '-' || c.is_ascii_digit()) => {
+            match v.parse::<f64>() {
+                Ok(0.0) => Err(missing()),
+                Ok(n) if n.is_finite() => {
+                    let mut id = String::with_capacity(v.len());
+                    crate::transform::json::write_number_text(&mut id, v);
+                    Ok(id)
+                }
+                _ => Err(invalid()),
+            }
+        }
         Some((_, v)) => match serde_json::from_str::<String>(v) {
             Ok(id) if id.trim().is_empty() => Err(missing()),
             Ok(id) => Ok(id),
-            Err(_) => Err(Reason::new(
-                codes::INVALID_USER_ID,
-                format!("users[{index}].userId must be a string"),
-            )),
+            Err(_) => Err(invalid()),
         },
     }
 }
@@ -305,8 +328,8 @@ mod tests {
     fn users_without_a_usable_user_id_are_rejected_one_by_one() {
         let r = Regulation::parse(
             r#"{"regulationType":"suppress_with_delete","users":[
-                {"userId":"ok"},{},{"userId":null},{"userId":"  "},{"userId":7},"u",
-                {"userId":{"a":1}}]}"#,
+                {"userId":"ok"},{},{"userId":null},{"userId":"  "},{"userId":true},"u",
+                {"userId":{"a":1}},{"userId":0},{"userId":1e400}]}"#,
         )
         .unwrap();
         let codes: Vec<Option<&str>> = r
@@ -324,6 +347,8 @@ mod tests {
                 Some("invalid_user_id"),
                 Some("invalid_user_id"),
                 Some("invalid_user_id"),
+                Some("missing_user_id"),
+                Some("invalid_user_id"),
             ]
         );
         assert!(
@@ -335,6 +360,19 @@ mod tests {
                 .contains("users[1]")
         );
         assert_eq!(r.identities().count(), 1);
+    }
+
+    #[test]
+    fn a_numeric_user_id_is_deleted_as_its_decimal_text() {
+        let r = Regulation::parse(
+            r#"{"regulationType":"suppress_with_delete","users":[
+                {"userId":12345},{"userId":-7},{"userId":1.0},{"userId":2.50},{"userId":"s"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            r.identities().collect::<Vec<_>>(),
+            [(0, "12345"), (1, "-7"), (2, "1"), (3, "2.5"), (4, "s")]
+        );
     }
 
     #[test]
@@ -408,13 +446,13 @@ mod tests {
     #[test]
     fn a_regulation_inside_a_batch_is_rejected_as_such() {
         let raw = r#"{"regulationType":"suppress_with_delete","users":[]}"#;
-        let missing = Err(Reason::new("missing_type", "no type"));
+        let missing = Reason::new("missing_type", "no type");
         assert_eq!(
-            explain_rejection(raw, missing.clone()).unwrap_err().code,
+            explain_rejection(raw, missing.clone()).code,
             "regulation_in_batch"
         );
         assert_eq!(
-            explain_rejection(r#"{"a":1}"#, missing).unwrap_err().code,
+            explain_rejection(r#"{"a":1}"#, missing).code,
             "missing_type"
         );
     }

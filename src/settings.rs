@@ -1,10 +1,13 @@
 //! Destination settings: the JSON a destination's secret holds, with the same names as
-//! RudderStack's CleverTap settings (docs/contracts.md §4), and the types that keep the passcode and
-//! webhook token out of logs, errors and Debug output.
+//! RudderStack's CleverTap settings (docs/contracts.md §4), including its consent management and
+//! event filtering settings, and the types that keep the passcode and webhook token out of logs,
+//! errors and Debug output.
 
 use crate::clevertap::endpoint::Region;
 use crate::codes;
+use crate::transform::value::js_trim;
 use serde::Deserialize;
+use serde_json::Value;
 use std::fmt;
 
 /// A secret string (passcode, webhook token). Debug and Display print `<redacted>`; the value is
@@ -81,6 +84,93 @@ pub struct MappingOptions {
     pub enable_object_id_mapping: bool,
 }
 
+/// Which events the destination drops on purpose (filtered: not sent, not an error), from
+/// RudderStack's consent management and event filtering settings. Empty by default, and then
+/// the transform does not look at the events' consent at all.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Filters {
+    pub consent: ConsentSettings,
+    pub events: EventFilter,
+}
+
+/// No filters (what a secret without consent or event filter settings gives).
+pub static NO_FILTERS: Filters = Filters {
+    consent: ConsentSettings {
+        one_trust: Vec::new(),
+        ketch: Vec::new(),
+        generic: Vec::new(),
+    },
+    events: EventFilter::Disabled,
+};
+
+/// The destination's consent settings, in the shapes rudder-server's processor reads
+/// (`processor/consent.go`). Consent ids compare exactly (case and spaces count), as there.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ConsentSettings {
+    /// `oneTrustCookieCategories[].oneTrustCookieCategory`: the event is filtered when any of
+    /// them is denied.
+    pub one_trust: Vec<Box<str>>,
+    /// `ketchConsentPurposes[].purpose`: the event is filtered when all of them are denied.
+    pub ketch: Vec<Box<str>>,
+    /// `consentManagement[]`: one entry per provider that has consents.
+    pub generic: Vec<GenericConsent>,
+}
+
+impl ConsentSettings {
+    /// Whether nothing is configured (then no event is filtered for consent).
+    pub fn is_empty(&self) -> bool {
+        self.one_trust.is_empty() && self.ketch.is_empty() && self.generic.is_empty()
+    }
+}
+
+/// One provider of the generic consent management (`consentManagement`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GenericConsent {
+    /// `provider`, as the events name it in `context.consentManagement.provider`.
+    pub provider: Box<str>,
+    /// `resolutionStrategy`: used for the `custom` provider (other providers take the event's).
+    pub resolution_strategy: ResolutionStrategy,
+    /// `consents[].consent`, never empty.
+    pub consents: Vec<Box<str>>,
+}
+
+/// How the configured consents combine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ResolutionStrategy {
+    /// The user must consent to all of them: filtered when any is denied (the default).
+    #[default]
+    And,
+    /// The user must consent to at least one: filtered when all are denied.
+    Or,
+}
+
+impl ResolutionStrategy {
+    /// rudder-server's reading: `"or"` is Or, anything else And.
+    pub fn from_name(name: &str) -> Self {
+        if name == "or" {
+            ResolutionStrategy::Or
+        } else {
+            ResolutionStrategy::And
+        }
+    }
+}
+
+/// `eventFilteringOption` with its list: which track events are sent, by name. RudderStack
+/// applies these only in device mode (its JavaScript SDK); here they apply to track events,
+/// with the SDK's rules: names compare case-sensitively after trimming white space on both
+/// sides, and a track event without a string name is dropped by an allow list, kept by a deny
+/// list.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum EventFilter {
+    /// `disable` (or absent): every event goes.
+    #[default]
+    Disabled,
+    /// `whitelistedEvents`: only the track events named here go (trimmed names).
+    Allow(Vec<Box<str>>),
+    /// `blacklistedEvents`: the track events named here are dropped (trimmed names).
+    Deny(Vec<Box<str>>),
+}
+
 /// One destination's settings, parsed and checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DestinationSettings {
@@ -88,6 +178,8 @@ pub struct DestinationSettings {
     pub passcode: Secret,
     pub region: Region,
     pub mapping: MappingOptions,
+    /// Consent and event filters: which events are dropped on purpose.
+    pub filters: Filters,
     /// `webhookToken`: enables the HTTP entrypoint for this destination.
     pub webhook_token: Option<Secret>,
 }
@@ -134,6 +226,174 @@ struct RawSettings {
     track_anonymous: Option<LooseBool>,
     enable_object_id_mapping: Option<LooseBool>,
     webhook_token: Option<String>,
+    one_trust_cookie_categories: Option<Value>,
+    ketch_consent_purposes: Option<Value>,
+    consent_management: Option<Value>,
+    event_filtering_option: Option<Value>,
+    whitelisted_events: Option<Value>,
+    blacklisted_events: Option<Value>,
+}
+
+fn malformed(detail: String) -> SettingsError {
+    SettingsError::Malformed { detail }
+}
+
+/// The source type whose list is used when a consent setting is given per source type.
+pub const CONSENT_SOURCE_TYPE: &str = "cloud";
+
+/// The list a consent setting holds: the flat list rudder-server reads, or, in the
+/// per-source-type object RudderStack's dashboard exports (`{"web": [...], "cloud": [...]}`),
+/// the list of [`CONSENT_SOURCE_TYPE`]: events reach this function server to server, as from a
+/// RudderStack cloud source. Absent or null: no list.
+fn source_list<'v>(name: &str, value: Option<&'v Value>) -> Result<&'v [Value], SettingsError> {
+    let list = match value {
+        Some(Value::Object(by_source)) => by_source.get(CONSENT_SOURCE_TYPE),
+        other => other,
+    };
+    match list {
+        None | Some(Value::Null) => Ok(&[]),
+        Some(Value::Array(items)) => Ok(items),
+        Some(_) => Err(malformed(format!(
+            "{name} must be a list, or an object of lists by source type"
+        ))),
+    }
+}
+
+/// The string `field` of each entry of `list` (absent, null and empty ones skipped).
+fn entry_strings<'v>(
+    name: &str,
+    list: &'v [Value],
+    field: &str,
+) -> Result<Vec<&'v str>, SettingsError> {
+    let mut out = Vec::with_capacity(list.len());
+    for (i, entry) in list.iter().enumerate() {
+        let Value::Object(entry) = entry else {
+            return Err(malformed(format!(
+                "{name}[{i}] must be an object with \"{field}\""
+            )));
+        };
+        match entry.get(field) {
+            None | Some(Value::Null) => {}
+            Some(Value::String(text)) => {
+                if !text.is_empty() {
+                    out.push(text.as_str());
+                }
+            }
+            Some(_) => {
+                return Err(malformed(format!("{name}[{i}].{field} must be a string")));
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn boxed(items: Vec<&str>) -> Vec<Box<str>> {
+    items.into_iter().map(Box::from).collect()
+}
+
+fn consent_settings(raw: &RawSettings) -> Result<ConsentSettings, SettingsError> {
+    let one_trust = source_list(
+        "oneTrustCookieCategories",
+        raw.one_trust_cookie_categories.as_ref(),
+    )?;
+    let ketch = source_list("ketchConsentPurposes", raw.ketch_consent_purposes.as_ref())?;
+    let generic_list = source_list("consentManagement", raw.consent_management.as_ref())?;
+    let mut generic: Vec<GenericConsent> = Vec::new();
+    for (i, entry) in generic_list.iter().enumerate() {
+        let name = format!("consentManagement[{i}]");
+        let Value::Object(fields) = entry else {
+            return Err(malformed(format!("{name} must be an object")));
+        };
+        let text = |field: &str| match fields.get(field) {
+            None | Some(Value::Null) => Ok(""),
+            Some(Value::String(t)) => Ok(t.as_str()),
+            Some(_) => Err(malformed(format!("{name}.{field} must be a string"))),
+        };
+        let provider = text("provider")?;
+        let resolution_strategy = match text("resolutionStrategy")? {
+            "" | "and" => ResolutionStrategy::And,
+            "or" => ResolutionStrategy::Or,
+            _ => {
+                return Err(malformed(format!(
+                    "{name}.resolutionStrategy must be \"and\" or \"or\""
+                )));
+            }
+        };
+        let consents = match fields.get("consents") {
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::Array(list)) => {
+                entry_strings(&format!("{name}.consents"), list, "consent")?
+            }
+            Some(_) => return Err(malformed(format!("{name}.consents must be a list"))),
+        };
+        // As rudder-server: a provider without name or consents is no rule; a provider given
+        // twice keeps its last entry.
+        if provider.is_empty() || consents.is_empty() {
+            continue;
+        }
+        generic.retain(|g| &*g.provider != provider);
+        generic.push(GenericConsent {
+            provider: provider.into(),
+            resolution_strategy,
+            consents: boxed(consents),
+        });
+    }
+    Ok(ConsentSettings {
+        one_trust: boxed(entry_strings(
+            "oneTrustCookieCategories",
+            one_trust,
+            "oneTrustCookieCategory",
+        )?),
+        ketch: boxed(entry_strings("ketchConsentPurposes", ketch, "purpose")?),
+        generic,
+    })
+}
+
+/// The names of an event list, trimmed as the SDK trims them.
+fn event_names(name: &str, value: Option<&Value>) -> Result<Vec<Box<str>>, SettingsError> {
+    let list = match value {
+        None | Some(Value::Null) => return Ok(Vec::new()),
+        Some(Value::Array(list)) => list,
+        Some(_) => {
+            return Err(malformed(format!(
+                "{name} must be a list of {{\"eventName\": ...}}"
+            )));
+        }
+    };
+    let mut out = Vec::with_capacity(list.len());
+    for (i, entry) in list.iter().enumerate() {
+        let Value::Object(entry) = entry else {
+            return Err(malformed(format!(
+                "{name}[{i}] must be an object with \"eventName\""
+            )));
+        };
+        match entry.get("eventName") {
+            None | Some(Value::Null) => {}
+            Some(Value::String(text)) => out.push(Box::from(js_trim(text))),
+            Some(_) => return Err(malformed(format!("{name}[{i}].eventName must be a string"))),
+        }
+    }
+    Ok(out)
+}
+
+fn event_filter(raw: &RawSettings) -> Result<EventFilter, SettingsError> {
+    let allow = event_names("whitelistedEvents", raw.whitelisted_events.as_ref())?;
+    let deny = event_names("blacklistedEvents", raw.blacklisted_events.as_ref())?;
+    match &raw.event_filtering_option {
+        None | Some(Value::Null) => Ok(EventFilter::Disabled),
+        Some(Value::String(option)) => match option.as_str() {
+            "" | "disable" => Ok(EventFilter::Disabled),
+            "whitelistedEvents" => Ok(EventFilter::Allow(allow)),
+            "blacklistedEvents" => Ok(EventFilter::Deny(deny)),
+            _ => Err(malformed(
+                "eventFilteringOption must be disable, whitelistedEvents or blacklistedEvents"
+                    .into(),
+            )),
+        },
+        Some(_) => Err(malformed(
+            "eventFilteringOption must be disable, whitelistedEvents or blacklistedEvents".into(),
+        )),
+    }
 }
 
 fn loose_bool(name: &'static str, value: Option<LooseBool>) -> Result<bool, SettingsError> {
@@ -152,7 +412,7 @@ impl DestinationSettings {
     /// Parses a secret string. Unknown fields are ignored, so a secret may carry other
     /// RudderStack settings.
     pub fn from_json(text: &str) -> Result<Self, SettingsError> {
-        let raw: RawSettings =
+        let mut raw: RawSettings =
             serde_json::from_str(text).map_err(|e| SettingsError::Malformed {
                 // serde_json's messages can quote values ("invalid type: string \"...\""): keep
                 // only the category and position, never the text.
@@ -166,26 +426,37 @@ impl DestinationSettings {
             })?;
         let account_id = raw
             .account_id
+            .take()
             .map(|s| s.trim().to_owned())
             .filter(|s| !s.is_empty())
             .ok_or(SettingsError::MissingAccountId)?;
         let passcode = raw
             .passcode
+            .take()
             .filter(|s| !s.trim().is_empty())
             .ok_or(SettingsError::MissingPasscode)?;
         let region = Region::parse(raw.region.as_deref().map(str::trim))?;
+        let filters = Filters {
+            consent: consent_settings(&raw)?,
+            events: event_filter(&raw)?,
+        };
         Ok(DestinationSettings {
             account_id,
             passcode: Secret::new(passcode),
             region,
             mapping: MappingOptions {
-                track_anonymous: loose_bool("trackAnonymous", raw.track_anonymous)?,
+                track_anonymous: loose_bool("trackAnonymous", raw.track_anonymous.take())?,
                 enable_object_id_mapping: loose_bool(
                     "enableObjectIdMapping",
-                    raw.enable_object_id_mapping,
+                    raw.enable_object_id_mapping.take(),
                 )?,
             },
-            webhook_token: raw.webhook_token.filter(|t| !t.is_empty()).map(Secret::new),
+            filters,
+            webhook_token: raw
+                .webhook_token
+                .take()
+                .filter(|t| !t.is_empty())
+                .map(Secret::new),
         })
     }
 }
@@ -255,6 +526,154 @@ mod tests {
             assert_eq!(err.code(), code, "{text}");
             assert!(!err.to_string().contains("pc-secret-9"), "{err}");
             assert!(!err.to_string().contains("123456"), "{err}");
+        }
+    }
+
+    fn with(extra: &str) -> Result<DestinationSettings, SettingsError> {
+        DestinationSettings::from_json(&format!(r#"{{"accountId":"A","passcode":"p"{extra}}}"#))
+    }
+
+    fn names(items: &[&str]) -> Vec<Box<str>> {
+        items.iter().map(|s| Box::from(*s)).collect()
+    }
+
+    #[test]
+    fn a_secret_without_consent_or_event_filter_settings_filters_nothing() {
+        let s = with("").unwrap();
+        assert_eq!(s.filters, Filters::default());
+        assert_eq!(s.filters, NO_FILTERS);
+        assert!(s.filters.consent.is_empty());
+        let s = with(r#","oneTrustCookieCategories":[{"oneTrustCookieCategory":""}],"ketchConsentPurposes":null,"consentManagement":[],"eventFilteringOption":"","whitelistedEvents":[{"eventName":""}]"#).unwrap();
+        assert_eq!(s.filters, NO_FILTERS);
+    }
+
+    #[test]
+    fn consent_settings_are_read_flat_or_per_source_type_taking_the_cloud_list() {
+        let flat = with(
+            r#","oneTrustCookieCategories":[{"oneTrustCookieCategory":"C1"},{"oneTrustCookieCategory":""},{}],
+            "ketchConsentPurposes":[{"purpose":"P1"}],
+            "consentManagement":[
+                {"provider":"custom","resolutionStrategy":"or","consents":[{"consent":"X"},{"consent":""}]},
+                {"provider":"oneTrust","consents":[{"consent":"Y"}]},
+                {"provider":"custom","resolutionStrategy":"and","consents":[{"consent":"Z"}]},
+                {"provider":"","consents":[{"consent":"Q"}]},
+                {"provider":"ketch","consents":[]}]"#,
+        )
+        .unwrap()
+        .filters
+        .consent;
+        assert_eq!(flat.one_trust, names(&["C1"]));
+        assert_eq!(flat.ketch, names(&["P1"]));
+        assert_eq!(
+            flat.generic,
+            vec![
+                GenericConsent {
+                    provider: "oneTrust".into(),
+                    resolution_strategy: ResolutionStrategy::And,
+                    consents: names(&["Y"]),
+                },
+                GenericConsent {
+                    provider: "custom".into(),
+                    resolution_strategy: ResolutionStrategy::And,
+                    consents: names(&["Z"]),
+                },
+            ]
+        );
+        let by_source = with(
+            r#","oneTrustCookieCategories":{"web":[{"oneTrustCookieCategory":"W"}],"cloud":[{"oneTrustCookieCategory":"C"}]},
+            "ketchConsentPurposes":{"android":[{"purpose":"A"}]},
+            "consentManagement":{"cloud":[{"provider":"custom","resolutionStrategy":"or","consents":[{"consent":"X"}]}],"ios":"ignored"}"#,
+        )
+        .unwrap()
+        .filters
+        .consent;
+        assert_eq!(CONSENT_SOURCE_TYPE, "cloud");
+        assert_eq!(by_source.one_trust, names(&["C"]));
+        assert!(by_source.ketch.is_empty());
+        assert_eq!(by_source.generic.len(), 1);
+        assert_eq!(
+            by_source.generic[0].resolution_strategy,
+            ResolutionStrategy::Or
+        );
+    }
+
+    #[test]
+    fn event_filter_settings_keep_the_chosen_list_trimmed() {
+        let lists = r#","whitelistedEvents":[{"eventName":" A "},{"eventName":"b"},{}],"blacklistedEvents":[{"eventName":"\tC"}]"#;
+        let allow = with(&format!(
+            r#"{lists},"eventFilteringOption":"whitelistedEvents""#
+        ))
+        .unwrap();
+        assert_eq!(allow.filters.events, EventFilter::Allow(names(&["A", "b"])));
+        let deny = with(&format!(
+            r#"{lists},"eventFilteringOption":"blacklistedEvents""#
+        ))
+        .unwrap();
+        assert_eq!(deny.filters.events, EventFilter::Deny(names(&["C"])));
+        for option in [r#""disable""#, "null", r#""""#] {
+            let s = with(&format!(r#"{lists},"eventFilteringOption":{option}"#)).unwrap();
+            assert_eq!(s.filters.events, EventFilter::Disabled, "{option}");
+        }
+        assert_eq!(with(lists).unwrap().filters.events, EventFilter::Disabled);
+    }
+
+    #[test]
+    fn broken_consent_or_event_filter_settings_are_refused_naming_the_setting() {
+        let cases = [
+            (
+                r#","eventFilteringOption":"secret-allow""#,
+                "eventFilteringOption",
+            ),
+            (r#","eventFilteringOption":true"#, "eventFilteringOption"),
+            (r#","whitelistedEvents":"secret-a""#, "whitelistedEvents"),
+            (
+                r#","blacklistedEvents":["secret-a"]"#,
+                "blacklistedEvents[0]",
+            ),
+            (
+                r#","whitelistedEvents":[{"eventName":7}]"#,
+                "whitelistedEvents[0].eventName",
+            ),
+            (
+                r#","oneTrustCookieCategories":"secret-a""#,
+                "oneTrustCookieCategories",
+            ),
+            (
+                r#","oneTrustCookieCategories":{"cloud":"secret-a"}"#,
+                "oneTrustCookieCategories",
+            ),
+            (
+                r#","oneTrustCookieCategories":[{"oneTrustCookieCategory":1}]"#,
+                "oneTrustCookieCategories[0].oneTrustCookieCategory",
+            ),
+            (
+                r#","ketchConsentPurposes":[["secret-a"]]"#,
+                "ketchConsentPurposes[0]",
+            ),
+            (r#","consentManagement":[7]"#, "consentManagement[0]"),
+            (
+                r#","consentManagement":[{"provider":"custom","resolutionStrategy":"secret-xor"}]"#,
+                "consentManagement[0].resolutionStrategy",
+            ),
+            (
+                r#","consentManagement":[{"provider":["secret-a"]}]"#,
+                "consentManagement[0].provider",
+            ),
+            (
+                r#","consentManagement":[{"provider":"p","consents":{"consent":"secret-a"}}]"#,
+                "consentManagement[0].consents",
+            ),
+            (
+                r#","consentManagement":[{"provider":"p","consents":[{"consent":false}]}]"#,
+                "consentManagement[0].consents[0].consent",
+            ),
+        ];
+        for (extra, key) in cases {
+            let err = with(extra).unwrap_err();
+            assert_eq!(err.code(), "secret_malformed", "{extra}");
+            let shown = err.to_string();
+            assert!(shown.contains(key), "{extra}: {shown}");
+            assert!(!shown.contains("secret-"), "{shown}");
         }
     }
 

@@ -3,7 +3,8 @@
 //! The schedule: a retry for passing trouble (CleverTap or Secrets Manager failing, an open
 //! circuit, time running out) waits `min(cap, base × 2^(receives − 1))`, drawn from the upper
 //! quarter of that step so that messages failed together spread out; a configuration error
-//! that never heals by itself waits a short fixed time, so it reaches the dead-letter queue
+//! that never heals by itself (or a rejected event whose dead letter was not written) waits a
+//! short fixed time, so it reaches the dead-letter queue
 //! after `MaxReceiveCount` receives in reasonable time. Which message gets which timeout is
 //! decided in `entrypoints::sqs::visibility`.
 //!
@@ -43,7 +44,10 @@ pub fn kind_of(code: &str) -> Kind {
         | codes::SECRET_MISSING_PASSCODE
         | codes::UNKNOWN_REGION
         | codes::CLEVERTAP_INVALID_REQUEST
-        | codes::INVALID_SQS_RECORD => Kind::Fixed,
+        | codes::INVALID_SQS_RECORD
+        // A rejected event whose letter was not written (no queue configured, or SQS refusing
+        // it): SQS's own redrive takes it to the dead-letter queue soon instead.
+        | codes::DEAD_LETTER_FAILED => Kind::Fixed,
         _ => Kind::Backoff,
     }
 }
@@ -333,6 +337,7 @@ mod tests {
             codes::UNKNOWN_REGION,
             codes::CLEVERTAP_INVALID_REQUEST,
             codes::INVALID_SQS_RECORD,
+            codes::DEAD_LETTER_FAILED,
         ] {
             assert_eq!(kind_of(code), Kind::Fixed, "{code}");
         }

@@ -115,10 +115,10 @@ async fn run(args: InvokeArgs) -> ExitCode {
         Ok(t) => t,
         Err(e) => return usage(format!("cannot read {}: {e}", args.event.display())),
     };
-    let payload = match RawValue::from_string(event_text) {
-        Ok(payload) => payload,
-        Err(e) => return usage(format!("{} is not JSON: {e}", args.event.display())),
-    };
+    if let Err(e) = serde_json::from_str::<serde::de::IgnoredAny>(&event_text) {
+        return usage(format!("{} is not JSON: {e}", args.event.display()));
+    }
+    let payload = bytes::Bytes::from(event_text);
 
     let needs_aws =
         args.destinations.is_none() || (!args.dry_run && config.dead_letter_queue_url.is_some());

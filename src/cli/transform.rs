@@ -1,5 +1,7 @@
 //! `rudder-clevertap transform --destination DEST.json [FILE|-]` (docs/contracts.md §1): the requests a
-//! file of events would become, and a result per event, with no network.
+//! file of events would become, and a result per event, with no network. A result is `ok`,
+//! `filtered` (dropped on purpose: consent, a message type CleverTap does not take, the event
+//! filter; with its code and message, not an error) or `rejected` (with its code and message).
 //!
 //! Streams: NDJSON is read line by line and each request is written as soon as it is full
 //! (at most 1000 records, CleverTap's limit), so memory stays flat however long the file; only
@@ -18,9 +20,11 @@ use crate::clevertap::request::{
 use crate::input::{Body, split_body};
 use crate::outcome::Reason;
 use crate::regulation::{Regulation, explain_rejection};
-use crate::settings::{DestinationSettings, MappingOptions, SettingsError};
+use crate::settings::{DestinationSettings, Filters, MappingOptions, SettingsError};
 use crate::transform::json::write_str;
-use crate::transform::{Record, Transformed, codes, transform_event, upload_body};
+use crate::transform::{
+    Mapped, Record, TransformOptions, Transformed, codes, transform_event, upload_body,
+};
 use clap::Args;
 use serde::de::IgnoredAny;
 use std::fs::File;
@@ -32,7 +36,7 @@ use std::process::ExitCode;
 #[derive(Debug, Args)]
 pub struct TransformArgs {
     /// Destination settings JSON (accountId, passcode, region, trackAnonymous,
-    /// enableObjectIdMapping), as in the destination's secret.
+    /// enableObjectIdMapping, consent and event filter settings), as in the destination's secret.
     #[arg(long, value_name = "DEST.json")]
     pub destination: PathBuf,
     /// Events: one event, a JSON array, {"batch": [...]}, or NDJSON; or one regulation
@@ -61,11 +65,13 @@ pub enum TransformError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Summary {
     pub ok: usize,
+    /// Dropped on purpose (consent, message type, event filter): not errors.
+    pub filtered: usize,
     pub rejected: usize,
 }
 
-/// Runs the command: exit 0 when every item is ok (or there are none), 1 when some item is
-/// rejected, 2 when it cannot run.
+/// Runs the command: exit 0 when no item is rejected (every item ok or filtered, or none), 1
+/// when some item is rejected, 2 when it cannot run.
 pub fn run(args: &TransformArgs) -> ExitCode {
     match execute(args) {
         Ok(summary) if summary.rejected == 0 => ExitCode::SUCCESS,
@@ -176,7 +182,8 @@ struct Emitter<W: Write> {
     /// Where profiles are deleted (`/1/delete/profiles.json`).
     delete_url: String,
     account_id: String,
-    opts: MappingOptions,
+    mapping: MappingOptions,
+    filters: Filters,
     /// Transformed events not yet written, with their input index.
     pending: Vec<(usize, Vec<Record>)>,
     pending_records: usize,
@@ -195,7 +202,8 @@ impl<W: Write> Emitter<W> {
             url: format!("{}{}", settings.region.base_url(), Call::Upload.path()),
             delete_url: format!("{}{}", settings.region.base_url(), Call::Delete.path()),
             account_id: settings.account_id.clone(),
-            opts: settings.mapping,
+            mapping: settings.mapping,
+            filters: settings.filters.clone(),
             pending: Vec::new(),
             pending_records: 0,
             requests_written: 0,
@@ -205,13 +213,24 @@ impl<W: Write> Emitter<W> {
         })
     }
 
+    /// Transforms one event; a rejected item that is a regulation says so.
+    fn transform(&self, text: &str) -> Transformed {
+        let opts = TransformOptions {
+            mapping: self.mapping,
+            filters: &self.filters,
+        };
+        let mut t = transform_event(text, opts);
+        if let Mapped::Rejected(reason) = t.result {
+            t.result = Mapped::Rejected(explain_rejection(text, reason));
+        }
+        t
+    }
+
     /// One NDJSON line.
     fn line(&mut self, line: &[u8]) -> io::Result<()> {
         match std::str::from_utf8(line) {
             Ok(text) => {
-                let text = text.trim();
-                let mut t = transform_event(text, self.opts);
-                t.result = explain_rejection(text, t.result);
+                let t = self.transform(text.trim());
                 self.item(t)
             }
             Err(e) => self.rejected(
@@ -232,8 +251,7 @@ impl<W: Write> Emitter<W> {
                     match item.error {
                         Some(reason) => self.rejected(None, reason)?,
                         None => {
-                            let mut t = transform_event(item.raw, self.opts);
-                            t.result = explain_rejection(item.raw, t.result);
+                            let t = self.transform(item.raw);
                             self.item(t)?;
                         }
                     }
@@ -248,7 +266,7 @@ impl<W: Write> Emitter<W> {
 
     fn item(&mut self, t: Transformed) -> io::Result<()> {
         match t.result {
-            Ok(records) => {
+            Mapped::Records(records) => {
                 let index = self.result_entry(t.message_id.as_deref(), None);
                 self.summary.ok += 1;
                 self.pending_records += records.len();
@@ -258,7 +276,12 @@ impl<W: Write> Emitter<W> {
                 }
                 Ok(())
             }
-            Err(reason) => self.rejected(t.message_id.as_deref(), reason),
+            Mapped::Filtered(reason) => {
+                self.result_entry(t.message_id.as_deref(), Some((FILTERED, &reason)));
+                self.summary.filtered += 1;
+                Ok(())
+            }
+            Mapped::Rejected(reason) => self.rejected(t.message_id.as_deref(), reason),
         }
     }
 
@@ -278,7 +301,7 @@ impl<W: Write> Emitter<W> {
             Some(first) => {
                 self.summary.rejected += 1;
                 let reason = Reason::first_of((*first).clone(), bad.len(), "users");
-                self.result_entry(None, Some(&reason))
+                self.result_entry(None, Some((REJECTED, &reason)))
             }
         };
         // Requests stay in input order: uploads of earlier items first.
@@ -299,13 +322,18 @@ impl<W: Write> Emitter<W> {
     }
 
     fn rejected(&mut self, message_id: Option<&str>, reason: Reason) -> io::Result<()> {
-        self.result_entry(message_id, Some(&reason));
+        self.result_entry(message_id, Some((REJECTED, &reason)));
         self.summary.rejected += 1;
         Ok(())
     }
 
-    /// Appends a `results` entry; returns the item's index.
-    fn result_entry(&mut self, message_id: Option<&str>, reason: Option<&Reason>) -> usize {
+    /// Appends a `results` entry: `ok`, or a status (`filtered`, `rejected`) with its reason.
+    /// Returns the item's index.
+    fn result_entry(
+        &mut self,
+        message_id: Option<&str>,
+        reason: Option<(&'static str, &Reason)>,
+    ) -> usize {
         let index = self.next_index;
         self.next_index += 1;
         let mut s = String::with_capacity(96);
@@ -321,8 +349,10 @@ impl<W: Write> Emitter<W> {
         }
         match reason {
             None => s.push_str(",\"status\":\"ok\"}"),
-            Some(r) => {
-                s.push_str(",\"status\":\"rejected\",\"code\":");
+            Some((status, r)) => {
+                s.push_str(",\"status\":\"");
+                s.push_str(status);
+                s.push_str("\",\"code\":");
                 write_str(&mut s, &r.code);
                 s.push_str(",\"message\":");
                 write_str(&mut s, &r.message);
@@ -368,6 +398,11 @@ impl<W: Write> Emitter<W> {
         Ok(self.summary)
     }
 }
+
+/// The `status` of a filtered item: dropped on purpose, nothing sent, not an error.
+const FILTERED: &str = "filtered";
+/// The `status` of a rejected item.
+const REJECTED: &str = "rejected";
 
 /// One request of the output: method, url, headers (passcode redacted), body, events.
 fn write_request<W: Write>(
@@ -431,4 +466,40 @@ fn write_delete_request<W: Write>(
     }
     s.push_str("]}");
     out.write_all(s.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filtered_items_are_counted_apart_from_rejected_ones() {
+        let settings = DestinationSettings::from_json(
+            r#"{"accountId":"A","passcode":"p","trackAnonymous":true,
+            "eventFilteringOption":"whitelistedEvents","whitelistedEvents":[{"eventName":"Kept"}]}"#,
+        )
+        .unwrap();
+        let input = [
+            r#"{"type":"track","userId":"u","event":"Kept"}"#,
+            r#"{"type":"track","userId":"u","event":"Dropped"}"#,
+            r#"{"type":"group","userId":"u"}"#,
+            r#"{"type":"identify"}"#,
+        ]
+        .join("\n");
+        let mut out = Vec::new();
+        let summary =
+            transform_stream(&settings, input.as_bytes(), &mut out, Path::new("-")).unwrap();
+        assert_eq!(
+            summary,
+            Summary {
+                ok: 1,
+                filtered: 2,
+                rejected: 1
+            }
+        );
+        let out: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(out["results"][1]["status"], "filtered");
+        assert_eq!(out["results"][1]["code"], "event_not_allowed");
+        assert_eq!(out["results"][3]["status"], "rejected");
+    }
 }

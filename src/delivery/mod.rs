@@ -289,7 +289,7 @@ impl<T: Transport> Delivery<T> {
                 Outcome::retry(codes::RETRY_BUDGET_EXHAUSTED, "the record was not sent")
             });
             match &outcome {
-                Outcome::Delivered => {}
+                Outcome::Delivered | Outcome::Filtered(_) => {}
                 Outcome::Rejected(_) => report.stats.records_rejected += 1,
                 Outcome::Retry(_) => report.stats.records_retry += 1,
             }

@@ -5,7 +5,7 @@
 use super::{CleverTapApi, Handler, HandlerError};
 use crate::config::Config;
 use crate::credentials::{CredentialsError, SettingsSource};
-use crate::deadletter::{DeadLetter, DeadLetterError, DeadLetterSink};
+use crate::deadletter::{DeadLetter, DeadLetterError, DeadLetterSink, MAX_BATCH_BYTES};
 use crate::delivery::DeliveryReport;
 use crate::outcome::Outcome;
 use crate::settings::{DestinationId, DestinationSettings};
@@ -13,7 +13,6 @@ use crate::transform::Record;
 use crate::visibility::{MessageVisibility, VisibilityChange, VisibilityError};
 use futures_util::future::BoxFuture;
 use serde_json::Value;
-use serde_json::value::RawValue;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use tokio::time::Instant;
@@ -194,14 +193,28 @@ impl CleverTapApi for FakeCleverTap {
     }
 }
 
-/// A dead-letter queue that keeps what it is sent, or refuses everything when `broken`.
+/// Which letters a [`FakeDeadLetters`] refuses.
+pub type Refuse = Box<dyn Fn(&DeadLetter) -> bool + Send + Sync>;
+
+/// A dead-letter queue that keeps what it is sent. Like SQS, it refuses a letter over
+/// [`MAX_BATCH_BYTES`] on its own; it also refuses everything when `broken`, and the letters
+/// `refuse` picks.
 #[derive(Default)]
 pub struct FakeDeadLetters {
     pub sent: Mutex<Vec<DeadLetter>>,
     pub broken: bool,
+    pub refuse: Option<Refuse>,
 }
 
 impl FakeDeadLetters {
+    /// A queue that refuses the letters for which `refuse` holds, and keeps the others.
+    pub fn refusing(refuse: impl Fn(&DeadLetter) -> bool + Send + Sync + 'static) -> Self {
+        FakeDeadLetters {
+            refuse: Some(Box::new(refuse)),
+            ..FakeDeadLetters::default()
+        }
+    }
+
     pub fn sent(&self) -> Vec<DeadLetter> {
         self.sent.lock().unwrap().clone()
     }
@@ -209,19 +222,25 @@ impl FakeDeadLetters {
 
 impl DeadLetterSink for FakeDeadLetters {
     async fn send(&self, letters: &[DeadLetter]) -> Vec<Result<(), DeadLetterError>> {
-        if self.broken {
-            return letters
-                .iter()
-                .map(|_| {
-                    Err(DeadLetterError::Refused {
+        letters
+            .iter()
+            .map(|letter| {
+                let refused = self.broken || self.refuse.as_ref().is_some_and(|r| r(letter));
+                if refused {
+                    return Err(DeadLetterError::Refused {
                         code: "AWS.SimpleQueueService.NonExistentQueue".into(),
                         message: "gone".into(),
-                    })
-                })
-                .collect();
-        }
-        self.sent.lock().unwrap().extend_from_slice(letters);
-        letters.iter().map(|_| Ok(())).collect()
+                    });
+                }
+                if letter.size() > MAX_BATCH_BYTES {
+                    return Err(DeadLetterError::TooLarge {
+                        size: letter.size(),
+                    });
+                }
+                self.sent.lock().unwrap().push(letter.clone());
+                Ok(())
+            })
+            .collect()
     }
 }
 
@@ -308,9 +327,9 @@ pub fn deadline() -> Instant {
     Instant::now() + std::time::Duration::from_secs(30)
 }
 
-/// The payload text the Lambda runtime would hand over for `value`.
-pub fn payload(value: &Value) -> Box<RawValue> {
-    RawValue::from_string(value.to_string()).expect("a Value is JSON text")
+/// The payload bytes the Lambda runtime would hand over for `value`.
+pub fn payload(value: &Value) -> bytes::Bytes {
+    bytes::Bytes::from(value.to_string())
 }
 
 /// Runs an SQS batch of `records` through the handler; the ids reported in

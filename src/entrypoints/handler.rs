@@ -1,5 +1,5 @@
 //! The handler's state, built once per container, and its one entry point: [`Handler::handle`]
-//! takes the payload text exactly as the Lambda runtime hands it over. The runtime loop, the
+//! takes the payload's bytes exactly as the Lambda runtime hands them over. The runtime loop, the
 //! `invoke` command (with or without `--dry-run`) and the tests all call it, so there is one
 //! path from payload to answer. The steps every entry point shares (an upload or a delete with
 //! its bookkeeping, the counters) live here too.
@@ -16,8 +16,8 @@ use crate::outcome::{Outcome, StatusCounts};
 use crate::settings::{DestinationId, DestinationSettings};
 use crate::transform::Record;
 use crate::visibility::MessageVisibility;
+use bytes::Bytes;
 use serde_json::Value;
-use serde_json::value::RawValue;
 use std::future::Future;
 use std::sync::Mutex;
 use tokio::time::Instant;
@@ -32,8 +32,8 @@ pub enum HandlerError {
     )]
     UnknownEvent,
     #[error(
-        "an SQS message without messageId needs a retry and cannot be reported alone: \
-         failing the whole batch so that nothing is lost"
+        "an SQS message has no messageId, so it could not be reported alone: the whole batch \
+         fails before anything is sent, so that nothing is lost or sent twice"
     )]
     UnreportableFailure,
     #[error("could not encode the response")]
@@ -139,6 +139,7 @@ impl<S, C, D> Handler<S, C, D> {
     ) {
         self.count(destination, |c| {
             c.delivered += counts.delivered as u64;
+            c.filtered += counts.filtered as u64;
             c.rejected += counts.rejected as u64;
             c.retried += counts.retry as u64;
             c.dead_lettered += dead_lettered as u64;
@@ -191,19 +192,23 @@ impl<S: SettingsSource, C: CleverTapApi, D: DeadLetterSink> Handler<S, C, D> {
         std::mem::take(&mut *self.metrics.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
-    /// Handles one invocation from its JSON text, as the Lambda runtime receives it; the
-    /// answer is due before `deadline`.
+    /// Handles one invocation from its JSON bytes, as the Lambda runtime receives them (not
+    /// checked before: what is read is checked as it is read); the answer is due before
+    /// `deadline`.
     ///
     /// The payload is dropped as soon as it is read: an SQS batch of 10,000 messages keeps only
     /// its messages (each owning its body), never a `Value` tree of the whole event, which
     /// would cost several times the payload's size and decide whether the function fits in
     /// 128 MB (BENCHMARKS.md, "Whole path").
-    pub async fn handle(&self, payload: Box<RawValue>, deadline: Instant) -> Invocation {
+    pub async fn handle(&self, payload: Bytes, deadline: Instant) -> Invocation {
         let default = self.config.default_destination_id.as_ref();
-        let read = match shape::read(payload.get()) {
-            Payload::Sqs(records) => Read::Sqs(sqs::decode_batch(&records, default)),
-            Payload::Http(shape) => Read::Http(shape, http::Request::decode(shape, payload.get())),
-            Payload::Unknown => Read::Unknown,
+        let read = match std::str::from_utf8(&payload) {
+            Ok(text) => match shape::read(text) {
+                Payload::Sqs(records) => Read::Sqs(sqs::decode_batch(&records, default)),
+                Payload::Http(shape) => Read::Http(shape, http::Request::decode(shape, text)),
+                Payload::Unknown => Read::Unknown,
+            },
+            Err(_) => Read::Unknown,
         };
         drop(payload);
         match read {

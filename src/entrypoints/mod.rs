@@ -3,6 +3,7 @@
 //! the shared `pipeline`, and answer in their own form. Anything unknown gets an error
 //! response, never a panic, and the container goes on to the next invocation.
 
+mod dead_letters;
 mod handler;
 pub mod http;
 mod pipeline;

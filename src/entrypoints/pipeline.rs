@@ -1,43 +1,63 @@
 //! The event pipeline every entry point shares: a body's items are transformed, the records of
-//! those that have any are uploaded, and each event gets its outcome back in input order;
-//! rejected events are gathered into a dead letter's body. SQS and HTTP differ only in how they
-//! group events into uploads and how they answer.
+//! those that have any are uploaded, and each event gets its outcome back in input order; a
+//! group's outcomes are summed up (`Settled`), and its rejected items are what its dead letters
+//! carry (`Rejections`). SQS and HTTP differ only in how they group events into uploads and how
+//! they answer.
 
 use super::handler::{CleverTapApi, Handler};
 use crate::codes;
 use crate::credentials::SettingsSource;
 use crate::deadletter::DeadLetterSink;
 use crate::input::Item;
-use crate::outcome::{Outcome, Reason, StatusCounts, Summary};
-use crate::settings::{DestinationId, DestinationSettings, MappingOptions};
-use crate::transform::{Record, transform_event};
+use crate::outcome::{Outcome, StatusCounts, Summary};
+use crate::regulation::Regulation;
+use crate::settings::{DestinationId, DestinationSettings};
+use crate::transform::{Mapped, Record, transform_event};
 use tokio::time::Instant;
 
 /// One event of a body after the transform: its raw text (for dead-lettering), its messageId,
-/// and its records or why it is rejected.
+/// and its records, or why it is filtered or rejected.
 #[derive(Debug)]
 pub(crate) struct Prepared<'a> {
     pub raw: &'a str,
     pub message_id: Option<Box<str>>,
-    pub records: Result<Vec<Record>, Reason>,
+    pub records: Mapped<Vec<Record>>,
 }
 
-/// Transforms the items of a body; items that could not be read are rejected as they are.
-pub(crate) fn prepare<'a>(items: Vec<Item<'a>>, mapping: MappingOptions) -> Vec<Prepared<'a>> {
+/// Transforms the items of a body with the destination's settings (mapping options, consent
+/// and event filters); items that could not be read are rejected as they are.
+pub(crate) fn prepare<'a>(
+    items: Vec<Item<'a>>,
+    settings: &DestinationSettings,
+) -> Vec<Prepared<'a>> {
     items
         .into_iter()
         .map(|item| match item.error {
             Some(reason) => Prepared {
                 raw: item.raw,
                 message_id: None,
-                records: Err(reason),
+                records: Mapped::Rejected(reason),
             },
             None => {
-                let t = transform_event(item.raw, mapping);
+                let t = transform_event(item.raw, settings);
+                let records = match t.result {
+                    // An item taken unread (`input::split_message_body`) that is not JSON gets
+                    // the reason a body that is not JSON gets.
+                    Mapped::Rejected(reason) if reason.code == codes::INVALID_JSON => {
+                        match crate::input::split_body(item.raw) {
+                            Err(body_reason) => Mapped::Rejected(body_reason),
+                            Ok(_) => Mapped::Rejected(reason),
+                        }
+                    }
+                    Mapped::Rejected(reason) => {
+                        Mapped::Rejected(crate::regulation::explain_rejection(item.raw, reason))
+                    }
+                    other => other,
+                };
                 Prepared {
                     raw: item.raw,
                     message_id: t.message_id,
-                    records: crate::regulation::explain_rejection(item.raw, t.result),
+                    records,
                 }
             }
         })
@@ -49,7 +69,7 @@ pub(crate) fn record_slices<'p>(
     prepared: &'p [Prepared<'_>],
 ) -> impl Iterator<Item = &'p [Record]> {
     prepared.iter().filter_map(|p| match &p.records {
-        Ok(records) if !records.is_empty() => Some(records.as_slice()),
+        Mapped::Records(records) if !records.is_empty() => Some(records.as_slice()),
         _ => None,
     })
 }
@@ -63,9 +83,10 @@ pub(crate) fn merge_outcomes(
     prepared
         .iter()
         .map(|p| match &p.records {
-            Err(reason) => Outcome::Rejected(reason.clone()),
-            Ok(records) if records.is_empty() => Outcome::Delivered,
-            Ok(_) => delivered.next().unwrap_or_else(|| {
+            Mapped::Rejected(reason) => Outcome::Rejected(reason.clone()),
+            Mapped::Filtered(reason) => Outcome::Filtered(reason.clone()),
+            Mapped::Records(records) if records.is_empty() => Outcome::Delivered,
+            Mapped::Records(_) => delivered.next().unwrap_or_else(|| {
                 Outcome::retry(
                     codes::DELIVERY_INCOMPLETE,
                     "delivery reported no outcome for this event",
@@ -90,68 +111,131 @@ pub(crate) async fn deliver<S: SettingsSource, C: CleverTapApi, D: DeadLetterSin
     merge_outcomes(prepared, &mut delivered.into_iter())
 }
 
-/// What a group of items (a message's events, a regulation's users) ended in: the worst of
-/// their outcomes and, when rejected, the body of its dead letter (the rejected items only).
+/// What a group of items (a message's events, a regulation's users, or a body decided as a
+/// whole) ended in: each item's outcome, and the worst of them with the counts. Dead-lettering
+/// may still turn rejected items into retries (`entrypoints::dead_letters`); then
+/// [`Settled::refresh`] sums them up again.
 #[derive(Debug)]
 pub(crate) struct Settled {
     pub outcome: Outcome,
     pub counts: StatusCounts,
-    pub dead_letter_body: Option<String>,
+    /// One outcome per item: the events or users in order, or the one body decided as a whole.
+    pub items: Vec<Outcome>,
+    /// The group was decided as a whole, before it could be split: its one item is the body.
+    pub whole: bool,
+    /// What the items are called in a reason ("events", "users").
+    noun: &'static str,
 }
 
 impl Settled {
     /// A group decided as a whole, before delivery; a rejection dead-letters the body as it came.
     pub fn decided(outcome: Outcome) -> Settled {
-        let Summary { outcome, counts } = Summary::single(outcome);
-        Settled {
-            outcome,
-            counts,
-            dead_letter_body: None,
-        }
+        let mut s = Settled::of(vec![outcome], "events");
+        s.whole = true;
+        s
     }
 
     /// A body's events and their outcomes.
     pub fn events(prepared: &[Prepared<'_>], outcomes: &[Outcome]) -> Settled {
-        let Summary { outcome, counts } = Summary::of(outcomes, "events");
-        let dead_letter_body = match outcome {
-            Outcome::Rejected(_) => Rejections::of_events(prepared, outcomes).map(|r| r.body),
-            _ => None,
-        };
+        debug_assert_eq!(prepared.len(), outcomes.len(), "one outcome per event");
+        Settled::of(outcomes.to_vec(), "events")
+    }
+
+    /// A regulation's users and their outcomes.
+    pub fn users(outcomes: &[Outcome]) -> Settled {
+        Settled::of(outcomes.to_vec(), "users")
+    }
+
+    fn of(items: Vec<Outcome>, noun: &'static str) -> Settled {
+        let Summary { outcome, counts } = Summary::of(&items, noun);
         Settled {
             outcome,
             counts,
-            dead_letter_body,
+            items,
+            whole: false,
+            noun,
         }
+    }
+
+    /// Sums the items up again, after dead-lettering changed some of them.
+    pub fn refresh(&mut self) {
+        let Summary { outcome, counts } = Summary::of(&self.items, self.noun);
+        self.outcome = outcome;
+        self.counts = counts;
     }
 }
 
-/// The rejected items of a group, ready for a dead letter.
-#[derive(Debug)]
-pub(crate) struct Rejections {
-    /// The rejected items only, redrivable as they are.
-    pub body: String,
-    /// The first rejection's reason; for several, it says how many.
-    pub reason: Reason,
-    pub count: usize,
+/// What a group's dead letters are made of: its items as they came. Each letter carries some of
+/// the rejected ones (`entrypoints::dead_letters` splits them by SQS's size limit, never
+/// mid-item), in a body that can be redriven as it is.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Rejections<'r, 'a> {
+    /// A body's events: a letter holds one event as it came, or several as a JSON array (NDJSON
+    /// when one of them is not JSON).
+    Events(&'r [Prepared<'a>]),
+    /// A regulation's users: a letter holds the regulation with only its users.
+    Users(&'r Regulation<'a>),
+    /// A body decided as a whole (one item): the letter holds it as it came.
+    Whole(&'r str),
 }
 
-impl Rejections {
-    /// The rejected events among `prepared`, if any.
-    pub fn of_events(prepared: &[Prepared<'_>], outcomes: &[Outcome]) -> Option<Rejections> {
-        let rejected: Vec<(&Prepared<'_>, &Reason)> = prepared
-            .iter()
-            .zip(outcomes)
-            .filter_map(|(p, o)| match o {
-                Outcome::Rejected(reason) => Some((p, reason)),
-                _ => None,
-            })
-            .collect();
-        let (_, first) = rejected.first()?;
-        Some(Rejections {
-            reason: Reason::first_of((*first).clone(), rejected.len(), "events"),
-            count: rejected.len(),
-            body: dead_letter_body(rejected.iter().map(|(p, _)| p.raw)),
-        })
+impl Rejections<'_, '_> {
+    /// How many items the group has (one outcome each).
+    pub fn len(&self) -> usize {
+        match self {
+            Rejections::Events(prepared) => prepared.len(),
+            Rejections::Users(regulation) => regulation.users.len(),
+            Rejections::Whole(_) => 1,
+        }
+    }
+
+    /// What the items are called in a reason.
+    pub fn noun(&self) -> &'static str {
+        match self {
+            Rejections::Users(_) => "users",
+            Rejections::Events(_) | Rejections::Whole(_) => "events",
+        }
+    }
+
+    /// The text of item `i` as it came.
+    pub fn raw(&self, i: usize) -> &str {
+        match self {
+            Rejections::Events(prepared) => prepared[i].raw,
+            Rejections::Users(regulation) => regulation.users[i].raw,
+            Rejections::Whole(body) => body,
+        }
+    }
+
+    /// An upper bound of the size of a body holding several items: this plus, per item, its
+    /// length and a separator. For a regulation, a pass over its users: compute it once.
+    pub fn overhead(&self) -> usize {
+        match self {
+            // "[" and "]"
+            Rejections::Events(_) => 2,
+            Rejections::Users(_) | Rejections::Whole(_) => self.overhead_alone(),
+        }
+    }
+
+    /// The size of a body holding one item, less that item's length. For a regulation, a pass
+    /// over its users: compute it once.
+    pub fn overhead_alone(&self) -> usize {
+        match self {
+            Rejections::Users(regulation) => regulation.with_users(|_| false).len(),
+            Rejections::Events(_) | Rejections::Whole(_) => 0,
+        }
+    }
+
+    /// The body of a letter holding the items `items` (ascending).
+    pub fn body(&self, items: &[usize]) -> String {
+        match self {
+            Rejections::Events(prepared) => {
+                dead_letter_body(items.iter().map(|&i| prepared[i].raw))
+            }
+            Rejections::Users(regulation) => {
+                regulation.with_users(|u| items.binary_search(&u).is_ok())
+            }
+            Rejections::Whole(body) => (*body).to_owned(),
+        }
     }
 }
 

@@ -5,11 +5,11 @@
 //! every destination the regulation names, so a user's outcome is the worst of its destinations'.
 
 use super::handler::{CleverTapApi, Handler};
-use super::pipeline::{Rejections, Settled};
+use super::pipeline::Settled;
 use crate::codes;
 use crate::credentials::SettingsSource;
 use crate::deadletter::DeadLetterSink;
-use crate::outcome::{Outcome, Reason, Summary};
+use crate::outcome::{Outcome, Reason};
 use crate::regulation::Regulation;
 use crate::settings::{DestinationId, DestinationSettings};
 use std::sync::Arc;
@@ -139,37 +139,10 @@ pub(crate) async fn erase_all<S: SettingsSource, C: CleverTapApi, D: DeadLetterS
         .collect()
 }
 
-/// The rejected users of a regulation, if any: the regulation with only them.
-pub(crate) fn rejected_users(
-    regulation: &Regulation<'_>,
-    outcomes: &[Outcome],
-) -> Option<Rejections> {
-    let is_rejected = |i: usize| matches!(outcomes.get(i), Some(Outcome::Rejected(_)));
-    let first = outcomes.iter().find_map(|o| match o {
-        Outcome::Rejected(reason) => Some(reason),
-        _ => None,
-    })?;
-    let count = (0..outcomes.len()).filter(|&i| is_rejected(i)).count();
-    Some(Rejections {
-        body: regulation.with_users(is_rejected),
-        reason: Reason::first_of(first.clone(), count, "users"),
-        count,
-    })
-}
-
-/// What a regulation came to: the worst of its users' outcomes and, when rejected, its dead
-/// letter's body: the regulation with only its rejected users (docs/contracts.md §3).
-pub(crate) fn settle_regulation(regulation: &Regulation<'_>, outcomes: &[Outcome]) -> Settled {
-    let Summary { outcome, counts } = Summary::of(outcomes, "users");
-    let dead_letter_body = match outcome {
-        Outcome::Rejected(_) => rejected_users(regulation, outcomes).map(|r| r.body),
-        _ => None,
-    };
-    Settled {
-        outcome,
-        counts,
-        dead_letter_body,
-    }
+/// What a regulation came to: each user's outcome and the worst of them. Its dead letters carry
+/// the regulation with only rejected users (`pipeline::Rejections::Users`, docs/contracts.md §3).
+pub(crate) fn settle_regulation(_regulation: &Regulation<'_>, outcomes: &[Outcome]) -> Settled {
+    Settled::users(outcomes)
 }
 
 #[cfg(test)]
@@ -275,6 +248,7 @@ mod tests {
             s.counts,
             crate::outcome::StatusCounts {
                 delivered: 1,
+                filtered: 0,
                 rejected: 2,
                 retry: 0
             }
@@ -283,7 +257,7 @@ mod tests {
         assert_eq!(reason.code, "missing_user_id");
         assert!(reason.message.starts_with("2 users rejected"), "{reason:?}");
         assert_eq!(
-            s.dead_letter_body.unwrap(),
+            crate::entrypoints::pipeline::Rejections::Users(&r).body(&[1, 2]),
             r#"{"regulationType":"suppress_with_delete","users":[{},{"userId":7}]}"#
         );
     }

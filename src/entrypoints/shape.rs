@@ -43,8 +43,9 @@ pub(crate) enum Payload<'a> {
 /// The top-level keys that tell the shapes apart; every other key is skipped unread.
 #[derive(Deserialize)]
 struct Top<'a> {
+    /// Read in the same pass as the rest: each record's text, not yet decoded.
     #[serde(rename = "Records", borrow, default)]
-    records: Option<&'a RawValue>,
+    records: Option<Vec<&'a RawValue>>,
     #[serde(borrow, default)]
     version: Option<&'a RawValue>,
     #[serde(rename = "requestContext", borrow, default)]
@@ -87,9 +88,6 @@ pub(crate) fn read(text: &str) -> Payload<'_> {
         return Payload::Unknown;
     };
     if let Some(records) = top.records {
-        let Ok(records) = serde_json::from_str::<Vec<&RawValue>>(records.get()) else {
-            return Payload::Unknown;
-        };
         let from_sqs = records
             .first()
             .filter(|first| first.get().starts_with('{'))

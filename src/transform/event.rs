@@ -138,19 +138,59 @@ pub struct Event<'a> {
     pub integrations: Integration<'a>,
 }
 
-/// `context.traits`, `context.os.name`, `context.device.token`; nothing else of `context`.
+/// `context.traits`, `context.os.name`, `context.device.token`, `context.consentManagement`;
+/// nothing else of `context`.
 #[derive(Debug, Default)]
 pub struct Context<'a> {
     pub traits: Field<RawPairs<'a>>,
     pub os_name: Option<Raw<'a>>,
     pub device_token: Option<Raw<'a>>,
+    pub consent: ConsentInfo<'a>,
 }
 
-/// `integrations.clevertap` (any of its canonical spellings): the device token settings.
+/// `context.consentManagement`: the user's consent as the source recorded it (rudder-server's
+/// `ConsentManagementInfo`), kept raw and read only when the destination has consent settings.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ConsentInfo<'a> {
+    pub denied_consent_ids: Option<Raw<'a>>,
+    pub provider: Option<Raw<'a>>,
+    pub resolution_strategy: Option<Raw<'a>>,
+}
+
+fn consent_info<'a>(r: &mut Reader<'a>) -> Result<ConsentInfo<'a>, SyntaxError> {
+    let mut info = ConsentInfo::default();
+    if r.peek() != Some(b'{') {
+        return r.value().map(|_| info);
+    }
+    r.members(|r, key| {
+        let value = r.value()?;
+        match key.as_ref() {
+            "deniedConsentIds" => info.denied_consent_ids = Some(value),
+            "provider" => info.provider = Some(value),
+            "resolutionStrategy" => info.resolution_strategy = Some(value),
+            _ => {}
+        }
+        Ok(())
+    })?;
+    Ok(info)
+}
+
+/// `integrations.clevertap` under each of its canonical spellings, in the reference's order of
+/// lookup (`DestCanonicalNames`): the device token settings, read only when a token is sent.
 #[derive(Debug, Default)]
 pub struct Integration<'a> {
-    pub device_token_type: Option<Raw<'a>>,
-    pub chrome_keys: Option<Raw<'a>>,
+    pub by_spelling: [Option<Raw<'a>>; 4],
+}
+
+impl<'a> Integration<'a> {
+    /// The first truthy value, as the reference's `getIntegrationsObj` picks it.
+    pub fn clevertap(&self) -> Option<Raw<'a>> {
+        self.by_spelling
+            .iter()
+            .copied()
+            .find(|r| super::value::truthy(*r))
+            .flatten()
+    }
 }
 
 /// An object key, borrowed when it has no escapes (used by `input.rs` with serde_json).
@@ -221,6 +261,7 @@ fn context<'a>(r: &mut Reader<'a>) -> Result<Context<'a>, SyntaxError> {
             "traits" => ctx.traits = pairs(r)?,
             "os" => ctx.os_name = one_member(r, "name")?,
             "device" => ctx.device_token = one_member(r, "token")?,
+            "consentManagement" => ctx.consent = consent_info(r)?,
             _ => {
                 r.value()?;
             }
@@ -230,8 +271,8 @@ fn context<'a>(r: &mut Reader<'a>) -> Result<Context<'a>, SyntaxError> {
     Ok(ctx)
 }
 
-/// The spellings RudderStack accepts for this destination in `integrations`.
-const INTEGRATION_NAMES: [&str; 4] = ["clevertap", "CleverTap", "CLEVERTAP", "Clevertap"];
+/// The spellings RudderStack accepts for this destination in `integrations`, in its order.
+const INTEGRATION_NAMES: [&str; 4] = ["clevertap", "Clevertap", "CleverTap", "CLEVERTAP"];
 
 fn integrations<'a>(r: &mut Reader<'a>) -> Result<Integration<'a>, SyntaxError> {
     let mut found = Integration::default();
@@ -239,13 +280,11 @@ fn integrations<'a>(r: &mut Reader<'a>) -> Result<Integration<'a>, SyntaxError> 
         return r.typed_value().map(|_| found);
     }
     r.members(|r, key| {
-        if INTEGRATION_NAMES.contains(&key.as_ref()) {
-            if let Field::Object(pairs) = pairs(r)? {
-                found.device_token_type = pairs.get("deviceTokenType").copied();
-                found.chrome_keys = pairs.get("chromeKeys").copied();
-            }
-        } else {
-            r.value()?;
+        let value = r.value()?;
+        if let Some(i) = INTEGRATION_NAMES.iter().position(|n| *n == key.as_ref())
+            && let Some(slot) = found.by_spelling.get_mut(i)
+        {
+            *slot = Some(value);
         }
         Ok(())
     })?;

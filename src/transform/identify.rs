@@ -5,7 +5,8 @@
 
 use super::event::{Event, Raw, RawPairs};
 use super::ids::Ids;
-use super::record::{Members, RecordBuf, RecordWriter, Val};
+use super::record::{KEPT_NESTED, Members, PROTO, RecordBuf, RecordWriter, Val};
+use super::track::RESERVED;
 use super::ts::ts;
 use super::value::{Kind, as_str, js_to_string, kind, present, truthy};
 use super::{Rejection, codes, traits_object};
@@ -50,9 +51,6 @@ const EXCLUDED: [&str; 21] = [
     "ts",
     "overrideFields",
 ];
-
-/// Traits that CleverTap takes as objects, so they are not turned into JSON text.
-const KEPT_NESTED: [&str; 2] = ["category-unsubscribe", "category-resubscribe"];
 
 const FIRST_NAME: [&str; 3] = ["firstName", "firstname", "first_name"];
 const LAST_NAME: [&str; 3] = ["lastName", "lastname", "last_name"];
@@ -129,7 +127,7 @@ pub fn identify(
     }
     for src in [traits, ctx].into_iter().flatten() {
         for (key, value) in src.iter() {
-            if EXCLUDED.contains(&key.as_ref()) {
+            if EXCLUDED.contains(&key.as_ref()) || RESERVED.contains(&key.as_ref()) {
                 continue;
             }
             let val = if KEPT_NESTED.contains(&key.as_ref()) {
@@ -149,7 +147,10 @@ pub fn identify(
     .flatten();
     if let Some(overrides) = overrides.filter(|r| kind(*r) == Kind::Object) {
         if let Some(members) = super::event::object_members(overrides) {
-            for (key, value) in members.iter() {
+            // `Object.assign` turns `__proto__` into a prototype, never a member. Deliberate
+            // difference: lodash's `pickBy` then copies that prototype's members into the
+            // reference's profile; they are not sent here.
+            for (key, value) in members.iter().filter(|(k, _)| k.as_ref() != PROTO) {
                 profile.insert(key.clone(), Val::Nested(*value));
             }
         }
@@ -197,9 +198,11 @@ pub fn identify(
 }
 
 /// The device token record: objectId mapping on, an anonymousId, `context.device.token`, and an
-/// Android or Apple OS. The type is `integrations.clevertap.deviceTokenType` when it is one of
-/// CleverTap's types, else fcm (Android) or apns (Apple); a chrome token carries `chromeKeys`
-/// from the same place as `keys`.
+/// Android or Apple OS. The integration settings are the first truthy one of
+/// `integrations.clevertap`, `.Clevertap`, `.CleverTap`, `.CLEVERTAP`. The type is its
+/// `deviceTokenType` when that is one of CleverTap's types, else fcm (Android) or apns (Apple);
+/// its `chromeKeys`, when defined and not null, go in `keys` whatever the type, without nulls,
+/// empty objects or empty arrays (the reference cleans the whole token record that way).
 fn device_token(ev: &Event<'_>, anon: Raw<'_>, buf: &mut RecordBuf) -> Result<(), Rejection> {
     let Some(token) = ev
         .context
@@ -223,8 +226,12 @@ fn device_token(ev: &Event<'_>, anon: Raw<'_>, buf: &mut RecordBuf) -> Result<()
     } else {
         return Ok(());
     };
-    let integration = &ev.integrations;
-    let override_type = integration.device_token_type.and_then(as_str);
+    let integration = ev
+        .integrations
+        .clevertap()
+        .and_then(super::event::object_members);
+    let setting = |key: &str| integration.as_ref().and_then(|i| i.get(key)).copied();
+    let override_type = setting("deviceTokenType").and_then(as_str);
     let token_type = match override_type.as_deref() {
         Some(t) if TOKEN_TYPES.contains(&t) => t,
         _ => default_type,
@@ -234,10 +241,8 @@ fn device_token(ev: &Event<'_>, anon: Raw<'_>, buf: &mut RecordBuf) -> Result<()
     w.open("tokenData");
     w.id("id", token).map_err(Rejection::from_write)?;
     w.text("type", token_type);
-    if token_type == "chrome" {
-        if let Some(keys) = integration.chrome_keys.filter(|k| kind(*k) == Kind::Object) {
-            w.nested("keys", keys).map_err(Rejection::from_write)?;
-        }
+    if let Some(keys) = setting("chromeKeys") {
+        w.pruned("keys", keys).map_err(Rejection::from_write)?;
     }
     w.close();
     w.id("objectId", anon).map_err(Rejection::from_write)?;

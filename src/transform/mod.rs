@@ -2,13 +2,19 @@
 //! own CleverTap destination (rudder-transformer) maps it, so a user moving from RudderStack's
 //! cloud mode sees the same profiles and events. No I/O, no async.
 //!
+//! Every event ends one of three ways ([`Mapped`]): its records; filtered, dropped on purpose
+//! as RudderStack drops it before its transformer (denied consent, a message type CleverTap does
+//! not take, the destination's event allow or deny list); or rejected, a bad event.
+//!
 //! Fast on purpose: the event is read in one pass borrowing from the input (most of `context`
 //! is skipped unread) and records are written straight into strings, with no JSON tree in
 //! between (BENCHMARKS.md). Deliberate differences from the reference are listed in
 //! [`codes`] and at the functions that make them.
 
 mod alias;
+mod date;
 pub(crate) mod event;
+mod filter;
 mod identify;
 mod ids;
 pub mod json;
@@ -19,15 +25,31 @@ pub(crate) mod ts;
 pub(crate) mod value;
 
 use crate::outcome::Reason;
-use crate::settings::MappingOptions;
+use crate::settings::{DestinationSettings, Filters, MappingOptions, NO_FILTERS};
 use event::{Event, Field, ParseError, RawPairs};
 use ids::Ids;
 use json::WriteError;
 pub use record::RecordBuf;
 use std::borrow::Cow;
 
-/// The stable codes of every rejection the transform gives, with what they mean.
+/// The stable codes of every rejection and every filtering the transform gives, with what they
+/// mean.
 pub mod codes {
+    // Filtered: dropped on purpose, not an error (nothing is sent, dead-lettered or retried).
+
+    /// A RudderStack message type CleverTap's destination does not take (group, reset, record,
+    /// in any letter case): RudderStack's processor filters these too.
+    pub const FILTERED_MESSAGE_TYPE: &str = "filtered_message_type";
+    /// `context.consentManagement.deniedConsentIds` denies consent the destination's consent
+    /// settings require (rudder-server's consent rules).
+    pub const CONSENT_DENIED: &str = "consent_denied";
+    /// A track event whose name is not in the destination's allow list (`whitelistedEvents`).
+    pub const EVENT_NOT_ALLOWED: &str = "event_not_allowed";
+    /// A track event whose name is in the destination's deny list (`blacklistedEvents`).
+    pub const EVENT_DENIED: &str = "event_denied";
+
+    // Rejected: the event is bad.
+
     /// The text is not valid JSON.
     pub const INVALID_JSON: &str = "invalid_json";
     /// The JSON value is not an object.
@@ -36,7 +58,8 @@ pub mod codes {
     pub const TOO_DEEP: &str = "too_deep";
     /// `type` is absent, null or empty.
     pub const MISSING_TYPE: &str = "missing_type";
-    /// `type` is not identify, track, page, screen or alias (in any letter case).
+    /// `type` is not identify, track, page, screen or alias (in any letter case), nor a
+    /// filtered RudderStack type.
     pub const UNSUPPORTED_TYPE: &str = "unsupported_type";
     /// Neither a userId (or trait id) nor an anonymousId. Deliberate deviation: the reference
     /// sends a record without identity, which CleverTap refuses (code 523).
@@ -49,7 +72,8 @@ pub mod codes {
     pub const MISSING_EVENT_NAME: &str = "missing_event_name";
     /// A track event whose `event` is not a string.
     pub const INVALID_EVENT_NAME: &str = "invalid_event_name";
-    /// Order Completed whose products are not a non-empty array of objects.
+    /// Order Completed whose products, or a track event named `Charged` whose `Items`, are
+    /// truthy but not a non-empty array of objects (or JSON text holding one).
     pub const INVALID_PRODUCTS: &str = "invalid_products";
     /// `properties` is not an object.
     pub const INVALID_PROPERTIES: &str = "invalid_properties";
@@ -81,13 +105,105 @@ impl Record {
     }
 }
 
+/// How one event ends: records to send, filtered (dropped on purpose, not an error), or
+/// rejected (a bad event). `T` is what the records are: a `Vec<Record>`, or a count of records
+/// appended to a [`RecordBuf`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mapped<T> {
+    /// The records, in upload order (profile before its device token).
+    Records(T),
+    /// Dropped on purpose: why (a code of [`codes`] such as `consent_denied`, and a message).
+    Filtered(Reason),
+    /// Not a usable event: why.
+    Rejected(Reason),
+}
+
+impl<T> Mapped<T> {
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Mapped<U> {
+        match self {
+            Mapped::Records(t) => Mapped::Records(f(t)),
+            Mapped::Filtered(r) => Mapped::Filtered(r),
+            Mapped::Rejected(r) => Mapped::Rejected(r),
+        }
+    }
+
+    /// The records, unless filtered or rejected.
+    pub fn records(&self) -> Option<&T> {
+        match self {
+            Mapped::Records(t) => Some(t),
+            _ => None,
+        }
+    }
+
+    pub fn into_records(self) -> Option<T> {
+        match self {
+            Mapped::Records(t) => Some(t),
+            _ => None,
+        }
+    }
+
+    /// Why the event is filtered or rejected.
+    pub fn reason(&self) -> Option<&Reason> {
+        match self {
+            Mapped::Records(_) => None,
+            Mapped::Filtered(r) | Mapped::Rejected(r) => Some(r),
+        }
+    }
+
+    pub fn is_filtered(&self) -> bool {
+        matches!(self, Mapped::Filtered(_))
+    }
+
+    pub fn is_rejected(&self) -> bool {
+        matches!(self, Mapped::Rejected(_))
+    }
+
+    /// `"ok"`, `"filtered"` or `"rejected"`, as the `transform` command reports it.
+    pub fn status(&self) -> &'static str {
+        match self {
+            Mapped::Records(_) => "ok",
+            Mapped::Filtered(_) => "filtered",
+            Mapped::Rejected(_) => "rejected",
+        }
+    }
+}
+
+/// What the transform reads from a destination's settings: the mapping options and the
+/// filters. A cheap view (a copy of two booleans and a reference), from a
+/// [`DestinationSettings`], or from [`MappingOptions`] alone (then nothing but the message types
+/// RudderStack never sends to CleverTap is filtered).
+#[derive(Debug, Clone, Copy)]
+pub struct TransformOptions<'s> {
+    pub mapping: MappingOptions,
+    pub filters: &'s Filters,
+}
+
+impl From<MappingOptions> for TransformOptions<'static> {
+    fn from(mapping: MappingOptions) -> Self {
+        TransformOptions {
+            mapping,
+            filters: &NO_FILTERS,
+        }
+    }
+}
+
+impl<'s> From<&'s DestinationSettings> for TransformOptions<'s> {
+    fn from(settings: &'s DestinationSettings) -> Self {
+        TransformOptions {
+            mapping: settings.mapping,
+            filters: &settings.filters,
+        }
+    }
+}
+
 /// The result of transforming one event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Transformed {
     /// The event's `messageId`, when it has a string one.
     pub message_id: Option<Box<str>>,
-    /// The records in upload order (profile before its device token), or why the event is rejected.
-    pub result: Result<Vec<Record>, Reason>,
+    /// The records in upload order (profile before its device token), or why the event is
+    /// filtered or rejected.
+    pub result: Mapped<Vec<Record>>,
 }
 
 /// What a rejection is inside the transform.
@@ -121,8 +237,9 @@ fn traits_object<'e, 'a>(
     }
 }
 
-/// Transforms one event given as JSON text.
-pub fn transform_event(event_json: &str, opts: MappingOptions) -> Transformed {
+/// Transforms one event given as JSON text, for a destination's settings (`&DestinationSettings`,
+/// a [`TransformOptions`], or [`MappingOptions`] alone).
+pub fn transform_event<'s>(event_json: &str, opts: impl Into<TransformOptions<'s>>) -> Transformed {
     let mut buf = RecordBuf::default();
     let t = transform_event_into(event_json, opts, &mut buf);
     Transformed {
@@ -139,35 +256,44 @@ pub struct Appended<'e> {
     /// The event's `messageId`, when it has a string one.
     pub message_id: Option<Cow<'e, str>>,
     /// How many records were appended (profile before its device token), or why the event is
-    /// rejected (then nothing was appended).
-    pub result: Result<usize, Reason>,
+    /// filtered or rejected (then nothing was appended).
+    pub result: Mapped<usize>,
 }
 
 /// Transforms one event, appending its records to `buf`: the same mapping as
 /// [`transform_event`] without an allocation per record once `buf` has grown (callers reuse one
-/// buffer for many events and `clear` it as they go).
-pub fn transform_event_into<'e>(
+/// buffer for many events and `clear` it as they go). The event is read once; filtering looks
+/// at what that read kept, and costs nothing for a destination without consent or event filter
+/// settings beyond a look at the event type.
+pub fn transform_event_into<'e, 's>(
     event_json: &'e str,
-    opts: MappingOptions,
+    opts: impl Into<TransformOptions<'s>>,
     buf: &mut RecordBuf,
 ) -> Appended<'e> {
+    let opts = opts.into();
     let ev = match event::parse(event_json) {
         Ok(ev) => ev,
         Err(e) => {
             return Appended {
                 message_id: None,
-                result: Err(parse_rejection(&e)),
+                result: Mapped::Rejected(parse_rejection(&e)),
             };
         }
     };
     let message_id = ev.message_id.and_then(value::as_str);
+    if let Some(reason) = filter::filtered(&ev, opts.filters) {
+        return Appended {
+            message_id,
+            result: Mapped::Filtered(reason),
+        };
+    }
     let mark = buf.mark();
     buf.reserve(event_json.len());
-    let result = match map_event(&ev, opts, buf) {
-        Ok(()) => Ok(buf.len() - mark.0),
+    let result = match map_event(&ev, opts.mapping, buf) {
+        Ok(()) => Mapped::Records(buf.len() - mark.0),
         Err(reason) => {
             buf.rollback(mark);
-            Err(reason)
+            Mapped::Rejected(reason)
         }
     };
     Appended { message_id, result }

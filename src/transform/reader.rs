@@ -31,6 +31,15 @@ impl<'a> Raw<'a> {
     }
 }
 
+/// Reads `text` as exactly one JSON value, as JavaScript's `JSON.parse` would accept it
+/// (whitespace around it allowed); none when it is not JSON.
+pub(crate) fn parse_value(text: &str) -> Option<Raw<'_>> {
+    let mut r = Reader::new(text);
+    let v = r.value().ok()?;
+    r.end().ok()?;
+    Some(v)
+}
+
 /// Why text is not valid JSON, and the byte offset where that was seen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SyntaxError {

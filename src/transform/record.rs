@@ -1,8 +1,10 @@
 //! Writing one CleverTap record straight into a string: the values the mapping picked, each
 //! written the way the reference's JSON would carry it, with no intermediate JSON tree.
 
-use super::event::{Pairs, Raw, RawPairs};
-use super::json::{WriteError, write_canonical, write_number_text, write_str, write_stringified};
+use super::event::{Pairs, Raw, RawPairs, array_elements, object_members};
+use super::json::{
+    MAX_NESTING, WriteError, write_canonical, write_number_text, write_str, write_stringified,
+};
 use super::ts::Ts;
 use super::value::{Kind, kind};
 use std::borrow::Cow;
@@ -17,6 +19,9 @@ pub enum Val<'a> {
     Nested(Raw<'a>),
     /// Text the mapping built (`Name` from first and last name, `Gender`, event names).
     Text(Cow<'a, str>),
+    /// Valid JSON text the mapping found inside a string (`Items` given as JSON text), sent as
+    /// nested JSON.
+    Json(Cow<'a, str>),
 }
 
 impl Val<'_> {
@@ -24,7 +29,29 @@ impl Val<'_> {
         match self {
             Val::Flat(r) | Val::Nested(r) => kind(*r) == Kind::Null,
             Val::Text(_) => false,
+            Val::Json(t) => t.trim() == "null",
         }
+    }
+}
+
+/// Members CleverTap takes as objects, so the reference never turns them into JSON text
+/// (`stringifyExcludeList` of its `convertObjectAndArrayToString`).
+pub const KEPT_NESTED: [&str; 2] = ["category-unsubscribe", "category-resubscribe"];
+
+/// The member key a JavaScript assignment (`payload[key] = value`, `Object.assign`) never creates:
+/// it sets the object's prototype instead, so the member never reaches the JSON sent.
+pub const PROTO: &str = "__proto__";
+
+/// One member of `evtData` as the reference's `convertObjectAndArrayToString` passes it on:
+/// objects and arrays as JSON text except [`KEPT_NESTED`], everything else as given, and
+/// nothing for `__proto__`.
+pub fn converted<'a>(key: &str, raw: Raw<'a>) -> Option<Val<'a>> {
+    if key.len() == 20 && KEPT_NESTED.contains(&key) {
+        Some(Val::Nested(raw))
+    } else if key == PROTO {
+        None
+    } else {
+        Some(Val::Flat(raw))
     }
 }
 
@@ -143,31 +170,42 @@ impl<'b> RecordWriter<'b> {
         Ok(())
     }
 
-    /// `"key":{members}` for an input object whose members all pass on as [`Val::Flat`]
-    /// (`evtData` of a plain track, page or screen): no copy into [`Members`] first.
-    pub fn flat_members(
+    /// `"key":{members}` for an input object whose members all pass on as [`converted`] gives
+    /// them (`evtData` of a plain track, page or screen): no copy into [`Members`] first.
+    pub fn converted_members(
         &mut self,
         key: &'static str,
         members: &RawPairs<'_>,
     ) -> Result<(), WriteError> {
         self.key(key);
         self.buf.text.push('{');
-        for (i, (k, v)) in members.iter().enumerate() {
-            if i > 0 {
+        let mut first = true;
+        for (k, v) in members.iter() {
+            let Some(val) = converted(k, *v) else {
+                continue;
+            };
+            if !first {
                 self.buf.text.push(',');
             }
+            first = false;
             write_member_key(&mut self.buf.text, k);
             self.buf.text.push(':');
-            self.value(&Val::Flat(*v))?;
+            self.value(&val)?;
         }
         self.buf.text.push('}');
         Ok(())
     }
 
-    /// `"key":value` for a nested JSON value written as is.
-    pub fn nested(&mut self, key: &'static str, raw: Raw<'_>) -> Result<(), WriteError> {
+    /// `"key":value` for a nested JSON value without its nulls, empty objects and empty arrays at
+    /// any depth (an object or array left empty by that goes too), as the reference's
+    /// `removeUndefinedNullValuesAndEmptyObjectArray` leaves it; nothing when nothing is left.
+    pub fn pruned(&mut self, key: &'static str, raw: Raw<'_>) -> Result<(), WriteError> {
+        let mark = self.buf.text.len();
         self.key(key);
-        write_canonical(&mut self.buf.text, raw.get())
+        if !write_pruned(&mut self.buf.text, raw, 0)? {
+            self.buf.text.truncate(mark);
+        }
+        Ok(())
     }
 
     /// `"ts":...` when there is one.
@@ -208,6 +246,7 @@ impl<'b> RecordWriter<'b> {
                 Ok(())
             }
             Val::Nested(raw) => write_canonical(&mut self.buf.text, raw.get()),
+            Val::Json(text) => write_canonical(&mut self.buf.text, text),
             Val::Flat(raw) => match kind(*raw) {
                 Kind::Array | Kind::Object => {
                     write_stringified(&mut self.buf.text, raw.get(), &mut self.buf.scratch)
@@ -216,6 +255,74 @@ impl<'b> RecordWriter<'b> {
             },
         }
     }
+}
+
+/// Writes `raw` canonically without nulls, empty objects and empty arrays (see
+/// [`RecordWriter::pruned`]); false, with `out` as it was, when nothing is left. Recursion is
+/// bounded by [`MAX_NESTING`].
+fn write_pruned(out: &mut String, raw: Raw<'_>, depth: usize) -> Result<bool, WriteError> {
+    let (open, close) = match kind(raw) {
+        Kind::Null => return Ok(false),
+        Kind::Object => ('{', '}'),
+        Kind::Array => ('[', ']'),
+        _ => return write_canonical(out, raw.get()).map(|()| true),
+    };
+    if depth >= MAX_NESTING {
+        return Err(WriteError::TooDeep);
+    }
+    let start = out.len();
+    out.push(open);
+    let mut written = 0usize;
+    let mut result = Ok(());
+    if open == '{' {
+        let Some(members) = object_members(raw) else {
+            return Err(WriteError::Malformed);
+        };
+        for (k, v) in members.iter() {
+            let mark = out.len();
+            if written > 0 {
+                out.push(',');
+            }
+            write_str(out, k);
+            out.push(':');
+            match write_pruned(out, *v, depth + 1) {
+                Ok(true) => written += 1,
+                Ok(false) => out.truncate(mark),
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            }
+        }
+    } else {
+        let Some(items) = array_elements(raw) else {
+            return Err(WriteError::Malformed);
+        };
+        for v in items {
+            let mark = out.len();
+            if written > 0 {
+                out.push(',');
+            }
+            match write_pruned(out, v, depth + 1) {
+                Ok(true) => written += 1,
+                Ok(false) => out.truncate(mark),
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            }
+        }
+    }
+    if let Err(e) = result {
+        out.truncate(start);
+        return Err(e);
+    }
+    if written == 0 {
+        out.truncate(start);
+        return Ok(false);
+    }
+    out.push(close);
+    Ok(true)
 }
 
 /// Writes a scalar raw value canonically (a string literal, a number as JavaScript writes it).

@@ -2,6 +2,7 @@
 //! that no JSON value given as an event panics or yields invalid JSON.
 
 use super::*;
+use crate::settings::DestinationSettings;
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
@@ -14,13 +15,13 @@ const OBJECT_ID: MappingOptions = MappingOptions {
     enable_object_id_mapping: true,
 };
 
-fn records_with(event: &str, opts: MappingOptions) -> Vec<Value> {
+fn records_with<'s>(event: &str, opts: impl Into<TransformOptions<'s>>) -> Vec<Value> {
     match transform_event(event, opts).result {
-        Ok(records) => records
+        Mapped::Records(records) => records
             .iter()
             .map(|r| serde_json::from_str(r.as_str()).expect("a record is valid JSON"))
             .collect(),
-        Err(reason) => panic!("rejected {reason:?}: {event}"),
+        other => panic!("not mapped {other:?}: {event}"),
     }
 }
 
@@ -34,13 +35,24 @@ fn one(event: &str) -> Value {
     r.remove(0)
 }
 
-fn code_with(event: &str, opts: MappingOptions) -> String {
+fn code_with<'s>(event: &str, opts: impl Into<TransformOptions<'s>>) -> String {
     match transform_event(event, opts).result {
-        Ok(records) => panic!("expected a rejection, got {records:?}"),
-        Err(reason) => {
+        Mapped::Rejected(reason) => {
             assert!(!reason.message.is_empty());
             reason.code.into_owned()
         }
+        other => panic!("expected a rejection, got {other:?}"),
+    }
+}
+
+/// The code of a filtered event.
+fn filtered_with<'s>(event: &str, opts: impl Into<TransformOptions<'s>>) -> String {
+    match transform_event(event, opts).result {
+        Mapped::Filtered(reason) => {
+            assert!(!reason.message.is_empty());
+            reason.code.into_owned()
+        }
+        other => panic!("expected the event filtered, got {other:?}"),
     }
 }
 
@@ -121,7 +133,10 @@ fn nested_traits_become_json_text_except_subscription_categories_and_nulls_are_d
 #[test]
 fn override_fields_are_merged_last_and_a_key_never_appears_twice_in_profile_data() {
     let event = r#"{"type":"identify","userId":"u1","traits":{"customerType":"Gold","Customer Type":"Silver","overrideFields":{"Customer Type":"VIP","Email":null,"nested":{"a":1}},"email":"e@x.io"}}"#;
-    let text = transform_event(event, DEFAULT).result.unwrap()[0]
+    let text = transform_event(event, DEFAULT)
+        .result
+        .into_records()
+        .unwrap()[0]
         .as_str()
         .to_owned();
     assert_eq!(text.matches("\"Customer Type\"").count(), 1, "{text}");
@@ -265,6 +280,7 @@ fn track_gives_an_event_record_with_name_properties_and_ts() {
         DEFAULT,
     )
     .result
+    .into_records()
     .unwrap()[0]
         .as_str()
         .to_owned();
@@ -312,13 +328,164 @@ fn order_completed_products_that_are_not_a_non_empty_array_of_objects_are_reject
         r#"["p1","p2"]"#,
         "[]",
         r#"[{"a":1},2]"#,
-        r#""[{}]""#,
+        "[null]",
+        "5",
+        "true",
+        r#""[1,2]""#,
+        r#""not json""#,
+        r#""[{}] x""#,
     ] {
         let event = format!(
             r#"{{"type":"track","userId":"u1","event":"Order Completed","properties":{{"products":{products}}}}}"#
         );
         assert_eq!(code(&event), "invalid_products", "{products}");
     }
+}
+
+#[test]
+fn a_track_event_named_charged_keeps_items_nested() {
+    let r = one(
+        r#"{"type":"track","userId":"u1","event":"Charged","properties":{"Amount":5,"Items":[{"id":"p1","qty":2.0}],"note":{"a":1}}}"#,
+    );
+    assert_eq!(
+        r["evtData"],
+        json!({"Amount":5,"Items":[{"id":"p1","qty":2}],"note":"{\"a\":1}"})
+    );
+    // Only the exact name: any other spelling is a plain event, Items become JSON text.
+    let r = one(r#"{"type":"track","userId":"u1","event":"charged","properties":{"Items":[1]}}"#);
+    assert_eq!(r["evtData"]["Items"], "[1]");
+    // Empty, or holding something that is not an object: rejected, like Order Completed.
+    for items in ["[]", "[1]", r#"[{"a":1},"b"]"#, r#"{"a":1}"#, "7"] {
+        let event = format!(
+            r#"{{"type":"track","userId":"u1","event":"Charged","properties":{{"Items":{items}}}}}"#
+        );
+        assert_eq!(code(&event), "invalid_products", "{items}");
+    }
+    // Falsy Items are not looked at, as in the reference.
+    let r = one(r#"{"type":"track","userId":"u1","event":"Charged","properties":{"Items":0}}"#);
+    assert_eq!(r["evtData"], json!({"Items":0}));
+}
+
+#[test]
+fn products_given_as_json_text_are_sent_as_the_array_they_hold() {
+    let r = one(
+        r#"{"type":"track","userId":"u1","event":"Order Completed","properties":{"checkout_id":"c","products":" [ {\"id\":\"p1\",\"price\":9.50} ] "}}"#,
+    );
+    assert_eq!(
+        r["evtData"],
+        json!({"Charged ID":"c","Items":[{"id":"p1","price":9.5}]})
+    );
+    let text = transform_event(
+        r#"{"type":"track","userId":"u1","event":"Charged","properties":{"Items":"[{\"n\":1e21}]"}}"#,
+        DEFAULT,
+    )
+    .result
+    .into_records()
+    .unwrap()[0]
+        .as_str()
+        .to_owned();
+    assert!(text.contains(r#""Items":[{"n":1e+21}]"#), "{text}");
+}
+
+#[test]
+fn subscription_categories_stay_nested_in_the_event_data_of_track_page_screen_and_charged() {
+    let props = r#""properties":{"category-unsubscribe":{"email":["Marketing"]},"category-resubscribe":["sms"],"other":{"a":1}}"#;
+    let want = json!({"category-unsubscribe":{"email":["Marketing"]},"category-resubscribe":["sms"],"other":"{\"a\":1}"});
+    for head in [
+        r#""type":"track","event":"Prefs""#,
+        r#""type":"page","name":"P""#,
+        r#""type":"screen","name":"S""#,
+        r#""type":"track","event":"Charged""#,
+    ] {
+        let r = one(&format!(r#"{{{head},"userId":"u1",{props}}}"#));
+        assert_eq!(r["evtData"], want, "{head}");
+    }
+    let r = one(&format!(
+        r#"{{"type":"track","event":"Order Completed","userId":"u1",{props}}}"#
+    ));
+    assert_eq!(r["evtData"], want);
+}
+
+#[test]
+fn reserved_javascript_names_are_never_custom_fields_and_proto_never_reaches_evt_data() {
+    let reserved =
+        r#""constructor":"c","prototype":"p","__proto__":{"x":1},"\u005f_proto__":null,"kept":1"#;
+    let r = one(&format!(
+        r#"{{"type":"identify","userId":"u1","traits":{{{reserved}}},"context":{{"traits":{{"constructor":2}}}}}}"#
+    ));
+    assert_eq!(r["profileData"], json!({"kept":1}));
+    let r = one(&format!(
+        r#"{{"type":"track","userId":"u1","event":"Order Completed","properties":{{{reserved}}}}}"#
+    ));
+    assert_eq!(r["evtData"], json!({"kept":1}));
+    // A plain event: the reference assigns every member, so only __proto__ is lost.
+    for event in ["E", "Charged"] {
+        let r = one(&format!(
+            r#"{{"type":"track","userId":"u1","event":"{event}","properties":{{{reserved}}}}}"#
+        ));
+        assert_eq!(
+            r["evtData"],
+            json!({"constructor":"c","prototype":"p","kept":1}),
+            "{event}"
+        );
+    }
+    let r = one(
+        r#"{"type":"identify","userId":"u1","traits":{"overrideFields":{"__proto__":{"x":1},"constructor":"k"}}}"#,
+    );
+    assert_eq!(r["profileData"], json!({"constructor":"k"}));
+}
+
+#[test]
+fn chrome_keys_go_with_any_token_type_and_the_first_truthy_integration_spelling_wins() {
+    let token = |integrations: &str| {
+        let mut r = records_with(&token_event("android", integrations), OBJECT_ID);
+        assert_eq!(r.len(), 2, "{integrations}");
+        r.remove(1)["tokenData"].clone()
+    };
+    assert_eq!(
+        token(r#"{"clevertap":{"chromeKeys":{"p256dh":"k","auth":"a"}}}"#),
+        json!({"id":"tok","type":"fcm","keys":{"p256dh":"k","auth":"a"}})
+    );
+    // Nulls, empty objects and empty arrays go, at any depth; nothing left, no keys.
+    assert_eq!(
+        token(
+            r#"{"clevertap":{"chromeKeys":{"p256dh":"k","auth":null,"e":{},"l":[null,{},[]],"n":{"m":{"z":null}},"s":"","f":false,"z":0}}}"#
+        ),
+        json!({"id":"tok","type":"fcm","keys":{"p256dh":"k","s":"","f":false,"z":0}})
+    );
+    for empty in ["{}", "[]", "null", r#"{"a":null}"#, "[[],{}]"] {
+        assert_eq!(
+            token(&format!(r#"{{"clevertap":{{"chromeKeys":{empty}}}}}"#)),
+            json!({"id":"tok","type":"fcm"}),
+            "{empty}"
+        );
+    }
+    assert_eq!(
+        token(r#"{"CleverTap":{"chromeKeys":"k1"}}"#)["keys"],
+        json!("k1")
+    );
+    // Order: clevertap, Clevertap, CleverTap, CLEVERTAP; the first truthy one, even `{}`.
+    assert_eq!(
+        token(r#"{"CLEVERTAP":{"deviceTokenType":"gcm"},"clevertap":{"deviceTokenType":"wns"}}"#)["type"],
+        "wns"
+    );
+    assert_eq!(
+        token(r#"{"CLEVERTAP":{"deviceTokenType":"gcm"},"CleverTap":{"deviceTokenType":"mpns"}}"#)
+            ["type"],
+        "mpns"
+    );
+    assert_eq!(
+        token(r#"{"clevertap":null,"Clevertap":false,"CLEVERTAP":{"deviceTokenType":"gcm"}}"#)["type"],
+        "gcm"
+    );
+    assert_eq!(
+        token(r#"{"Clevertap":{},"CLEVERTAP":{"deviceTokenType":"gcm"}}"#)["type"],
+        "fcm"
+    );
+    assert_eq!(
+        token(r#"{"clevertap":"yes","CLEVERTAP":{"deviceTokenType":"gcm"}}"#)["type"],
+        "fcm"
+    );
 }
 
 #[test]
@@ -415,10 +582,323 @@ fn the_event_type_is_case_insensitive_and_a_missing_or_unknown_type_is_rejected(
     assert_eq!(code(r#"{"type":"","userId":"u1"}"#), "missing_type");
     assert_eq!(code(r#"{"type":null,"userId":"u1"}"#), "missing_type");
     assert_eq!(
-        code(r#"{"type":"group","userId":"u1"}"#),
+        code(r#"{"type":"purchase","userId":"u1"}"#),
         "unsupported_type"
     );
     assert_eq!(code(r#"{"type":5,"userId":"u1"}"#), "unsupported_type");
+}
+
+#[test]
+fn group_reset_and_record_are_filtered_as_rudderstack_filters_them_and_unknown_types_are_rejected()
+{
+    for kind in ["group", "GROUP", " Group ", "reset", "Record"] {
+        // Filtered before anything else is looked at: no ids needed.
+        let event = format!(r#"{{"type":"{kind}","messageId":"m-1","groupId":"g"}}"#);
+        assert_eq!(
+            filtered_with(&event, DEFAULT),
+            "filtered_message_type",
+            "{kind}"
+        );
+        assert_eq!(
+            transform_event(&event, DEFAULT).message_id.as_deref(),
+            Some("m-1")
+        );
+    }
+    for kind in ["purchase", "groups", "grou p"] {
+        let event = format!(r#"{{"type":"{kind}","userId":"u1"}}"#);
+        assert_eq!(code(&event), "unsupported_type", "{kind}");
+    }
+}
+
+fn settings_with(extra: &str) -> DestinationSettings {
+    let text = format!(r#"{{"accountId":"A","passcode":"p","trackAnonymous":true{extra}}}"#);
+    DestinationSettings::from_json(&text).unwrap_or_else(|e| panic!("{e}: {text}"))
+}
+
+/// rudder-server's consent rules (`processor/consent.go`), one row each: the destination's
+/// consent settings, the event's `context.consentManagement` (none: absent), and whether the
+/// event is filtered.
+#[test]
+fn consent_follows_rudder_server_rules_for_each_provider_and_strategy() {
+    const ONE_TRUST: &str = r#","oneTrustCookieCategories":[{"oneTrustCookieCategory":"A"},{"oneTrustCookieCategory":"B"},{"oneTrustCookieCategory":""}]"#;
+    const KETCH: &str = r#","ketchConsentPurposes":[{"purpose":"P1"},{"purpose":"P2"}]"#;
+    const GCM_ONE_TRUST: &str = r#","consentManagement":[{"provider":"oneTrust","consents":[{"consent":"A"},{"consent":"B"}]}]"#;
+    const GCM_CUSTOM_OR: &str = r#","consentManagement":[{"provider":"custom","resolutionStrategy":"or","consents":[{"consent":"A"},{"consent":"B"}]}]"#;
+    const GCM_CUSTOM_AND: &str = r#","consentManagement":[{"provider":"custom","resolutionStrategy":"and","consents":[{"consent":"A"},{"consent":"B"}]}]"#;
+    const GCM_IUBENDA: &str =
+        r#","consentManagement":[{"provider":"iubenda","consents":[{"consent":"A"}]}]"#;
+    let one_trust_and_ketch = format!("{ONE_TRUST}{KETCH}");
+    let custom_and_one_trust = format!("{GCM_CUSTOM_OR}{ONE_TRUST}");
+    let rows: &[(&str, Option<&str>, bool)] = &[
+        // OneTrust: filtered when any configured category is denied.
+        (ONE_TRUST, Some(r#"{"deniedConsentIds":["B"]}"#), true),
+        (ONE_TRUST, Some(r#"{"deniedConsentIds":["C","D"]}"#), false),
+        (
+            ONE_TRUST,
+            Some(r#"{"provider":"oneTrust","deniedConsentIds":["A"]}"#),
+            true,
+        ),
+        (
+            ONE_TRUST,
+            Some(r#"{"provider":"ketch","deniedConsentIds":["A"]}"#),
+            false,
+        ),
+        (ONE_TRUST, Some(r#"{"deniedConsentIds":["a"]}"#), false),
+        // Empty and missing lists, and what is not a consent id, deny nothing.
+        (ONE_TRUST, Some(r#"{"deniedConsentIds":[]}"#), false),
+        (ONE_TRUST, Some(r#"{"provider":"oneTrust"}"#), false),
+        (ONE_TRUST, None, false),
+        (ONE_TRUST, Some(r#"{"deniedConsentIds":"A"}"#), false),
+        (
+            ONE_TRUST,
+            Some(r#"{"deniedConsentIds":["",5,null]}"#),
+            false,
+        ),
+        (ONE_TRUST, Some(r#"{"deniedConsentIds":["",5,"A"]}"#), true),
+        (ONE_TRUST, Some(r#"{"deniedConsentIds":[""]}"#), false),
+        ("", Some(r#"{"deniedConsentIds":["A","B","P1"]}"#), false),
+        // Ketch: filtered only when every configured purpose is denied.
+        (KETCH, Some(r#"{"deniedConsentIds":["P1"]}"#), false),
+        (KETCH, Some(r#"{"deniedConsentIds":["P1","X","P2"]}"#), true),
+        (
+            KETCH,
+            Some(r#"{"provider":"ketch","deniedConsentIds":["P1","P2"]}"#),
+            true,
+        ),
+        (
+            KETCH,
+            Some(r#"{"provider":"oneTrust","deniedConsentIds":["P1","P2"]}"#),
+            false,
+        ),
+        // Both legacy settings without a provider: OneTrust decides when it has categories.
+        (
+            &one_trust_and_ketch,
+            Some(r#"{"deniedConsentIds":["P1","P2"]}"#),
+            false,
+        ),
+        (
+            &one_trust_and_ketch,
+            Some(r#"{"deniedConsentIds":["A"]}"#),
+            true,
+        ),
+        // Generic consent management, the event's provider and (not custom) its strategy.
+        (
+            GCM_ONE_TRUST,
+            Some(r#"{"provider":"oneTrust","deniedConsentIds":["B"]}"#),
+            true,
+        ),
+        (
+            GCM_ONE_TRUST,
+            Some(r#"{"provider":"oneTrust","resolutionStrategy":"and","deniedConsentIds":["B"]}"#),
+            true,
+        ),
+        (
+            GCM_ONE_TRUST,
+            Some(r#"{"provider":"oneTrust","resolutionStrategy":"or","deniedConsentIds":["B"]}"#),
+            false,
+        ),
+        (
+            GCM_ONE_TRUST,
+            Some(
+                r#"{"provider":"oneTrust","resolutionStrategy":"or","deniedConsentIds":["B","A"]}"#,
+            ),
+            true,
+        ),
+        (
+            GCM_ONE_TRUST,
+            Some(r#"{"deniedConsentIds":["A","B"]}"#),
+            false,
+        ),
+        (
+            GCM_IUBENDA,
+            Some(r#"{"provider":"iubenda","deniedConsentIds":["A"]}"#),
+            true,
+        ),
+        (
+            GCM_IUBENDA,
+            Some(r#"{"provider":"Iubenda","deniedConsentIds":["A"]}"#),
+            false,
+        ),
+        // custom: the destination's strategy, whatever the event says.
+        (
+            GCM_CUSTOM_OR,
+            Some(r#"{"provider":"custom","resolutionStrategy":"and","deniedConsentIds":["A"]}"#),
+            false,
+        ),
+        (
+            GCM_CUSTOM_OR,
+            Some(r#"{"provider":"custom","deniedConsentIds":["A","B"]}"#),
+            true,
+        ),
+        (
+            GCM_CUSTOM_AND,
+            Some(r#"{"provider":"custom","resolutionStrategy":"or","deniedConsentIds":["A"]}"#),
+            true,
+        ),
+        (
+            GCM_CUSTOM_AND,
+            Some(r#"{"provider":"custom","deniedConsentIds":["C"]}"#),
+            false,
+        ),
+        // A provider without generic settings falls back to the legacy ones.
+        (
+            &custom_and_one_trust,
+            Some(r#"{"provider":"oneTrust","deniedConsentIds":["B"]}"#),
+            true,
+        ),
+        (
+            &custom_and_one_trust,
+            Some(r#"{"provider":"ketch","deniedConsentIds":["B"]}"#),
+            false,
+        ),
+        (
+            &custom_and_one_trust,
+            Some(r#"{"deniedConsentIds":["A"]}"#),
+            true,
+        ),
+        // Per source type, as the dashboard exports it: the cloud list is the one used.
+        (
+            r#","oneTrustCookieCategories":{"web":[{"oneTrustCookieCategory":"W"}],"cloud":[{"oneTrustCookieCategory":"A"}]}"#,
+            Some(r#"{"deniedConsentIds":["A"]}"#),
+            true,
+        ),
+        (
+            r#","oneTrustCookieCategories":{"web":[{"oneTrustCookieCategory":"W"}],"cloud":[{"oneTrustCookieCategory":"A"}]}"#,
+            Some(r#"{"deniedConsentIds":["W"]}"#),
+            false,
+        ),
+        (
+            r#","consentManagement":{"cloud":[{"provider":"custom","resolutionStrategy":"or","consents":[{"consent":"A"}]}],"web":[]}"#,
+            Some(r#"{"provider":"custom","deniedConsentIds":["A"]}"#),
+            true,
+        ),
+    ];
+    for (settings, consent, want) in rows {
+        let settings = settings_with(settings);
+        let context = consent.map_or(String::new(), |c| {
+            format!(r#","context":{{"consentManagement":{c}}}"#)
+        });
+        for event in [
+            format!(r#"{{"type":"track","userId":"u1","event":"E"{context}}}"#),
+            format!(r#"{{"type":"identify","userId":"u1"{context}}}"#),
+        ] {
+            let got = transform_event(&event, &settings).result;
+            if *want {
+                assert_eq!(
+                    got.reason().map(|r| &*r.code),
+                    Some("consent_denied"),
+                    "{settings:?} {event}"
+                );
+                assert!(got.is_filtered(), "{event}");
+            } else {
+                assert!(got.records().is_some(), "{settings:?} {event}: {got:?}");
+            }
+        }
+    }
+}
+
+#[test]
+fn consent_is_checked_before_the_event_is_validated() {
+    let settings = settings_with(r#","oneTrustCookieCategories":[{"oneTrustCookieCategory":"A"}]"#);
+    // Not a valid track event (no ids, no name), but the user denied consent: filtered.
+    let event = r#"{"type":"track","context":{"consentManagement":{"deniedConsentIds":["A"]}}}"#;
+    assert_eq!(filtered_with(event, &settings), "consent_denied");
+    // Without the settings, the same event is rejected.
+    assert_eq!(code(event), "missing_ids");
+}
+
+#[test]
+fn an_allow_list_sends_only_the_track_events_it_names() {
+    let settings = settings_with(
+        r#","eventFilteringOption":"whitelistedEvents","whitelistedEvents":[{"eventName":" Signed Up "},{"eventName":"Order Completed"}],"blacklistedEvents":[{"eventName":"Signed Up"}]"#,
+    );
+    for name in ["Signed Up", "  Signed Up\\t", "Order Completed"] {
+        let event = format!(r#"{{"type":"track","userId":"u1","event":"{name}"}}"#);
+        assert!(
+            transform_event(&event, &settings)
+                .result
+                .records()
+                .is_some(),
+            "{name}"
+        );
+    }
+    // Case counts; an event without a string name is not allowed either.
+    for name in [r#""signed up""#, r#""Other""#, r#""""#, "7"] {
+        let event = format!(r#"{{"type":"TRACK","userId":"u1","event":{name}}}"#);
+        assert_eq!(
+            filtered_with(&event, &settings),
+            "event_not_allowed",
+            "{name}"
+        );
+    }
+    assert_eq!(
+        filtered_with(r#"{"type":"track","userId":"u1"}"#, &settings),
+        "event_not_allowed"
+    );
+}
+
+#[test]
+fn a_deny_list_drops_the_track_events_it_names_and_keeps_the_rest() {
+    let settings = settings_with(
+        r#","eventFilteringOption":"blacklistedEvents","blacklistedEvents":[{"eventName":"Spam "},{"eventName":""}],"whitelistedEvents":[{"eventName":"Other"}]"#,
+    );
+    for name in ["Spam", " Spam "] {
+        let event = format!(r#"{{"type":"track","userId":"u1","event":"{name}"}}"#);
+        assert_eq!(filtered_with(&event, &settings), "event_denied", "{name}");
+    }
+    let r = records_with(
+        r#"{"type":"track","userId":"u1","event":"spam"}"#,
+        &settings,
+    );
+    assert_eq!(r[0]["evtName"], "spam");
+    let r = records_with(
+        r#"{"type":"track","userId":"u1","event":"Other"}"#,
+        &settings,
+    );
+    assert_eq!(r[0]["evtName"], "Other");
+    // A track event without a name is not denied; it is rejected as without a name.
+    assert_eq!(
+        code_with(r#"{"type":"track","userId":"u1"}"#, &settings),
+        "missing_event_name"
+    );
+}
+
+#[test]
+fn event_filters_leave_other_event_types_alone_and_disable_filters_nothing() {
+    let allow_nothing = settings_with(
+        r#","eventFilteringOption":"whitelistedEvents","whitelistedEvents":[{"eventName":""}]"#,
+    );
+    let others = [
+        r#"{"type":"identify","userId":"u1","event":"X"}"#,
+        r#"{"type":"page","userId":"u1","name":"X","event":"X"}"#,
+        r#"{"type":"screen","userId":"u1","name":"X"}"#,
+        r#"{"type":"alias","userId":"u1","previousId":"a1","event":"X"}"#,
+    ];
+    for event in others {
+        assert!(
+            transform_event(event, &allow_nothing)
+                .result
+                .records()
+                .is_some(),
+            "{event}"
+        );
+    }
+    assert_eq!(
+        filtered_with(
+            r#"{"type":"track","userId":"u1","event":"X"}"#,
+            &allow_nothing
+        ),
+        "event_not_allowed"
+    );
+    let disabled = settings_with(
+        r#","eventFilteringOption":"disable","whitelistedEvents":[{"eventName":"Y"}],"blacklistedEvents":[{"eventName":"X"}]"#,
+    );
+    assert!(
+        transform_event(r#"{"type":"track","userId":"u1","event":"X"}"#, &disabled)
+            .result
+            .records()
+            .is_some()
+    );
 }
 
 #[test]
@@ -536,6 +1016,13 @@ fn any_json(depth: u32) -> impl Strategy<Value = Value> {
             "screen",
             "alias",
             "Order Completed",
+            "Charged",
+            "group",
+            "E",
+            "custom",
+            "oneTrust",
+            "or",
+            "[{\"a\":1}]",
             "",
             "u1"
         ])
@@ -571,6 +1058,14 @@ fn any_json(depth: u32) -> impl Strategy<Value = Value> {
                         "lastName",
                         "messageId",
                         "category-unsubscribe",
+                        "consentManagement",
+                        "deniedConsentIds",
+                        "provider",
+                        "resolutionStrategy",
+                        "Items",
+                        "chromeKeys",
+                        "__proto__",
+                        "constructor",
                         "x\"y",
                     ])
                     .prop_map(str::to_owned),
@@ -583,6 +1078,18 @@ fn any_json(depth: u32) -> impl Strategy<Value = Value> {
     })
 }
 
+/// A destination with every kind of filter, on values the generated events use.
+fn filtering_settings() -> DestinationSettings {
+    DestinationSettings::from_json(
+        r#"{"accountId":"A","passcode":"p",
+        "oneTrustCookieCategories":[{"oneTrustCookieCategory":"u1"}],
+        "ketchConsentPurposes":[{"purpose":"E"}],
+        "consentManagement":[{"provider":"custom","resolutionStrategy":"or","consents":[{"consent":"u1"}]}],
+        "eventFilteringOption":"blacklistedEvents","blacklistedEvents":[{"eventName":"E"}]}"#,
+    )
+    .expect("valid settings")
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]
 
@@ -592,19 +1099,22 @@ proptest! {
         object_id in any::<bool>(),
         anonymous in any::<bool>(),
     ) {
-        let opts = MappingOptions { track_anonymous: anonymous, enable_object_id_mapping: object_id };
+        let mapping = MappingOptions { track_anonymous: anonymous, enable_object_id_mapping: object_id };
+        let settings = filtering_settings();
         let text = v.to_string();
-        match transform_event(&text, opts).result {
-            Ok(records) => {
-                prop_assert!(!records.is_empty());
-                for r in records {
-                    let parsed: Result<Value, _> = serde_json::from_str(r.as_str());
-                    prop_assert!(parsed.is_ok(), "invalid record {}", r.as_str());
+        for opts in [TransformOptions::from(mapping), TransformOptions { mapping, filters: &settings.filters }] {
+            match transform_event(&text, opts).result {
+                Mapped::Records(records) => {
+                    prop_assert!(!records.is_empty());
+                    for r in records {
+                        let parsed: Result<Value, _> = serde_json::from_str(r.as_str());
+                        prop_assert!(parsed.is_ok(), "invalid record {}", r.as_str());
+                    }
                 }
-            }
-            Err(reason) => {
-                prop_assert!(!reason.code.is_empty());
-                prop_assert!(!reason.message.is_empty());
+                Mapped::Filtered(reason) | Mapped::Rejected(reason) => {
+                    prop_assert!(!reason.code.is_empty());
+                    prop_assert!(!reason.message.is_empty());
+                }
             }
         }
     }
@@ -619,7 +1129,7 @@ proptest! {
             _ => format!(r#"{{"type":"page","userId":"u","name":{deep}}}"#),
         };
         let t = transform_event(&event, DEFAULT);
-        if let Ok(records) = t.result {
+        if let Mapped::Records(records) = t.result {
             for r in records {
                 prop_assert!(serde_json::from_str::<Value>(r.as_str()).is_ok());
             }

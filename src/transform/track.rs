@@ -1,11 +1,13 @@
 //! track, page and screen -> an event record, as the reference builds it: the event name (or
-//! "Web Page Viewed: <name>" / "Screen Viewed: <name>"), the properties with objects and arrays
-//! as JSON text, and "Order Completed" (any letter case) as CleverTap's `Charged` event with
-//! `Charged ID`, `Amount` and `Items`.
+//! `Web Page Viewed: <name>` / `Screen Viewed: <name>`), the properties with objects and arrays
+//! as JSON text (the subscription categories kept as objects, `__proto__` never sent), and
+//! "Order Completed" (any letter case) as CleverTap's `Charged` event with `Charged ID`, `Amount`
+//! and `Items`. Any event that ends up named `Charged` (Order Completed, or a track event users
+//! name `Charged` themselves) sends `Items` as nested JSON, and only as an array of objects.
 
 use super::event::{Event, Field, Raw, RawPairs};
 use super::ids::Ids;
-use super::record::{Members, RecordBuf, RecordWriter, Val};
+use super::record::{Members, RecordBuf, RecordWriter, Val, converted};
 use super::ts::ts;
 use super::value::{Kind, as_str, js_lower_eq, js_to_string, js_trim, kind, present, truthy};
 use super::{Rejection, codes};
@@ -22,6 +24,12 @@ pub enum Call {
 
 /// Properties the `Charged` mapping reads itself (reference `extractCustomFields` exclusions).
 const CHARGED_EXCLUDED: [&str; 4] = ["checkout_id", "revenue", "products", "ts"];
+
+/// Keys the reference's `extractCustomFields` never copies (JavaScript's reserved member names).
+pub const RESERVED: [&str; 3] = ["__proto__", "constructor", "prototype"];
+
+/// CleverTap's purchase event, whose `Items` is sent as nested JSON.
+const CHARGED: &str = "Charged";
 
 pub fn event(
     ev: &Event<'_>,
@@ -48,29 +56,34 @@ pub fn event(
     };
     let prop = |key: &str| props.and_then(|p| p.get(key)).copied();
 
-    let charged = ev
+    let order_completed = ev
         .event
         .and_then(as_str)
         .is_some_and(|name| js_lower_eq(&name, "order completed"));
 
     // A plain event passes its properties on as they are (already one value per key).
-    let (name, charged_data): (Cow<'_, str>, Option<Members<'_>>) = if charged {
-        (Cow::Borrowed("Charged"), Some(charged_data(props)?))
+    let (name, charged_data): (Cow<'_, str>, Option<Members<'_>>) = if order_completed {
+        (Cow::Borrowed(CHARGED), Some(order_data(props)?))
     } else {
         let name = match call {
             Call::Track => track_name(ev.event)?,
             Call::Page => viewed_name("Web Page Viewed", ev, props),
             Call::Screen => viewed_name("Screen Viewed", ev, props),
         };
-        (name, None)
+        let data = if name == CHARGED {
+            Some(charged_items(event_data(props))?)
+        } else {
+            None
+        };
+        (name, data)
     };
 
     let mut w = RecordWriter::new(buf);
     w.text("evtName", &name);
     match (&charged_data, props) {
         (Some(data), _) => w.members("evtData", data, false),
-        (None, Some(props)) => w.flat_members("evtData", props),
-        (None, None) => w.flat_members("evtData", &RawPairs::default()),
+        (None, Some(props)) => w.converted_members("evtData", props),
+        (None, None) => w.converted_members("evtData", &RawPairs::default()),
     }
     .map_err(Rejection::from_write)?;
     w.ts(ts(prop("ts")));
@@ -146,9 +159,21 @@ fn html_escape(s: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
-/// `evtData` of the `Charged` event: `Charged ID` (checkout_id), `Amount` (revenue), `Items`
-/// (products, which must be a non-empty array of objects), then the other properties.
-fn charged_data<'a>(props: Option<&RawPairs<'a>>) -> Result<Members<'a>, Rejection> {
+/// `evtData` of a plain event as [`Members`], for a `Charged` event whose `Items` needs a look.
+fn event_data<'a>(props: Option<&RawPairs<'a>>) -> Members<'a> {
+    let mut data = Members::with_capacity(props.map_or(0, RawPairs::len));
+    for (k, v) in props.into_iter().flat_map(RawPairs::iter) {
+        if let Some(val) = converted(k, *v) {
+            data.insert(k.clone(), val);
+        }
+    }
+    data
+}
+
+/// `evtData` of Order Completed: `Charged ID` (checkout_id), `Amount` (revenue), `Items`
+/// (products), then the other properties except the reserved JavaScript names, then the
+/// `Items` rule of every `Charged` event.
+fn order_data<'a>(props: Option<&RawPairs<'a>>) -> Result<Members<'a>, Rejection> {
     let prop = |key: &str| present(props.and_then(|p| p.get(key)).copied());
     let mut data = Members::with_capacity(props.map_or(0, RawPairs::len) + 3);
     if let Some(v) = prop("checkout_id") {
@@ -161,26 +186,49 @@ fn charged_data<'a>(props: Option<&RawPairs<'a>>) -> Result<Members<'a>, Rejecti
         data.insert(Cow::Borrowed("Items"), Val::Flat(v));
     }
     for (k, v) in props.into_iter().flat_map(RawPairs::iter) {
-        if !CHARGED_EXCLUDED.contains(&k.as_ref()) {
-            data.insert(k.clone(), Val::Flat(*v));
+        if CHARGED_EXCLUDED.contains(&k.as_ref()) || RESERVED.contains(&k.as_ref()) {
+            continue;
+        }
+        if let Some(val) = converted(k, *v) {
+            data.insert(k.clone(), val);
         }
     }
-    let items = match data.get("Items") {
-        Some(Val::Flat(raw)) => Some(*raw),
-        _ => None,
-    };
-    if let Some(items) = items {
-        if !is_array_of_objects(items) {
-            return Err(Rejection::new(
-                codes::INVALID_PRODUCTS,
-                "Order Completed products must be a non-empty array of objects",
-            ));
-        }
-        data.insert(Cow::Borrowed("Items"), Val::Nested(items));
-    }
-    Ok(data)
+    charged_items(data)
 }
 
+/// The reference's rule for the `Items` of a `Charged` event: when `Items` is truthy, it is read
+/// as JSON (an array or object as it is, a string as the JSON text it holds) and must be a
+/// non-empty array of objects, sent as nested JSON. Falsy `Items` pass on as they are.
+///
+/// Deliberate differences: every element must be an object (the reference looks at the first
+/// one only, so `[{}, 2]` or `[null]` would pass), and a string that is not JSON is rejected
+/// here (the reference fails with a JavaScript `SyntaxError`, which RudderStack retries).
+fn charged_items(mut data: Members<'_>) -> Result<Members<'_>, Rejection> {
+    let items = match data.get("Items") {
+        Some(Val::Flat(raw)) if truthy(Some(*raw)) => *raw,
+        _ => return Ok(data),
+    };
+    let invalid = || {
+        Rejection::new(
+            codes::INVALID_PRODUCTS,
+            "the Items of a Charged event (Order Completed products) must be a non-empty array of objects",
+        )
+    };
+    let val = match kind(items) {
+        Kind::Array if is_array_of_objects(items) => Val::Nested(items),
+        Kind::String => {
+            let text = as_str(items).ok_or_else(invalid)?;
+            match super::reader::parse_value(&text) {
+                Some(parsed) if is_array_of_objects(parsed) => {}
+                _ => return Err(invalid()),
+            }
+            Val::Json(text)
+        }
+        _ => return Err(invalid()),
+    };
+    data.insert(Cow::Borrowed("Items"), val);
+    Ok(data)
+}
 fn is_array_of_objects(raw: Raw<'_>) -> bool {
     super::event::array_elements(raw)
         .is_some_and(|items| !items.is_empty() && items.iter().all(|i| kind(*i) == Kind::Object))

@@ -118,7 +118,7 @@ pub fn js_lower_eq(s: &str, lower: &str) -> bool {
 
 /// JavaScript's `String.prototype.trim` (whitespace, line terminators and the BOM).
 pub fn js_trim(s: &str) -> &str {
-    s.trim_matches(|c: char| c.is_whitespace() || c == '\u{FEFF}')
+    s.trim_matches(super::date::is_js_space)
 }
 
 #[cfg(test)]

@@ -1,11 +1,12 @@
-//! Every case and batch of tests/fixtures/conformance/cases.json, through the library and through the
-//! built binary's `transform` command: the records CleverTap must receive, compared as JSON
-//! values (key order ignored, numbers as doubles).
+//! Every case and batch of tests/fixtures/conformance/cases.json and cases-2.json (where a name
+//! is in both, cases-2.json wins), through the library and through the built binary's
+//! `transform` command: the records CleverTap must receive, compared as JSON values (key order
+//! ignored, numbers as doubles), and which events are rejected or filtered.
 
 use crate::support;
 use rudder_clevertap::clevertap::endpoint::UPLOAD_PATH;
 use rudder_clevertap::settings::DestinationSettings;
-use rudder_clevertap::transform::transform_event;
+use rudder_clevertap::transform::{Mapped, transform_event};
 use serde::Deserialize;
 use serde_json::Value;
 use serde_json::value::RawValue;
@@ -34,10 +35,59 @@ struct Batch {
     expect: Value,
 }
 
-fn cases() -> Cases {
-    let path = support::conformance_dir().join("cases.json");
+fn load(file: &str) -> Cases {
+    let path = support::conformance_dir().join(file);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     serde_json::from_str(&text).unwrap()
+}
+
+/// Both files, the later one's expectations replacing the earlier one's of the same name.
+fn cases() -> Cases {
+    let mut all = load("cases.json");
+    let later = load("cases-2.json");
+    assert!(
+        later.cases.len() >= 11,
+        "cases-2.json: {}",
+        later.cases.len()
+    );
+    for case in later.cases {
+        match all.cases.iter_mut().find(|c| c.name == case.name) {
+            Some(slot) => *slot = case,
+            None => all.cases.push(case),
+        }
+    }
+    for batch in later.batches {
+        match all.batches.iter_mut().find(|b| b.name == batch.name) {
+            Some(slot) => *slot = batch,
+            None => all.batches.push(batch),
+        }
+    }
+    all
+}
+
+/// The indices `expect[key]` lists (none when absent).
+fn indices(expect: &Value, key: &str) -> Vec<u64> {
+    expect
+        .get(key)
+        .and_then(Value::as_array)
+        .map(|a| a.iter().map(|v| v.as_u64().unwrap()).collect())
+        .unwrap_or_default()
+}
+
+#[test]
+fn the_second_file_restates_group_as_filtered_and_adds_its_cases() {
+    let all = cases();
+    let group = all.cases.iter().find(|c| c.name == "reject/group").unwrap();
+    assert_eq!(group.expect["status"], "filtered");
+    assert!(all.cases.iter().any(|c| c.name == "track/ts-rfc2822"));
+    let names: std::collections::HashSet<&str> = all.cases.iter().map(|c| &*c.name).collect();
+    assert_eq!(names.len(), all.cases.len(), "a name appears twice");
+    let mixed = all
+        .batches
+        .iter()
+        .find(|b| b.name == "batch/mixed-default")
+        .unwrap();
+    assert_eq!(indices(&mixed.expect, "filtered"), [3]);
 }
 
 /// JSON text without the whitespace between tokens (member order kept), for NDJSON lines.
@@ -101,7 +151,7 @@ fn every_conformance_case_passes_through_the_library() {
     for case in &all.cases {
         let name = &case.name;
         let s = settings(&case.destination);
-        let got = transform_event(case.event.get(), s.mapping);
+        let got = transform_event(case.event.get(), &s);
         let expect = &case.expect;
         assert_eq!(
             got.message_id.as_deref(),
@@ -109,7 +159,7 @@ fn every_conformance_case_passes_through_the_library() {
             "{name}"
         );
         match (expect["status"].as_str().unwrap(), &got.result) {
-            ("ok", Ok(records)) => {
+            ("ok", Mapped::Records(records)) => {
                 let records: Vec<Value> = records
                     .iter()
                     .map(|r| serde_json::from_str(r.as_str()).unwrap())
@@ -124,7 +174,7 @@ fn every_conformance_case_passes_through_the_library() {
                     failures.push(format!("{name}: url {}", upload_url(&s)));
                 }
             }
-            ("rejected", Err(reason)) => {
+            ("rejected", Mapped::Rejected(reason)) | ("filtered", Mapped::Filtered(reason)) => {
                 assert!(
                     !reason.code.is_empty() && !reason.message.is_empty(),
                     "{name}"
@@ -200,8 +250,11 @@ fn every_conformance_case_passes_through_the_transform_command() {
             let n = expect["records"].as_array().unwrap().len();
             assert_eq!(request["events"], Value::from(vec![0; n]), "{name}");
         } else {
-            assert_eq!(status, 1, "{name}");
-            assert_eq!(results[0]["status"], "rejected", "{name}");
+            let want = expect["status"].as_str().unwrap();
+            assert!(want == "rejected" || want == "filtered", "{name}: {want}");
+            // Filtered is no error: the command exits 0 when nothing is rejected.
+            assert_eq!(status, if want == "rejected" { 1 } else { 0 }, "{name}");
+            assert_eq!(results[0]["status"], want, "{name}");
             assert!(
                 results[0]["code"].as_str().is_some_and(|c| !c.is_empty()),
                 "{name}"
@@ -235,18 +288,23 @@ fn check_batch(name: &str, batch: &Batch, requests: &[Value], results: &[Value])
         );
         assert_eq!(got["events"], want["events"], "{name}");
     }
-    let rejected: Vec<u64> = results
-        .iter()
-        .filter(|r| r["status"] == "rejected")
-        .map(|r| r["index"].as_u64().unwrap())
-        .collect();
-    let want: Vec<u64> = expect["rejected"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_u64().unwrap())
-        .collect();
-    assert_eq!(rejected, want, "{name}");
+    let with_status = |status: &str| -> Vec<u64> {
+        results
+            .iter()
+            .filter(|r| r["status"] == status)
+            .map(|r| r["index"].as_u64().unwrap())
+            .collect()
+    };
+    assert_eq!(
+        with_status("rejected"),
+        indices(expect, "rejected"),
+        "{name}"
+    );
+    assert_eq!(
+        with_status("filtered"),
+        indices(expect, "filtered"),
+        "{name}"
+    );
     assert_eq!(results.len(), batch.events.len(), "{name}");
 }
 
@@ -261,10 +319,9 @@ fn every_conformance_batch_passes_through_the_library() {
         let mut results = Vec::new();
         let mut ok = Vec::new();
         for (i, event) in batch.events.iter().enumerate() {
-            let t = transform_event(event.get(), s.mapping);
-            let status = if t.result.is_ok() { "ok" } else { "rejected" };
-            results.push(serde_json::json!({"index": i, "status": status}));
-            if let Ok(records) = t.result {
+            let t = transform_event(event.get(), &s);
+            results.push(serde_json::json!({"index": i, "status": t.result.status()}));
+            if let Mapped::Records(records) = t.result {
                 ok.push((i, records));
             }
         }
@@ -303,8 +360,14 @@ fn every_conformance_batch_passes_through_the_transform_command() {
                     .join("\n"),
             };
             let (out, status) = run_transform(&batch.destination, &text);
-            let rejected = !batch.expect["rejected"].as_array().unwrap().is_empty();
+            let rejected = !indices(&batch.expect, "rejected").is_empty();
             assert_eq!(status, if rejected { 1 } else { 0 }, "{name} {form}");
+            for r in out["results"].as_array().unwrap() {
+                if r["status"] != "ok" {
+                    assert!(r["code"].as_str().is_some_and(|c| !c.is_empty()), "{r}");
+                    assert!(r["message"].as_str().is_some_and(|m| !m.is_empty()), "{r}");
+                }
+            }
             check_batch(
                 &format!("{name} ({form})"),
                 batch,

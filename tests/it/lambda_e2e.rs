@@ -3,7 +3,8 @@
 //! real AWS SDK); CleverTap is the mock. Short retry budgets keep every test to seconds.
 
 use crate::support::lambda_events::{
-    FIFO_ARN, sqs_message as message, sqs_message_on as message_on, webhook_request as webhook,
+    FIFO_ARN, sqs_message as message, sqs_message_on as message_on, sqs_record_in_group,
+    webhook_request as webhook,
 };
 use crate::support::mock_clevertap::{MockCleverTap, Reply};
 use crate::support::moto::MotoServer;
@@ -20,13 +21,16 @@ const TOKEN_A: &str = "webhook-token-a-9999";
 const TRACK: &str = r#"{"type":"track","event":"Order Completed","userId":"u-1","messageId":"e-1","properties":{"revenue":10}}"#;
 const IDENTIFY: &str =
     r#"{"type":"identify","userId":"u-2","messageId":"e-2","traits":{"email":"ana@example.com"}}"#;
-const GROUP: &str = r#"{"type":"group","userId":"u-3","messageId":"e-3","groupId":"g-1"}"#;
+/// An event the transform rejects: a type neither CleverTap nor RudderStack knows.
+const UNSUPPORTED: &str = r#"{"type":"purchase","userId":"u-3","messageId":"e-3","groupId":"g-1"}"#;
 const NO_IDS: &str = r#"{"type":"track","event":"Viewed","messageId":"e-4"}"#;
 
 /// Where dead letters go in a test.
 enum DeadLetters {
     /// A real queue on moto.
     Queue,
+    /// A real FIFO queue on moto (`.fifo`), as the stack makes with `QueueType=fifo`.
+    FifoQueue,
     /// A queue URL nobody answers.
     Unreachable,
 }
@@ -47,7 +51,8 @@ impl Stack {
         moto.create_secrets(&[
             (
                 "dest-a",
-                json!({"accountId": "ACC-A", "passcode": PASSCODE_A, "webhookToken": TOKEN_A}),
+                json!({"accountId": "ACC-A", "passcode": PASSCODE_A, "webhookToken": TOKEN_A,
+                       "oneTrustCookieCategories": [{"oneTrustCookieCategory": "C0004"}]}),
             ),
             (
                 "dest-b",
@@ -57,6 +62,7 @@ impl Stack {
         .await;
         let dlq_url = match dead_letters {
             DeadLetters::Queue => moto.create_queue("rudder-clevertap-dlq").await,
+            DeadLetters::FifoQueue => moto.create_fifo_queue("rudder-clevertap-dlq.fifo").await,
             DeadLetters::Unreachable => "http://127.0.0.1:1/123456789012/gone".to_owned(),
         };
         let clevertap = MockCleverTap::start();
@@ -151,6 +157,51 @@ async fn a_normal_batch_across_two_destinations_is_delivered_and_the_response_is
 }
 
 #[tokio::test]
+async fn a_group_event_and_a_consent_denied_event_are_filtered_neither_dead_lettered_nor_retried() {
+    let s = Stack::start(DeadLetters::Queue).await;
+    let group = r#"{"type":"group","userId":"u-3","messageId":"e-3","groupId":"g-1"}"#;
+    let denied = r#"{"type":"track","event":"Viewed","userId":"u-4","messageId":"e-5",
+        "context":{"consentManagement":{"deniedConsentIds":["C0004"]}}}"#;
+    let failures = s
+        .failures(vec![
+            message("m-1", group, "dest-a"),
+            message("m-2", denied, "dest-a"),
+            message("m-3", TRACK, "dest-a"),
+        ])
+        .await;
+    assert!(failures.is_empty(), "{failures:?}\n{}", s.process.logs());
+    let uploads = s.clevertap.requests_for("ACC-A");
+    assert_eq!(uploads.len(), 1);
+    assert_eq!(
+        uploads[0].records().len(),
+        1,
+        "only the allowed track event"
+    );
+    assert!(s.dead_letters(0).await.is_empty());
+    // The counters reach CloudWatch: two filtered, one delivered, nothing rejected.
+    let started = Instant::now();
+    let doc = loop {
+        let found = s
+            .process
+            .logs()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .find(|v| v.get("_aws").is_some() && v["destination"] == "dest-a");
+        match found {
+            Some(doc) => break doc,
+            None if started.elapsed() < Duration::from_secs(5) => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            None => panic!("no EMF line for dest-a:\n{}", s.process.logs()),
+        }
+    };
+    assert_eq!(doc["EventsFiltered"], 2, "{doc}");
+    assert_eq!(doc["EventsDelivered"], 1, "{doc}");
+    assert_eq!(doc["EventsRejected"], 0, "{doc}");
+    assert_eq!(doc["EventsDeadLettered"], 0, "{doc}");
+}
+
+#[tokio::test]
 async fn bad_messages_are_dead_lettered_with_their_reasons_and_the_good_ones_delivered() {
     let s = Stack::start(DeadLetters::Queue).await;
     let failures = s
@@ -158,9 +209,9 @@ async fn bad_messages_are_dead_lettered_with_their_reasons_and_the_good_ones_del
             message("good-1", TRACK, "dest-a"),
             message("bad-json", "{\"type\":\"track\",", "dest-a"),
             message("bad-empty", "", "dest-a"),
-            message("bad-group", GROUP, "dest-b"),
+            message("bad-group", UNSUPPORTED, "dest-b"),
             message("bad-no-ids", NO_IDS, "dest-b"),
-            message("mixed", &format!("[{IDENTIFY},{GROUP}]"), "dest-b"),
+            message("mixed", &format!("[{IDENTIFY},{UNSUPPORTED}]"), "dest-b"),
         ])
         .await;
     assert!(failures.is_empty(), "{failures:?}\n{}", s.process.logs());
@@ -178,11 +229,11 @@ async fn bad_messages_are_dead_lettered_with_their_reasons_and_the_good_ones_del
     assert!(!attrs["rejectionMessage"].is_empty());
     assert_eq!(by_source["bad-empty"].1["rejectionCode"], "empty_body");
     let (body, attrs) = by_source["bad-group"];
-    assert_eq!(body, GROUP);
+    assert_eq!(body, UNSUPPORTED);
     assert_eq!(attrs["destinationId"], "dest-b");
     assert_eq!(by_source["bad-no-ids"].0, NO_IDS);
     // Only the rejected event of a mixed message is dead-lettered; its good event was delivered.
-    assert_eq!(by_source["mixed"].0, GROUP);
+    assert_eq!(by_source["mixed"].0, UNSUPPORTED);
 
     let delivered: usize = s
         .clevertap
@@ -240,7 +291,7 @@ async fn an_unreachable_dead_letter_queue_turns_rejections_into_batch_item_failu
         .failures(vec![
             message("m-1", TRACK, "dest-a"),
             message("m-2", "not json", "dest-a"),
-            message("m-3", GROUP, "dest-b"),
+            message("m-3", UNSUPPORTED, "dest-b"),
         ])
         .await;
     assert_eq!(failures, ["m-2", "m-3"], "{}", s.process.logs());
@@ -254,7 +305,7 @@ async fn a_webhook_with_the_right_token_is_delivered_and_answered_per_event() {
         .invoke(&webhook(
             "dest-a",
             Some(&format!("Bearer {TOKEN_A}")),
-            &format!("[{TRACK},{GROUP}]"),
+            &format!("[{TRACK},{UNSUPPORTED}]"),
         ))
         .await;
     assert_eq!(response["statusCode"], 200, "{response}");
@@ -269,7 +320,7 @@ async fn a_webhook_with_the_right_token_is_delivered_and_answered_per_event() {
     assert_eq!(s.clevertap.requests_for("ACC-A").len(), 1);
     let letters = s.dead_letters(1).await;
     assert_eq!(letters.len(), 1);
-    assert_eq!(letters[0].0, GROUP);
+    assert_eq!(letters[0].0, UNSUPPORTED);
     assert_eq!(letters[0].1["destinationId"], "dest-a");
     s.assert_no_secret_in_logs();
 }
@@ -316,6 +367,48 @@ async fn fifo_stops_at_the_first_message_needing_a_retry_and_reports_all_after_i
     assert_eq!(a.len(), 1, "nothing after f-2 is sent");
     assert_eq!(a[0].records().len(), 1);
     assert!(s.dead_letters(0).await.is_empty(), "f-4 was never judged");
+}
+
+/// A record from the FIFO queue in message group `group`, routed to `destination`.
+fn in_group(id: &str, body: &str, destination: &str, group: &str) -> Value {
+    sqs_record_in_group(FIFO_ARN, id, body, Some(destination), Some(group))
+}
+
+#[tokio::test]
+async fn fifo_a_failing_message_blocks_only_its_own_group_and_dead_letters_go_to_a_fifo_queue() {
+    let s = Stack::start(DeadLetters::FifoQueue).await;
+    s.clevertap.respond_with(|req| {
+        if req.account_id == "ACC-B" {
+            Reply::status(503, "")
+        } else {
+            Reply::success(req)
+        }
+    });
+    let failures = s
+        .failures(vec![
+            in_group("a-1", TRACK, "dest-b", "A"), // CleverTap 503: retry
+            in_group("b-1", TRACK, "dest-a", "B"),
+            in_group("a-2", IDENTIFY, "dest-a", "A"), // waits behind a-1
+            in_group("b-2", "not json", "dest-a", "B"), // rejected: dead-lettered
+            in_group("b-3", IDENTIFY, "dest-a", "B"),
+        ])
+        .await;
+    // Blocking the whole batch reported every message from a-1 on.
+    assert_eq!(
+        failures,
+        ["a-1", "a-2"],
+        "only group A waits; group B goes on\n{}",
+        s.process.logs()
+    );
+    let a = s.clevertap.requests_for("ACC-A");
+    assert_eq!(a.len(), 2, "b-1 then b-3; a-2 is not sent");
+    assert_eq!(a[0].records()[0]["type"], "event", "b-1 first");
+    assert_eq!(a[1].records()[0]["type"], "profile", "then b-3");
+    assert_eq!(
+        s.moto.receive_message_groups(&s.dlq_url, 1).await,
+        [("not json".to_owned(), "B".to_owned())],
+        "b-2 is dead-lettered in its own group"
+    );
 }
 
 #[tokio::test]

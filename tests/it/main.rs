@@ -8,6 +8,7 @@ mod delivery_logs;
 mod lambda;
 mod lambda_e2e;
 mod lambda_invoke;
+mod lambda_outcomes;
 mod observability;
 mod outage;
 mod smoke;

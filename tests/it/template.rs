@@ -55,6 +55,12 @@ const RETENTION_MARGIN_SECONDS: u64 = 12 * 3600;
 const CONFIGURATION_ERROR_DEAD_LETTERED_WITHIN_SECONDS: u64 = 3600;
 /// Variables that exist for tests only and must never be deployed.
 const TEST_ONLY_ENV_VARS: [&str; 1] = ["CLEVERTAP_ENDPOINT"];
+/// The most messages Lambda takes from a FIFO queue per batch (AWS's limit).
+const FIFO_MAX_BATCH_SIZE: u64 = 10;
+/// SQS's longest queue name, `.fifo` included.
+const MAX_QUEUE_NAME_LEN: usize = 80;
+/// The stack name `samconfig.toml` deploys.
+const STACK_NAME: &str = "rudder-clevertap";
 
 /// `template.yaml`, parsed as plain data, with helpers that follow CloudFormation's references.
 #[derive(Clone)]
@@ -141,8 +147,16 @@ impl Template {
         }
     }
 
-    /// A value with a `Ref` to a parameter replaced by that parameter's default.
+    /// A value with a `Ref` to a parameter replaced by that parameter's default, and an `Fn::If`
+    /// by the branch its condition picks.
     fn resolve(&self, value: &Value) -> Value {
+        if let Some((condition, then, otherwise)) = Self::fn_if(value) {
+            return self.resolve(if self.condition(condition) {
+                then
+            } else {
+                otherwise
+            });
+        }
         if let Some(name) = value["Ref"].as_str()
             && let Some(parameter) = self.0["Parameters"].get(name)
         {
@@ -151,6 +165,75 @@ impl Template {
             return default.clone();
         }
         value.clone()
+    }
+
+    /// The parts of `{Fn::If: [condition, then, otherwise]}`.
+    fn fn_if(value: &Value) -> Option<(&str, &Value, &Value)> {
+        let args = value
+            .get("Fn::If")?
+            .as_sequence()
+            .expect("Fn::If takes a list");
+        assert_eq!(args.len(), 3, "Fn::If takes a condition and two values");
+        let condition = args[0].as_str().expect("Fn::If names a condition");
+        Some((condition, &args[1], &args[2]))
+    }
+
+    /// A condition of the Conditions section, for this template's parameter defaults.
+    fn condition(&self, name: &str) -> bool {
+        let condition = &self.0["Conditions"][name];
+        assert!(condition.is_mapping(), "condition {name} is declared");
+        self.evaluate(condition)
+    }
+
+    /// `value` as CloudFormation deploys it for this template's parameter defaults: each
+    /// `Fn::If` replaced by the branch its condition picks, and each `AWS::NoValue` left out
+    /// (`None` when `value` itself is one).
+    fn deployed(&self, value: &Value) -> Option<Value> {
+        if let Some((condition, then, otherwise)) = Self::fn_if(value) {
+            return self.deployed(if self.condition(condition) {
+                then
+            } else {
+                otherwise
+            });
+        }
+        if value["Ref"] == "AWS::NoValue" {
+            return None;
+        }
+        Some(match value {
+            Value::Mapping(map) => Value::Mapping(
+                map.iter()
+                    .filter_map(|(k, v)| Some((k.clone(), self.deployed(v)?)))
+                    .collect(),
+            ),
+            Value::Sequence(items) => {
+                Value::Sequence(items.iter().filter_map(|v| self.deployed(v)).collect())
+            }
+            other => other.clone(),
+        })
+    }
+
+    /// A resource's properties as deployed (see [`Template::deployed`]).
+    fn deployed_properties(&self, id: &str) -> Value {
+        self.deployed(&self.resource(id)["Properties"])
+            .unwrap_or_else(|| panic!("{id} has properties"))
+    }
+
+    /// A number that may be left out (`AWS::NoValue`, or absent): `None` then.
+    fn optional_number(&self, value: &Value) -> Option<u64> {
+        self.deployed(value)
+            .filter(|v| !v.is_null())
+            .map(|v| self.number(&v))
+    }
+
+    /// The same template once for each allowed `QueueType`, with that value.
+    fn each_queue_type(&self) -> Vec<(String, Self)> {
+        self.allowed_values("QueueType")
+            .into_iter()
+            .map(|queue_type| {
+                let deployed = self.with_parameters(&[("QueueType", &queue_type)]);
+                (queue_type, deployed)
+            })
+            .collect()
     }
 
     /// A number, literal, numeric string (as environment variables are) or parameter default.
@@ -244,6 +327,9 @@ impl Template {
             .as_mapping()
             .and_then(|map| map.iter().next())
             .expect("a rule function is a one-key map");
+        if function == "Condition" {
+            return self.condition(args.as_str().expect("Condition names a condition"));
+        }
         let args = args
             .as_sequence()
             .expect("rule function arguments are a list");
@@ -407,23 +493,26 @@ fn the_timeout_fits_the_retry_budget_the_safety_margin_and_dead_lettering() {
 
 #[test]
 fn the_queue_stays_invisible_for_six_function_timeouts_plus_the_batching_window() {
-    let template = Template::load();
-    let mut checked = 0;
-    for id in template.function_ids() {
-        let timeout = template.number(&template.function(&id)["Timeout"]);
-        for event in template.sqs_events(&id) {
-            let queue = template.resource(&Template::target(&event["Queue"], Some("Arn")));
-            let visibility = template.number(&queue["Properties"]["VisibilityTimeout"]);
-            let window = template.number(&event["MaximumBatchingWindowInSeconds"]);
-            let needed = VISIBILITY_TIMEOUT_FACTOR * timeout + window;
-            assert!(
-                visibility >= needed,
-                "{id}: visibility {visibility} s < {needed} s"
-            );
-            checked += 1;
+    for (queue_type, template) in Template::load().each_queue_type() {
+        let mut checked = 0;
+        for id in template.function_ids() {
+            let timeout = template.number(&template.function(&id)["Timeout"]);
+            for event in template.sqs_events(&id) {
+                let queue = template.resource(&Template::target(&event["Queue"], Some("Arn")));
+                let visibility = template.number(&queue["Properties"]["VisibilityTimeout"]);
+                let window = template
+                    .optional_number(&event["MaximumBatchingWindowInSeconds"])
+                    .unwrap_or(0);
+                let needed = VISIBILITY_TIMEOUT_FACTOR * timeout + window;
+                assert!(
+                    visibility >= needed,
+                    "{queue_type} {id}: visibility {visibility} s < {needed} s"
+                );
+                checked += 1;
+            }
         }
+        assert_eq!(checked, 1, "exactly one SQS event source");
     }
-    assert_eq!(checked, 1, "exactly one SQS event source");
 }
 
 #[test]
@@ -464,23 +553,95 @@ fn the_dead_letter_queue_keeps_messages_longer_than_the_source_queue() {
 
 #[test]
 fn the_sqs_event_reports_batch_item_failures_and_sets_its_batching() {
+    for (queue_type, template) in Template::load().each_queue_type() {
+        let events = template.sqs_events("QueueFunction");
+        assert_eq!(events.len(), 1);
+        let event = &events[0];
+        assert_eq!(
+            event["FunctionResponseTypes"],
+            yaml("[ReportBatchItemFailures]")
+        );
+        let batch_size = template.number(&event["BatchSize"]);
+        let window = template.optional_number(&event["MaximumBatchingWindowInSeconds"]);
+        assert!((1..=10_000).contains(&batch_size), "{queue_type}");
+        assert!(window.unwrap_or(0) <= 300, "{queue_type}");
+        assert!(
+            batch_size <= 10 || window >= Some(1),
+            "{queue_type}: AWS needs a window for batches over 10"
+        );
+        assert!(template.number(&event["ScalingConfig"]["MaximumConcurrency"]) >= 2);
+    }
+}
+
+#[test]
+fn the_queue_type_is_standard_unless_fifo_is_chosen() {
     let template = Template::load();
-    let events = template.sqs_events("QueueFunction");
-    assert_eq!(events.len(), 1);
-    let event = &events[0];
-    assert_eq!(
-        event["FunctionResponseTypes"],
-        yaml("[ReportBatchItemFailures]")
-    );
-    let batch_size = template.number(&event["BatchSize"]);
-    let window = template.number(&event["MaximumBatchingWindowInSeconds"]);
-    assert!((1..=10_000).contains(&batch_size));
-    assert!(window <= 300);
-    assert!(
-        batch_size <= 10 || window >= 1,
-        "AWS needs a window for batches over 10"
-    );
-    assert!(template.number(&event["ScalingConfig"]["MaximumConcurrency"]) >= 2);
+    let parameter = &template.0["Parameters"]["QueueType"];
+    assert_eq!(parameter["Type"], "String");
+    assert_eq!(parameter["Default"], "standard");
+    assert_eq!(template.allowed_values("QueueType"), ["standard", "fifo"]);
+    assert!(!template.condition("IsFifo"), "standard by default");
+    let fifo = template.with_parameters(&[("QueueType", "fifo")]);
+    assert!(fifo.condition("IsFifo"));
+}
+
+#[test]
+fn the_source_and_dead_letter_queues_are_both_standard_or_both_fifo() {
+    for (queue_type, template) in Template::load().each_queue_type() {
+        let fifo = queue_type == "fifo";
+        let source = Template::target(
+            &template.sqs_events("QueueFunction")[0]["Queue"],
+            Some("Arn"),
+        );
+        let dead_letter_queue = template.dead_letter_queue();
+        // SQS redrives the source queue into the queue the functions dead-letter to.
+        let redrive = &template.deployed_properties(&source)["RedrivePolicy"];
+        assert_eq!(
+            Template::target(&redrive["deadLetterTargetArn"], Some("Arn")),
+            dead_letter_queue
+        );
+        for id in [&source, &dead_letter_queue] {
+            let properties = template.deployed_properties(id);
+            let name = properties["QueueName"]["Fn::Sub"].as_str();
+            if fifo {
+                assert_eq!(properties["FifoQueue"], true, "{queue_type}: {id}");
+                // The function sends FIFO dead letters (group and deduplication ids) when the
+                // queue URL, hence the name, ends in .fifo; so the name is set, not generated.
+                let name = name
+                    .unwrap_or_else(|| panic!("{id}: a FIFO queue is named"))
+                    .replace("${AWS::StackName}", STACK_NAME);
+                assert!(name.ends_with(".fifo"), "{id}: {name}");
+                assert!(name.len() <= MAX_QUEUE_NAME_LEN, "{id}: {name}");
+                // Deduplicating on the body alone would drop the same event sent to two
+                // destinations; senders and the function set deduplication ids.
+                assert_eq!(properties["ContentBasedDeduplication"], false, "{id}");
+            } else {
+                // A standard queue takes none of the FIFO properties, and a generated name.
+                for key in ["FifoQueue", "ContentBasedDeduplication", "QueueName"] {
+                    assert!(properties[key].is_null(), "{queue_type}: {id} sets {key}");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn a_fifo_trigger_takes_at_most_10_messages_without_a_window_and_a_standard_one_100() {
+    for (queue_type, template) in Template::load().each_queue_type() {
+        let event = &template.sqs_events("QueueFunction")[0];
+        let batch_size = template.number(&event["BatchSize"]);
+        let window = template.optional_number(&event["MaximumBatchingWindowInSeconds"]);
+        if queue_type == "fifo" {
+            assert!(batch_size <= FIFO_MAX_BATCH_SIZE, "{batch_size}");
+            assert_eq!(
+                window, None,
+                "Lambda has no batching window for FIFO queues"
+            );
+        } else {
+            assert_eq!(batch_size, 100);
+            assert_eq!(window, Some(5));
+        }
+    }
 }
 
 #[test]
@@ -710,6 +871,13 @@ fn every_environment_variable_the_function_reads_is_set_and_no_test_only_one_is(
         });
         assert!(config.is_ok(), "{id}: {config:?}");
     }
+}
+
+#[test]
+fn the_webhook_bounds_the_items_of_a_body() {
+    let template = Template::load();
+    let value = template.number(&template.env_var("WebhookFunction", "MAX_ITEMS_PER_BODY"));
+    assert_eq!(value, 10_000);
 }
 
 #[test]

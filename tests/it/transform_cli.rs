@@ -273,3 +273,62 @@ fn the_sample_events_transform_cleanly() {
     );
     assert!(v["requests"][0]["body"]["d"].as_array().unwrap().len() >= 6);
 }
+
+#[test]
+fn filtered_events_get_status_filtered_with_code_and_message_and_exit_0() {
+    let dest = r#"{"accountId":"ACC-1","passcode":"pc-very-secret","trackAnonymous":true,
+        "oneTrustCookieCategories":[{"oneTrustCookieCategory":"C0004"}],
+        "eventFilteringOption":"blacklistedEvents","blacklistedEvents":[{"eventName":"Spam"}]}"#;
+    let lines = [
+        track(0),
+        r#"{"type":"group","messageId":"m-1","userId":"u","groupId":"g"}"#.to_owned(),
+        r#"{"type":"track","messageId":"m-2","userId":"u","event":"E","context":{"consentManagement":{"deniedConsentIds":["C0004"]}}}"#.to_owned(),
+        r#"{"type":"track","messageId":"m-3","userId":"u","event":"Spam"}"#.to_owned(),
+        track(4),
+    ];
+    let run = run_file(dest, lines.join("\n").as_bytes());
+    assert_eq!(run.status, 0, "{}", run.stderr);
+    let out = run.json();
+    let statuses: Vec<&str> = out["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["ok", "filtered", "filtered", "filtered", "ok"]);
+    assert_eq!(
+        codes(&out),
+        vec![
+            Value::Null,
+            json!("filtered_message_type"),
+            json!("consent_denied"),
+            json!("event_denied"),
+            Value::Null
+        ]
+    );
+    for i in 1..4 {
+        let r = &out["results"][i];
+        assert_eq!(r["messageId"], format!("m-{i}"));
+        assert!(r["message"].as_str().is_some_and(|m| !m.is_empty()), "{r}");
+    }
+    let requests = out["requests"].as_array().unwrap();
+    assert_eq!(requests.len(), 1);
+    assert_eq!(requests[0]["events"], json!([0, 4]));
+}
+
+#[test]
+fn a_rejected_event_among_filtered_ones_still_exits_1() {
+    let input = format!(
+        "{}\n{}\n{}",
+        r#"{"type":"group","userId":"u","groupId":"g"}"#,
+        r#"{"type":"purchase","userId":"u"}"#,
+        track(2)
+    );
+    let run = run_file(DEST, input.as_bytes());
+    assert_eq!(run.status, 1, "{}", run.stderr);
+    let out = run.json();
+    assert_eq!(out["results"][0]["status"], "filtered");
+    assert_eq!(out["results"][1]["status"], "rejected");
+    assert_eq!(out["results"][1]["code"], "unsupported_type");
+    assert_eq!(out["requests"][0]["events"], json!([2]));
+}

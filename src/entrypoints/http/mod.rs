@@ -1,8 +1,11 @@
 //! HTTP requests (docs/contracts.md §2, §3): API Gateway HTTP API v2, Lambda Function URL and
 //! API Gateway REST API v1 (`request`), answered in the response shape of the request's kind.
 //! The caller is authenticated (`auth`) before the body is looked at; then the body's events go
-//! through the shared pipeline, or its regulation is carried out (`regulation`).
+//! through the shared pipeline, or its regulation is carried out (`regulation`). At most
+//! `MAX_ITEMS_PER_BODY` items of a body are processed; the answer (`answer`) stays under
+//! `answer::MAX_ANSWER_BYTES` whatever the body held.
 
+mod answer;
 mod auth;
 mod regulation;
 mod request;
@@ -10,19 +13,19 @@ mod request;
 pub use request::{DESTINATION_PARAMETER, Request};
 
 use super::Shape;
+use super::dead_letters::{self, Group, WithoutQueue};
 use super::handler::{CleverTapApi, Handler};
 use super::pipeline::{self, Prepared, Rejections, prepare};
 use crate::codes;
 use crate::credentials::SettingsSource;
-use crate::deadletter::{DeadLetter, DeadLetterError, DeadLetterSink, Origin};
-use crate::input::{Body, split_body};
+use crate::deadletter::{DeadLetterSink, Origin};
+use crate::input::{Body, split_body_bounded};
 use crate::outcome::{Outcome, StatusCounts};
 use crate::settings::DestinationId;
 use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayV2httpResponse};
 use aws_lambda_events::encodings::Body as ResponseBody;
 use aws_lambda_events::http::header::{ALLOW, CONTENT_TYPE, RETRY_AFTER};
 use aws_lambda_events::http::{HeaderMap, HeaderValue, Method};
-use serde::Serialize;
 use serde_json::{Value, json};
 use tokio::time::Instant;
 use tracing::Instrument;
@@ -169,40 +172,69 @@ async fn serve<S: SettingsSource, C: CleverTapApi, D: DeadLetterSink>(
     if text.len() > max {
         return too_large(max);
     }
-    let items = match split_body(&text) {
-        Ok(Body::Events(items)) => items,
-        Ok(Body::Regulation(r)) => {
-            let request_id = request.request_id.as_deref();
-            return regulation::serve(handler, &destination, &settings, request_id, &r, deadline)
-                .await;
-        }
+    let max_items = handler.config.max_items_per_body;
+    let split = match split_body_bounded(&text, max_items) {
+        Ok(split) => split,
         Err(reason) => return Reply::error(400, &reason.code, reason.message),
     };
-    let prepared = prepare(items, settings.mapping);
-    let outcomes = pipeline::deliver(handler, &destination, &settings, &prepared, deadline).await;
-    // Rejected events are dead-lettered whatever became of the others: the caller is told, and
-    // is not asked to send them again.
-    let dead_lettered = match Rejections::of_events(&prepared, &outcomes) {
-        Some(rejected) => {
-            let letter = DeadLetter::new(
-                rejected.body,
-                &rejected.reason,
-                Origin {
-                    destination_id: Some(destination.as_str()),
-                    source_message_id: request.request_id.as_deref(),
-                    message_group_id: None,
-                },
-            );
-            send_dead_letter(handler, &destination, &letter, rejected.count, "events").await
-        }
-        None => 0,
+    let unprocessed = answer::Unprocessed {
+        from: max_items,
+        count: split.beyond,
     };
-    handler.count_outcomes(
-        destination.as_str(),
-        StatusCounts::of(&outcomes),
-        dead_lettered,
-    );
-    results(&prepared, &outcomes)
+    if split.beyond > 0 {
+        tracing::warn!(
+            destination = %destination,
+            code = codes::TOO_MANY_ITEMS,
+            processed = max_items,
+            beyond = split.beyond,
+            "body has more items than MAX_ITEMS_PER_BODY: the rest are answered too_many_items, \
+             neither sent nor dead-lettered"
+        );
+    }
+    let items = match split.body {
+        Body::Events(items) => items,
+        Body::Regulation(r) => {
+            let request_id = request.request_id.as_deref();
+            return regulation::serve(
+                handler,
+                &destination,
+                &settings,
+                request_id,
+                &r,
+                unprocessed,
+                deadline,
+            )
+            .await;
+        }
+    };
+    let prepared = prepare(items, &settings);
+    let mut outcomes =
+        pipeline::deliver(handler, &destination, &settings, &prepared, deadline).await;
+    // Rejected events are dead-lettered whatever became of the others; one whose letter is not
+    // written is answered retry (dead_letter_failed), so the caller sends it again.
+    let dead_lettered = dead_letters::dead_letter(
+        &handler.dead_letters,
+        &mut [Group {
+            items: Rejections::Events(&prepared),
+            origin: origin(&destination, &request),
+            outcomes: &mut outcomes,
+        }],
+        WithoutQueue::StayRejected,
+    )
+    .await;
+    let mut counts = StatusCounts::of(&outcomes);
+    counts.rejected += unprocessed.count;
+    handler.count_outcomes(destination.as_str(), counts, dead_lettered[0]);
+    results(&prepared, &outcomes, unprocessed)
+}
+
+/// A request's dead letters carry the authenticated destination and the request id.
+fn origin<'r>(destination: &'r DestinationId, request: &'r Request) -> Origin<'r> {
+    Origin {
+        destination_id: Some(destination.as_str()),
+        source_message_id: request.request_id.as_deref(),
+        message_group_id: None,
+    }
 }
 
 fn too_large(max: usize) -> Reply {
@@ -213,87 +245,21 @@ fn too_large(max: usize) -> Reply {
     )
 }
 
-/// Sends a request's one dead letter, carrying `items` rejected items; returns how many were
-/// dead-lettered. A failed send is logged: the caller already has every item's result.
-async fn send_dead_letter<S, C, D: DeadLetterSink>(
-    handler: &Handler<S, C, D>,
-    destination: &DestinationId,
-    letter: &DeadLetter,
-    items: usize,
-    what: &str,
-) -> usize {
-    let mut sent = 0;
-    for result in handler
-        .dead_letters
-        .send(std::slice::from_ref(letter))
-        .await
-    {
-        match result {
-            Ok(()) => sent += items,
-            Err(DeadLetterError::NotConfigured) => {}
-            Err(e) => tracing::error!(
-                destination = %destination,
-                code = e.code(),
-                error = %e,
-                "rejected webhook {what} could not be dead-lettered (the caller was told)"
-            ),
-        }
-    }
-    sent
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct EventResult<'a> {
-    index: usize,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    message_id: Option<&'a str>,
-    status: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    code: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    message: Option<&'a str>,
-}
-
 /// One result per event (`messageId`), and the status from the outcomes.
-fn results(prepared: &[Prepared<'_>], outcomes: &[Outcome]) -> Reply {
-    let results: Vec<EventResult<'_>> = prepared
+fn results(
+    prepared: &[Prepared<'_>],
+    outcomes: &[Outcome],
+    unprocessed: answer::Unprocessed,
+) -> Reply {
+    let items: Vec<answer::Item<'_>> = prepared
         .iter()
         .zip(outcomes)
-        .enumerate()
-        .map(|(index, (p, o))| EventResult {
-            index,
-            message_id: p.message_id.as_deref(),
-            status: o.status().as_str(),
-            code: o.reason().map(|r| r.code.as_ref()),
-            message: o.reason().map(|r| r.message.as_str()),
+        .map(|(p, outcome)| answer::Item {
+            id: p.message_id.as_deref(),
+            outcome,
         })
         .collect();
-    results_reply(&results, outcomes)
-}
-
-/// The answer to a processed request (docs/contracts.md §3): every item's result and the
-/// counts; 200 when nothing needs a retry, 400 when every item was rejected, 503 when any
-/// needs a retry.
-fn results_reply<R: Serialize>(results: &[R], outcomes: &[Outcome]) -> Reply {
-    let StatusCounts {
-        delivered,
-        rejected,
-        retry,
-    } = StatusCounts::of(outcomes);
-    let status = if retry > 0 {
-        503
-    } else if rejected > 0 && delivered == 0 {
-        400
-    } else {
-        200
-    };
-    Reply {
-        status,
-        body: json!({"results": results, "delivered": delivered, "rejected": rejected, "retry": retry}),
-        retry_after: status == 503,
-        allow_post: false,
-    }
+    answer::reply("messageId", "items", &items, unprocessed)
 }
 
 /// Puts a reply in the response shape of the request's kind.

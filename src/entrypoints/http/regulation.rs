@@ -2,18 +2,20 @@
 //! a regulation may only name that one in `destinationIds` (else 403 and nothing is deleted):
 //! one destination's token can never delete another's users. The answer lists every user, with
 //! the same statuses as events: 200 when nothing needs a retry, 400 when every user was
-//! rejected, 503 (with `Retry-After`) when any user needs a retry.
+//! rejected, 503 (with `Retry-After`) when any user needs a retry (a rejected user whose dead
+//! letter is not written among them). Users past `MAX_ITEMS_PER_BODY` are not deleted.
 
-use super::Reply;
+use super::{Reply, answer};
 use crate::codes;
 use crate::credentials::SettingsSource;
-use crate::deadletter::{DeadLetter, DeadLetterSink, Origin};
+use crate::deadletter::{DeadLetterSink, Origin};
+use crate::entrypoints::dead_letters::{self, Group, WithoutQueue};
 use crate::entrypoints::handler::{CleverTapApi, Handler};
-use crate::entrypoints::regulation::{Erasure, Target, erase_all, rejected_users};
-use crate::outcome::{Outcome, StatusCounts};
+use crate::entrypoints::pipeline::Rejections;
+use crate::entrypoints::regulation::{Erasure, Target, erase_all};
+use crate::outcome::StatusCounts;
 use crate::regulation::Regulation;
 use crate::settings::{DestinationId, DestinationSettings};
-use serde::Serialize;
 use std::sync::Arc;
 use tokio::time::Instant;
 
@@ -24,6 +26,7 @@ pub(super) async fn serve<S: SettingsSource, C: CleverTapApi, D: DeadLetterSink>
     settings: &Arc<DestinationSettings>,
     request_id: Option<&str>,
     regulation: &Regulation<'_>,
+    unprocessed: answer::Unprocessed,
     deadline: Instant,
 ) -> Reply {
     if let Some(other) = regulation
@@ -54,76 +57,47 @@ pub(super) async fn serve<S: SettingsSource, C: CleverTapApi, D: DeadLetterSink>
         regulation,
         targets: &targets,
     };
-    let outcomes = erase_all(handler, std::slice::from_ref(&erasure), deadline)
+    let mut outcomes = erase_all(handler, std::slice::from_ref(&erasure), deadline)
         .await
         .pop()
         .unwrap_or_default();
-    // The rejected users are dead-lettered whatever became of the others, as for events: the
-    // caller is not asked to send them again.
-    let dead_lettered = match rejected_users(regulation, &outcomes) {
-        Some(rejected) => {
-            let letter = DeadLetter::new(
-                rejected.body,
-                &rejected.reason,
-                Origin {
-                    destination_id: Some(destination.as_str()),
-                    source_message_id: request_id,
-                    message_group_id: None,
-                },
-            );
-            super::send_dead_letter(
-                handler,
-                destination,
-                &letter,
-                rejected.count,
-                "regulation users",
-            )
-            .await
-        }
-        None => 0,
-    };
-    let counts = StatusCounts::of(&outcomes);
-    handler.count_outcomes(destination.as_str(), counts, dead_lettered);
+    // The rejected users are dead-lettered whatever became of the others, as for events; one
+    // whose letter is not written is answered retry (dead_letter_failed).
+    let dead_lettered = dead_letters::dead_letter(
+        &handler.dead_letters,
+        &mut [Group {
+            items: Rejections::Users(regulation),
+            origin: Origin {
+                destination_id: Some(destination.as_str()),
+                source_message_id: request_id,
+                message_group_id: None,
+            },
+            outcomes: &mut outcomes,
+        }],
+        WithoutQueue::StayRejected,
+    )
+    .await;
+    let mut counts = StatusCounts::of(&outcomes);
+    counts.rejected += unprocessed.count;
+    handler.count_outcomes(destination.as_str(), counts, dead_lettered[0]);
     tracing::info!(
         destination = %destination,
-        users = outcomes.len(),
+        users = outcomes.len() + unprocessed.count,
         delivered = counts.delivered,
         rejected = counts.rejected,
         retry = counts.retry,
         "regulation"
     );
-    results(regulation, &outcomes)
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct UserResult<'a> {
-    index: usize,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    user_id: Option<&'a str>,
-    status: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    code: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    message: Option<&'a str>,
-}
-
-/// One result per user (`userId` in place of `messageId`), and the status from the outcomes.
-fn results(regulation: &Regulation<'_>, outcomes: &[Outcome]) -> Reply {
-    let results: Vec<UserResult<'_>> = regulation
+    let items: Vec<answer::Item<'_>> = regulation
         .users
         .iter()
-        .zip(outcomes)
-        .enumerate()
-        .map(|(index, (user, o))| UserResult {
-            index,
-            user_id: user.user_id.as_deref().ok(),
-            status: o.status().as_str(),
-            code: o.reason().map(|r| r.code.as_ref()),
-            message: o.reason().map(|r| r.message.as_str()),
+        .zip(&outcomes)
+        .map(|(user, outcome)| answer::Item {
+            id: user.user_id.as_deref().ok(),
+            outcome,
         })
         .collect();
-    super::results_reply(&results, outcomes)
+    answer::reply("userId", "users", &items, unprocessed)
 }
 
 #[cfg(test)]
@@ -201,6 +175,40 @@ mod tests {
         assert_eq!(status, 503, "{body}");
         assert_eq!(body["results"][0]["code"], "clevertap_unavailable");
         assert!(response["headers"]["retry-after"].is_string(), "{response}");
+        assert!(h.dead_letters.sent().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_rejected_user_whose_dead_letter_fails_is_answered_503_retry() {
+        let mut h = fakes::handler();
+        h.dead_letters = fakes::FakeDeadLetters {
+            broken: true,
+            ..fakes::FakeDeadLetters::default()
+        };
+        let body = regulation(json!(null), json!([{"userId": "u-1"}, {}]));
+        let (status, body, response) = call(&h, &body).await;
+        assert_eq!(status, 503, "{body}");
+        assert!(response["headers"]["retry-after"].is_string());
+        assert_eq!(body["results"][0]["status"], "delivered");
+        assert_eq!(body["results"][1]["status"], "retry");
+        assert_eq!(body["results"][1]["code"], "dead_letter_failed");
+    }
+
+    #[tokio::test]
+    async fn users_past_max_items_per_body_are_too_many_items_and_not_deleted() {
+        let mut h = fakes::handler();
+        h.config.max_items_per_body = 2;
+        let body = regulation(
+            json!(null),
+            json!([{"userId": "u-1"}, {"userId": "u-2"}, {"userId": "u-3"}]),
+        );
+        let (status, body, _) = call(&h, &body).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["results"].as_array().unwrap().len(), 2);
+        assert_eq!(body["unprocessed"]["code"], "too_many_items");
+        assert_eq!(body["unprocessed"]["from"], 2);
+        assert_eq!(body["rejected"], 1);
+        assert_eq!(h.clevertap.deletes()[0].identities, ["u-1", "u-2"]);
         assert!(h.dead_letters.sent().is_empty());
     }
 

@@ -1,6 +1,7 @@
 //! HTTP assembly with fakes: status codes, authentication, response shapes.
 
-use crate::entrypoints::fakes::{self, FakeCleverTap, TOKEN, call_http};
+use crate::entrypoints::Handler;
+use crate::entrypoints::fakes::{self, FakeCleverTap, FakeDeadLetters, TOKEN, call_http};
 use crate::lambda_events::{function_url_request, http_request, rest_api_request};
 use crate::outcome::Outcome;
 use crate::settings::DestinationId;
@@ -9,7 +10,8 @@ use serde_json::json;
 
 const TRACK: &str =
     r#"{"type":"track","event":"Order Completed","userId":"u-1","messageId":"e-1"}"#;
-const GROUP: &str = r#"{"type":"group","userId":"u-3","messageId":"e-3","groupId":"g-1"}"#;
+/// An event the transform rejects: a type neither CleverTap nor RudderStack knows.
+const UNSUPPORTED: &str = r#"{"type":"purchase","userId":"u-3","messageId":"e-3","groupId":"g-1"}"#;
 
 fn bearer() -> String {
     format!("Bearer {TOKEN}")
@@ -18,7 +20,7 @@ fn bearer() -> String {
 #[tokio::test]
 async fn the_right_token_delivers_and_answers_200_with_a_result_per_event() {
     let h = fakes::handler();
-    let body = format!("[{TRACK},{GROUP}]");
+    let body = format!("[{TRACK},{UNSUPPORTED}]");
     let (status, body, response) = call_http(
         &h,
         http_request("POST", Some("dest-a"), Some(&bearer()), Some(&body)),
@@ -42,7 +44,7 @@ async fn the_right_token_delivers_and_answers_200_with_a_result_per_event() {
     assert_eq!(h.clevertap.calls().len(), 1);
     let sent = h.dead_letters.sent();
     assert_eq!(sent.len(), 1, "the rejected event is dead-lettered too");
-    assert_eq!(sent[0].body, GROUP);
+    assert_eq!(sent[0].body, UNSUPPORTED);
     assert_eq!(sent[0].destination_id.as_deref(), Some("dest-a"));
     assert_eq!(sent[0].source_message_id.as_deref(), Some("req-1"));
 }
@@ -192,7 +194,7 @@ async fn every_event_rejected_gets_400_with_the_results() {
     let h = fakes::handler();
     let (status, body, _) = call_http(
         &h,
-        http_request("POST", Some("dest-a"), Some(&bearer()), Some(GROUP)),
+        http_request("POST", Some("dest-a"), Some(&bearer()), Some(UNSUPPORTED)),
     )
     .await;
     assert_eq!(status, 400);
@@ -270,4 +272,168 @@ async fn a_request_of_the_right_shape_but_wrong_fields_gets_400_not_a_panic() {
     let (status, body, _) = call_http(&h, request).await;
     assert_eq!(status, 400);
     assert_eq!(body["error"]["code"], "invalid_request");
+}
+
+#[tokio::test]
+async fn a_rejected_event_whose_dead_letter_fails_is_answered_503_retry_dead_letter_failed() {
+    let mut h = fakes::handler();
+    h.dead_letters = FakeDeadLetters {
+        broken: true,
+        ..FakeDeadLetters::default()
+    };
+    let body = format!("[{TRACK},{UNSUPPORTED}]");
+    let (status, body, response) = call_http(
+        &h,
+        http_request("POST", Some("dest-a"), Some(&bearer()), Some(&body)),
+    )
+    .await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(response["headers"]["retry-after"], "10");
+    assert_eq!(body["results"][0]["status"], "delivered");
+    assert_eq!(body["results"][1]["status"], "retry");
+    assert_eq!(body["results"][1]["code"], "dead_letter_failed");
+    let message = body["results"][1]["message"].as_str().unwrap();
+    assert!(message.contains("unsupported_type"), "{message}");
+    assert_eq!(
+        (body["rejected"].clone(), body["retry"].clone()),
+        (json!(0), json!(1))
+    );
+    let a = &h.take_metrics().per_destination["dest-a"];
+    assert_eq!((a.rejected, a.retried, a.dead_lettered), (0, 1, 0));
+}
+
+#[tokio::test]
+async fn without_a_dead_letter_queue_rejected_events_are_answered_rejected() {
+    let h = Handler::new(
+        crate::config::Config::default(),
+        fakes::FakeSettings::with(&[("dest-a", &fakes::settings_json("ACC-A", true))]),
+        FakeCleverTap::delivering(),
+        None::<FakeDeadLetters>,
+    );
+    let (status, body, _) = call_http(
+        &h,
+        http_request("POST", Some("dest-a"), Some(&bearer()), Some(UNSUPPORTED)),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["results"][0]["status"], "rejected");
+    assert_eq!(body["results"][0]["code"], "unsupported_type");
+}
+
+#[tokio::test]
+async fn rejected_events_over_one_letter_are_dead_lettered_in_several() {
+    let h = fakes::handler();
+    let big: Vec<String> = (1..=3)
+        .map(|i| {
+            format!(
+                r#"{{"type":"purchase","userId":"u","messageId":"g-{i}","pad":"{}"}}"#,
+                "x".repeat(100 * 1024)
+            )
+        })
+        .collect();
+    let body = format!("[{}]", big.join(","));
+    let (status, answer, _) = call_http(
+        &h,
+        http_request("POST", Some("dest-a"), Some(&bearer()), Some(&body)),
+    )
+    .await;
+    assert_eq!(status, 400, "{answer}");
+    let sent = h.dead_letters.sent();
+    assert_eq!(sent.len(), 2);
+    let carried: usize = sent
+        .iter()
+        .map(
+            |l| match serde_json::from_str::<serde_json::Value>(&l.body).unwrap() {
+                serde_json::Value::Array(v) => v.len(),
+                _ => 1,
+            },
+        )
+        .sum();
+    assert_eq!(carried, 3);
+    assert_eq!(h.take_metrics().per_destination["dest-a"].dead_lettered, 3);
+}
+
+#[tokio::test]
+async fn items_past_max_items_per_body_are_rejected_too_many_items_unsent_and_not_dead_lettered() {
+    let mut h = fakes::handler();
+    h.config.max_items_per_body = 2;
+    let body = format!("[{TRACK},{UNSUPPORTED},{TRACK},{UNSUPPORTED},{TRACK}]");
+    let (status, answer, _) = call_http(
+        &h,
+        http_request("POST", Some("dest-a"), Some(&bearer()), Some(&body)),
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["results"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        (answer["delivered"].clone(), answer["rejected"].clone()),
+        (json!(1), json!(4))
+    );
+    assert_eq!(answer["unprocessed"]["from"], 2);
+    assert_eq!(answer["unprocessed"]["count"], 3);
+    assert_eq!(answer["unprocessed"]["status"], "rejected");
+    assert_eq!(answer["unprocessed"]["code"], "too_many_items");
+    let calls = h.clevertap.calls();
+    assert_eq!(calls.len(), 1);
+    assert_eq!(calls[0].events.len(), 1, "only the first TRACK is sent");
+    let sent = h.dead_letters.sent();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(
+        sent[0].body, UNSUPPORTED,
+        "only the processed rejected event"
+    );
+    let a = &h.take_metrics().per_destination["dest-a"];
+    assert_eq!((a.delivered, a.rejected, a.dead_lettered), (1, 4, 1));
+}
+
+#[tokio::test]
+async fn a_large_answer_shares_its_reasons_and_stays_under_the_cap() {
+    let h = fakes::handler();
+    let body = format!("[{}]", vec![UNSUPPORTED; 10_000].join(","));
+    let (status, answer, response) = call_http(
+        &h,
+        http_request("POST", Some("dest-a"), Some(&bearer()), Some(&body)),
+    )
+    .await;
+    assert_eq!(status, 400);
+    let text = response["body"].as_str().unwrap();
+    assert!(
+        text.len() <= super::answer::MAX_ANSWER_BYTES,
+        "{}",
+        text.len()
+    );
+    assert_eq!(answer["results"].as_array().unwrap().len(), 10_000);
+    assert_eq!(
+        answer["reasons"].as_array().unwrap().len(),
+        1,
+        "{}",
+        answer["reasons"]
+    );
+    assert_eq!(answer["reasons"][0]["count"], 10_000);
+    assert_eq!(answer["results"][9_999]["reason"], 0);
+    assert!(answer["results"][9_999].get("message").is_none());
+}
+
+#[tokio::test]
+async fn a_filtered_event_is_answered_filtered_with_its_code_and_is_not_dead_lettered() {
+    let h = fakes::handler();
+    let group = r#"{"type":"group","userId":"u-3","messageId":"e-9","groupId":"g-1"}"#;
+    let body = format!("[{TRACK},{group}]");
+    let (status, body, _) = call_http(
+        &h,
+        http_request("POST", Some("dest-a"), Some(&bearer()), Some(&body)),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["filtered"], 1);
+    assert_eq!(body["delivered"], 1);
+    assert_eq!(body["results"][1]["status"], "filtered");
+    assert_eq!(body["results"][1]["code"], "filtered_message_type");
+    assert!(h.dead_letters.sent().is_empty());
+    let (status, body, _) = call_http(
+        &h,
+        http_request("POST", Some("dest-a"), Some(&bearer()), Some(group)),
+    )
+    .await;
+    assert_eq!(status, 200, "all filtered is not an error: {body}");
 }

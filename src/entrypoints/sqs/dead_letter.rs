@@ -1,62 +1,65 @@
-//! Dead-lettering a batch's rejected messages, all in one `SendMessageBatch` series: the letter
-//! carries only the rejected events (or the body as it came), and the routing and reason as
-//! attributes, so it can be redriven as it is. A letter that cannot be sent turns its message
-//! into a retry: a rejected event is acked only once its dead letter is written.
+//! Dead-lettering a batch's rejected messages, all in one send (`entrypoints::dead_letters`):
+//! the letters carry only the rejected events (or users, or the body as it came), and the
+//! routing and reason as attributes, so they can be redriven as they are. An event is acked as
+//! rejected only once its letter is written; otherwise it is a retry (`dead_letter_failed`), and
+//! so is its message, which SQS then delivers again. Without any dead-letter queue, too: the
+//! source queue's redrive policy keeps the message.
 
 use super::decode::Message;
+use super::plan::Plan;
 use crate::credentials::SettingsSource;
-use crate::deadletter::{DeadLetter, DeadLetterSink, Origin};
+use crate::deadletter::{DeadLetterSink, Origin};
+use crate::entrypoints::dead_letters::{self, Group, WithoutQueue};
 use crate::entrypoints::handler::{CleverTapApi, Handler};
-use crate::entrypoints::pipeline::Settled;
-use crate::outcome::{Outcome, Status};
+use crate::entrypoints::pipeline::{Rejections, Settled};
+use crate::outcome::Status;
 
-/// Dead-letters the rejected messages; returns, per message, whether it must be reported in
-/// `batchItemFailures` (a retry, or a rejection whose dead letter could not be sent).
+/// Dead-letters the rejected messages and sums up again those whose letters were not all
+/// written; returns, per message, how many of its items were dead-lettered.
 pub(super) async fn dead_letter<S: SettingsSource, C: CleverTapApi, D: DeadLetterSink>(
     handler: &Handler<S, C, D>,
     messages: &[Message],
-    settled: &[Settled],
-) -> Vec<bool> {
-    let mut failed: Vec<bool> = settled
+    plans: &[Plan<'_>],
+    settled: &mut [Settled],
+) -> Vec<usize> {
+    let mut members = Vec::new();
+    let mut groups = Vec::new();
+    for (i, ((m, p), s)) in messages
         .iter()
-        .map(|s| s.outcome.status() == Status::Retry)
-        .collect();
-    let mut letters = Vec::new();
-    let mut senders = Vec::new();
-    for (i, (m, s)) in messages.iter().zip(settled).enumerate() {
-        if let Outcome::Rejected(reason) = &s.outcome {
-            let body = s.dead_letter_body.clone().unwrap_or_else(|| m.body.clone());
-            letters.push(DeadLetter::new(
-                body,
-                reason,
-                Origin {
-                    destination_id: m.destination_attr.as_deref(),
-                    source_message_id: m.id.as_deref(),
-                    message_group_id: m.group_id.as_deref(),
-                },
-            ));
-            senders.push(i);
+        .zip(plans)
+        .zip(settled.iter_mut())
+        .enumerate()
+    {
+        if s.outcome.status() != Status::Rejected {
+            continue;
         }
+        let items = match p {
+            _ if s.whole => Rejections::Whole(&m.body),
+            Plan::Events { prepared, .. } => Rejections::Events(prepared),
+            Plan::Regulation { regulation, .. } => Rejections::Users(regulation),
+            Plan::Decided(_) => Rejections::Whole(&m.body),
+        };
+        members.push(i);
+        groups.push(Group {
+            items,
+            origin: Origin {
+                destination_id: m.destination_attr.as_deref(),
+                source_message_id: m.id.as_deref(),
+                message_group_id: m.group_id.as_deref(),
+            },
+            outcomes: &mut s.items,
+        });
     }
-    if letters.is_empty() {
-        return failed;
+    let mut per_message = vec![0; messages.len()];
+    if groups.is_empty() {
+        return per_message;
     }
-    let results = handler.dead_letters.send(&letters).await;
-    for (n, &i) in senders.iter().enumerate() {
-        match results.get(n) {
-            Some(Ok(())) => {}
-            Some(Err(e)) => {
-                let _span = messages[i].span().entered();
-                tracing::error!(
-                    message_id = messages[i].id.as_deref().unwrap_or(""),
-                    code = e.code(),
-                    error = %e,
-                    "dead letter not sent: the message is reported for a retry"
-                );
-                failed[i] = true;
-            }
-            None => failed[i] = true,
-        }
+    let written =
+        dead_letters::dead_letter(&handler.dead_letters, &mut groups, WithoutQueue::Retry).await;
+    drop(groups);
+    for (i, n) in members.into_iter().zip(written) {
+        settled[i].refresh();
+        per_message[i] = n;
     }
-    failed
+    per_message
 }

@@ -135,7 +135,7 @@ fn decode(record: &RawValue, default: Option<&DestinationId>) -> Message {
                 fifo: is_fifo_arn(probe.event_source_arn.as_deref()),
                 body: String::new(),
                 destination_attr: None,
-                group_id: None,
+                group_id: probe.group_id,
                 destination: Err(Outcome::retry(
                     codes::INVALID_SQS_RECORD,
                     format!("not an SQS message record: {e}"),
@@ -152,6 +152,8 @@ struct RecordProbe {
     event_source_arn: Option<String>,
     receipt_handle: Option<String>,
     receive_count: Option<String>,
+    /// Its FIFO group, so that a bad record blocks only its own group.
+    group_id: Option<String>,
 }
 
 impl RecordProbe {
@@ -167,6 +169,11 @@ impl RecordProbe {
             receive_count: value
                 .get("attributes")
                 .and_then(|a| a.get(APPROXIMATE_RECEIVE_COUNT))
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+            group_id: value
+                .get("attributes")
+                .and_then(|a| a.get(MESSAGE_GROUP_ID))
                 .and_then(Value::as_str)
                 .map(str::to_owned),
         }

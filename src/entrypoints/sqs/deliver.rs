@@ -1,6 +1,7 @@
 //! Carrying out the plans. A standard queue's messages go together: one upload per destination
 //! with the events of all its messages, and the regulations' deletes beside them. A FIFO queue's
-//! messages go one at a time, in order, and nothing more is sent after one needs a retry.
+//! messages go one at a time, in order; once a message needs a retry, nothing more of its
+//! message group is sent, and the other groups go on.
 
 use super::plan::Plan;
 use crate::codes;
@@ -12,6 +13,7 @@ use crate::entrypoints::regulation::{Erasure, erase_all, settle_regulation};
 use crate::outcome::{Outcome, Status};
 use crate::settings::{DestinationId, DestinationSettings};
 use crate::transform::Record;
+use std::collections::HashSet;
 use std::sync::Arc;
 use tokio::time::Instant;
 use tracing::Instrument;
@@ -84,19 +86,25 @@ pub(super) async fn deliver_grouped<S: SettingsSource, C: CleverTapApi, D: DeadL
         .collect()
 }
 
-/// FIFO queue: one message at a time, in order; after a retry nothing more is sent.
+/// FIFO queue: one message at a time, in order. A message that ends `retry` blocks the later
+/// messages of its group (`groups[i]`, the `MessageGroupId`; messages without one are one group):
+/// they are not sent and end `retry` too, so SQS hands the group back in order. Other groups go
+/// on (docs/contracts.md §3, FIFO).
 pub(super) async fn deliver_in_order<S: SettingsSource, C: CleverTapApi, D: DeadLetterSink>(
     handler: &Handler<S, C, D>,
     plans: &[Plan<'_>],
+    groups: &[Option<&str>],
     deadline: Instant,
 ) -> Vec<Settled> {
+    debug_assert_eq!(plans.len(), groups.len(), "one group per plan");
     let mut settled = Vec::with_capacity(plans.len());
-    let mut blocked = false;
-    for p in plans {
-        if blocked {
+    let mut blocked: HashSet<Option<&str>> = HashSet::new();
+    for (p, group) in plans.iter().zip(groups) {
+        if blocked.contains(group) {
             settled.push(Settled::decided(Outcome::retry(
                 codes::FIFO_EARLIER_MESSAGE_FAILED,
-                "an earlier message of this FIFO batch needs a retry; not sent, to keep the order",
+                "an earlier message of this message group needs a retry; not sent, to keep the \
+                 group's order",
             )));
             continue;
         }
@@ -121,10 +129,27 @@ pub(super) async fn deliver_in_order<S: SettingsSource, C: CleverTapApi, D: Dead
             }
         };
         let s = settle(p, outcomes);
-        blocked = s.outcome.status() == Status::Retry;
+        if s.outcome.status() == Status::Retry {
+            blocked.insert(*group);
+        }
         settled.push(s);
     }
     settled
+}
+
+/// FIFO queue, once dead letters are sent: every message after a `failed` one in the same group
+/// (`groups[i]`) is failed too, even one already delivered, so that SQS hands the group back in
+/// order. Messages of other groups keep their answer.
+pub(super) fn fail_the_rest_of_each_group(groups: &[Option<&str>], failed: &mut [bool]) {
+    debug_assert_eq!(groups.len(), failed.len(), "one group per message");
+    let mut blocked: HashSet<Option<&str>> = HashSet::new();
+    for (group, failed) in groups.iter().zip(failed.iter_mut()) {
+        if blocked.contains(group) {
+            *failed = true;
+        } else if *failed {
+            blocked.insert(*group);
+        }
+    }
 }
 
 fn prepared_of<'p, 'a>(plan: &'p Plan<'a>) -> Option<&'p [Prepared<'a>]> {

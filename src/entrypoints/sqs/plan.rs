@@ -101,7 +101,7 @@ pub(super) fn plan<'a>(
         Err(reason) => Plan::Decided(Outcome::Rejected(reason)),
         Ok(items) => Plan::Events {
             destination: destination.clone(),
-            prepared: prepare(items, settings.mapping),
+            prepared: prepare(items, &settings),
             settings,
         },
     }

@@ -7,29 +7,28 @@ use crate::credentials::SettingsSource;
 use crate::deadletter::DeadLetterSink;
 use crate::entrypoints::handler::{CleverTapApi, Handler, HandlerError};
 use crate::entrypoints::pipeline::Settled;
-use crate::outcome::{Status, StatusCounts};
+use crate::outcome::{Outcome, StatusCounts};
 use aws_lambda_events::sqs::SqsBatchResponse;
 
-/// Counts and logs every message, and answers with the ones that `failed`.
+/// Counts and logs every message, and answers with the ones that `failed`. `dead_lettered`:
+/// per message, how many of its items were dead-lettered.
 pub(super) fn answer<S: SettingsSource, C: CleverTapApi, D: DeadLetterSink>(
     handler: &Handler<S, C, D>,
     messages: &[Message],
     settled: &[Settled],
     failed: &[bool],
+    dead_lettered: &[usize],
     fifo: bool,
 ) -> Result<SqsBatchResponse, HandlerError> {
     let mut response = SqsBatchResponse::default();
     let mut unreportable = false;
     let mut counts = StatusCounts::default();
-    for ((message, s), failed) in messages.iter().zip(settled).zip(failed) {
+    for (((message, s), failed), dead_lettered) in
+        messages.iter().zip(settled).zip(failed).zip(dead_lettered)
+    {
         let _span = message.span().entered();
         counts.add(s.outcome.status());
-        let dead_lettered = if s.outcome.status() == Status::Rejected && !*failed {
-            s.counts.rejected.max(1)
-        } else {
-            0
-        };
-        handler.count_outcomes(message.metric_label(), s.counts, dead_lettered);
+        handler.count_outcomes(message.metric_label(), s.counts, *dead_lettered);
         log_message(message, s, *failed);
         if *failed {
             match message.id.as_deref().filter(|id| !id.is_empty()) {
@@ -49,6 +48,7 @@ pub(super) fn answer<S: SettingsSource, C: CleverTapApi, D: DeadLetterSink>(
         "sqs batch"
     );
     if unreportable {
+        // Never expected: sqs::handle fails a batch with a nameless message before sending.
         tracing::error!(
             code = "unreportable_failure",
             "{}",
@@ -61,25 +61,25 @@ pub(super) fn answer<S: SettingsSource, C: CleverTapApi, D: DeadLetterSink>(
 
 fn log_message(message: &Message, settled: &Settled, failed: bool) {
     let id = message.id.as_deref().unwrap_or("");
-    if id.is_empty() {
-        tracing::error!(
-            code = "missing_message_id",
-            status = settled.outcome.status().as_str(),
-            "an SQS message has no messageId: it cannot be reported on its own"
-        );
-    }
     let destination = match &message.destination {
         Ok(d) => d.as_str(),
         Err(_) => message.destination_attr.as_deref().unwrap_or(""),
     };
-    match settled.outcome.reason() {
-        None => tracing::debug!(
+    match &settled.outcome {
+        Outcome::Delivered => tracing::debug!(
             message_id = id,
             destination,
             status = "delivered",
             "message"
         ),
-        Some(reason) => tracing::info!(
+        Outcome::Filtered(reason) => tracing::debug!(
+            message_id = id,
+            destination,
+            status = "filtered",
+            code = %reason.code,
+            "message"
+        ),
+        Outcome::Rejected(reason) | Outcome::Retry(reason) => tracing::info!(
             message_id = id,
             destination,
             status = settled.outcome.status().as_str(),

@@ -1,9 +1,9 @@
 //! Visibility backoff per message (docs/contracts.md §3): before the batch is answered, each
 //! message reported for a retry is told when to come back, from its outcome's code and its
 //! receive count (`crate::visibility::Schedule`), instead of after the queue's fixed
-//! visibility timeout. Rejected messages whose dead letter failed keep the queue's own
-//! timeout, and so does a message whose change fails: nothing is lost, a receive is spent
-//! sooner. The decision is pure (`decide`); `extend` applies it through the handler's
+//! visibility timeout. Messages listed without ending `retry` (FIFO: later messages of a
+//! group, already delivered) keep the queue's own timeout, and so does a message whose change
+//! fails: nothing is lost, a receive is spent sooner. The decision is pure (`decide`); `extend` applies it through the handler's
 //! [`MessageVisibility`] port, within the invocation's deadline.
 
 use super::decode::Message;

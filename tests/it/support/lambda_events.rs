@@ -29,16 +29,31 @@ pub fn sqs_message_on(arn: &str, id: &str, body: &str, destination: &str) -> Val
 /// One SQS record from the queue `arn`, with a `destinationId` attribute when `destination` is
 /// given.
 pub fn sqs_record(arn: &str, id: &str, body: &str, destination: Option<&str>) -> Value {
-    let attributes = match destination {
+    sqs_record_in_group(arn, id, body, destination, Some(MESSAGE_GROUP_ID))
+}
+
+/// One SQS record from the queue `arn` in the FIFO message group `group` (no `MessageGroupId`
+/// attribute when `None`), with a `destinationId` attribute when `destination` is given.
+pub fn sqs_record_in_group(
+    arn: &str,
+    id: &str,
+    body: &str,
+    destination: Option<&str>,
+    group: Option<&str>,
+) -> Value {
+    let message_attributes = match destination {
         Some(d) => json!({"destinationId": {"stringValue": d, "dataType": "String",
                           "stringListValues": [], "binaryListValues": []}}),
         None => json!({}),
     };
+    let mut attributes = json!({"ApproximateReceiveCount": "1", "SentTimestamp": "1709634030000"});
+    if let Some(group) = group {
+        attributes["MessageGroupId"] = json!(group);
+    }
     json!({
         "messageId": id, "receiptHandle": format!("rh-{id}"), "body": body,
-        "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "1709634030000",
-                       "MessageGroupId": MESSAGE_GROUP_ID},
-        "messageAttributes": attributes,
+        "attributes": attributes,
+        "messageAttributes": message_attributes,
         "md5OfBody": "x", "eventSource": "aws:sqs", "eventSourceARN": arn, "awsRegion": "us-east-1"
     })
 }

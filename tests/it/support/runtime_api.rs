@@ -272,6 +272,16 @@ impl LambdaProcess {
         self.logs.lock().unwrap().clone()
     }
 
+    /// The process's peak resident set size so far, in KiB (`VmHWM` of `/proc/<pid>/status`;
+    /// Linux only).
+    pub fn peak_rss_kib(&self) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+    }
+
     /// Whether the process is still running.
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
