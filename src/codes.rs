@@ -53,6 +53,8 @@ pub const CLEVERTAP_UNREACHABLE: &str = "clevertap_unreachable";
 pub const CLEVERTAP_UNEXPECTED_STATUS: &str = "clevertap_unexpected_status";
 pub const CLEVERTAP_BAD_RESPONSE: &str = "clevertap_bad_response";
 pub const CLEVERTAP_INVALID_REQUEST: &str = "clevertap_invalid_request";
+/// The account's circuit breaker is open: CleverTap kept failing, so nothing was sent.
+pub const CLEVERTAP_CIRCUIT_OPEN: &str = "clevertap_circuit_open";
 /// No time was left in the invocation to send the record.
 pub const RETRY_BUDGET_EXHAUSTED: &str = "retry_budget_exhausted";
 
@@ -135,6 +137,7 @@ pub const ALL: &[&str] = &[
     CLEVERTAP_UNEXPECTED_STATUS,
     CLEVERTAP_BAD_RESPONSE,
     CLEVERTAP_INVALID_REQUEST,
+    CLEVERTAP_CIRCUIT_OPEN,
     RETRY_BUDGET_EXHAUSTED,
     INVALID_REGULATION,
     UNSUPPORTED_REGULATION_TYPE,

@@ -22,6 +22,12 @@ pub mod vars {
     pub const WEBHOOK_DESTINATION_IDS: &str = "WEBHOOK_DESTINATION_IDS";
     pub const WEBHOOK_TOKEN_REFRESH_SECONDS: &str = "WEBHOOK_TOKEN_REFRESH_SECONDS";
     pub const SETTINGS_CACHE_SIZE: &str = "SETTINGS_CACHE_SIZE";
+    pub const VISIBILITY_BACKOFF_BASE_SECONDS: &str = "VISIBILITY_BACKOFF_BASE_SECONDS";
+    pub const VISIBILITY_BACKOFF_CAP_SECONDS: &str = "VISIBILITY_BACKOFF_CAP_SECONDS";
+    pub const VISIBILITY_CONFIG_ERROR_SECONDS: &str = "VISIBILITY_CONFIG_ERROR_SECONDS";
+    pub const CIRCUIT_FAILURE_THRESHOLD: &str = "CIRCUIT_FAILURE_THRESHOLD";
+    pub const CIRCUIT_COOLDOWN_SECONDS: &str = "CIRCUIT_COOLDOWN_SECONDS";
+    pub const SECRETS_STALE_SECONDS: &str = "SECRETS_STALE_SECONDS";
     pub const RUST_LOG: &str = "RUST_LOG";
     /// Set by Lambda (and `cargo lambda watch`, `sam local`): run the runtime loop.
     pub const AWS_LAMBDA_RUNTIME_API: &str = "AWS_LAMBDA_RUNTIME_API";
@@ -61,6 +67,41 @@ pub const DEFAULT_BACKOFF_CAP: Duration = Duration::from_secs(5);
 /// How long a missing or unusable secret is remembered (at most the settings TTL), so a fix is
 /// seen soon while a batch of 10,000 events for it still costs one `GetSecretValue`.
 pub const NEGATIVE_TTL: Duration = Duration::from_secs(30);
+/// Default first step of the visibility backoff of an SQS message retried for outage-type
+/// trouble: 20 minutes after its first receive, doubled per receive up to
+/// [`DEFAULT_VISIBILITY_BACKOFF_CAP`] (docs/contracts.md §3, "Visibility backoff").
+pub const DEFAULT_VISIBILITY_BACKOFF_BASE: Duration = Duration::from_secs(1200);
+/// Default largest visibility step: 80 minutes. With the template's `MaxReceiveCount` of 30
+/// and the jitter floor of 3/4, a message survives at least
+/// 3/4 x (1200 + 2400 + 28 x 4800) s = 28.75 h of trouble, and at most 38.3 h pass before SQS
+/// dead-letters it, well within the queue's 4-day retention.
+pub const DEFAULT_VISIBILITY_BACKOFF_CAP: Duration = Duration::from_secs(4800);
+/// Default visibility of a message retried for a configuration error that never heals by
+/// itself (no destination, no secret, unusable settings): short and fixed, so such messages
+/// reach the dead-letter queue after `MaxReceiveCount` receives, about 30 minutes.
+pub const DEFAULT_VISIBILITY_CONFIG_ERROR: Duration = Duration::from_secs(60);
+/// Longest visibility timeout accepted: SQS allows 12 hours from the receive, and the
+/// function may have run up to 15 minutes of it already.
+pub const MAX_VISIBILITY_TIMEOUT: Duration = Duration::from_secs(12 * 3600 - 900);
+/// Default number of consecutive whole-request failures of the outage type (5xx, timeout, no
+/// connection) that open an account's circuit (docs/contracts.md §5, "Circuit breaker").
+pub const DEFAULT_CIRCUIT_FAILURE_THRESHOLD: u32 = 5;
+/// The consecutive failures that open a circuit must span at least this long: a blip that fails
+/// several concurrent requests at once is left to the call's own resends (20 s budget), so it
+/// never sends a batch's messages into the visibility backoff.
+pub const CIRCUIT_MIN_FAILING: Duration = Duration::from_secs(10);
+/// Largest accepted `CIRCUIT_FAILURE_THRESHOLD`.
+pub const MAX_CIRCUIT_FAILURE_THRESHOLD: usize = 1000;
+/// Default wait of an open circuit before its first probe (jittered); doubled per failed probe
+/// up to [`CIRCUIT_MAX_COOLDOWN_FACTOR`] times this.
+pub const DEFAULT_CIRCUIT_COOLDOWN: Duration = Duration::from_secs(30);
+/// Longest accepted `CIRCUIT_COOLDOWN_SECONDS`.
+pub const MAX_CIRCUIT_COOLDOWN: Duration = Duration::from_secs(3600);
+/// The longest cooldown after failed probes, as a multiple of the first.
+pub const CIRCUIT_MAX_COOLDOWN_FACTOR: u32 = 10;
+/// Default time settings past their TTL keep being served when Secrets Manager fails
+/// (docs/contracts.md §4, "Caching").
+pub const DEFAULT_SECRETS_STALE: Duration = Duration::from_secs(3600);
 /// Longest secret id prefix: Secrets Manager names are at most 512 characters, and a
 /// destination id takes up to 128 of them.
 pub const MAX_SECRET_PREFIX_LEN: usize = 512 - DestinationId::MAX_LEN;
@@ -117,6 +158,18 @@ pub struct Config {
     pub webhook_destination_ids: Option<Vec<DestinationId>>,
     pub webhook_token_refresh: Duration,
     pub settings_cache_size: usize,
+    /// First step of an SQS message's visibility backoff (whole seconds).
+    pub visibility_backoff_base: Duration,
+    /// Largest step of the visibility backoff (whole seconds, at least the base).
+    pub visibility_backoff_cap: Duration,
+    /// Visibility of a message retried for a configuration error (whole seconds).
+    pub visibility_config_error: Duration,
+    /// Consecutive outage-type failures that open an account's circuit.
+    pub circuit_failure_threshold: u32,
+    /// First cooldown of an open circuit.
+    pub circuit_cooldown: Duration,
+    /// How long expired settings are served while Secrets Manager fails.
+    pub secrets_stale: Duration,
 }
 
 impl Default for Config {
@@ -136,6 +189,12 @@ impl Default for Config {
             webhook_destination_ids: None,
             webhook_token_refresh: DEFAULT_WEBHOOK_TOKEN_REFRESH,
             settings_cache_size: DEFAULT_SETTINGS_CACHE_SIZE,
+            visibility_backoff_base: DEFAULT_VISIBILITY_BACKOFF_BASE,
+            visibility_backoff_cap: DEFAULT_VISIBILITY_BACKOFF_CAP,
+            visibility_config_error: DEFAULT_VISIBILITY_CONFIG_ERROR,
+            circuit_failure_threshold: DEFAULT_CIRCUIT_FAILURE_THRESHOLD,
+            circuit_cooldown: DEFAULT_CIRCUIT_COOLDOWN,
+            secrets_stale: DEFAULT_SECRETS_STALE,
         }
     }
 }
@@ -168,7 +227,56 @@ impl Config {
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
         let defaults = Config::default();
+        let whole_seconds = |name: &'static str, default: Duration, min: usize| match get(name) {
+            Some(v) => parse_int(name, &v, min, MAX_VISIBILITY_TIMEOUT.as_secs() as usize)
+                .map(|n| Duration::from_secs(n as u64)),
+            None => Ok(default),
+        };
+        let visibility_backoff_base = whole_seconds(
+            vars::VISIBILITY_BACKOFF_BASE_SECONDS,
+            defaults.visibility_backoff_base,
+            1,
+        )?;
+        let visibility_backoff_cap = whole_seconds(
+            vars::VISIBILITY_BACKOFF_CAP_SECONDS,
+            defaults.visibility_backoff_cap,
+            1,
+        )?;
+        if visibility_backoff_cap < visibility_backoff_base {
+            return Err(ConfigError::new(
+                vars::VISIBILITY_BACKOFF_CAP_SECONDS,
+                format!(
+                    "must be at least {} ({} s)",
+                    vars::VISIBILITY_BACKOFF_BASE_SECONDS,
+                    visibility_backoff_base.as_secs()
+                ),
+            ));
+        }
         let config = Config {
+            visibility_backoff_base,
+            visibility_backoff_cap,
+            visibility_config_error: whole_seconds(
+                vars::VISIBILITY_CONFIG_ERROR_SECONDS,
+                defaults.visibility_config_error,
+                0,
+            )?,
+            circuit_failure_threshold: match get(vars::CIRCUIT_FAILURE_THRESHOLD) {
+                Some(v) => parse_int(
+                    vars::CIRCUIT_FAILURE_THRESHOLD,
+                    &v,
+                    1,
+                    MAX_CIRCUIT_FAILURE_THRESHOLD,
+                )? as u32,
+                None => defaults.circuit_failure_threshold,
+            },
+            circuit_cooldown: match get(vars::CIRCUIT_COOLDOWN_SECONDS) {
+                Some(v) => parse_seconds(vars::CIRCUIT_COOLDOWN_SECONDS, &v, MAX_CIRCUIT_COOLDOWN)?,
+                None => defaults.circuit_cooldown,
+            },
+            secrets_stale: match get(vars::SECRETS_STALE_SECONDS) {
+                Some(v) => parse_seconds(vars::SECRETS_STALE_SECONDS, &v, MAX_SECRETS_TTL)?,
+                None => defaults.secrets_stale,
+            },
             secret_prefix: match get(vars::SECRET_PREFIX) {
                 Some(v) => parse_secret_prefix(&v)?,
                 None => defaults.secret_prefix,
@@ -441,6 +549,12 @@ mod tests {
         assert_eq!(c.webhook_destination_ids, None);
         assert_eq!(c.webhook_token_refresh, Duration::from_secs(30));
         assert_eq!(c.settings_cache_size, 1000);
+        assert_eq!(c.visibility_backoff_base, Duration::from_secs(1200));
+        assert_eq!(c.visibility_backoff_cap, Duration::from_secs(4800));
+        assert_eq!(c.visibility_config_error, Duration::from_secs(60));
+        assert_eq!(c.circuit_failure_threshold, 5);
+        assert_eq!(c.circuit_cooldown, Duration::from_secs(30));
+        assert_eq!(c.secrets_stale, Duration::from_secs(3600));
     }
 
     #[test]
@@ -458,8 +572,20 @@ mod tests {
             ("MAX_BODY_BYTES", "1024"),
             ("MAX_ITEMS_PER_BODY", "100000"),
             ("CLEVERTAP_ENDPOINT", "http://127.0.0.1:9000/"),
+            ("VISIBILITY_BACKOFF_BASE_SECONDS", "1"),
+            ("VISIBILITY_BACKOFF_CAP_SECONDS", "4"),
+            ("VISIBILITY_CONFIG_ERROR_SECONDS", "0"),
+            ("CIRCUIT_FAILURE_THRESHOLD", "3"),
+            ("CIRCUIT_COOLDOWN_SECONDS", "0.025"),
+            ("SECRETS_STALE_SECONDS", "0"),
         ])
         .unwrap();
+        assert_eq!(c.visibility_backoff_base, Duration::from_secs(1));
+        assert_eq!(c.visibility_backoff_cap, Duration::from_secs(4));
+        assert_eq!(c.visibility_config_error, Duration::ZERO);
+        assert_eq!(c.circuit_failure_threshold, 3);
+        assert_eq!(c.circuit_cooldown, Duration::from_millis(25));
+        assert_eq!(c.secrets_stale, Duration::ZERO);
         assert_eq!(c.secret_prefix, "prod/ct/");
         assert_eq!(c.default_destination_id.unwrap().as_str(), "dest-1");
         assert_eq!(
@@ -513,6 +639,14 @@ mod tests {
             ("WEBHOOK_TOKEN_REFRESH_SECONDS", "3601"),
             ("SETTINGS_CACHE_SIZE", "0"),
             ("SETTINGS_CACHE_SIZE", "100001"),
+            ("VISIBILITY_BACKOFF_BASE_SECONDS", "0"),
+            ("VISIBILITY_BACKOFF_BASE_SECONDS", "1.5"),
+            ("VISIBILITY_BACKOFF_CAP_SECONDS", "43200"),
+            ("VISIBILITY_BACKOFF_CAP_SECONDS", "60"),
+            ("VISIBILITY_CONFIG_ERROR_SECONDS", "-1"),
+            ("CIRCUIT_FAILURE_THRESHOLD", "0"),
+            ("CIRCUIT_COOLDOWN_SECONDS", "3601"),
+            ("SECRETS_STALE_SECONDS", "86401"),
         ];
         for (name, value) in cases {
             let err = parse(&[(name, value)]).unwrap_err();

@@ -6,9 +6,15 @@
 //! (single-flight through a per-destination `OnceCell`). A 401/403 from CleverTap drops the
 //! entry at once. Every failure is a `retry` (it is never the event's fault) and is logged
 //! with the destination id, never with a value from the secret.
+//!
+//! While Secrets Manager fails (`secrets_unavailable`), settings past their TTL keep being
+//! served for `SECRETS_STALE_SECONDS` more (stale), asking Secrets Manager again every 30 s at
+//! most; a missing or unusable secret is never papered over. A failed fetch is shared by the
+//! lookups already waiting on it, and an SQS batch looks each destination up once, so one
+//! invocation never repeats a failed fetch.
 
 use crate::codes;
-use crate::config::{DEFAULT_SETTINGS_CACHE_SIZE, NEGATIVE_TTL};
+use crate::config::{DEFAULT_SECRETS_STALE, DEFAULT_SETTINGS_CACHE_SIZE, NEGATIVE_TTL};
 use crate::lru::LruMap;
 use crate::outcome::Reason;
 use crate::settings::{DestinationId, DestinationSettings, SettingsError};
@@ -92,11 +98,13 @@ pub trait SettingsSource: Send + Sync {
     }
 }
 
-/// How many lookups of one destination were not answered from a cache.
+/// How many lookups of one destination were not answered from a cache, and how many were
+/// answered with settings past their TTL because Secrets Manager failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CacheMisses {
     pub destination: DestinationId,
     pub count: u64,
+    pub stale: u64,
 }
 
 /// The timeouts every Secrets Manager call gets.
@@ -121,10 +129,36 @@ pub fn secrets_client(sdk: &SdkConfig) -> aws_sdk_secretsmanager::Client {
 
 type Fetched = Result<Arc<DestinationSettings>, CredentialsError>;
 
+/// Good settings to fall back on while Secrets Manager fails, and until when.
+#[derive(Clone)]
+struct Fallback {
+    settings: Arc<DestinationSettings>,
+    until: Instant,
+}
+
+/// What one fetch left for the lookups of its slot.
+struct Entry {
+    result: Fetched,
+    expires: Instant,
+    /// Settings to serve if the next fetch fails for Secrets Manager's reasons.
+    fallback: Option<Fallback>,
+    /// `result` is the fallback, served past its TTL.
+    stale: bool,
+}
+
 /// One destination's cache slot: filled once by whoever comes first, shared by the rest.
 #[derive(Default)]
 struct Slot {
-    cell: OnceCell<(Fetched, Instant)>,
+    cell: OnceCell<Entry>,
+    /// What the slot this one replaced could fall back on.
+    fallback: Option<Fallback>,
+}
+
+/// Per destination, lookups that asked Secrets Manager, and lookups answered stale.
+#[derive(Default, Clone, Copy)]
+struct Counts {
+    misses: u64,
+    stale: u64,
 }
 
 /// Settings from Secrets Manager, secret id = prefix + destination id, cached for at most
@@ -133,10 +167,12 @@ pub struct SecretsManagerSource {
     client: aws_sdk_secretsmanager::Client,
     prefix: String,
     ttl: Duration,
+    /// How long settings past their TTL are served while Secrets Manager fails.
+    stale_for: Duration,
     slots: Mutex<LruMap<DestinationId, Arc<Slot>>>,
-    /// Secrets Manager calls per destination since the last `take_cache_misses` (one entry per
-    /// destination, so bounded like the cache itself).
-    misses: Mutex<HashMap<DestinationId, u64>>,
+    /// Secrets Manager calls and stale answers per destination since the last
+    /// `take_cache_misses` (one entry per destination, so bounded like the cache itself).
+    misses: Mutex<HashMap<DestinationId, Counts>>,
 }
 
 impl SecretsManagerSource {
@@ -145,6 +181,7 @@ impl SecretsManagerSource {
             client,
             prefix,
             ttl,
+            stale_for: DEFAULT_SECRETS_STALE,
             slots: Mutex::new(LruMap::new(DEFAULT_SETTINGS_CACHE_SIZE)),
             misses: Mutex::new(HashMap::new()),
         }
@@ -163,6 +200,22 @@ impl SecretsManagerSource {
         self.slots().len()
     }
 
+    /// Serves settings past their TTL for up to `stale_for` while Secrets Manager fails
+    /// (`SECRETS_STALE_SECONDS`; zero never serves stale settings).
+    pub fn with_stale_for(mut self, stale_for: Duration) -> Self {
+        self.stale_for = stale_for;
+        self
+    }
+
+    fn count(&self, destination: &DestinationId, add: impl FnOnce(&mut Counts)) {
+        add(self
+            .misses
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .entry(destination.clone())
+            .or_default());
+    }
+
     fn slots(&self) -> std::sync::MutexGuard<'_, LruMap<DestinationId, Arc<Slot>>> {
         self.slots
             .lock()
@@ -176,40 +229,74 @@ impl SecretsManagerSource {
             .clone()
     }
 
-    /// Replaces `stale` with a fresh slot, unless someone already did.
-    fn replace(&self, destination: &DestinationId, stale: &Arc<Slot>) -> Arc<Slot> {
+    /// Replaces `expired` with a fresh slot, unless someone already did; the fresh slot keeps
+    /// what the expired one could fall back on.
+    fn replace(&self, destination: &DestinationId, expired: &Arc<Slot>) -> Arc<Slot> {
         let mut slots = self.slots();
         let current = slots.get_or_insert_with(destination.clone(), Arc::default);
-        if Arc::ptr_eq(current, stale) {
-            *current = Arc::new(Slot::default());
+        if Arc::ptr_eq(current, expired) {
+            *current = Arc::new(Slot {
+                cell: OnceCell::new(),
+                fallback: expired.cell.get().and_then(|e| e.fallback.clone()),
+            });
         }
         current.clone()
     }
 
-    async fn fetch(&self, destination: &DestinationId) -> (Fetched, Instant) {
-        *self
-            .misses
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .entry(destination.clone())
-            .or_default() += 1;
+    async fn fetch(&self, destination: &DestinationId, fallback: Option<Fallback>) -> Entry {
+        self.count(destination, |c| c.misses += 1);
         let secret_id = format!("{}{}", self.prefix, destination.as_str());
         let result = self.fetch_secret(destination, &secret_id).await;
-        let expires = Instant::now()
-            + match &result {
-                Ok(_) => self.ttl,
-                Err(e) => e.cache_for(self.ttl),
-            };
-        match &result {
-            Ok(_) => tracing::debug!(destination = %destination, "destination settings fetched"),
-            Err(e) => tracing::error!(
-                destination = %destination,
-                code = e.code(),
-                error = %e,
-                "destination settings unavailable"
-            ),
+        let now = Instant::now();
+        match result {
+            Ok(settings) => {
+                tracing::debug!(destination = %destination, "destination settings fetched");
+                Entry {
+                    fallback: Some(Fallback {
+                        settings: Arc::clone(&settings),
+                        until: now + self.ttl + self.stale_for,
+                    }),
+                    result: Ok(settings),
+                    expires: now + self.ttl,
+                    stale: false,
+                }
+            }
+            Err(e @ CredentialsError::Unavailable { .. }) => match fallback {
+                Some(fallback) if now < fallback.until => {
+                    tracing::warn!(
+                        destination = %destination,
+                        code = e.code(),
+                        error = %e,
+                        stale_until_s = (fallback.until - now).as_secs(),
+                        "Secrets Manager failed: serving the destination's settings past their TTL"
+                    );
+                    Entry {
+                        result: Ok(Arc::clone(&fallback.settings)),
+                        // Ask again soon, never past the end of the stale period.
+                        expires: (now + NEGATIVE_TTL.min(self.ttl)).min(fallback.until),
+                        fallback: Some(fallback),
+                        stale: true,
+                    }
+                }
+                _ => self.failed(destination, e, now),
+            },
+            Err(e) => self.failed(destination, e, now),
         }
-        (result, expires)
+    }
+
+    fn failed(&self, destination: &DestinationId, e: CredentialsError, now: Instant) -> Entry {
+        tracing::error!(
+            destination = %destination,
+            code = e.code(),
+            error = %e,
+            "destination settings unavailable"
+        );
+        Entry {
+            expires: now + e.cache_for(self.ttl),
+            result: Err(e),
+            fallback: None,
+            stale: false,
+        }
     }
 
     async fn fetch_secret(&self, destination: &DestinationId, secret_id: &str) -> Fetched {
@@ -256,9 +343,15 @@ impl SettingsSource for SecretsManagerSource {
         // At most two rounds: a stale entry is replaced once; the fresh slot is then filled by
         // this call or by a concurrent one, and used whatever its age.
         for round in 0..2 {
-            let (result, expires) = slot.cell.get_or_init(|| self.fetch(destination)).await;
-            if round == 1 || Instant::now() < *expires {
-                return result.clone();
+            let entry = slot
+                .cell
+                .get_or_init(|| self.fetch(destination, slot.fallback.clone()))
+                .await;
+            if round == 1 || Instant::now() < entry.expires {
+                if entry.stale {
+                    self.count(destination, |c| c.stale += 1);
+                }
+                return entry.result.clone();
             }
             slot = self.replace(destination, &slot);
         }
@@ -283,7 +376,11 @@ impl SettingsSource for SecretsManagerSource {
                 .unwrap_or_else(|poisoned| poisoned.into_inner()),
         )
         .into_iter()
-        .map(|(destination, count)| CacheMisses { destination, count })
+        .map(|(destination, c)| CacheMisses {
+            destination,
+            count: c.misses,
+            stale: c.stale,
+        })
         .collect()
     }
 }

@@ -16,6 +16,7 @@ use crate::delivery::{Delivery, DeliveryPolicy};
 use crate::entrypoints::{CleverTapApi, Handler, HandlerError, Shape};
 use crate::metrics::InvocationMetrics;
 use crate::queue::SqsEventQueue;
+use crate::visibility::SqsVisibility;
 use bytes::Bytes;
 use lambda_runtime::tower::{Layer, Service};
 use lambda_runtime::{LambdaEvent, LambdaInvocation, service_fn};
@@ -159,7 +160,8 @@ pub async fn run(config: Config) -> Result<(), StartError> {
         config.secret_prefix.clone(),
         config.secrets_ttl,
     )
-    .with_capacity(config.settings_cache_size);
+    .with_capacity(config.settings_cache_size)
+    .with_stale_for(config.secrets_stale);
     let delivery = Delivery::new(
         HttpTransport::new(HttpTimeouts::default())?,
         DeliveryPolicy::from_config(&config),
@@ -170,7 +172,7 @@ pub async fn run(config: Config) -> Result<(), StartError> {
         .as_deref()
         .map(|url| SqsDeadLetterQueue::new(sqs.clone(), url));
     let events_queue = match (config.webhook_mode, &config.events_queue_url) {
-        (WebhookMode::Queue, Some(url)) => Some(SqsEventQueue::new(sqs, url.clone())),
+        (WebhookMode::Queue, Some(url)) => Some(SqsEventQueue::new(sqs.clone(), url.clone())),
         _ => None,
     };
     tracing::info!(
@@ -181,9 +183,13 @@ pub async fn run(config: Config) -> Result<(), StartError> {
         max_concurrent_requests = config.max_concurrent_requests,
         max_items_per_body = config.max_items_per_body,
         webhook_mode = config.webhook_mode.as_str(),
+        visibility_backoff_base_s = config.visibility_backoff_base.as_secs(),
+        visibility_backoff_cap_s = config.visibility_backoff_cap.as_secs(),
+        circuit_failure_threshold = config.circuit_failure_threshold,
         "container ready"
     );
-    let handler = Handler::new(config, settings, delivery, dead_letters);
+    let handler = Handler::new(config, settings, delivery, dead_letters)
+        .with_visibility(SqsVisibility::new(sqs.clone()));
     match events_queue {
         Some(queue) => serve(handler.with_events_queue(std::sync::Arc::new(queue))).await,
         None => serve(handler).await,
@@ -319,6 +325,11 @@ pub fn log_summary(
         retries = t.retries,
         throttled = t.throttled,
         secrets_fetched = t.secrets_cache_miss,
+        secrets_stale = t.secrets_stale,
+        circuit_opened = t.circuit_opened,
+        circuit_refused = t.circuit_refused,
+        visibility_extended = t.visibility_extended,
+        visibility_failed = t.visibility_failed,
         duration_ms = duration.as_millis() as u64,
         code = error.map(HandlerError::code),
         destinations = %metrics.per_destination_summary(),

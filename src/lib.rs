@@ -19,6 +19,7 @@ pub mod queue;
 pub mod regulation;
 pub mod settings;
 pub mod transform;
+pub mod visibility;
 
 /// Builders of Lambda payloads for the unit tests: the integration tests' own file, so both
 /// build payloads the same way.

@@ -36,6 +36,19 @@ pub struct DestinationCounters {
     pub retries: u64,
     pub throttled: u64,
     pub secrets_cache_miss: u64,
+    /// Lookups answered with settings past their TTL because Secrets Manager failed.
+    pub secrets_stale: u64,
+    /// Times the account's circuit opened (closed → open) during this destination's calls.
+    pub circuit_opened: u64,
+    /// Times it closed again.
+    pub circuit_closed: u64,
+    /// Requests not sent because the circuit was open.
+    pub circuit_refused: u64,
+    /// Retried SQS messages whose visibility was changed (visibility backoff).
+    pub visibility_extended: u64,
+    /// Retried SQS messages whose visibility change failed (they come back after the queue's
+    /// own timeout).
+    pub visibility_failed: u64,
     /// Latency of each upload request, in milliseconds.
     pub upload_latency_ms: Vec<f64>,
 }
@@ -58,6 +71,12 @@ impl DestinationCounters {
         self.retries += other.retries;
         self.throttled += other.throttled;
         self.secrets_cache_miss += other.secrets_cache_miss;
+        self.secrets_stale += other.secrets_stale;
+        self.circuit_opened += other.circuit_opened;
+        self.circuit_closed += other.circuit_closed;
+        self.circuit_refused += other.circuit_refused;
+        self.visibility_extended += other.visibility_extended;
+        self.visibility_failed += other.visibility_failed;
         for latency in &other.upload_latency_ms {
             if self.upload_latency_ms.len() < MAX_VALUES_PER_METRIC {
                 self.upload_latency_ms.push(*latency);
@@ -111,6 +130,9 @@ impl InvocationMetrics {
                         "requests": c.upload_requests,
                         "retries": c.retries,
                         "throttled": c.throttled,
+                        "circuit_refused": c.circuit_refused,
+                        "visibility_extended": c.visibility_extended,
+                        "secrets_stale": c.secrets_stale,
                     }),
                 )
             })
@@ -128,7 +150,7 @@ impl InvocationMetrics {
 }
 
 /// The metric names and units, in one place.
-const METRICS: [(&str, &str); 9] = [
+const METRICS: [(&str, &str); 15] = [
     ("EventsDelivered", "Count"),
     ("EventsFiltered", "Count"),
     ("EventsRejected", "Count"),
@@ -138,6 +160,12 @@ const METRICS: [(&str, &str); 9] = [
     ("UploadLatency", "Milliseconds"),
     ("CleverTapThrottled", "Count"),
     ("SecretsCacheMiss", "Count"),
+    ("SecretsStale", "Count"),
+    ("CircuitOpened", "Count"),
+    ("CircuitClosed", "Count"),
+    ("CircuitRefused", "Count"),
+    ("VisibilityExtended", "Count"),
+    ("VisibilityChangeFailed", "Count"),
 ];
 
 /// The EMF document of one destination's counters.
@@ -177,6 +205,12 @@ pub fn emf_document(
     }
     doc.insert("CleverTapThrottled".into(), json!(c.throttled));
     doc.insert("SecretsCacheMiss".into(), json!(c.secrets_cache_miss));
+    doc.insert("SecretsStale".into(), json!(c.secrets_stale));
+    doc.insert("CircuitOpened".into(), json!(c.circuit_opened));
+    doc.insert("CircuitClosed".into(), json!(c.circuit_closed));
+    doc.insert("CircuitRefused".into(), json!(c.circuit_refused));
+    doc.insert("VisibilityExtended".into(), json!(c.visibility_extended));
+    doc.insert("VisibilityChangeFailed".into(), json!(c.visibility_failed));
     Value::Object(doc)
 }
 
@@ -192,7 +226,12 @@ mod tests {
         d.dead_lettered = 2;
         d.upload_requests = 1;
         d.record_latency(Duration::from_millis(42));
-        m.destination("dest-b").retried = 3;
+        let b = m.destination("dest-b");
+        b.retried = 3;
+        b.circuit_opened = 1;
+        b.circuit_refused = 4;
+        b.visibility_extended = 3;
+        b.secrets_stale = 2;
         m
     }
 
@@ -231,6 +270,11 @@ mod tests {
         assert_eq!(a["UploadLatency"], json!([42.0]));
         let b = &docs[1];
         assert_eq!(b["EventsRetried"], 3);
+        assert_eq!(b["CircuitOpened"], 1);
+        assert_eq!(b["CircuitRefused"], 4);
+        assert_eq!(b["VisibilityExtended"], 3);
+        assert_eq!(b["VisibilityChangeFailed"], 0);
+        assert_eq!(b["SecretsStale"], 2);
         assert!(b.get("UploadLatency").is_none());
         let names: Vec<_> = b["_aws"]["CloudWatchMetrics"][0]["Metrics"]
             .as_array()

@@ -96,6 +96,40 @@ impl Verdict {
     }
 }
 
+/// What a whole request's answer says about CleverTap itself, for the account's gate
+/// (`delivery::gate`): its circuit breaker and its adaptive concurrency bound.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Health {
+    /// CleverTap did not answer usefully: 5xx (not 501), a timeout, no connection. Counts
+    /// towards opening the account's circuit.
+    Down,
+    /// CleverTap answered 429: too many requests in flight. Lowers the account's bound; it
+    /// answered, so it closes the circuit.
+    Throttled,
+    /// CleverTap answered (a 2xx, a 400/413, a 401/403, any other status): it is up.
+    Answered,
+    /// The request never reached CleverTap (it could not be built): says nothing.
+    Unknown,
+}
+
+impl Verdict {
+    /// What this verdict on a whole request says about CleverTap's health, from its reason
+    /// code: the one mapping of failures to the circuit breaker and the adaptive bound.
+    pub fn health(&self) -> Health {
+        let Some(reason) = self.reason() else {
+            return Health::Answered;
+        };
+        match reason.code.as_ref() {
+            codes::CLEVERTAP_UNAVAILABLE
+            | codes::CLEVERTAP_TIMEOUT
+            | codes::CLEVERTAP_UNREACHABLE => Health::Down,
+            codes::CLEVERTAP_THROTTLED => Health::Throttled,
+            codes::CLEVERTAP_INVALID_REQUEST => Health::Unknown,
+            _ => Health::Answered,
+        }
+    }
+}
+
 /// What a per-record code says about the record, for messages: the field it names, where the
 /// code names one (docs/clevertap-api.md, "Responses").
 fn record_code_meaning(code: i64) -> &'static str {
@@ -379,6 +413,35 @@ mod tests {
         ] {
             assert!(matches!(classify(&f), Verdict::Unclear(_)), "{f:?}");
         }
+    }
+
+    #[test]
+    fn only_5xx_timeouts_and_lost_connections_say_clevertap_is_down() {
+        for s in [500, 502, 503, 504, 599, 408] {
+            assert_eq!(status(s).health(), Health::Down, "{s}");
+        }
+        assert_eq!(classify(&Failure::Timeout).health(), Health::Down);
+        let unreachable = Failure::Unreachable { detail: "x".into() };
+        assert_eq!(classify(&unreachable).health(), Health::Down);
+        assert_eq!(status(429).health(), Health::Throttled);
+        // CleverTap answered: never a reason to open the circuit.
+        for s in [400, 401, 403, 404, 413, 501] {
+            assert_eq!(status(s).health(), Health::Answered, "{s}");
+        }
+        let record = |code| Failure::RecordCode {
+            code,
+            error: String::new(),
+        };
+        for code in [509, 528, 555] {
+            assert_eq!(classify(&record(code)).health(), Health::Answered, "{code}");
+        }
+        let bad = Failure::BadResponse {
+            detail: "x".into(),
+            body: String::new(),
+        };
+        assert_eq!(classify(&bad).health(), Health::Answered);
+        let unbuilt = Failure::InvalidRequest { detail: "x".into() };
+        assert_eq!(classify(&unbuilt).health(), Health::Unknown);
     }
 
     #[test]

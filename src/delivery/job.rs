@@ -5,11 +5,17 @@
 //! it, no answer in time) is sent once more, alone in its request, and never a third time in
 //! one invocation: a storm of unclear answers cannot multiply copies at CleverTap. What each
 //! failure means is decided in `clevertap::retry`, not here.
+//!
+//! Every request passes the account's gate first: an open circuit answers its items `retry`
+//! (`clevertap_circuit_open`) without a request; the circuit's probe carries at most
+//! [`PROBE_ITEMS`] items, the rest going once its answer is in.
 
-use super::{AccountGate, DeliveryPolicy, DeliveryStats, backoff};
+use super::breaker::{PROBE_ITEMS, Transition};
+use super::gate::{AccountGate, Entry, Ticket};
+use super::{DeliveryPolicy, DeliveryStats, backoff};
 use crate::clevertap::request::{self, Call};
 use crate::clevertap::response::{Reading, read_reply};
-use crate::clevertap::retry::{Failure, Verdict, classify};
+use crate::clevertap::retry::{Failure, Health, Verdict, classify};
 use crate::clevertap::transport::{ApiRequest, Transport, TransportError};
 use crate::codes;
 use crate::outcome::{Outcome, Reason};
@@ -118,8 +124,62 @@ fn left_for_later(reason: &Reason, why: &str) -> Outcome {
 /// What one request ended in.
 enum Sent {
     Reading(Reading),
-    /// The hard stop came first (no permit, or no answer, in time).
+    /// The hard stop came first (no answer in time).
     OutOfTime,
+}
+
+/// Whether a request may go.
+enum Admitted<'a> {
+    Go(Ticket<'a>),
+    /// The account's circuit is open until `until`: nothing sent.
+    Refused {
+        until: Instant,
+    },
+    /// The hard stop came while waiting for a permit.
+    OutOfTime,
+}
+
+/// The outcome of items whose request got no answer (or no permit) before the hard stop. On a
+/// resend, the failure that made us resend says more than the cut.
+fn no_answer(last: Option<&Reason>) -> Outcome {
+    let reason = match last {
+        Some(last) => Reason::new(
+            last.code.clone(),
+            format!(
+                "{} (the resend got no answer before the invocation deadline)",
+                last.message
+            ),
+        ),
+        None => Reason::new(
+            codes::CLEVERTAP_TIMEOUT,
+            "CleverTap did not answer before the invocation deadline",
+        ),
+    };
+    Outcome::Retry(reason)
+}
+
+/// The reason of items not sent because the account's circuit is open until `until`; `last`
+/// is the failure that had them resent, if any.
+fn circuit_open(until: Instant, last: Option<&Reason>) -> Reason {
+    let wait = until.saturating_duration_since(Instant::now());
+    let mut message = format!(
+        "CleverTap kept failing for this account, so the circuit is open and nothing was sent; \
+         next probe in {:.1} s",
+        wait.as_secs_f64()
+    );
+    if let Some(last) = last {
+        message.push_str(&format!(" (last failure: {})", last.code));
+    }
+    Reason::new(codes::CLEVERTAP_CIRCUIT_OPEN, message)
+}
+
+/// Counts a change of the circuit's state.
+fn count_transition(stats: &mut DeliveryStats, transition: Option<Transition>) {
+    match transition {
+        Some(Transition::Opened) => stats.circuit_opened += 1,
+        Some(Transition::Closed) => stats.circuit_closed += 1,
+        Some(Transition::Reopened) | None => {}
+    }
 }
 
 impl<T: Transport> Job<'_, T> {
@@ -175,25 +235,34 @@ impl<T: Transport> Job<'_, T> {
                 result.give_all(&batch.items, Outcome::Retry(reason));
                 continue;
             }
+            let ticket = match self.admit().await {
+                Admitted::Go(ticket) => ticket,
+                Admitted::Refused { until } => {
+                    result.stats.circuit_refused += 1;
+                    let reason = circuit_open(until, batch.last_failure.as_ref());
+                    result.give_all(&batch.items, Outcome::Retry(reason));
+                    continue;
+                }
+                Admitted::OutOfTime => {
+                    result.give_all(&batch.items, no_answer(batch.last_failure.as_ref()));
+                    continue;
+                }
+            };
+            let mut batch = batch;
+            if ticket.is_probe() && batch.items.len() > PROBE_ITEMS {
+                // The probe goes alone and small; the rest follows once its answer is in.
+                let rest = batch.items.split_off(PROBE_ITEMS);
+                work.push(Batch {
+                    items: rest,
+                    attempt: batch.attempt,
+                    last_failure: None,
+                });
+            }
             result.stats.requests += 1;
-            let reading = match self.send(&batch.items, &mut result.stats).await {
+            let reading = match self.send(&batch.items, ticket, &mut result.stats).await {
                 Sent::Reading(reading) => reading,
                 Sent::OutOfTime => {
-                    // On a resend, the failure that made us resend says more than the cut.
-                    let reason = match &batch.last_failure {
-                        Some(last) => Reason::new(
-                            last.code.clone(),
-                            format!(
-                                "{} (the resend got no answer before the invocation deadline)",
-                                last.message
-                            ),
-                        ),
-                        None => Reason::new(
-                            codes::CLEVERTAP_TIMEOUT,
-                            "CleverTap did not answer before the invocation deadline",
-                        ),
-                    };
-                    result.give_all(&batch.items, Outcome::Retry(reason));
+                    result.give_all(&batch.items, no_answer(batch.last_failure.as_ref()));
                     continue;
                 }
             };
@@ -287,9 +356,24 @@ impl<T: Transport> Job<'_, T> {
             );
             return result;
         }
+        let ticket = match self.admit().await {
+            Admitted::Go(ticket) => ticket,
+            Admitted::Refused { until } => {
+                result.stats.circuit_refused += 1;
+                result.give(item, Outcome::Retry(circuit_open(until, Some(reason))));
+                return result;
+            }
+            Admitted::OutOfTime => {
+                result.give(
+                    item,
+                    left_for_later(reason, "no time left before the deadline"),
+                );
+                return result;
+            }
+        };
         result.stats.requests += 1;
         result.stats.retries += 1;
-        let failure = match self.send(&[item], &mut result.stats).await {
+        let failure = match self.send(&[item], ticket, &mut result.stats).await {
             Sent::OutOfTime => {
                 result.give(
                     item,
@@ -377,9 +461,18 @@ impl<T: Transport> Job<'_, T> {
         }
     }
 
-    /// Sends one request within the account's bound, and reads the answer; gives up at the
-    /// hard stop, whether waiting for a permit or for CleverTap.
-    async fn send(&self, items: &[usize], stats: &mut DeliveryStats) -> Sent {
+    /// Waits, until the hard stop at most, for the account's gate to let a request go.
+    async fn admit(&self) -> Admitted<'_> {
+        match tokio::time::timeout_at(self.hard_stop, self.gate.enter(self.call)).await {
+            Err(_elapsed) => Admitted::OutOfTime,
+            Ok(Entry::Go(ticket)) => Admitted::Go(ticket),
+            Ok(Entry::Refused { until }) => Admitted::Refused { until },
+        }
+    }
+
+    /// Sends one request with the gate's `ticket` and reads the answer; gives up at the hard
+    /// stop. What the answer says about CleverTap goes back to the gate.
+    async fn send(&self, items: &[usize], ticket: Ticket<'_>, stats: &mut DeliveryStats) -> Sent {
         let sent: Vec<&str> = items.iter().map(|&i| self.items[i]).collect();
         let body = request::body(self.call, sent.iter().copied());
         let request = ApiRequest {
@@ -390,17 +483,16 @@ impl<T: Transport> Job<'_, T> {
             max_reply_bytes: body.len() + items.len() * REPLY_BYTES_PER_ITEM + REPLY_BYTES_BASE,
             body,
         };
+        if ticket.is_probe() {
+            stats.probes += 1;
+        }
         let exchange = async {
-            let _delete_permit = match self.call {
-                Call::Delete => Some(self.gate.deletes.acquire().await),
-                Call::Upload => None,
-            };
-            let _permit = self.gate.requests.acquire().await;
             let sent_at = Instant::now();
             let answer = self.transport.post(request).await;
             (answer, sent_at.elapsed())
         };
         let answer = match tokio::time::timeout_at(self.hard_stop, exchange).await {
+            // The ticket goes with it: a probe without an answer counts as failed.
             Err(_elapsed) => return Sent::OutOfTime,
             Ok((answer, latency)) => {
                 stats.record_latency(latency);
@@ -415,6 +507,11 @@ impl<T: Transport> Job<'_, T> {
                 Reading::Whole(Failure::InvalidRequest { detail })
             }
         };
+        let health = match &reading {
+            Reading::Whole(failure) => classify(failure).health(),
+            Reading::PerRecord(_) => Health::Answered,
+        };
+        count_transition(stats, ticket.settle(health));
         match &reading {
             Reading::Whole(failure) => {
                 tracing::warn!(

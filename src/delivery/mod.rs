@@ -7,8 +7,15 @@
 //! sent again, with capped exponential backoff and full jitter, while the retry budget and the
 //! invocation deadline allow; a 400/413 splits the request until the bad record is alone. The
 //! call always returns before `deadline - safety_margin`, even when CleverTap hangs.
+//!
+//! Each account's gate (`gate.rs`) also carries a circuit breaker (`breaker.rs`): after
+//! consecutive outage-type failures nothing more is sent to the account, and its items are
+//! answered `retry` (`clevertap_circuit_open`) at once, until a probe finds CleverTap back; and
+//! its in-flight bound drops on a 429 and recovers step by step.
 
 mod backoff;
+mod breaker;
+mod gate;
 mod job;
 #[cfg(test)]
 mod tests;
@@ -21,15 +28,15 @@ use crate::config::{self, Config};
 use crate::outcome::Outcome;
 use crate::settings::DestinationSettings;
 use crate::transform::Record;
+use gate::AccountGate;
 use job::{ItemOutcome, Job};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
-/// At most one delete call per account at a time (docs/contracts.md §6), within the shared bound.
-const DELETES_IN_FLIGHT_PER_ACCOUNT: usize = 1;
+pub use breaker::{BreakerPolicy, PROBE_ITEMS};
+pub use gate::SUCCESSES_PER_STEP;
 /// Request latencies kept per call for the `UploadLatency` metric: an EMF metric holds at most
 /// 100 values (crate::metrics), so more would be dropped there anyway.
 pub const MAX_LATENCIES_KEPT: usize = 100;
@@ -49,6 +56,8 @@ pub struct DeliveryPolicy {
     pub backoff_base: Duration,
     /// Largest backoff step.
     pub backoff_cap: Duration,
+    /// When an account's circuit opens, and for how long.
+    pub breaker: BreakerPolicy,
 }
 
 impl Default for DeliveryPolicy {
@@ -60,6 +69,7 @@ impl Default for DeliveryPolicy {
             endpoint_override: None,
             backoff_base: config::DEFAULT_BACKOFF_BASE,
             backoff_cap: config::DEFAULT_BACKOFF_CAP,
+            breaker: BreakerPolicy::default(),
         }
     }
 }
@@ -71,6 +81,15 @@ impl DeliveryPolicy {
             max_concurrent_requests: config.max_concurrent_requests,
             retry_budget: config.retry_budget,
             endpoint_override: config.clevertap_endpoint.clone(),
+            breaker: BreakerPolicy {
+                failure_threshold: config.circuit_failure_threshold,
+                min_failing: config::CIRCUIT_MIN_FAILING,
+                cooldown: config.circuit_cooldown,
+                max_cooldown: config
+                    .circuit_cooldown
+                    .checked_mul(config::CIRCUIT_MAX_COOLDOWN_FACTOR)
+                    .unwrap_or(config::MAX_CIRCUIT_COOLDOWN),
+            },
             ..DeliveryPolicy::default()
         }
     }
@@ -95,6 +114,14 @@ pub struct DeliveryStats {
     pub records_rejected: u32,
     /// Records left for the source to retry.
     pub records_retry: u32,
+    /// Requests not sent because the account's circuit was open.
+    pub circuit_refused: u32,
+    /// Times this call's answers opened the account's circuit (closed → open).
+    pub circuit_opened: u32,
+    /// Times this call's answers closed it again.
+    pub circuit_closed: u32,
+    /// Probes this call sent while the circuit was open.
+    pub probes: u32,
     /// Time the call took.
     pub elapsed: Duration,
     /// Round trip of each request that got an answer or a transport error (from sending to the
@@ -118,12 +145,6 @@ pub struct DeliveryReport {
     /// CleverTap answered 401/403: the caller drops the cached settings.
     pub credentials_rejected: bool,
     pub stats: DeliveryStats,
-}
-
-/// The bound of one CleverTap account, shared by every call and invocation of the container.
-struct AccountGate {
-    requests: Arc<Semaphore>,
-    deletes: Arc<Semaphore>,
 }
 
 /// Delivers records; one per container, shared by all invocations.
@@ -197,10 +218,11 @@ impl<T: Transport> Delivery<T> {
         gates
             .entry(account_id.to_owned())
             .or_insert_with(|| {
-                Arc::new(AccountGate {
-                    requests: Arc::new(Semaphore::new(self.policy.max_concurrent_requests.max(1))),
-                    deletes: Arc::new(Semaphore::new(DELETES_IN_FLIGHT_PER_ACCOUNT)),
-                })
+                Arc::new(AccountGate::new(
+                    account_id,
+                    self.policy.max_concurrent_requests,
+                    self.policy.breaker.clone(),
+                ))
             })
             .clone()
     }
@@ -282,6 +304,8 @@ impl<T: Transport> Delivery<T> {
             requests = report.stats.requests,
             retries = report.stats.retries,
             throttled = report.stats.throttled,
+            circuit_refused = report.stats.circuit_refused,
+            probes = report.stats.probes,
             accepted = report.stats.records_accepted,
             discarded = report.stats.records_discarded,
             rejected = report.stats.records_rejected,
@@ -300,6 +324,10 @@ fn add_stats(total: &mut DeliveryStats, part: &DeliveryStats) {
     total.retries += part.retries;
     total.throttled += part.throttled;
     total.splits += part.splits;
+    total.circuit_refused += part.circuit_refused;
+    total.circuit_opened += part.circuit_opened;
+    total.circuit_closed += part.circuit_closed;
+    total.probes += part.probes;
     for &latency in &part.latencies {
         total.record_latency(latency);
     }

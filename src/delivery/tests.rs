@@ -32,6 +32,8 @@ enum Behaviour {
     TimeoutAfterTaking,
     /// Takes no record and answers with this status and body.
     Raw(u16, &'static str),
+    /// Takes every record after this long.
+    Slow(Duration),
 }
 
 #[derive(Default)]
@@ -45,6 +47,11 @@ struct FakeState {
     /// (400/413/429/5xx/401): the sends CleverTap may have taken.
     sends_maybe_taken: HashMap<String, usize>,
     requests: usize,
+    /// The number of records (or identities) of every request.
+    items_per_request: Vec<usize>,
+    /// Requests being answered now, and the most at once.
+    in_flight: usize,
+    max_in_flight: usize,
     /// `base_url + path`, account id and passcode of every request.
     sent_to: Vec<(String, String, String)>,
 }
@@ -176,6 +183,15 @@ fn answer(state: &mut FakeState, records: &[Value], behaviour: Behaviour) -> Opt
             status,
             body: Bytes::from_static(body.as_bytes()),
         }),
+        Behaviour::Slow(_) => {
+            for r in records {
+                *state.accepted.entry(identity(r)).or_default() += 1;
+            }
+            Some(reply(
+                200,
+                json!({"status":"success","processed":records.len(),"unprocessed":[]}),
+            ))
+        }
         Behaviour::TimeoutAfterTaking => {
             for r in records {
                 *state.accepted.entry(identity(r)).or_default() += 1;
@@ -222,10 +238,15 @@ fn count_sends(state: &mut FakeState, records: &[Value], reply: Option<&HttpRepl
 impl Transport for Fake {
     async fn post(&self, request: ApiRequest<'_>) -> Result<HttpReply, TransportError> {
         let body: Value = serde_json::from_slice(&request.body).expect("valid JSON body");
-        let records = body["d"].as_array().cloned().unwrap_or_default();
+        let records = body["d"]
+            .as_array()
+            .or_else(|| body["identity"].as_array())
+            .cloned()
+            .unwrap_or_default();
         let behaviour = {
             let mut state = self.state();
             state.requests += 1;
+            state.items_per_request.push(records.len());
             state.sent_to.push((
                 format!("{}{}", request.base_url, request.path),
                 request.account_id.to_owned(),
@@ -239,6 +260,15 @@ impl Transport for Fake {
             }
             state.script.pop_front().unwrap_or(Behaviour::Success)
         };
+        if let Behaviour::Slow(delay) = behaviour {
+            {
+                let mut state = self.state();
+                state.in_flight += 1;
+                state.max_in_flight = state.max_in_flight.max(state.in_flight);
+            }
+            tokio::time::sleep(delay).await;
+            self.state().in_flight -= 1;
+        }
         if matches!(behaviour, Behaviour::Hang) {
             count_sends(&mut self.state(), &records, None);
             std::future::pending::<()>().await;
@@ -269,6 +299,7 @@ fn test_policy() -> DeliveryPolicy {
         endpoint_override: Some("http://fake".into()),
         backoff_base: Duration::from_millis(10),
         backoff_cap: Duration::from_millis(200),
+        breaker: BreakerPolicy::default(),
     }
 }
 
@@ -298,8 +329,16 @@ fn paused_runtime() -> tokio::runtime::Runtime {
 }
 
 fn run(fake: Fake, sizes: &[usize]) -> (DeliveryReport, Delivery<Fake>) {
+    run_with(test_policy(), fake, sizes)
+}
+
+fn run_with(
+    policy: DeliveryPolicy,
+    fake: Fake,
+    sizes: &[usize],
+) -> (DeliveryReport, Delivery<Fake>) {
     paused_runtime().block_on(async {
-        let delivery = Delivery::new(fake, test_policy());
+        let delivery = Delivery::new(fake, policy);
         let events = events(sizes);
         let slices: Vec<&[Record]> = events.iter().map(Vec::as_slice).collect();
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -360,7 +399,15 @@ fn a_400_splits_the_request_in_halves_until_each_part_goes_through() {
 #[test]
 fn retries_stop_at_the_budget_with_the_last_failure_as_reason() {
     let fake = Fake::scripted(std::iter::repeat_n(Behaviour::Status(503), 10_000));
-    let (report, delivery) = run(fake, &[1]);
+    // The circuit would open first (see the circuit tests below).
+    let policy = DeliveryPolicy {
+        breaker: BreakerPolicy {
+            failure_threshold: u32::MAX,
+            ..BreakerPolicy::default()
+        },
+        ..test_policy()
+    };
+    let (report, delivery) = run_with(policy, fake, &[1]);
     assert_eq!(
         report.outcomes[0].reason().unwrap().code,
         codes::CLEVERTAP_UNAVAILABLE
@@ -592,4 +639,187 @@ fn an_answer_past_the_old_one_mebibyte_limit_is_still_read() {
     // Every byte 0: each record fails with code 555 (b % 3 == 0), echoed: resent once, then taken.
     assert!(report.outcomes.iter().all(|o| *o == Outcome::Delivered));
     assert_eq!(delivery.transport().state().requests, 2);
+}
+
+/// A policy whose circuit opens after `threshold` failures, for 10 s at first (up to 100 s).
+fn breaker_policy(threshold: u32) -> DeliveryPolicy {
+    DeliveryPolicy {
+        breaker: BreakerPolicy {
+            failure_threshold: threshold,
+            min_failing: Duration::ZERO,
+            cooldown: Duration::from_secs(10),
+            max_cooldown: Duration::from_secs(100),
+        },
+        ..test_policy()
+    }
+}
+
+fn codes_of(report: &DeliveryReport) -> Vec<String> {
+    report
+        .outcomes
+        .iter()
+        .map(|o| {
+            o.reason()
+                .map_or("delivered".into(), |r| r.code.to_string())
+        })
+        .collect()
+}
+
+#[test]
+fn an_outage_opens_the_circuit_then_only_small_probes_go_until_one_is_answered() {
+    paused_runtime().block_on(async {
+        // 5 failures open it; the first probe fails too; then CleverTap is back.
+        let fake = Fake::scripted(std::iter::repeat_n(Behaviour::Status(503), 6));
+        let delivery = Delivery::new(fake, breaker_policy(5));
+        let events = events(&[1, 1, 1]);
+        let slices: Vec<&[Record]> = events.iter().map(Vec::as_slice).collect();
+        let deadline = || Instant::now() + Duration::from_secs(30);
+        let requests = |d: &Delivery<Fake>| d.transport().state().requests;
+
+        let report = delivery.upload(&settings(), &slices, deadline()).await;
+        assert_eq!(requests(&delivery), 5, "the threshold, then nothing more");
+        assert_eq!(codes_of(&report), vec![codes::CLEVERTAP_CIRCUIT_OPEN; 3]);
+        let message = &report.outcomes[0].reason().unwrap().message;
+        assert!(message.contains("clevertap_unavailable"), "{message}");
+        assert_eq!(report.stats.circuit_opened, 1);
+        assert_eq!(report.stats.circuit_refused, 1);
+
+        // While open: answered at once, without a request, deletes included.
+        let started = Instant::now();
+        let report = delivery.upload(&settings(), &slices, deadline()).await;
+        let deleted = delivery.delete(&settings(), &["u-1"], deadline()).await;
+        assert_eq!(started.elapsed(), Duration::ZERO);
+        assert_eq!(requests(&delivery), 5);
+        assert_eq!(codes_of(&report), vec![codes::CLEVERTAP_CIRCUIT_OPEN; 3]);
+        assert_eq!(codes_of(&deleted), vec![codes::CLEVERTAP_CIRCUIT_OPEN]);
+
+        // After the cooldown (10 s ± 20 %): one probe of one record; it fails.
+        tokio::time::sleep(Duration::from_secs(13)).await;
+        let report = delivery.upload(&settings(), &slices, deadline()).await;
+        assert_eq!(requests(&delivery), 6);
+        assert_eq!(report.stats.probes, 1);
+        assert_eq!(
+            delivery.transport().state().items_per_request[5],
+            PROBE_ITEMS
+        );
+        assert_eq!(codes_of(&report), vec![codes::CLEVERTAP_CIRCUIT_OPEN; 3]);
+
+        // The cooldown doubled: still open after 13 s more.
+        tokio::time::sleep(Duration::from_secs(13)).await;
+        delivery.upload(&settings(), &slices, deadline()).await;
+        assert_eq!(requests(&delivery), 6);
+
+        // Then the probe is answered: the circuit closes and the rest goes in the same call.
+        tokio::time::sleep(Duration::from_secs(12)).await;
+        let report = delivery.upload(&settings(), &slices, deadline()).await;
+        assert_eq!(codes_of(&report), vec!["delivered"; 3]);
+        assert_eq!(report.stats.circuit_closed, 1);
+        let state = delivery.transport().state();
+        assert_eq!(state.items_per_request[6..], [1, 2]);
+    });
+}
+
+#[test]
+fn every_chunk_of_a_call_waits_for_the_probe_instead_of_being_refused() {
+    paused_runtime().block_on(async {
+        let fake = Fake::scripted(std::iter::repeat_n(Behaviour::Status(503), 2));
+        let delivery = Delivery::new(fake, breaker_policy(2));
+        let deadline = || Instant::now() + Duration::from_secs(30);
+        let one = events(&[1]);
+        let one: Vec<&[Record]> = one.iter().map(Vec::as_slice).collect();
+        delivery.upload(&settings(), &one, deadline()).await;
+        assert_eq!(delivery.transport().state().requests, 2);
+
+        tokio::time::sleep(Duration::from_secs(13)).await;
+        // Three chunks of 1000 records: the first probes, the others wait for its answer.
+        let many = events(&[1; 3000]);
+        let many: Vec<&[Record]> = many.iter().map(Vec::as_slice).collect();
+        let report = delivery.upload(&settings(), &many, deadline()).await;
+        assert!(report.outcomes.iter().all(|o| *o == Outcome::Delivered));
+        let state = delivery.transport().state();
+        assert_eq!(state.items_per_request[2], PROBE_ITEMS);
+        assert_eq!(
+            state.requests,
+            2 + 4,
+            "the probe, its chunk's rest, two more chunks"
+        );
+    });
+}
+
+#[test]
+fn bad_requests_and_record_codes_never_open_the_circuit() {
+    // Even with a threshold of one: CleverTap answered every time.
+    let fake = Fake::scripted([
+        Behaviour::Status(400),
+        Behaviour::Status(413),
+        Behaviour::Partial(vec![4]),
+        Behaviour::Status(401),
+        Behaviour::Status(429),
+        Behaviour::Success,
+        Behaviour::Success,
+        Behaviour::Success,
+    ]);
+    let (report, delivery) = run_with(breaker_policy(1), fake, &[1, 1, 1, 1]);
+    assert!(
+        !codes_of(&report).contains(&codes::CLEVERTAP_CIRCUIT_OPEN.to_owned()),
+        "{:?}",
+        codes_of(&report)
+    );
+    assert_eq!(report.stats.circuit_opened, 0);
+    assert!(!delivery.gate("ACC").breaker().is_open());
+}
+
+#[test]
+fn a_429_lowers_the_accounts_bound_and_successes_raise_it_again() {
+    paused_runtime().block_on(async {
+        // Four chunks at once: the first answer is a 429 (at once), the others take a second.
+        let script = std::iter::once(Behaviour::Status(429)).chain(std::iter::repeat_n(
+            Behaviour::Slow(Duration::from_secs(1)),
+            1000,
+        ));
+        let policy = DeliveryPolicy {
+            max_concurrent_requests: 4,
+            ..breaker_policy(5)
+        };
+        let delivery = Delivery::new(Fake::scripted(script), policy);
+        let deadline = || Instant::now() + Duration::from_secs(30);
+        let run = |chunks: usize| {
+            let delivery = &delivery;
+            async move {
+                delivery.transport().state().max_in_flight = 0;
+                let events = events(&vec![1; chunks * 1000]);
+                let slices: Vec<&[Record]> = events.iter().map(Vec::as_slice).collect();
+                let report = delivery.upload(&settings(), &slices, deadline()).await;
+                assert!(report.outcomes.iter().all(|o| *o == Outcome::Delivered));
+                delivery.transport().state().max_in_flight
+            }
+        };
+        let bound = || delivery.gate("ACC").limiter().bound();
+
+        assert_eq!(
+            run(4).await,
+            2,
+            "after the 429 the others went two at a time"
+        );
+        assert_eq!(bound(), 2, "halved once");
+        // Four successes so far; six more raise the bound by one.
+        assert_eq!(run(6).await, 2, "never more than the lowered bound");
+        assert_eq!(bound(), 3);
+        // Step by step back to the maximum, never above it.
+        assert!(run(40).await <= 4);
+        assert_eq!(bound(), 4);
+        assert_eq!(run(8).await, 4);
+    });
+}
+
+#[test]
+fn a_blip_of_failures_is_left_to_the_resends_and_never_opens_the_circuit() {
+    // Eight 503s in a row, within a second or two: more than the threshold, but the default
+    // policy wants the failures to last 10 s before it opens.
+    let fake = Fake::scripted(std::iter::repeat_n(Behaviour::Status(503), 8));
+    let (report, delivery) = run(fake, &[1, 1]);
+    assert_eq!(codes_of(&report), vec!["delivered"; 2]);
+    assert_eq!(report.stats.circuit_opened, 0);
+    assert!(!delivery.gate("ACC").breaker().is_open());
+    assert_eq!(delivery.transport().state().requests, 9);
 }

@@ -11,6 +11,8 @@ use crate::outcome::Outcome;
 use crate::queue::{EnqueueError, EventQueue, QueuedMessage, SendResults};
 use crate::settings::{DestinationId, DestinationSettings};
 use crate::transform::Record;
+use crate::visibility::{MessageVisibility, VisibilityChange, VisibilityError};
+use futures_util::future::BoxFuture;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -304,6 +306,60 @@ impl EventQueue for FakeQueue {
                     }
                 })
                 .collect()
+        })
+    }
+}
+
+/// A visibility port that records each change (queue URL, change), or refuses every one when
+/// `broken`. Clones share what they record, so a test keeps one while the handler owns another.
+#[derive(Default, Clone)]
+pub struct FakeVisibility {
+    changes: Arc<Mutex<Vec<(String, VisibilityChange)>>>,
+    attempts: Arc<Mutex<usize>>,
+    broken: bool,
+}
+
+impl FakeVisibility {
+    pub fn broken() -> Self {
+        FakeVisibility {
+            broken: true,
+            ..FakeVisibility::default()
+        }
+    }
+
+    /// The changes made, in order.
+    pub fn changes(&self) -> Vec<(String, VisibilityChange)> {
+        self.changes.lock().unwrap().clone()
+    }
+
+    /// The calls made, failed ones included.
+    pub fn attempts(&self) -> usize {
+        *self.attempts.lock().unwrap()
+    }
+}
+
+impl MessageVisibility for FakeVisibility {
+    fn change<'a>(
+        &'a self,
+        queue_url: &'a str,
+        changes: &'a [VisibilityChange],
+    ) -> BoxFuture<'a, Vec<Result<(), VisibilityError>>> {
+        Box::pin(async move {
+            *self.attempts.lock().unwrap() += 1;
+            if self.broken {
+                return changes
+                    .iter()
+                    .map(|_| {
+                        Err(VisibilityError::Refused {
+                            code: "AWS.SimpleQueueService.NonExistentQueue".into(),
+                            message: "gone".into(),
+                        })
+                    })
+                    .collect();
+            }
+            let mut recorded = self.changes.lock().unwrap();
+            recorded.extend(changes.iter().map(|c| (queue_url.to_owned(), c.clone())));
+            changes.iter().map(|_| Ok(())).collect()
         })
     }
 }

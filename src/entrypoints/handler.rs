@@ -15,6 +15,7 @@ use crate::metrics::{DestinationCounters, InvocationMetrics};
 use crate::outcome::{Outcome, StatusCounts};
 use crate::settings::{DestinationId, DestinationSettings};
 use crate::transform::Record;
+use crate::visibility::MessageVisibility;
 use bytes::Bytes;
 use serde_json::Value;
 use std::future::Future;
@@ -117,6 +118,9 @@ pub struct Handler<S, C, D> {
     pub dead_letters: D,
     /// The webhook's events queue (queue mode) and token re-read limiter.
     pub(crate) webhook: http::WebhookState,
+    /// Where retried SQS messages are told when to come back (visibility backoff); `None`
+    /// leaves them to the queue's own visibility timeout.
+    pub visibility: Option<Box<dyn MessageVisibility>>,
     /// Counters of the invocation in progress (Lambda runs one at a time per container).
     metrics: Mutex<InvocationMetrics>,
 }
@@ -150,6 +154,9 @@ impl<S, C, D> Handler<S, C, D> {
             c.upload_requests += u64::from(report.stats.requests);
             c.retries += u64::from(report.stats.retries);
             c.throttled += u64::from(report.stats.throttled);
+            c.circuit_opened += u64::from(report.stats.circuit_opened);
+            c.circuit_closed += u64::from(report.stats.circuit_closed);
+            c.circuit_refused += u64::from(report.stats.circuit_refused);
             for &latency in &report.stats.latencies {
                 c.record_latency(latency);
             }
@@ -166,6 +173,7 @@ impl<S: SettingsSource, C: CleverTapApi, D: DeadLetterSink> Handler<S, C, D> {
             clevertap,
             dead_letters,
             webhook,
+            visibility: None,
             metrics: Mutex::new(InvocationMetrics::default()),
         }
     }
@@ -180,12 +188,19 @@ impl<S: SettingsSource, C: CleverTapApi, D: DeadLetterSink> Handler<S, C, D> {
         self
     }
 
+    /// The same handler, changing the visibility of retried SQS messages through `visibility`.
+    pub fn with_visibility(mut self, visibility: impl MessageVisibility + 'static) -> Self {
+        self.visibility = Some(Box::new(visibility));
+        self
+    }
+
     /// The counters gathered since the last call, with the settings source's cache misses, for
     /// the invocation's summary line and EMF documents.
     pub fn take_metrics(&self) -> InvocationMetrics {
         for miss in self.settings_source.take_cache_misses() {
             self.count(miss.destination.as_str(), |c| {
                 c.secrets_cache_miss += miss.count;
+                c.secrets_stale += miss.stale;
             });
         }
         std::mem::take(&mut *self.metrics.lock().unwrap_or_else(|e| e.into_inner()))

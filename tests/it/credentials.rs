@@ -1,6 +1,7 @@
 //! Destination settings through the real AWS SDK against moto_server: found, missing,
-//! malformed, cached with one fetch for many concurrent lookups, refetched after the TTL, and
-//! dropped after a 401 from CleverTap.
+//! malformed, cached with one fetch for many concurrent lookups, refetched after the TTL,
+//! dropped after a 401 from CleverTap, and served stale for a bounded time while Secrets
+//! Manager fails.
 
 use crate::delivery::{PASSCODE, delivery, policy, record};
 use crate::support::mock_clevertap::{MockCleverTap, Reply};
@@ -14,7 +15,7 @@ use rudder_clevertap::credentials::{
 };
 use rudder_clevertap::settings::DestinationId;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 const PREFIX: &str = "rudder-clevertap/";
@@ -44,29 +45,66 @@ impl CallCounter {
     }
 }
 
+/// Fails every call while set: Secrets Manager "down" (the error is not a service error, so
+/// the source sees it as `secrets_unavailable`).
+#[derive(Debug, Default, Clone)]
+struct Outage(Arc<AtomicBool>);
+
+impl Intercept for Outage {
+    fn name(&self) -> &'static str {
+        "Outage"
+    }
+
+    fn read_before_execution(
+        &self,
+        _context: &BeforeSerializationInterceptorContextRef<'_>,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if self.0.load(Ordering::SeqCst) {
+            return Err("Secrets Manager is down (test)".into());
+        }
+        Ok(())
+    }
+}
+
+impl Outage {
+    fn set(&self, down: bool) {
+        self.0.store(down, Ordering::SeqCst);
+    }
+}
+
 struct Fixture {
     _moto: MotoServer,
     admin: aws_sdk_secretsmanager::Client,
     source: Arc<SecretsManagerSource>,
     calls: CallCounter,
+    outage: Outage,
 }
 
 async fn fixture(ttl: Duration) -> Fixture {
+    fixture_stale(ttl, rudder_clevertap::config::DEFAULT_SECRETS_STALE).await
+}
+
+async fn fixture_stale(ttl: Duration, stale: Duration) -> Fixture {
     let moto = MotoServer::start();
     let sdk = moto.sdk_config().await;
     let admin = aws_sdk_secretsmanager::Client::new(&sdk);
     let calls = CallCounter::default();
+    let outage = Outage::default();
     let client = aws_sdk_secretsmanager::Client::from_conf(
         secrets_client_config(&sdk)
             .interceptor(calls.clone())
+            .interceptor(outage.clone())
             .build(),
     );
-    let source = Arc::new(SecretsManagerSource::new(client, PREFIX.into(), ttl));
+    let source =
+        Arc::new(SecretsManagerSource::new(client, PREFIX.into(), ttl).with_stale_for(stale));
     Fixture {
         _moto: moto,
         admin,
         source,
         calls,
+        outage,
     }
 }
 
@@ -271,4 +309,62 @@ async fn an_unreachable_secrets_manager_gives_retry_with_code_secrets_unavailabl
         "{:?}",
         started.elapsed()
     );
+}
+
+#[tokio::test]
+async fn while_secrets_manager_fails_expired_settings_are_served_for_a_bounded_time() {
+    // TTL 500 ms, then stale for at most 1.5 s more.
+    let f = fixture_stale(Duration::from_millis(500), Duration::from_millis(1500)).await;
+    f.put("dest-s", &secret("ACC-1")).await;
+    let dest = id("dest-s");
+    assert_eq!(f.source.settings(&dest).await.unwrap().account_id, "ACC-1");
+    f.source.take_cache_misses();
+
+    f.outage.set(true);
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    // Past the TTL, Secrets Manager fails: the old settings are served (stale).
+    assert_eq!(f.source.settings(&dest).await.unwrap().account_id, "ACC-1");
+    assert_eq!(f.calls.get(), 2);
+    // The failed fetch is not repeated at once: the next lookups share its answer.
+    assert_eq!(f.source.settings(&dest).await.unwrap().account_id, "ACC-1");
+    assert_eq!(f.calls.get(), 2);
+    let counts = f.source.take_cache_misses();
+    assert_eq!(counts.len(), 1);
+    assert_eq!((counts[0].count, counts[0].stale), (1, 2));
+
+    // Past the stale bound: no settings, so the events are retried, never judged.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let err = f.source.settings(&dest).await.unwrap_err();
+    assert_eq!(err.reason().code, "secrets_unavailable");
+
+    // Secrets Manager back: fresh settings.
+    f.outage.set(false);
+    f.update("dest-s", &secret("ACC-2")).await;
+    assert_eq!(f.source.settings(&dest).await.unwrap().account_id, "ACC-2");
+}
+
+#[tokio::test]
+async fn a_deleted_secret_is_never_papered_over_with_stale_settings() {
+    let f = fixture_stale(Duration::from_millis(200), Duration::from_secs(3600)).await;
+    f.put("dest-d", &secret("ACC-1")).await;
+    let dest = id("dest-d");
+    f.source.settings(&dest).await.unwrap();
+    f.admin
+        .delete_secret()
+        .secret_id(format!("{PREFIX}dest-d"))
+        .force_delete_without_recovery(true)
+        .send()
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let err = f.source.settings(&dest).await.unwrap_err();
+    assert_eq!(err.reason().code, "secret_not_found");
+    // And settings CleverTap refused are dropped with their fallback.
+    f.put("dest-d", &secret("ACC-3")).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    f.source.settings(&dest).await.unwrap();
+    f.source.invalidate(&dest);
+    f.outage.set(true);
+    let err = f.source.settings(&dest).await.unwrap_err();
+    assert_eq!(err.reason().code, "secrets_unavailable");
 }

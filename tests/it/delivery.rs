@@ -3,7 +3,7 @@
 
 use crate::support::mock_clevertap::{Echo, MockCleverTap, RecordedRequest, Reply};
 use rudder_clevertap::clevertap::client::{HttpTimeouts, HttpTransport};
-use rudder_clevertap::delivery::{Delivery, DeliveryPolicy, DeliveryReport};
+use rudder_clevertap::delivery::{BreakerPolicy, Delivery, DeliveryPolicy, DeliveryReport};
 use rudder_clevertap::outcome::{Outcome, Status};
 use rudder_clevertap::settings::DestinationSettings;
 use rudder_clevertap::transform::Record;
@@ -31,6 +31,16 @@ pub fn policy(mock: &MockCleverTap) -> DeliveryPolicy {
         endpoint_override: Some(mock.url().to_owned()),
         backoff_base: Duration::from_millis(5),
         backoff_cap: Duration::from_millis(40),
+        breaker: no_breaker(),
+    }
+}
+
+/// A circuit that never opens: these tests look at retries, budgets and deadlines, which an
+/// open circuit would cut short (`outage_through_the_http_client` has the circuit on).
+pub fn no_breaker() -> BreakerPolicy {
+    BreakerPolicy {
+        failure_threshold: u32::MAX,
+        ..BreakerPolicy::default()
     }
 }
 
@@ -550,6 +560,7 @@ async fn an_unreachable_clevertap_gives_retry_with_code_clevertap_unreachable() 
         safety_margin: Duration::from_millis(100),
         backoff_base: Duration::from_millis(5),
         backoff_cap: Duration::from_millis(20),
+        breaker: no_breaker(),
         ..DeliveryPolicy::default()
     };
     let d = delivery(p);
@@ -603,4 +614,45 @@ async fn uploads_and_deletes_of_one_account_share_one_bound() {
     assert_eq!(mock.requests().len(), 6);
     assert_eq!(mock.max_in_flight("ACC-1"), 2);
     assert_eq!(mock.max_in_flight_on("ACC-1", "/1/delete/profiles.json"), 1);
+}
+
+#[tokio::test]
+async fn an_outage_through_the_http_client_opens_the_circuit_and_a_probe_closes_it() {
+    let mock = MockCleverTap::start();
+    mock.respond_with(|_| Reply::status(503, "{}"));
+    let d = delivery(DeliveryPolicy {
+        breaker: BreakerPolicy {
+            failure_threshold: 3,
+            min_failing: Duration::ZERO,
+            cooldown: Duration::from_millis(200),
+            max_cooldown: Duration::from_secs(2),
+        },
+        ..policy(&mock)
+    });
+    let events = single_record_events(3);
+    let slices = as_slices(&events);
+    let account = settings("ACC-1");
+    let upload = || d.upload(&account, &slices, deadline_in(Duration::from_secs(5)));
+    let report = upload().await;
+    assert_eq!(mock.requests().len(), 3, "the threshold, then nothing");
+    assert!(
+        report
+            .outcomes
+            .iter()
+            .all(|o| code(o) == "clevertap_circuit_open"),
+        "{:?}",
+        report.outcomes
+    );
+    // Open: answered without a request.
+    upload().await;
+    assert_eq!(mock.requests().len(), 3);
+    // After the cooldown, CleverTap is back: one probe of one record, then the rest.
+    mock.respond_with(Reply::success);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let report = upload().await;
+    assert!(report.outcomes.iter().all(|o| *o == Outcome::Delivered));
+    let sent = mock.requests();
+    assert_eq!(sent.len(), 5);
+    assert_eq!(sent[3].records().len(), 1, "the probe");
+    assert_eq!(sent[4].records().len(), 2);
 }

@@ -10,6 +10,7 @@ mod lambda_e2e;
 mod lambda_invoke;
 mod lambda_outcomes;
 mod observability;
+mod outage;
 mod smoke;
 mod support;
 mod template;

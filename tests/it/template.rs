@@ -1,8 +1,9 @@
 //! The deployment template keeps the promises docs/contracts.md makes about running in AWS: the retry
 //! budget fits the function timeout, SQS never hands out a message that is still being worked
 //! on, a CleverTap account never sees more than its 15 concurrent requests, every role holds
-//! exactly what it needs, and operators get the alarm, logs, parameters and outputs the README
-//! describes. cfn-lint (`make validate`) checks the template's shape; these tests check its
+//! exactly what it needs, a day-long CleverTap outage dead-letters nothing while every message
+//! still ends inside the queue's retention, and operators get the alarm, logs, parameters and
+//! outputs the README describes. cfn-lint (`make validate`) checks the template's shape; these tests check its
 //! arithmetic and intent, reading every number from `template.yaml` itself.
 
 use std::collections::BTreeSet;
@@ -29,7 +30,7 @@ const MEMORY_MB: std::ops::RangeInclusive<u64> = 128..=256;
 /// The binary the template deploys (Cargo.toml `[[bin]]`).
 const BINARY: &str = "rudder-clevertap";
 /// Every environment variable the function reads in production (docs/contracts.md §7).
-const FUNCTION_ENV_VARS: [&str; 9] = [
+const FUNCTION_ENV_VARS: [&str; 15] = [
     "SECRET_PREFIX",
     "DEFAULT_DESTINATION_ID",
     "DEAD_LETTER_QUEUE_URL",
@@ -38,6 +39,12 @@ const FUNCTION_ENV_VARS: [&str; 9] = [
     "SECRETS_TTL_SECONDS",
     "MAX_BODY_BYTES",
     "SETTINGS_CACHE_SIZE",
+    "VISIBILITY_BACKOFF_BASE_SECONDS",
+    "VISIBILITY_BACKOFF_CAP_SECONDS",
+    "VISIBILITY_CONFIG_ERROR_SECONDS",
+    "CIRCUIT_FAILURE_THRESHOLD",
+    "CIRCUIT_COOLDOWN_SECONDS",
+    "SECRETS_STALE_SECONDS",
     "RUST_LOG",
 ];
 /// The variables only the webhook reads (docs/contracts.md §7).
@@ -47,6 +54,13 @@ const WEBHOOK_ENV_VARS: [&str; 4] = [
     "WEBHOOK_DESTINATION_IDS",
     "WEBHOOK_TOKEN_REFRESH_SECONDS",
 ];
+/// The CleverTap outage a deployment must outlive without dead-lettering anything.
+const OUTAGE_SECONDS: u64 = 24 * 3600;
+/// Room kept between the last possible receive and the end of the queue's retention, for
+/// polling lag: a message past its retention is deleted, which would be a loss.
+const RETENTION_MARGIN_SECONDS: u64 = 12 * 3600;
+/// A configuration error (a missing secret) must reach the dead-letter queue within this.
+const CONFIGURATION_ERROR_DEAD_LETTERED_WITHIN_SECONDS: u64 = 3600;
 /// Variables that exist for tests only and must never be deployed.
 const TEST_ONLY_ENV_VARS: [&str; 1] = ["CLEVERTAP_ENDPOINT"];
 /// The most messages Lambda takes from a FIFO queue per batch (AWS's limit).
@@ -787,6 +801,8 @@ fn each_role_grants_exactly_the_least_privilege_actions_and_resources() {
                 "sqs:ReceiveMessage",
                 "sqs:DeleteMessage",
                 "sqs:GetQueueAttributes",
+                // The visibility backoff (ChangeMessageVisibilityBatch).
+                "sqs:ChangeMessageVisibility",
             ] {
                 grant(action, &event["Queue"]);
             }
@@ -887,12 +903,33 @@ fn every_environment_variable_the_function_reads_is_set_and_no_test_only_one_is(
             "SECRETS_TTL_SECONDS",
             "MAX_BODY_BYTES",
             "SETTINGS_CACHE_SIZE",
+            "VISIBILITY_BACKOFF_BASE_SECONDS",
+            "VISIBILITY_BACKOFF_CAP_SECONDS",
+            "VISIBILITY_CONFIG_ERROR_SECONDS",
+            "CIRCUIT_FAILURE_THRESHOLD",
+            "CIRCUIT_COOLDOWN_SECONDS",
+            "SECRETS_STALE_SECONDS",
         ] {
             assert!(
                 template.number(&template.env_var(&id, name)) > 0,
                 "{id}: {name}"
             );
         }
+        // And the binary accepts every value the template sets.
+        let config = rudder_clevertap::config::Config::from_lookup(|name| {
+            env.get(name)
+                .map(|v| template.resolve(v))
+                .and_then(|v| match v {
+                    Value::String(s) => Some(s),
+                    Value::Number(n) => Some(n.to_string()),
+                    // A queue's `Ref` is its URL once deployed.
+                    Value::Mapping(m) if m.contains_key("Ref") => {
+                        Some("https://sqs.us-east-1.amazonaws.com/123456789012/stack-queue".into())
+                    }
+                    _ => None,
+                })
+        });
+        assert!(config.is_ok(), "{id}: {config:?}");
     }
 }
 
@@ -1073,4 +1110,63 @@ fn the_secret_prefix_must_end_with_a_slash_so_the_iam_grant_stays_under_it() {
     .unwrap();
     assert!(ids.is_match("") && ids.is_match("dest-a,dest_b.2"));
     assert!(!ids.is_match("dest a") && !ids.is_match("a/b"));
+}
+
+/// The visibility schedule the template configures, as the binary reads it.
+fn visibility_schedule(template: &Template) -> rudder_clevertap::visibility::Schedule {
+    let env = |name: &str| template.number(&template.env_var("QueueFunction", name));
+    rudder_clevertap::visibility::Schedule {
+        base: env("VISIBILITY_BACKOFF_BASE_SECONDS"),
+        cap: env("VISIBILITY_BACKOFF_CAP_SECONDS"),
+        fixed: env("VISIBILITY_CONFIG_ERROR_SECONDS"),
+    }
+}
+
+#[test]
+fn a_day_long_outage_dead_letters_nothing_and_every_message_ends_inside_the_retention() {
+    use rudder_clevertap::visibility::Kind;
+    let template = Template::load();
+    let schedule = visibility_schedule(&template);
+    let timeout = template.number(&template.function("QueueFunction")["Timeout"]);
+    let events = template.sqs_events("QueueFunction");
+    let queue = template.resource(&Template::target(&events[0]["Queue"], Some("Arn")));
+    let retention = template.number(&queue["Properties"]["MessageRetentionPeriod"]);
+    assert_eq!(
+        retention,
+        4 * 24 * 3600,
+        "the source queue keeps messages 4 days"
+    );
+    let count = &queue["Properties"]["RedrivePolicy"]["maxReceiveCount"];
+    let parameter = &template.0["Parameters"][count["Ref"].as_str().expect("a parameter")];
+    let receives = |key: &str| u32::try_from(template.number(&parameter[key])).unwrap();
+    // Outlives a day of trouble at the default and at the least allowed value: each receive
+    // waits at least the low end of its draw.
+    for n in [receives("Default"), receives("MinValue")] {
+        let least = schedule.least_coverage(n);
+        assert!(
+            least >= OUTAGE_SECONDS,
+            "MaxReceiveCount {n}: dead-lettered after {least} s of outage"
+        );
+    }
+    // One less than the least allowed would not: the bound is tight, not arbitrary.
+    assert!(schedule.least_coverage(receives("MinValue") - 1) < OUTAGE_SECONDS);
+    // Even at the largest allowed value and the high end of every draw (plus a full function
+    // run per receive), a message reaches the dead-letter queue before its retention ends.
+    let n = receives("MaxValue");
+    let most: u64 = (1..=n)
+        .map(|r| schedule.range(Kind::Backoff, r).1 + timeout)
+        .sum();
+    assert!(
+        most + RETENTION_MARGIN_SECONDS <= retention,
+        "MaxReceiveCount {n}: up to {most} s before the dead-letter queue, retention {retention} s"
+    );
+    // A configuration error reaches the dead-letter queue in reasonable time.
+    let n = u64::from(receives("Default"));
+    let fixed = (schedule.fixed + timeout) * n;
+    assert!(
+        fixed <= CONFIGURATION_ERROR_DEAD_LETTERED_WITHIN_SECONDS,
+        "{fixed} s for a missing secret"
+    );
+    // SQS accepts the longest visibility: at most 12 h from the receive.
+    assert!(schedule.cap + timeout <= 12 * 3600);
 }

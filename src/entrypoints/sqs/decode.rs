@@ -22,6 +22,36 @@ pub struct Message {
     pub(crate) group_id: Option<String>,
     /// The destination, or the outcome of a message that has none.
     pub(crate) destination: Result<DestinationId, Outcome>,
+    /// Where SQS can be told about this receive of the message: its queue's URL (from
+    /// `eventSourceARN`) and its receipt handle. `None` when the record lacks either.
+    pub(crate) receipt: Option<Receipt>,
+    /// `ApproximateReceiveCount`: this receive included, so at least 1 (1 when absent).
+    pub(crate) receive_count: u32,
+}
+
+/// The queue and receipt handle of one receive of a message, for a visibility change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Receipt {
+    pub queue_url: String,
+    pub handle: String,
+}
+
+impl Receipt {
+    fn of(event_source_arn: Option<&str>, receipt_handle: Option<&str>) -> Option<Receipt> {
+        let handle = receipt_handle.filter(|h| !h.is_empty())?;
+        Some(Receipt {
+            queue_url: crate::visibility::queue_url_of_arn(event_source_arn?)?,
+            handle: handle.to_owned(),
+        })
+    }
+}
+
+/// The receive count an SQS record states, at least 1.
+fn receive_count(value: Option<&str>) -> u32 {
+    value
+        .and_then(|v| v.trim().parse::<u32>().ok())
+        .unwrap_or(1)
+        .max(1)
 }
 
 impl Message {
@@ -54,10 +84,17 @@ pub(crate) fn decode_batch(
 /// One record as a message; a record that is not an SQS message is a retry of that message.
 fn decode(record: SqsRecord<'_>, default: Option<&DestinationId>) -> Message {
     let fifo = is_fifo_arn(record.event_source_arn.as_deref());
+    let receipt = Receipt::of(
+        record.event_source_arn.as_deref(),
+        record.receipt_handle.as_deref(),
+    );
+    let receive_count = receive_count(record.receive_count.as_deref());
     let id = record.message_id.map(Cow::into_owned);
     let group_id = record.group_id.map(Cow::into_owned);
     if let Some(problem) = record.problem {
         return Message {
+            receipt,
+            receive_count,
             id,
             fifo,
             body: String::new(),
@@ -95,6 +132,8 @@ fn decode(record: SqsRecord<'_>, default: Option<&DestinationId>) -> Message {
         }),
     };
     Message {
+        receipt,
+        receive_count,
         id,
         fifo,
         group_id,
@@ -106,4 +145,57 @@ fn decode(record: SqsRecord<'_>, default: Option<&DestinationId>) -> Message {
 
 fn is_fifo_arn(arn: Option<&str>) -> bool {
     arn.is_some_and(|arn| arn.ends_with(".fifo"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lambda_events::{QUEUE_ARN, sqs_message_on};
+    use serde_json::json;
+
+    fn decode_value(record: &serde_json::Value) -> Message {
+        let text = record.to_string();
+        decode(serde_json::from_str(&text).unwrap(), None)
+    }
+
+    #[test]
+    fn a_message_keeps_its_receipt_handle_queue_url_and_receive_count() {
+        let mut record = sqs_message_on(QUEUE_ARN, "m-1", "{}", "dest-a");
+        record["attributes"]["ApproximateReceiveCount"] = json!("7");
+        let m = decode_value(&record);
+        assert_eq!(m.receive_count, 7);
+        assert_eq!(
+            m.receipt,
+            Some(Receipt {
+                queue_url: "https://sqs.us-east-1.amazonaws.com/123456789012/events".into(),
+                handle: "rh-m-1".into(),
+            })
+        );
+    }
+
+    #[test]
+    fn without_a_count_a_receive_is_the_first_and_without_a_handle_there_is_no_receipt() {
+        let mut record = sqs_message_on(QUEUE_ARN, "m-1", "{}", "dest-a");
+        record["attributes"] = json!({});
+        record["receiptHandle"] = json!("");
+        let m = decode_value(&record);
+        assert_eq!(m.receive_count, 1);
+        assert_eq!(m.receipt, None);
+        record["attributes"]["ApproximateReceiveCount"] = json!("0");
+        assert_eq!(decode_value(&record).receive_count, 1);
+        record["eventSourceARN"] = json!("not an arn");
+        record["receiptHandle"] = json!("rh");
+        assert_eq!(decode_value(&record).receipt, None);
+    }
+
+    #[test]
+    fn a_record_that_is_not_an_sqs_message_still_gives_its_receipt() {
+        let mut record = sqs_message_on(QUEUE_ARN, "m-1", "{}", "dest-a");
+        record["body"] = json!(5);
+        record["attributes"]["ApproximateReceiveCount"] = json!("3");
+        let m = decode_value(&record);
+        assert!(m.destination.is_err());
+        assert_eq!(m.receive_count, 3);
+        assert_eq!(m.receipt.map(|r| r.handle), Some("rh-m-1".to_owned()));
+    }
 }

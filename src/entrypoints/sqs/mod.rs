@@ -15,6 +15,7 @@ mod origin;
 mod plan;
 mod record;
 mod report;
+mod visibility;
 
 pub(crate) use decode::decode_batch;
 pub use decode::{DESTINATION_ATTRIBUTE, Message};
@@ -74,6 +75,7 @@ pub(crate) async fn handle<S: SettingsSource, C: CleverTapApi, D: DeadLetterSink
         // The later messages of a failed message's group come again with it, in order.
         deliver::fail_the_rest_of_each_group(&groups, &mut failed);
     }
+    visibility::extend(handler, &messages, &settled, &failed, deadline).await;
     report::answer(handler, &messages, &settled, &failed, &dead_lettered, fifo)
 }
 

@@ -133,3 +133,38 @@ fn plan_regulation<'a>(
         targets,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::entrypoints::fakes;
+    use crate::lambda_events::{QUEUE_ARN, sqs_message, sqs_record};
+
+    #[tokio::test]
+    async fn a_failed_settings_fetch_is_not_repeated_within_the_invocation() {
+        let mut h = fakes::handler();
+        h.settings_source.down = vec!["dest-b".into()];
+        let track = r#"{"type":"track","event":"Viewed","userId":"u-1"}"#;
+        let regulation = r#"{"regulationType":"suppress_with_delete","destinationIds":["dest-b","dest-a"],"users":[{"userId":"u-9"}]}"#;
+        let failures = fakes::sqs_failures(
+            &h,
+            vec![
+                sqs_message("m-1", track, "dest-b"),
+                sqs_message("m-2", track, "dest-b"),
+                sqs_message("m-3", "[{},{}]", "dest-b"),
+                // A regulation for several destinations comes without a destinationId
+                // attribute (the origin rule).
+                sqs_record(QUEUE_ARN, "m-4", regulation, None),
+                sqs_message("m-5", track, "dest-a"),
+            ],
+        )
+        .await;
+        assert_eq!(failures, ["m-1", "m-2", "m-3", "m-4"]);
+        let mut fetched = h.settings_source.fetched.lock().unwrap().clone();
+        fetched.sort();
+        assert_eq!(fetched, ["dest-a", "dest-b"], "one lookup per destination");
+        // Nothing was sent for dest-b, and its messages carry Secrets Manager's code.
+        assert!(h.clevertap.calls().iter().all(|c| c.account != "ACC-B"));
+        let metrics = h.take_metrics();
+        assert_eq!(metrics.per_destination["dest-b"].retried, 3);
+    }
+}

@@ -15,11 +15,14 @@ use std::marker::PhantomData;
 #[derive(Debug, Default)]
 pub struct SqsRecord<'a> {
     pub message_id: Option<Cow<'a, str>>,
+    pub receipt_handle: Option<Cow<'a, str>>,
     pub body: Option<Cow<'a, str>>,
     pub event_source: Option<Cow<'a, str>>,
     pub event_source_arn: Option<Cow<'a, str>>,
     /// The `MessageGroupId` system attribute (FIFO queues).
     pub group_id: Option<Cow<'a, str>>,
+    /// The `ApproximateReceiveCount` system attribute, as given.
+    pub receive_count: Option<Cow<'a, str>>,
     /// The `destinationId` message attribute: `None` when absent, `Some(None)` when present
     /// without a `stringValue`.
     pub destination_attr: Option<Option<Cow<'a, str>>>,
@@ -97,6 +100,10 @@ impl<'de: 'a, 'a> Deserialize<'de> for SqsRecord<'a> {
                         "messageId" => {
                             record.message_id = string(&mut record, "messageId", map.next_value()?)
                         }
+                        "receiptHandle" => {
+                            record.receipt_handle =
+                                string(&mut record, "receiptHandle", map.next_value()?);
+                        }
                         "body" => record.body = string(&mut record, "body", map.next_value()?),
                         "eventSource" => {
                             record.event_source =
@@ -107,7 +114,13 @@ impl<'de: 'a, 'a> Deserialize<'de> for SqsRecord<'a> {
                                 string(&mut record, "eventSourceARN", map.next_value()?);
                         }
                         "attributes" => match map.next_value::<Attributes<'a>>()? {
-                            Attributes::Read(group) => record.group_id = group,
+                            Attributes::Read {
+                                group,
+                                receive_count,
+                            } => {
+                                record.group_id = group;
+                                record.receive_count = receive_count;
+                            }
                             Attributes::Not(what) => record.note("attributes", what),
                         },
                         "messageAttributes" => match map.next_value::<MessageAttributes<'a>>()? {
@@ -180,9 +193,13 @@ fn string<'a>(record: &mut SqsRecord<'a>, member: &str, value: Loose<'a>) -> Opt
     }
 }
 
-/// The `attributes` member: the `MessageGroupId`, or what the member was instead of an object.
+/// The `attributes` member: the `MessageGroupId` and `ApproximateReceiveCount`, or what the
+/// member was instead of an object.
 enum Attributes<'a> {
-    Read(Option<Cow<'a, str>>),
+    Read {
+        group: Option<Cow<'a, str>>,
+        receive_count: Option<Cow<'a, str>>,
+    },
     Not(&'static str),
 }
 
@@ -196,19 +213,34 @@ impl<'de: 'a, 'a> Deserialize<'de> for Attributes<'a> {
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
                 let mut group = None;
+                let mut receive_count = None;
                 while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
-                    if key == "MessageGroupId" {
-                        if let Loose::Str(s) = map.next_value::<Loose<'a>>()? {
-                            group = Some(s);
+                    match key.as_ref() {
+                        "MessageGroupId" => {
+                            if let Loose::Str(s) = map.next_value::<Loose<'a>>()? {
+                                group = Some(s);
+                            }
                         }
-                    } else {
-                        map.next_value::<IgnoredAny>()?;
+                        "ApproximateReceiveCount" => {
+                            if let Loose::Str(s) = map.next_value::<Loose<'a>>()? {
+                                receive_count = Some(s);
+                            }
+                        }
+                        _ => {
+                            map.next_value::<IgnoredAny>()?;
+                        }
                     }
                 }
-                Ok(Attributes::Read(group))
+                Ok(Attributes::Read {
+                    group,
+                    receive_count,
+                })
             }
             fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-                Ok(Attributes::Read(None))
+                Ok(Attributes::Read {
+                    group: None,
+                    receive_count: None,
+                })
             }
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
                 while seq.next_element::<IgnoredAny>()?.is_some() {}

@@ -14,6 +14,8 @@
 //! mock.respond_with(|req| if req.body.contains("bad") { Reply::status(400, "") } else { Reply::success(req) });
 //! let sent = mock.requests_for("ACC-1");
 //! assert!(mock.max_in_flight("ACC-1") <= 5);
+//! mock.go_down(Reply::status(503, "")); // every request, until come_up()
+//! mock.come_up();
 //! ```
 
 use bytes::Bytes;
@@ -40,6 +42,8 @@ pub struct RecordedRequest {
     pub passcode: String,
     pub content_type: String,
     pub body: String,
+    /// It arrived while the mock was down ([`MockCleverTap::go_down`]).
+    pub while_down: bool,
 }
 
 impl RecordedRequest {
@@ -168,6 +172,9 @@ struct State {
     responder: Mutex<Responder>,
     /// Keyed by account, and by `account path`.
     flights: Mutex<HashMap<String, Flight>>,
+    /// While set, every request gets this reply (a CleverTap outage), script and responder
+    /// untouched.
+    down: Mutex<Option<Reply>>,
 }
 
 impl State {
@@ -222,6 +229,7 @@ impl MockCleverTap {
             script: Mutex::new(VecDeque::new()),
             responder: Mutex::new(Arc::new(Reply::success)),
             flights: Mutex::new(HashMap::new()),
+            down: Mutex::new(None),
         });
         let (tx, rx) = tokio::sync::oneshot::channel();
         let served = state.clone();
@@ -268,6 +276,21 @@ impl MockCleverTap {
         responder: impl Fn(&RecordedRequest) -> Reply + Send + Sync + 'static,
     ) {
         *self.state.responder.lock().unwrap() = Arc::new(responder);
+    }
+
+    /// From now on, answers every request with `reply`: CleverTap is down.
+    pub fn go_down(&self, reply: Reply) {
+        *self.state.down.lock().unwrap() = Some(reply);
+    }
+
+    /// CleverTap is back: the script and the responder answer again.
+    pub fn come_up(&self) {
+        *self.state.down.lock().unwrap() = None;
+    }
+
+    /// How many requests arrived so far.
+    pub fn request_count(&self) -> usize {
+        self.state.requests.lock().unwrap().len()
     }
 
     /// Every request so far, in arrival order.
@@ -361,6 +384,7 @@ async fn handle(
         Ok(collected) => String::from_utf8_lossy(&collected.to_bytes()).into_owned(),
         Err(_) => String::new(),
     };
+    let down = state.down.lock().unwrap().clone();
     let recorded = {
         let mut requests = state.requests.lock().unwrap();
         let recorded = RecordedRequest {
@@ -371,14 +395,19 @@ async fn handle(
             passcode,
             content_type,
             body,
+            while_down: down.is_some(),
         };
         requests.push(recorded.clone());
         recorded
     };
-    let scripted = state.script.lock().unwrap().pop_front();
-    let reply = match scripted {
-        Some(reply) => reply(&recorded),
-        None => {
+    let scripted = match down {
+        Some(_) => None,
+        None => state.script.lock().unwrap().pop_front(),
+    };
+    let reply = match (down, scripted) {
+        (Some(reply), _) => reply,
+        (None, Some(reply)) => reply(&recorded),
+        (None, None) => {
             let responder = state.responder.lock().unwrap().clone();
             responder(&recorded)
         }

@@ -2,7 +2,7 @@
 //! free 127.0.0.1 port, one per test that needs it, stopped when dropped.
 
 use std::collections::HashMap;
-use std::net::TcpListener;
+use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::Once;
 use std::time::{Duration, Instant};
@@ -26,25 +26,39 @@ fn install_tools() {
     });
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
-}
-
 impl MotoServer {
-    /// Starts moto_server and waits until it answers.
+    /// Starts moto_server on a port of its own choosing and waits until it answers. The port is
+    /// read from moto's "Running on" line: picking a free port first and handing it over would
+    /// race with the other tests starting theirs, and two tests could share one server.
     pub fn start() -> MotoServer {
         install_tools();
-        let port = free_port();
         let bin = super::repo_root().join(".venv/bin/moto_server");
-        let child = Command::new(bin)
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        let mut child = Command::new(bin)
+            .args(["-H", "127.0.0.1", "-p", "0"])
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(Stdio::piped())
             .spawn()
             .expect("start moto_server");
+        let stderr = child.stderr.take().expect("moto_server's stderr");
+        let (tx, rx) = std::sync::mpsc::channel();
+        // Reads the port, then keeps draining moto's request log so that it never blocks.
+        std::thread::spawn(move || {
+            let mut tx = Some(tx);
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { return };
+                if let Some(port) = line
+                    .split("Running on http://127.0.0.1:")
+                    .nth(1)
+                    .and_then(|rest| rest.trim().parse::<u16>().ok())
+                    && let Some(tx) = tx.take()
+                {
+                    let _ = tx.send(port);
+                }
+            }
+        });
+        let port = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("moto_server says which port it runs on");
         let server = MotoServer {
             child,
             endpoint: format!("http://127.0.0.1:{port}"),

@@ -1,0 +1,390 @@
+//! Telling SQS when a retried message comes back (docs/contracts.md §3, "Visibility backoff").
+//!
+//! The schedule: a retry for passing trouble (CleverTap or Secrets Manager failing, an open
+//! circuit, time running out) waits `min(cap, base × 2^(receives − 1))`, drawn from the upper
+//! quarter of that step so that messages failed together spread out; a configuration error
+//! that never heals by itself (or a rejected event whose dead letter was not written) waits a
+//! short fixed time, so it reaches the dead-letter queue
+//! after `MaxReceiveCount` receives in reasonable time. Which message gets which timeout is
+//! decided in `entrypoints::sqs::visibility`.
+//!
+//! The port that applies it sits behind a small trait so the handler is tested with a fake.
+//! The real one is SQS `ChangeMessageVisibilityBatch`, 10 entries a call, each entry
+//! succeeding or failing alone. A change that fails costs nothing but time: the message comes
+//! back after the queue's own visibility timeout.
+
+use crate::codes;
+use crate::config::Config;
+use futures_util::future::BoxFuture;
+use std::sync::Arc;
+
+/// SQS `ChangeMessageVisibilityBatch` takes at most 10 entries (Amazon SQS quotas).
+pub const MAX_ENTRIES_PER_BATCH: usize = 10;
+
+/// The lowest timeout drawn, in percent of the step.
+pub const JITTER_FLOOR_PERCENT: u64 = 75;
+
+/// Which schedule a retried message follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Trouble that passes: exponential backoff up to the cap.
+    Backoff,
+    /// A configuration error: a short fixed timeout.
+    Fixed,
+}
+
+/// The schedule a retry with `code` follows. Unknown codes back off: waiting longer never loses
+/// a message, dead-lettering too soon would.
+pub fn kind_of(code: &str) -> Kind {
+    match code {
+        codes::NO_DESTINATION
+        | codes::SECRET_NOT_FOUND
+        | codes::SECRET_MALFORMED
+        | codes::SECRET_MISSING_ACCOUNT_ID
+        | codes::SECRET_MISSING_PASSCODE
+        | codes::UNKNOWN_REGION
+        | codes::CLEVERTAP_INVALID_REQUEST
+        | codes::INVALID_SQS_RECORD
+        // A rejected event whose letter was not written (no queue configured, or SQS refusing
+        // it): SQS's own redrive takes it to the dead-letter queue soon instead.
+        | codes::DEAD_LETTER_FAILED => Kind::Fixed,
+        _ => Kind::Backoff,
+    }
+}
+
+/// The visibility schedule, in whole seconds (SQS's unit).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Schedule {
+    pub base: u64,
+    pub cap: u64,
+    pub fixed: u64,
+}
+
+impl Schedule {
+    pub fn from_config(config: &Config) -> Self {
+        Schedule {
+            base: config.visibility_backoff_base.as_secs(),
+            cap: config.visibility_backoff_cap.as_secs(),
+            fixed: config.visibility_config_error.as_secs(),
+        }
+    }
+
+    /// `min(cap, base × 2^(receives − 1))`, without overflow.
+    pub fn step(&self, receives: u32) -> u64 {
+        let doublings = receives.saturating_sub(1).min(40);
+        self.base
+            .checked_mul(1u64 << doublings)
+            .unwrap_or(self.cap)
+            .min(self.cap)
+    }
+
+    /// The lowest and highest timeout after receive number `receives`.
+    pub fn range(&self, kind: Kind, receives: u32) -> (u64, u64) {
+        match kind {
+            Kind::Fixed => (self.fixed, self.fixed),
+            Kind::Backoff => {
+                let step = self.step(receives);
+                ((step * JITTER_FLOOR_PERCENT).div_ceil(100).min(step), step)
+            }
+        }
+    }
+
+    /// The least time a message survives of backoff trouble before its `max_receives`-th
+    /// receive fails and SQS dead-letters it: the sum of the lowest timeouts.
+    pub fn least_coverage(&self, max_receives: u32) -> u64 {
+        (1..=max_receives)
+            .map(|r| self.range(Kind::Backoff, r).0)
+            .sum()
+    }
+}
+
+/// One message's new visibility timeout.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VisibilityChange {
+    /// The receipt handle of this receive of the message.
+    pub receipt_handle: String,
+    /// Seconds from now until the message is visible again.
+    pub timeout_seconds: u32,
+}
+
+/// Why one visibility change did not happen. The message then comes back after the queue's
+/// own visibility timeout.
+#[derive(Debug, thiserror::Error)]
+pub enum VisibilityError {
+    #[error("SQS refused the visibility change ({code}): {message}")]
+    Refused { code: String, message: String },
+    #[error("could not build the SQS request: {0}")]
+    Build(String),
+    #[error("SQS ChangeMessageVisibilityBatch failed")]
+    Send(#[source] Arc<aws_sdk_sqs::Error>),
+    #[error("SQS did not report on the visibility change")]
+    Unreported,
+    #[error("no time was left before the invocation deadline")]
+    OutOfTime,
+}
+
+impl VisibilityError {
+    /// Stable snake_case code, for logs.
+    pub const fn code(&self) -> &'static str {
+        "visibility_change_failed"
+    }
+}
+
+/// Where visibility changes go. Object safe, so the handler holds it without a type parameter.
+pub trait MessageVisibility: Send + Sync {
+    /// Changes the visibility of messages of the queue at `queue_url`; one result per change,
+    /// in the same order.
+    fn change<'a>(
+        &'a self,
+        queue_url: &'a str,
+        changes: &'a [VisibilityChange],
+    ) -> BoxFuture<'a, Vec<Result<(), VisibilityError>>>;
+}
+
+/// The real one: SQS `ChangeMessageVisibilityBatch`, with the client built once per container
+/// (`deadletter::sqs_client`, whose operation timeouts fit the safety margin).
+#[derive(Debug, Clone)]
+pub struct SqsVisibility {
+    client: aws_sdk_sqs::Client,
+}
+
+impl SqsVisibility {
+    pub fn new(client: aws_sdk_sqs::Client) -> Self {
+        SqsVisibility { client }
+    }
+
+    async fn change_batch(
+        &self,
+        queue_url: &str,
+        changes: &[VisibilityChange],
+    ) -> Vec<Result<(), VisibilityError>> {
+        use aws_sdk_sqs::types::ChangeMessageVisibilityBatchRequestEntry as Entry;
+        let mut entries = Vec::with_capacity(changes.len());
+        for (n, change) in changes.iter().enumerate() {
+            let entry = Entry::builder()
+                .id(n.to_string())
+                .receipt_handle(&change.receipt_handle)
+                .visibility_timeout(i32::try_from(change.timeout_seconds).unwrap_or(i32::MAX))
+                .build();
+            match entry {
+                Ok(entry) => entries.push(entry),
+                Err(e) => {
+                    return changes
+                        .iter()
+                        .map(|_| Err(VisibilityError::Build(e.to_string())))
+                        .collect();
+                }
+            }
+        }
+        let output = match self
+            .client
+            .change_message_visibility_batch()
+            .queue_url(queue_url)
+            .set_entries(Some(entries))
+            .send()
+            .await
+        {
+            Ok(output) => output,
+            Err(e) => {
+                let e = Arc::new(aws_sdk_sqs::Error::from(e));
+                return changes
+                    .iter()
+                    .map(|_| Err(VisibilityError::Send(Arc::clone(&e))))
+                    .collect();
+            }
+        };
+        let mut results: Vec<Result<(), VisibilityError>> = changes
+            .iter()
+            .map(|_| Err(VisibilityError::Unreported))
+            .collect();
+        for ok in output.successful() {
+            if let Some(slot) = ok
+                .id()
+                .parse::<usize>()
+                .ok()
+                .and_then(|n| results.get_mut(n))
+            {
+                *slot = Ok(());
+            }
+        }
+        for failed in output.failed() {
+            if let Some(slot) = failed
+                .id()
+                .parse::<usize>()
+                .ok()
+                .and_then(|n| results.get_mut(n))
+            {
+                *slot = Err(VisibilityError::Refused {
+                    code: failed.code().to_owned(),
+                    message: failed.message().unwrap_or_default().to_owned(),
+                });
+            }
+        }
+        results
+    }
+}
+
+impl MessageVisibility for SqsVisibility {
+    fn change<'a>(
+        &'a self,
+        queue_url: &'a str,
+        changes: &'a [VisibilityChange],
+    ) -> BoxFuture<'a, Vec<Result<(), VisibilityError>>> {
+        Box::pin(async move {
+            let batches = futures_util::future::join_all(
+                changes
+                    .chunks(MAX_ENTRIES_PER_BATCH)
+                    .map(|batch| self.change_batch(queue_url, batch)),
+            )
+            .await;
+            batches.into_iter().flatten().collect()
+        })
+    }
+}
+
+/// The queue URL of an SQS queue ARN (`arn:PARTITION:sqs:REGION:ACCOUNT:NAME`), as SQS names
+/// it: `https://sqs.REGION.amazonaws.com/ACCOUNT/NAME` (`.amazonaws.com.cn` in China). The SDK
+/// sends the request to its own endpoint (`AWS_ENDPOINT_URL` in tests) and names the queue by
+/// this URL.
+pub fn queue_url_of_arn(arn: &str) -> Option<String> {
+    let mut parts = arn.split(':');
+    let (Some("arn"), Some(partition), Some("sqs"), Some(region), Some(account), Some(name)) = (
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+    ) else {
+        return None;
+    };
+    let plain = |s: &str| {
+        !s.is_empty()
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+    };
+    if parts.next().is_some() || ![partition, region, account, name].into_iter().all(plain) {
+        return None;
+    }
+    let domain = if partition == "aws-cn" {
+        "amazonaws.com.cn"
+    } else {
+        "amazonaws.com"
+    };
+    Some(format!("https://sqs.{region}.{domain}/{account}/{name}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DEFAULTS: Schedule = Schedule {
+        base: 1200,
+        cap: 4800,
+        fixed: 60,
+    };
+    /// The template's MaxReceiveCount default (tests/it/template.rs checks the template).
+    const MAX_RECEIVE_COUNT: u32 = 30;
+
+    #[test]
+    fn the_step_doubles_per_receive_up_to_the_cap() {
+        let steps: Vec<u64> = (1..=5).map(|r| DEFAULTS.step(r)).collect();
+        assert_eq!(steps, [1200, 2400, 4800, 4800, 4800]);
+        assert_eq!(DEFAULTS.step(0), 1200);
+        assert_eq!(DEFAULTS.step(u32::MAX), 4800);
+        let huge = Schedule {
+            base: u64::MAX / 2,
+            cap: u64::MAX,
+            fixed: 0,
+        };
+        assert_eq!(huge.step(3), u64::MAX, "no overflow");
+    }
+
+    #[test]
+    fn the_jitter_stays_in_the_upper_quarter_of_the_step_and_fixed_is_fixed() {
+        assert_eq!(DEFAULTS.range(Kind::Backoff, 1), (900, 1200));
+        assert_eq!(DEFAULTS.range(Kind::Backoff, 9), (3600, 4800));
+        assert_eq!(DEFAULTS.range(Kind::Fixed, 9), (60, 60));
+        let scaled = Schedule {
+            base: 1,
+            cap: 4,
+            fixed: 1,
+        };
+        assert_eq!(scaled.range(Kind::Backoff, 1), (1, 1));
+        assert_eq!(scaled.range(Kind::Backoff, 3), (3, 4));
+    }
+
+    #[test]
+    fn the_defaults_outlast_a_day_of_trouble_and_end_within_the_four_day_retention() {
+        let least = DEFAULTS.least_coverage(MAX_RECEIVE_COUNT);
+        assert!(least >= 24 * 3600, "{least} s");
+        let most: u64 = (1..=MAX_RECEIVE_COUNT)
+            .map(|r| DEFAULTS.range(Kind::Backoff, r).1)
+            .sum();
+        assert!(most < 4 * 24 * 3600, "{most} s");
+        // A configuration error reaches the dead-letter queue in about half an hour.
+        assert_eq!(u64::from(MAX_RECEIVE_COUNT) * DEFAULTS.fixed, 1800);
+    }
+
+    #[test]
+    fn only_configuration_errors_take_the_fixed_schedule() {
+        for code in [
+            codes::NO_DESTINATION,
+            codes::SECRET_NOT_FOUND,
+            codes::SECRET_MALFORMED,
+            codes::SECRET_MISSING_ACCOUNT_ID,
+            codes::SECRET_MISSING_PASSCODE,
+            codes::UNKNOWN_REGION,
+            codes::CLEVERTAP_INVALID_REQUEST,
+            codes::INVALID_SQS_RECORD,
+            codes::DEAD_LETTER_FAILED,
+        ] {
+            assert_eq!(kind_of(code), Kind::Fixed, "{code}");
+        }
+        for code in [
+            codes::SECRETS_UNAVAILABLE,
+            codes::CLEVERTAP_CIRCUIT_OPEN,
+            codes::CLEVERTAP_UNAVAILABLE,
+            codes::CLEVERTAP_TIMEOUT,
+            codes::CLEVERTAP_UNREACHABLE,
+            codes::CLEVERTAP_THROTTLED,
+            codes::CLEVERTAP_UNAUTHORIZED,
+            codes::CLEVERTAP_UNEXPECTED_STATUS,
+            codes::CLEVERTAP_RECORD_FAILED,
+            codes::CLEVERTAP_RECORD_UNCONFIRMED,
+            codes::CLEVERTAP_BAD_RESPONSE,
+            codes::RETRY_BUDGET_EXHAUSTED,
+            codes::FIFO_EARLIER_MESSAGE_FAILED,
+            codes::DELIVERY_INCOMPLETE,
+            "a_code_added_later",
+        ] {
+            assert_eq!(kind_of(code), Kind::Backoff, "{code}");
+        }
+    }
+
+    #[test]
+    fn a_queue_arn_gives_the_queue_url_sqs_names_it_by() {
+        assert_eq!(
+            queue_url_of_arn("arn:aws:sqs:us-east-1:123456789012:events").as_deref(),
+            Some("https://sqs.us-east-1.amazonaws.com/123456789012/events")
+        );
+        assert_eq!(
+            queue_url_of_arn("arn:aws:sqs:eu-west-1:123456789012:events.fifo").as_deref(),
+            Some("https://sqs.eu-west-1.amazonaws.com/123456789012/events.fifo")
+        );
+        assert_eq!(
+            queue_url_of_arn("arn:aws-cn:sqs:cn-north-1:123456789012:q").as_deref(),
+            Some("https://sqs.cn-north-1.amazonaws.com.cn/123456789012/q")
+        );
+        for bad in [
+            "",
+            "arn:aws:sns:us-east-1:123456789012:topic",
+            "arn:aws:sqs:us-east-1:123456789012",
+            "arn:aws:sqs:us-east-1:123456789012:a:b",
+            "arn:aws:sqs::123456789012:q",
+            "arn:aws:sqs:us-east-1:123/456:q",
+        ] {
+            assert_eq!(queue_url_of_arn(bad), None, "{bad}");
+        }
+    }
+}
