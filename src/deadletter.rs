@@ -9,17 +9,14 @@
 //! the handler's (`entrypoints::dead_letters`).
 
 use crate::outcome::Reason;
-use aws_sdk_sqs::types::{MessageAttributeValue, SendMessageBatchRequestEntry};
+use crate::sqs_batch::{self, EntryResult};
+use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 use std::borrow::Cow;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// SQS `SendMessageBatch` takes at most 10 entries (Amazon SQS quotas).
-pub const MAX_ENTRIES_PER_BATCH: usize = 10;
-/// SQS's limit on one batch's total size, bodies and attributes included: 256 KiB (Amazon SQS
-/// quotas). A single dead letter can be no larger either.
-pub const MAX_BATCH_BYTES: usize = 256 * 1024;
+pub use crate::sqs_batch::{MAX_BATCH_BYTES, MAX_ENTRIES_PER_BATCH};
 /// `rejectionMessage` is cut to at most 1 KB (docs/contracts.md §3).
 pub const MAX_REJECTION_MESSAGE_BYTES: usize = 1024;
 /// Room kept for `rejectionCode` when a letter's size is bounded before its reason is known;
@@ -293,33 +290,21 @@ impl SqsDeadLetterQueue {
 
     fn entry(
         &self,
-        id: usize,
+        slot: usize,
         letter: &DeadLetter,
     ) -> Result<SendMessageBatchRequestEntry, DeadLetterError> {
-        let mut entry = SendMessageBatchRequestEntry::builder()
-            .id(id.to_string())
-            .message_body(letter.body.clone());
-        for (name, value) in letter.attributes() {
-            let value = MessageAttributeValue::builder()
-                .data_type("String")
-                .string_value(value)
-                .build()
-                .map_err(DeadLetterError::Build)?;
-            entry = entry.message_attributes(name, value);
-        }
-        if self.fifo {
-            // A FIFO queue needs a group; keep the source's so the order within it survives.
-            let group = letter
+        // A FIFO queue needs a group; keep the source's so the order within it survives.
+        let deduplication_id = letter.deduplication_id();
+        let fifo = self.fifo.then(|| sqs_batch::Fifo {
+            group: letter
                 .message_group_id
                 .as_deref()
                 .or(letter.destination_id.as_deref())
-                .unwrap_or("rudder-clevertap");
-            entry = entry.message_group_id(group);
-            if let Some(id) = letter.deduplication_id() {
-                entry = entry.message_deduplication_id(id);
-            }
-        }
-        entry.build().map_err(DeadLetterError::Build)
+                .unwrap_or("rudder-clevertap"),
+            deduplication_id: deduplication_id.as_deref(),
+        });
+        sqs_batch::entry(slot, &letter.body, letter.attributes(), fifo)
+            .map_err(DeadLetterError::Build)
     }
 
     /// Sends one batch; a batch SQS refuses as a whole (a client error, such as one letter it
@@ -396,16 +381,12 @@ impl SqsDeadLetterQueue {
             Ok(output) => entries
                 .iter()
                 .map(|(slot, index, _)| {
-                    let id = slot.to_string();
-                    let result = if output.successful().iter().any(|s| s.id() == id) {
-                        Ok(())
-                    } else if let Some(f) = output.failed().iter().find(|f| f.id() == id) {
-                        Err(DeadLetterError::Refused {
-                            code: f.code().to_owned(),
-                            message: f.message().unwrap_or_default().to_owned(),
-                        })
-                    } else {
-                        Err(DeadLetterError::Unreported)
+                    let result = match sqs_batch::result_of(&output, *slot) {
+                        EntryResult::Sent => Ok(()),
+                        EntryResult::Refused { code, message, .. } => {
+                            Err(DeadLetterError::Refused { code, message })
+                        }
+                        EntryResult::Unreported => Err(DeadLetterError::Unreported),
                     };
                     (*index, result)
                 })
@@ -454,25 +435,16 @@ impl DeadLetterSink for SqsDeadLetterQueue {
     async fn send(&self, letters: &[DeadLetter]) -> Vec<Result<(), DeadLetterError>> {
         let mut results: Vec<Option<Result<(), DeadLetterError>>> =
             letters.iter().map(|_| None).collect();
-        let mut batches: Vec<Vec<(usize, &DeadLetter)>> = Vec::new();
-        let mut current: Vec<(usize, &DeadLetter)> = Vec::new();
-        let mut current_size = 0;
-        for (index, letter) in letters.iter().enumerate() {
-            let size = letter.size();
-            if size > MAX_BATCH_BYTES {
-                results[index] = Some(Err(DeadLetterError::TooLarge { size }));
-                continue;
-            }
-            if current.len() == MAX_ENTRIES_PER_BATCH || current_size + size > MAX_BATCH_BYTES {
-                batches.push(std::mem::take(&mut current));
-                current_size = 0;
-            }
-            current.push((index, letter));
-            current_size += size;
+        let packed = sqs_batch::pack(letters.iter().map(DeadLetter::size));
+        for index in packed.too_large {
+            let size = letters[index].size();
+            results[index] = Some(Err(DeadLetterError::TooLarge { size }));
         }
-        if !current.is_empty() {
-            batches.push(current);
-        }
+        let batches: Vec<Vec<(usize, &DeadLetter)>> = packed
+            .calls
+            .into_iter()
+            .map(|call| call.into_iter().map(|i| (i, &letters[i])).collect())
+            .collect();
         let sent = futures_util::future::join_all(batches.iter().map(|b| self.send_batch(b))).await;
         for (index, result) in sent.into_iter().flatten() {
             results[index] = Some(result);

@@ -18,6 +18,7 @@ pub mod outcome;
 pub mod queue;
 pub mod regulation;
 pub mod settings;
+pub mod sqs_batch;
 pub mod transform;
 pub mod visibility;
 

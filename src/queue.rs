@@ -8,8 +8,8 @@
 //! entries and 256 KiB per call, calls run together, each entry succeeding or failing alone,
 //! nothing started after the deadline.
 
-use crate::deadletter::{MAX_BATCH_BYTES, MAX_ENTRIES_PER_BATCH};
-use aws_sdk_sqs::types::{MessageAttributeValue, SendMessageBatchRequestEntry};
+use crate::sqs_batch::{self, EntryResult, MAX_BATCH_BYTES};
+use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 use futures_util::StreamExt;
 use std::future::Future;
 use std::pin::Pin;
@@ -143,25 +143,13 @@ impl SqsEventQueue {
         slot: usize,
         message: &QueuedMessage,
     ) -> Result<SendMessageBatchRequestEntry, EnqueueError> {
-        let mut entry = SendMessageBatchRequestEntry::builder()
-            .id(slot.to_string())
-            .message_body(message.body.clone());
-        for (name, value) in message.attributes() {
-            let value = MessageAttributeValue::builder()
-                .data_type("String")
-                .string_value(value)
-                .build()
-                .map_err(|_| EnqueueError::Build)?;
-            entry = entry.message_attributes(name, value);
-        }
-        if self.fifo {
-            // One group per destination keeps each destination's events in order.
-            entry = entry.message_group_id(&message.destination_id);
-            if let Some(id) = &message.deduplication_id {
-                entry = entry.message_deduplication_id(id);
-            }
-        }
-        entry.build().map_err(|_| EnqueueError::Build)
+        // One group per destination keeps each destination's events in order.
+        let fifo = self.fifo.then(|| sqs_batch::Fifo {
+            group: &message.destination_id,
+            deduplication_id: message.deduplication_id.as_deref(),
+        });
+        sqs_batch::entry(slot, &message.body, message.attributes(), fifo)
+            .map_err(|_| EnqueueError::Build)
     }
 
     /// One `SendMessageBatch` call; per message (its index in the request), its result.
@@ -218,21 +206,20 @@ impl SqsEventQueue {
             }
             Ok(Ok(output)) => {
                 for (slot, index, _) in &entries {
-                    let id = slot.to_string();
-                    let result = if output.successful().iter().any(|s| s.id() == id) {
-                        Ok(())
-                    } else if let Some(f) = output.failed().iter().find(|f| f.id() == id) {
-                        tracing::warn!(
-                            code = "enqueue_refused",
-                            sqs_code = f.code(),
-                            sender_fault = f.sender_fault(),
-                            "SQS refused an entry of the events queue batch"
-                        );
-                        Err(EnqueueError::Refused {
-                            code: f.code().to_owned(),
-                        })
-                    } else {
-                        Err(EnqueueError::Unreported)
+                    let result = match sqs_batch::result_of(&output, *slot) {
+                        EntryResult::Sent => Ok(()),
+                        EntryResult::Refused {
+                            code, sender_fault, ..
+                        } => {
+                            tracing::warn!(
+                                code = "enqueue_refused",
+                                sqs_code = %code,
+                                sender_fault,
+                                "SQS refused an entry of the events queue batch"
+                            );
+                            Err(EnqueueError::Refused { code })
+                        }
+                        EntryResult::Unreported => Err(EnqueueError::Unreported),
                     };
                     results.push((*index, result));
                 }
@@ -248,26 +235,20 @@ pub type Batch<'a> = Vec<(usize, &'a QueuedMessage)>;
 /// Packs messages into `SendMessageBatch` calls of at most 10 entries and 256 KiB, in order;
 /// a message over the limit alone gets `TooLarge` and joins no call.
 pub fn pack(messages: &[QueuedMessage]) -> (Vec<Batch<'_>>, Vec<(usize, EnqueueError)>) {
-    let mut batches: Vec<Batch<'_>> = Vec::new();
-    let mut too_large = Vec::new();
-    let mut current: Batch<'_> = Vec::new();
-    let mut current_size = 0;
-    for (index, message) in messages.iter().enumerate() {
-        let size = message.size();
-        if size > MAX_MESSAGE_BYTES {
-            too_large.push((index, EnqueueError::TooLarge { size }));
-            continue;
-        }
-        if current.len() == MAX_ENTRIES_PER_BATCH || current_size + size > MAX_BATCH_BYTES {
-            batches.push(std::mem::take(&mut current));
-            current_size = 0;
-        }
-        current.push((index, message));
-        current_size += size;
-    }
-    if !current.is_empty() {
-        batches.push(current);
-    }
+    let packed = sqs_batch::pack(messages.iter().map(QueuedMessage::size));
+    let too_large = packed
+        .too_large
+        .into_iter()
+        .map(|index| {
+            let size = messages[index].size();
+            (index, EnqueueError::TooLarge { size })
+        })
+        .collect();
+    let batches = packed
+        .calls
+        .into_iter()
+        .map(|call| call.into_iter().map(|i| (i, &messages[i])).collect())
+        .collect();
     (batches, too_large)
 }
 
