@@ -17,4 +17,4 @@ pub use shape::Shape;
 #[cfg(test)]
 pub(crate) mod fakes;
 #[cfg(test)]
-mod proptests;
+mod prop_tests;
