@@ -50,6 +50,7 @@ pub(super) async fn serve<S: SettingsSource, C: CleverTapApi, D: DeadLetterSink>
         destination,
         request_id,
         stop: deadline.checked_sub(SAFETY_MARGIN).unwrap_or(deadline),
+        beyond: Beyond::default(),
     };
     // As in sync mode, at most MAX_ITEMS_PER_BODY items are taken; the rest are answered
     // `too_many_items` by count (docs/contracts.md §2).
@@ -57,17 +58,13 @@ pub(super) async fn serve<S: SettingsSource, C: CleverTapApi, D: DeadLetterSink>
         Ok(split) => split,
         Err(reason) => return Reply::error(400, &reason.code, reason.message),
     };
-    if split.beyond > 0 {
-        return Reply::error(
-            413,
-            codes::TOO_MANY_ITEMS,
-            format!(
-                "the body holds more than MAX_ITEMS_PER_BODY ({}) items; nothing was queued: \
-                 send them in smaller requests",
-                handler.config.max_items_per_body
-            ),
-        );
-    }
+    let sender = Sender {
+        beyond: Beyond {
+            from: handler.config.max_items_per_body,
+            count: split.beyond,
+        },
+        ..sender
+    };
     match split.body {
         Body::Events(items) => {
             let prepared = prepare(items, settings);
@@ -91,6 +88,16 @@ struct Sender<'r> {
     /// Nothing is sent from here on: the safety margin before the deadline is kept for the
     /// dead letter and the answer.
     stop: Instant,
+    /// The items of the body past `MAX_ITEMS_PER_BODY`: neither queued nor dead-lettered.
+    beyond: Beyond,
+}
+
+/// The items of a body past `MAX_ITEMS_PER_BODY`, answered as one range as in sync mode
+/// (docs/contracts.md §3): they count as rejected with `too_many_items`.
+#[derive(Debug, Clone, Copy, Default)]
+struct Beyond {
+    from: usize,
+    count: usize,
 }
 
 impl Sender<'_> {
@@ -223,13 +230,7 @@ async fn events<S: SettingsSource, C: CleverTapApi, D: DeadLetterSink>(
         .enumerate()
         .map(|(index, (p, o))| ItemResult::new(index, p.message_id.as_deref(), None, o))
         .collect();
-    answer(
-        handler,
-        sender.destination,
-        &results,
-        &outcomes,
-        dead_lettered,
-    )
+    answer(handler, sender, &results, &outcomes, dead_lettered)
 }
 
 async fn users<S: SettingsSource, C: CleverTapApi, D: DeadLetterSink>(
@@ -278,13 +279,7 @@ async fn users<S: SettingsSource, C: CleverTapApi, D: DeadLetterSink>(
         .enumerate()
         .map(|(index, (u, o))| ItemResult::new(index, None, u.user_id.as_deref().ok(), o))
         .collect();
-    answer(
-        handler,
-        sender.destination,
-        &results,
-        &outcomes,
-        dead_lettered,
-    )
+    answer(handler, sender, &results, &outcomes, dead_lettered)
 }
 
 /// Makes one message of the users `chunk` (indices into the regulation's users), halving it
@@ -363,17 +358,23 @@ pub const STATUS_QUEUED: &str = "queued";
 /// the queue function, not here.
 fn answer<S, C, D>(
     handler: &Handler<S, C, D>,
-    destination: &DestinationId,
+    sender: &Sender<'_>,
     results: &[ItemResult<'_>],
     outcomes: &[Outcome],
     dead_lettered: usize,
 ) -> Reply {
+    let destination = sender.destination;
     let StatusCounts {
         delivered: queued,
         filtered,
         rejected,
         retry,
     } = StatusCounts::of(outcomes);
+    let Beyond {
+        from,
+        count: beyond,
+    } = sender.beyond;
+    let rejected = rejected + beyond;
     handler.count_outcomes(
         destination.as_str(),
         StatusCounts {
@@ -399,10 +400,22 @@ fn answer<S, C, D>(
     } else {
         202
     };
+    let mut body = json!({"results": results, "queued": queued, "filtered": filtered,
+                          "rejected": rejected, "retry": retry});
+    if beyond > 0 {
+        body["unprocessed"] = json!({
+            "from": from, "count": beyond, "status": "rejected", "code": codes::TOO_MANY_ITEMS,
+            "message": format!(
+                "only the first {from} items of a body are processed (MAX_ITEMS_PER_BODY); items \
+                 {from} to {} were neither queued nor dead-lettered: send them again in another \
+                 request",
+                from + beyond - 1
+            ),
+        });
+    }
     Reply {
         status,
-        body: json!({"results": results, "queued": queued, "filtered": filtered,
-                     "rejected": rejected, "retry": retry}),
+        body,
         retry_after: status == 503,
         allow_post: false,
     }

@@ -220,3 +220,21 @@ async fn queued_messages_are_delivered_by_the_queue_path_in_one_upload() {
     assert_eq!(calls[0].account, "ACC-A");
     assert_eq!(calls[0].events.len(), 3);
 }
+
+#[tokio::test]
+async fn items_past_max_items_per_body_are_one_rejected_range_and_the_others_are_queued() {
+    let (mut h, queue) = fakes::queue_handler(FakeQueue::default());
+    h.config.max_items_per_body = 2;
+    let (status, body, _) = post(&h, "dest-a", &format!("[{TRACK},{TRACK},{TRACK}]")).await;
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(body["queued"], 2);
+    assert_eq!(body["rejected"], 1);
+    assert_eq!(body["unprocessed"]["from"], 2);
+    assert_eq!(body["unprocessed"]["count"], 1);
+    assert_eq!(body["unprocessed"]["code"], "too_many_items");
+    assert_eq!(queue.sent().len(), 2);
+    assert!(
+        h.dead_letters.sent().is_empty(),
+        "items past the bound are not dead-lettered"
+    );
+}
