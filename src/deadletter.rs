@@ -272,19 +272,13 @@ pub fn sqs_client(sdk_config: &aws_config::SdkConfig) -> aws_sdk_sqs::Client {
 /// The real dead-letter queue: SQS `SendMessageBatch`.
 #[derive(Debug, Clone)]
 pub struct SqsDeadLetterQueue {
-    client: aws_sdk_sqs::Client,
-    queue_url: String,
-    fifo: bool,
+    target: sqs_batch::Target,
 }
 
 impl SqsDeadLetterQueue {
     pub fn new(client: aws_sdk_sqs::Client, queue_url: impl Into<String>) -> Self {
-        let queue_url = queue_url.into();
-        let fifo = queue_url.ends_with(".fifo");
         SqsDeadLetterQueue {
-            client,
-            queue_url,
-            fifo,
+            target: sqs_batch::Target::new(client, queue_url),
         }
     }
 
@@ -295,7 +289,7 @@ impl SqsDeadLetterQueue {
     ) -> Result<SendMessageBatchRequestEntry, DeadLetterError> {
         // A FIFO queue needs a group; keep the source's so the order within it survives.
         let deduplication_id = letter.deduplication_id();
-        let fifo = self.fifo.then(|| sqs_batch::Fifo {
+        let fifo = self.target.fifo.then(|| sqs_batch::Fifo {
             group: letter
                 .message_group_id
                 .as_deref()
@@ -349,12 +343,8 @@ impl SqsDeadLetterQueue {
         &self,
         entries: &[(usize, usize, SendMessageBatchRequestEntry)],
     ) -> Result<SendMessageBatchOutput, SendError> {
-        entries
-            .iter()
-            .fold(
-                self.client.send_message_batch().queue_url(&self.queue_url),
-                |req, (_, _, entry)| req.entries(entry.clone()),
-            )
+        self.target
+            .call(entries.iter().map(|(_, _, entry)| entry))
             .send()
             .await
     }

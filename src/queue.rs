@@ -120,21 +120,15 @@ pub trait EventQueue: Send + Sync {
 /// The real events queue: SQS `SendMessageBatch`.
 #[derive(Debug, Clone)]
 pub struct SqsEventQueue {
-    client: aws_sdk_sqs::Client,
-    queue_url: String,
-    fifo: bool,
+    target: sqs_batch::Target,
 }
 
 impl SqsEventQueue {
     /// A sender to `queue_url` with `client` (built once per container, with the dead-letter
     /// queue's timeouts: `deadletter::sqs_client`).
     pub fn new(client: aws_sdk_sqs::Client, queue_url: impl Into<String>) -> Self {
-        let queue_url = queue_url.into();
-        let fifo = queue_url.ends_with(".fifo");
         SqsEventQueue {
-            client,
-            queue_url,
-            fifo,
+            target: sqs_batch::Target::new(client, queue_url),
         }
     }
 
@@ -144,7 +138,7 @@ impl SqsEventQueue {
         message: &QueuedMessage,
     ) -> Result<SendMessageBatchRequestEntry, EnqueueError> {
         // One group per destination keeps each destination's events in order.
-        let fifo = self.fifo.then(|| sqs_batch::Fifo {
+        let fifo = self.target.fifo.then(|| sqs_batch::Fifo {
             group: &message.destination_id,
             deduplication_id: message.deduplication_id.as_deref(),
         });
@@ -175,12 +169,9 @@ impl SqsEventQueue {
         if entries.is_empty() {
             return results;
         }
-        let call = entries
-            .iter()
-            .fold(
-                self.client.send_message_batch().queue_url(&self.queue_url),
-                |request, (_, _, entry)| request.entries(entry.clone()),
-            )
+        let call = self
+            .target
+            .call(entries.iter().map(|(_, _, entry)| entry))
             .send();
         match tokio::time::timeout_at(stop, call).await {
             Err(_) => {
@@ -283,7 +274,7 @@ impl EventQueue for SqsEventQueue {
     }
 
     fn is_fifo(&self) -> bool {
-        self.fifo
+        self.target.fifo
     }
 }
 

@@ -12,6 +12,38 @@ pub const MAX_ENTRIES_PER_BATCH: usize = 10;
 /// quotas). A single message can be no larger either.
 pub const MAX_BATCH_BYTES: usize = 256 * 1024;
 
+/// A queue `SendMessageBatch` calls go to: the client (built once per container) and the
+/// queue's URL; a URL ending in `.fifo` names a FIFO queue, whose entries need a group.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub client: aws_sdk_sqs::Client,
+    pub queue_url: String,
+    pub fifo: bool,
+}
+
+impl Target {
+    pub fn new(client: aws_sdk_sqs::Client, queue_url: impl Into<String>) -> Self {
+        let queue_url = queue_url.into();
+        let fifo = queue_url.ends_with(".fifo");
+        Target {
+            client,
+            queue_url,
+            fifo,
+        }
+    }
+
+    /// A `SendMessageBatch` call to this queue holding `entries`.
+    pub fn call<'e>(
+        &self,
+        entries: impl IntoIterator<Item = &'e SendMessageBatchRequestEntry>,
+    ) -> aws_sdk_sqs::operation::send_message_batch::builders::SendMessageBatchFluentBuilder {
+        entries.into_iter().fold(
+            self.client.send_message_batch().queue_url(&self.queue_url),
+            |request, entry| request.entries(entry.clone()),
+        )
+    }
+}
+
 /// Messages packed into calls: each call's message indices, in order, and the indices of the
 /// messages too large to go at all.
 #[derive(Debug, Default, PartialEq, Eq)]

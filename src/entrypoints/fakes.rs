@@ -416,15 +416,7 @@ pub async fn run_sqs<S: SettingsSource, C: CleverTapApi, D: DeadLetterSink>(
 ) -> Result<Vec<String>, HandlerError> {
     let batch = crate::lambda_events::sqs_batch(records);
     let answer = handler.handle(payload(&batch), deadline()).await.answer?;
-    Ok(answer["batchItemFailures"]
-        .as_array()
-        .map(|failures| {
-            failures
-                .iter()
-                .filter_map(|f| f["itemIdentifier"].as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default())
+    Ok(crate::lambda_events::batch_item_failures(&answer))
 }
 
 /// [`run_sqs`] for a batch the handler answers: the ids reported in `batchItemFailures`.

@@ -4,7 +4,8 @@
 //! mock. Also the `transform` and `invoke --dry-run` commands on regulations.
 
 use crate::support::lambda_events::{
-    FIFO_ARN, sqs_message as message, sqs_message_on as message_on, webhook_request,
+    FIFO_ARN, batch_item_failures, sqs_message as message, sqs_message_on as message_on,
+    webhook_request,
 };
 use crate::support::mock_clevertap::{MockCleverTap, RecordedRequest, Reply};
 use crate::support::moto::MotoServer;
@@ -71,13 +72,7 @@ impl Stack {
     }
 
     async fn failures(&self, records: Vec<Value>) -> Vec<String> {
-        let response = self.invoke(&json!({"Records": records})).await;
-        response["batchItemFailures"]
-            .as_array()
-            .unwrap_or_else(|| panic!("not a batch response: {response}"))
-            .iter()
-            .map(|f| f["itemIdentifier"].as_str().unwrap().to_owned())
-            .collect()
+        batch_item_failures(&self.invoke(&json!({"Records": records})).await)
     }
 
     /// An HTTP API v2 request to `dest-a` with its token; (status, body).

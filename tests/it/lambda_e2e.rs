@@ -3,8 +3,8 @@
 //! real AWS SDK); CleverTap is the mock. Short retry budgets keep every test to seconds.
 
 use crate::support::lambda_events::{
-    FIFO_ARN, sqs_message as message, sqs_message_on as message_on, sqs_record_in_group,
-    webhook_request as webhook,
+    FIFO_ARN, batch_item_failures, sqs_message as message, sqs_message_on as message_on,
+    sqs_record_in_group, webhook_request as webhook,
 };
 use crate::support::mock_clevertap::{MockCleverTap, Reply};
 use crate::support::moto::MotoServer;
@@ -92,13 +92,7 @@ impl Stack {
     }
 
     async fn failures(&self, records: Vec<Value>) -> Vec<String> {
-        let response = self.invoke(&json!({"Records": records})).await;
-        response["batchItemFailures"]
-            .as_array()
-            .unwrap_or_else(|| panic!("not a batch response: {response}"))
-            .iter()
-            .map(|f| f["itemIdentifier"].as_str().unwrap().to_owned())
-            .collect()
+        batch_item_failures(&self.invoke(&json!({"Records": records})).await)
     }
 
     /// Every dead letter on the queue: (body, attributes).

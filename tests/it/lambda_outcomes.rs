@@ -5,7 +5,9 @@
 //! batch with a nameless message fails before anything is sent; a webhook body is bounded in
 //! items, in answer size and in memory (docs/contracts.md §2, §3).
 
-use crate::support::lambda_events::{sqs_message as message, webhook_request as webhook};
+use crate::support::lambda_events::{
+    batch_item_failures, sqs_message as message, webhook_request as webhook,
+};
 use crate::support::mock_clevertap::MockCleverTap;
 use crate::support::moto::MotoServer;
 use crate::support::runtime_api::{LambdaProcess, RuntimeApi};
@@ -86,13 +88,7 @@ impl Stack {
     }
 
     async fn failures(&self, records: Vec<Value>) -> Vec<String> {
-        let response = self.invoke(&json!({"Records": records})).await;
-        response["batchItemFailures"]
-            .as_array()
-            .unwrap_or_else(|| panic!("not a batch response: {response}"))
-            .iter()
-            .map(|f| f["itemIdentifier"].as_str().unwrap().to_owned())
-            .collect()
+        batch_item_failures(&self.invoke(&json!({"Records": records})).await)
     }
 
     /// The webhook's answer: status, parsed body, whole response.

@@ -297,12 +297,10 @@ impl<'a> Poller<'a> {
             .invoke(json!({"Records": records}).to_string(), FUNCTION_TIMEOUT)
             .await
             .response();
-        let reported: BTreeSet<String> = response["batchItemFailures"]
-            .as_array()
-            .unwrap_or_else(|| panic!("not a batch response: {response}"))
-            .iter()
-            .map(|f| f["itemIdentifier"].as_str().unwrap().to_owned())
-            .collect();
+        let reported: BTreeSet<String> =
+            crate::support::lambda_events::batch_item_failures(&response)
+                .into_iter()
+                .collect();
         let done: Vec<DeleteMessageBatchRequestEntry> = handles
             .iter()
             .filter(|(id, _)| !reported.contains(*id))

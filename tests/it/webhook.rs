@@ -4,7 +4,7 @@
 //! trouble answered 503. moto is Secrets Manager and SQS, CleverTap is the mock, and each
 //! function is its own process under its own Runtime API, as in a deployment.
 
-use crate::support::lambda_events::webhook_request;
+use crate::support::lambda_events::{batch_item_failures, webhook_request};
 use crate::support::mock_clevertap::MockCleverTap;
 use crate::support::moto::MotoServer;
 use crate::support::runtime_api::{LambdaProcess, RuntimeApi};
@@ -236,15 +236,6 @@ fn attribute(m: &aws_sdk_sqs::types::Message, name: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
-fn failures(response: &Value) -> Vec<String> {
-    response["batchItemFailures"]
-        .as_array()
-        .unwrap_or_else(|| panic!("not a batch response: {response}"))
-        .iter()
-        .map(|f| f["itemIdentifier"].as_str().unwrap_or("").to_owned())
-        .collect()
-}
-
 fn assert_no_secret_in(logs: &str) {
     for secret in [PASSCODE_A, PASSCODE_B, TOKEN_A, TOKEN_B] {
         assert!(
@@ -294,7 +285,7 @@ async fn queue_mode_answers_202_at_once_and_the_queue_function_delivers_in_one_b
     // The queue function gets them as one SQS batch and uploads them together.
     let response = queue.invoke(&sqs_event(&queued)).await;
     assert!(
-        failures(&response).is_empty(),
+        batch_item_failures(&response).is_empty(),
         "{response}\n{}",
         queue.process.logs()
     );
@@ -372,7 +363,7 @@ async fn a_redriven_dead_letter_of_destination_a_never_deletes_a_user_in_destina
         Some("dest-a")
     );
     let response = queue.invoke(&sqs_event(&redriven)).await;
-    assert!(failures(&response).is_empty(), "{response}");
+    assert!(batch_item_failures(&response).is_empty(), "{response}");
     assert!(
         s.clevertap.requests().is_empty(),
         "nothing deleted, in dest-b or anywhere: {:?}",
@@ -395,7 +386,7 @@ async fn a_redriven_dead_letter_of_destination_a_never_deletes_a_user_in_destina
     s.produce(&regulation_for_b, None).await;
     let trusted = s.drain(&s.events_url, 1).await;
     let response = queue.invoke(&sqs_event(&trusted)).await;
-    assert!(failures(&response).is_empty(), "{response}");
+    assert!(batch_item_failures(&response).is_empty(), "{response}");
     let deletes = s.clevertap.requests_for("ACC-B");
     assert_eq!(deletes.len(), 1);
     assert_eq!(deletes[0].identities(), ["victim-1"]);

@@ -63,6 +63,17 @@ pub fn sqs_batch(records: Vec<Value>) -> Value {
     json!({ "Records": records })
 }
 
+/// The ids an SQS batch response lists in `batchItemFailures`, in order. Panics (naming the
+/// response) when it is not a batch response: a test that expects one should say so loudly.
+pub fn batch_item_failures(response: &Value) -> Vec<String> {
+    response["batchItemFailures"]
+        .as_array()
+        .unwrap_or_else(|| panic!("not a batch response: {response}"))
+        .iter()
+        .map(|f| f["itemIdentifier"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
 /// A `POST /events?destinationId=<destination>` HTTP API v2 request with `body`.
 pub fn webhook_request(destination: &str, authorization: Option<&str>, body: &str) -> Value {
     http_request("POST", Some(destination), authorization, Some(body))
