@@ -9,9 +9,11 @@
 use crate::codes;
 use crate::outcome::Reason;
 use crate::regulation::{REGULATION_TYPE_KEY, Regulation};
+use memchr::memmem;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 use std::fmt;
+use std::sync::LazyLock;
 
 /// One item of a body: its raw JSON text (or the raw text of a line that is not JSON), and the
 /// reason it cannot be used, if any (`invalid_json`, `not_an_object`, ...).
@@ -199,6 +201,12 @@ pub fn split_body(text: &str) -> Result<Body<'_>, Reason> {
     split_body_bounded(text, usize::MAX).map(|split| split.body)
 }
 
+/// The keys that send a one-line body to the full split, searched for as built once.
+static REGULATION_KEY: LazyLock<memmem::Finder<'static>> =
+    LazyLock::new(|| memmem::Finder::new(b"\"regulationType\""));
+static BATCH_KEY: LazyLock<memmem::Finder<'static>> =
+    LazyLock::new(|| memmem::Finder::new(b"\"batch\""));
+
 /// Splits an SQS message's body. Most bodies are one event on one line: such a body (one line,
 /// `{` to `}`, naming neither `regulationType` nor `batch`) is taken as one item without being
 /// read here, since the transform reads it, strictly, right after; were it not JSON after all,
@@ -206,11 +214,12 @@ pub fn split_body(text: &str) -> Result<Body<'_>, Reason> {
 /// [`split_body`]. This saves one full pass over every message (BENCHMARKS.md, "Whole path").
 pub fn split_message_body(text: &str) -> Result<Body<'_>, Reason> {
     let trimmed = text.trim();
+    let bytes = trimmed.as_bytes();
     let one_plain_event = trimmed.starts_with('{')
         && trimmed.ends_with('}')
-        && !trimmed.contains('\n')
-        && !trimmed.contains("\"regulationType\"")
-        && !trimmed.contains("\"batch\"");
+        && memchr::memchr(b'\n', bytes).is_none()
+        && REGULATION_KEY.find(bytes).is_none()
+        && BATCH_KEY.find(bytes).is_none();
     if one_plain_event {
         return Ok(Body::Events(vec![Item::ok(trimmed)]));
     }

@@ -1,9 +1,11 @@
 //! What a payload is, told explicitly from its top-level keys (docs/contracts.md §2) rather than
 //! by letting serde guess between overlapping request structs. Read from the text the runtime
-//! hands over, in one pass and without a `Value` tree: an SQS batch's records are read here, each
-//! into the few members this function uses (`sqs::record`), for `sqs::decode`.
+//! hands over, in one pass and without a `Value` tree, with the transform's own JSON reader: an
+//! SQS batch's records are read here, each into the few members this function uses
+//! (`sqs::record`), for `sqs::decode`.
 
 use super::sqs::SqsRecord;
+use crate::transform::reader::{Raw, Reader, SyntaxError};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
@@ -41,18 +43,52 @@ pub(crate) enum Payload<'a> {
     Unknown,
 }
 
-/// The top-level keys that tell the shapes apart; every other key is skipped unread.
-#[derive(Deserialize)]
+/// The top-level members that tell the shapes apart; every other member is skipped unread.
+#[derive(Default)]
 struct Top<'a> {
     /// Read in the same pass as the rest.
-    #[serde(rename = "Records", borrow, default)]
     records: Option<Vec<SqsRecord<'a>>>,
-    #[serde(borrow, default)]
-    version: Option<&'a RawValue>,
-    #[serde(rename = "requestContext", borrow, default)]
-    request_context: Option<&'a RawValue>,
-    #[serde(rename = "httpMethod", borrow, default)]
-    http_method: Option<&'a RawValue>,
+    version: Option<Raw<'a>>,
+    request_context: Option<Raw<'a>>,
+    http_method: Option<Raw<'a>>,
+}
+
+impl<'a> Top<'a> {
+    /// The payload's top-level members; `None` when it is not one JSON object, or `Records`
+    /// is neither an array nor null.
+    fn read(text: &'a str) -> Option<Self> {
+        let mut r = Reader::new(text);
+        let mut top = Top::default();
+        r.members(|r, key| {
+            match key.as_ref() {
+                "Records" => top.records = records(r)?,
+                "version" => top.version = Some(r.value()?),
+                "requestContext" => top.request_context = Some(r.value()?),
+                "httpMethod" => top.http_method = Some(r.value()?),
+                _ => {
+                    r.value()?;
+                }
+            }
+            Ok(())
+        })
+        .ok()?;
+        r.end().ok()?;
+        Some(top)
+    }
+}
+
+/// The records of `Records`: `None` for null; an error when it is neither null nor an array.
+fn records<'a>(r: &mut Reader<'a>) -> Result<Option<Vec<SqsRecord<'a>>>, SyntaxError> {
+    if r.peek() == Some(b'n') {
+        r.value()?;
+        return Ok(None);
+    }
+    let mut records = Vec::new();
+    r.elements(|r| {
+        records.push(SqsRecord::read(r)?);
+        Ok(())
+    })?;
+    Ok(Some(records))
 }
 
 /// The keys of `requestContext` that tell payload 2.0 requests apart.
@@ -68,17 +104,14 @@ fn is_object(raw: Option<&RawValue>) -> bool {
     raw.is_some_and(|r| r.get().starts_with('{'))
 }
 
-fn string(raw: Option<&RawValue>) -> Option<String> {
-    serde_json::from_str::<String>(raw?.get()).ok()
+fn string(raw: Option<&str>) -> Option<String> {
+    serde_json::from_str::<String>(raw?).ok()
 }
 
 /// Tells the payload's shape; `Unknown` for anything this function does not serve (text that
 /// is not a JSON object included).
 pub(crate) fn read(text: &str) -> Payload<'_> {
-    if !text.trim_start().starts_with('{') {
-        return Payload::Unknown;
-    }
-    let Ok(top) = serde_json::from_str::<Top<'_>>(text) else {
+    let Some(top) = Top::read(text) else {
         return Payload::Unknown;
     };
     if let Some(records) = top.records {
@@ -96,18 +129,19 @@ pub(crate) fn read(text: &str) -> Payload<'_> {
         .request_context
         .filter(|c| c.get().starts_with('{'))
         .and_then(|c| serde_json::from_str::<Context<'_>>(c.get()).ok());
+    let version = top.version.map(|v| v.get());
     if let Some(context) = &context
         && is_object(context.http)
-        && string(top.version).as_deref() == Some("2.0")
+        && string(version).as_deref() == Some("2.0")
     {
-        let domain = string(context.domain_name).unwrap_or_default();
+        let domain = string(context.domain_name.map(RawValue::get)).unwrap_or_default();
         return Payload::Http(if domain.contains(".lambda-url.") {
             Shape::FunctionUrl
         } else {
             Shape::HttpApiV2
         });
     }
-    if context.is_some() && string(top.http_method).is_some() {
+    if context.is_some() && string(top.http_method.map(|m| m.get())).is_some() {
         return Payload::Http(Shape::RestApiV1);
     }
     Payload::Unknown
@@ -182,5 +216,10 @@ mod tests {
         }
         assert!(matches!(read("not json"), Payload::Unknown));
         assert!(matches!(read(r#"{"Records": [{"#), Payload::Unknown));
+        assert!(matches!(read(r#"{"Records": null} x"#), Payload::Unknown));
+        assert!(matches!(
+            read(r#"{"Records": [{"eventSource": "aws:sqs", "body": "\q"}]}"#),
+            Payload::Unknown
+        ));
     }
 }

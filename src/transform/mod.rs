@@ -18,7 +18,7 @@ mod filter;
 mod identify;
 mod ids;
 pub mod json;
-mod reader;
+pub(crate) mod reader;
 mod record;
 mod track;
 pub(crate) mod ts;

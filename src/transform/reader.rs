@@ -7,7 +7,7 @@
 //! Nesting is tracked in a bit stack, not by recursion, so any depth is read without growing
 //! the call stack (as serde_json's own skipping does).
 
-use super::json::{decode_str, next_escape};
+use super::json::{self, decode_str, next_escape};
 use std::borrow::Cow;
 use std::fmt;
 
@@ -59,11 +59,17 @@ impl std::error::Error for SyntaxError {}
 pub struct Reader<'a> {
     text: &'a str,
     pos: usize,
+    /// Where [`Reader::string_text`] decodes; reused from one string to the next.
+    scratch: Vec<u8>,
 }
 
 impl<'a> Reader<'a> {
     pub fn new(text: &'a str) -> Self {
-        Reader { text, pos: 0 }
+        Reader {
+            text,
+            pos: 0,
+            scratch: Vec::new(),
+        }
     }
 
     fn bytes(&self) -> &'a [u8] {
@@ -250,6 +256,108 @@ impl<'a> Reader<'a> {
                 }
             }
         }
+    }
+
+    /// Reads a string value and gives its text, decoded in the same pass that finds its end;
+    /// borrowed when it has no escapes. Lone surrogates become U+FFFD. Made for the SQS
+    /// envelope, whose bodies are JSON inside JSON strings, a `\"` every few bytes: eight bytes
+    /// at a time, each word copied whole and the output advanced only past the bytes before
+    /// its first `"`, `\\` or control character (BENCHMARKS.md, "Whole path").
+    pub fn string_text(&mut self) -> Result<Cow<'a, str>, SyntaxError> {
+        const ONES: u64 = 0x0101_0101_0101_0101;
+        const HIGH: u64 = 0x8080_8080_8080_8080;
+        if self.peek() != Some(b'"') {
+            return self.err("expected a string");
+        }
+        let text = self.text;
+        let bytes = text.as_bytes();
+        let start = self.pos + 1;
+        let Some(first) = next_escape(bytes, start) else {
+            self.pos = bytes.len();
+            return self.err("unterminated string");
+        };
+        if bytes[first] == b'"' {
+            self.pos = first + 1;
+            return Ok(Cow::Borrowed(text.get(start..first).unwrap_or_default()));
+        }
+        // `out[..w]` is the text so far; `out` is kept at least eight bytes longer, so every
+        // write below is one whole word or a few bytes at `w`.
+        let out = &mut self.scratch;
+        let (mut i, mut w) = (first, first - start);
+        if out.len() < w + 8 {
+            out.resize(w + 64, 0);
+        }
+        out[..w].copy_from_slice(&bytes[start..first]);
+        loop {
+            if out.len() < w + 8 {
+                out.resize(2 * out.len(), 0);
+            }
+            // Copy up to the next byte that needs a look: whole words, then single bytes.
+            if let (Some(chunk), Some(dst)) = (bytes.get(i..i + 8), out.get_mut(w..w + 8)) {
+                dst.copy_from_slice(chunk);
+                let mut word = [0u8; 8];
+                word.copy_from_slice(chunk);
+                let x = u64::from_le_bytes(word);
+                let quote = x ^ (ONES * u64::from(b'"'));
+                let backslash = x ^ (ONES * u64::from(b'\\'));
+                let hits = ((quote.wrapping_sub(ONES) & !quote)
+                    | (backslash.wrapping_sub(ONES) & !backslash)
+                    | (x.wrapping_sub(ONES * 0x20) & !x))
+                    & HIGH;
+                if hits == 0 {
+                    i += 8;
+                    w += 8;
+                    continue;
+                }
+                let run = (hits.trailing_zeros() / 8) as usize;
+                i += run;
+                w += run;
+            } else {
+                match bytes.get(i) {
+                    None => {
+                        self.pos = i;
+                        return self.err("unterminated string");
+                    }
+                    Some(&b) if json::ESCAPE[b as usize] == 0 => {
+                        if let Some(dst) = out.get_mut(w) {
+                            *dst = b;
+                        }
+                        i += 1;
+                        w += 1;
+                        continue;
+                    }
+                    Some(_) => {}
+                }
+            }
+            match bytes[i] {
+                b'"' => break,
+                b'\\' => {
+                    let Ok((c, used)) = json::escape(bytes, i) else {
+                        self.pos = i;
+                        return self.err("invalid escape");
+                    };
+                    let mut utf8 = [0u8; 4];
+                    let encoded = c.encode_utf8(&mut utf8).as_bytes();
+                    if let Some(dst) = out.get_mut(w..w + encoded.len()) {
+                        dst.copy_from_slice(encoded);
+                    }
+                    w += encoded.len();
+                    i += used;
+                }
+                _ => {
+                    self.pos = i;
+                    return self.err("control character in a string");
+                }
+            }
+        }
+        self.pos = i + 1;
+        // Runs end at ASCII bytes and escapes decode to whole characters: always UTF-8.
+        String::from_utf8(out.get(..w).unwrap_or_default().to_vec())
+            .map(Cow::Owned)
+            .map_err(|_| SyntaxError {
+                what: "invalid string",
+                at: start,
+            })
     }
 
     fn digits(&mut self) -> usize {
@@ -457,6 +565,65 @@ fn has_lone_surrogate(literal: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The strings of a JSON array, each read with `string_text`.
+    fn texts(array: &str) -> Result<Vec<String>, SyntaxError> {
+        let mut r = Reader::new(array);
+        let mut out = Vec::new();
+        r.elements(|r| {
+            out.push(r.string_text()?.into_owned());
+            Ok(())
+        })?;
+        r.end()?;
+        Ok(out)
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn string_text_decodes_what_serde_json_decodes(
+            strings in proptest::collection::vec("\\PC*|[\"\\\\/\u{0}-\u{1f}a-z😀é]{0,40}", 0..6)
+        ) {
+            // serde_json's own escaping, then every character as \uXXXX (and \/ for '/').
+            let plain = serde_json::to_string(&strings).unwrap();
+            proptest::prop_assert_eq!(&texts(&plain).unwrap(), &strings);
+            let every: Vec<String> = strings
+                .iter()
+                .map(|s| {
+                    let mut lit = String::from("\"");
+                    for c in s.chars() {
+                        let mut units = [0u16; 2];
+                        for unit in c.encode_utf16(&mut units) {
+                            lit.push_str(&format!("\\u{unit:04x}"));
+                        }
+                    }
+                    lit.push('"');
+                    lit
+                })
+                .collect();
+            let array = format!("[{}]", every.join(" , "));
+            proptest::prop_assert_eq!(&texts(&array).unwrap(), &strings);
+        }
+    }
+
+    #[test]
+    fn string_text_borrows_plain_strings_and_refuses_what_is_not_a_string() {
+        let mut r = Reader::new(r#""plain" "#);
+        assert!(matches!(r.string_text(), Ok(Cow::Borrowed("plain"))));
+        for bad in [
+            r#"["ab\"]"#,
+            r#"["ab\q"]"#,
+            r#"["\u12"]"#,
+            "[\"a\u{1}b\"]",
+            r#"["{\"a\":1,\"b\":2} and more \u00e9 then no end"#,
+            "[5]",
+        ] {
+            assert!(texts(bad).is_err(), "{bad}");
+        }
+        assert_eq!(
+            texts(r#"["\ud83d\ude00 \ud83d x", "tail\n"]"#).unwrap(),
+            ["😀 \u{FFFD} x", "tail\n"]
+        );
+    }
 
     #[test]
     fn valid_json_is_read_whole_and_invalid_json_is_refused_as_serde_json_refuses_it() {

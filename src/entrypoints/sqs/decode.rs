@@ -7,6 +7,7 @@ use crate::codes;
 use crate::outcome::Outcome;
 use crate::settings::DestinationId;
 use std::borrow::Cow;
+use std::sync::Arc;
 
 /// The message attribute that names the destination (docs/contracts.md §2).
 pub const DESTINATION_ATTRIBUTE: &str = "destinationId";
@@ -32,17 +33,42 @@ pub struct Message {
 /// The queue and receipt handle of one receive of a message, for a visibility change.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Receipt {
-    pub queue_url: String,
+    /// Shared by the messages of one queue.
+    pub queue_url: Arc<str>,
     pub handle: String,
 }
 
 impl Receipt {
-    fn of(event_source_arn: Option<&str>, receipt_handle: Option<&str>) -> Option<Receipt> {
+    fn of(
+        event_source_arn: Option<&str>,
+        receipt_handle: Option<&str>,
+        queues: &mut QueueUrls,
+    ) -> Option<Receipt> {
         let handle = receipt_handle.filter(|h| !h.is_empty())?;
         Some(Receipt {
-            queue_url: crate::visibility::queue_url_of_arn(event_source_arn?)?,
+            queue_url: queues.of(event_source_arn?)?,
             handle: handle.to_owned(),
         })
+    }
+}
+
+/// The queue URL of the records' `eventSourceARN`s. The records of a batch come from one queue,
+/// so its URL is worked out once, not once per message.
+#[derive(Default)]
+struct QueueUrls {
+    last: Option<(String, Option<Arc<str>>)>,
+}
+
+impl QueueUrls {
+    fn of(&mut self, arn: &str) -> Option<Arc<str>> {
+        match &self.last {
+            Some((known, url)) if known == arn => url.clone(),
+            _ => {
+                let url: Option<Arc<str>> = crate::visibility::queue_url_of_arn(arn).map(Arc::from);
+                self.last = Some((arn.to_owned(), url.clone()));
+                url
+            }
+        }
     }
 }
 
@@ -78,15 +104,24 @@ pub(crate) fn decode_batch(
     records: Vec<SqsRecord<'_>>,
     default: Option<&DestinationId>,
 ) -> Vec<Message> {
-    records.into_iter().map(|r| decode(r, default)).collect()
+    let mut queues = QueueUrls::default();
+    records
+        .into_iter()
+        .map(|r| decode(r, default, &mut queues))
+        .collect()
 }
 
 /// One record as a message; a record that is not an SQS message is a retry of that message.
-fn decode(record: SqsRecord<'_>, default: Option<&DestinationId>) -> Message {
+fn decode(
+    record: SqsRecord<'_>,
+    default: Option<&DestinationId>,
+    queues: &mut QueueUrls,
+) -> Message {
     let fifo = is_fifo_arn(record.event_source_arn.as_deref());
     let receipt = Receipt::of(
         record.event_source_arn.as_deref(),
         record.receipt_handle.as_deref(),
+        queues,
     );
     let receive_count = receive_count(record.receive_count.as_deref());
     let id = record.message_id.map(Cow::into_owned);
@@ -155,7 +190,11 @@ mod tests {
 
     fn decode_value(record: &serde_json::Value) -> Message {
         let text = record.to_string();
-        decode(serde_json::from_str(&text).unwrap(), None)
+        decode(
+            SqsRecord::from_text(&text).unwrap(),
+            None,
+            &mut QueueUrls::default(),
+        )
     }
 
     #[test]
@@ -170,6 +209,34 @@ mod tests {
                 queue_url: "https://sqs.us-east-1.amazonaws.com/123456789012/events".into(),
                 handle: "rh-m-1".into(),
             })
+        );
+    }
+
+    #[test]
+    fn messages_of_two_queues_in_one_batch_keep_their_own_queue_urls() {
+        let other = "arn:aws:sqs:eu-west-1:123456789012:other";
+        let texts = [
+            sqs_message_on(QUEUE_ARN, "m-1", "{}", "dest-a").to_string(),
+            sqs_message_on(other, "m-2", "{}", "dest-a").to_string(),
+            sqs_message_on(QUEUE_ARN, "m-3", "{}", "dest-a").to_string(),
+        ];
+        let records = texts
+            .iter()
+            .map(|t| SqsRecord::from_text(t).unwrap())
+            .collect();
+        let urls: Vec<Option<String>> = decode_batch(records, None)
+            .into_iter()
+            .map(|m| m.receipt.map(|r| r.queue_url.to_string()))
+            .collect();
+        let events = "https://sqs.us-east-1.amazonaws.com/123456789012/events";
+        let other = "https://sqs.eu-west-1.amazonaws.com/123456789012/other";
+        assert_eq!(
+            urls,
+            [
+                Some(events.to_owned()),
+                Some(other.to_owned()),
+                Some(events.to_owned())
+            ]
         );
     }
 

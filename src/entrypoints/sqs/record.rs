@@ -1,15 +1,15 @@
 //! An SQS record as read from the batch's text, in the same pass that tells the payload's shape:
 //! the members this function uses, borrowed where they hold no escapes, every other member
-//! skipped. The reading never fails on a record: a record that is not an SQS message (not an
-//! object, a member of the wrong type) is read as far as it can be and says what is wrong, so
-//! that it becomes a retry of that message alone. One pass over a 14 MB batch instead of two
+//! skipped. The reading never fails on a record that is valid JSON: a record that is not an SQS
+//! message (not an object, a member of the wrong type) is read as far as it can be and says what
+//! is wrong, so that it becomes a retry of that message alone. Read with the transform's own JSON
+//! reader rather than serde_json: a body is JSON inside a JSON string, a `\"` every few bytes,
+//! and serde_json's string reader spends over a hundred instructions on each escape
 //! (BENCHMARKS.md, "Whole path").
 
-use crate::transform::event::Key;
-use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use crate::transform::json::decode_str;
+use crate::transform::reader::{Raw, Reader, SyntaxError};
 use std::borrow::Cow;
-use std::fmt;
-use std::marker::PhantomData;
 
 /// One record of an SQS event.
 #[derive(Debug, Default)]
@@ -37,141 +37,79 @@ enum Loose<'a> {
     Other(&'static str),
 }
 
-impl<'de: 'a, 'a> Deserialize<'de> for Loose<'a> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V<'a>(PhantomData<&'a ()>);
-        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
-            type Value = Loose<'a>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("any JSON value")
-            }
-            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
-                Ok(Loose::Str(Cow::Borrowed(v)))
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-                Ok(Loose::Str(Cow::Owned(v.to_owned())))
-            }
-            fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
-                Ok(Loose::Str(Cow::Owned(v)))
-            }
-            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-                Ok(Loose::Null)
-            }
-            fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
-                Ok(Loose::Null)
-            }
-            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
-                Ok(Loose::Other("a boolean"))
-            }
-            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
-                Ok(Loose::Other("a number"))
-            }
-            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
-                Ok(Loose::Other("a number"))
-            }
-            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
-                Ok(Loose::Other("a number"))
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-                while seq.next_element::<IgnoredAny>()?.is_some() {}
-                Ok(Loose::Other("an array"))
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-                Ok(Loose::Other("an object"))
-            }
+impl<'a> Loose<'a> {
+    fn of(raw: Raw<'a>) -> Self {
+        match raw.get().as_bytes().first() {
+            Some(b'"') => match decode_str(raw.get()) {
+                Ok(text) => Loose::Str(text),
+                // Cannot happen: the reader checked every escape.
+                Err(_) => Loose::Other("a string that cannot be decoded"),
+            },
+            Some(b'n') => Loose::Null,
+            _ => Loose::Other(kind(raw)),
         }
-        d.deserialize_any(V(PhantomData))
+    }
+
+    fn str(self) -> Option<Cow<'a, str>> {
+        match self {
+            Loose::Str(s) => Some(s),
+            _ => None,
+        }
     }
 }
 
-impl<'de: 'a, 'a> Deserialize<'de> for SqsRecord<'a> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V<'a>(PhantomData<&'a ()>);
-        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
-            type Value = SqsRecord<'a>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("any JSON value")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                let mut record = SqsRecord::default();
-                while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
-                    match key.as_ref() {
-                        "messageId" => {
-                            record.message_id = string(&mut record, "messageId", map.next_value()?)
-                        }
-                        "receiptHandle" => {
-                            record.receipt_handle =
-                                string(&mut record, "receiptHandle", map.next_value()?);
-                        }
-                        "body" => record.body = string(&mut record, "body", map.next_value()?),
-                        "eventSource" => {
-                            record.event_source =
-                                string(&mut record, "eventSource", map.next_value()?);
-                        }
-                        "eventSourceARN" => {
-                            record.event_source_arn =
-                                string(&mut record, "eventSourceARN", map.next_value()?);
-                        }
-                        "attributes" => match map.next_value::<Attributes<'a>>()? {
-                            Attributes::Read {
-                                group,
-                                receive_count,
-                            } => {
-                                record.group_id = group;
-                                record.receive_count = receive_count;
-                            }
-                            Attributes::Not(what) => record.note("attributes", what),
-                        },
-                        "messageAttributes" => match map.next_value::<MessageAttributes<'a>>()? {
-                            MessageAttributes::Read(destination) => {
-                                record.destination_attr = destination;
-                            }
-                            MessageAttributes::Not(what) => record.note("messageAttributes", what),
-                        },
-                        _ => {
-                            map.next_value::<IgnoredAny>()?;
-                        }
-                    }
-                }
-                Ok(record)
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-                while seq.next_element::<IgnoredAny>()?.is_some() {}
-                Ok(SqsRecord::not_an_object("an array"))
-            }
-            fn visit_borrowed_str<E: de::Error>(self, _: &'de str) -> Result<Self::Value, E> {
-                Ok(SqsRecord::not_an_object("a string"))
-            }
-            fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
-                Ok(SqsRecord::not_an_object("a string"))
-            }
-            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-                Ok(SqsRecord::not_an_object("null"))
-            }
-            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
-                Ok(SqsRecord::not_an_object("a boolean"))
-            }
-            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
-                Ok(SqsRecord::not_an_object("a number"))
-            }
-            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
-                Ok(SqsRecord::not_an_object("a number"))
-            }
-            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
-                Ok(SqsRecord::not_an_object("a number"))
-            }
-        }
-        d.deserialize_any(V(PhantomData))
+/// What a JSON value is, as said in a problem.
+fn kind(raw: Raw<'_>) -> &'static str {
+    match raw.get().as_bytes().first() {
+        Some(b'{') => "an object",
+        Some(b'[') => "an array",
+        Some(b'"') => "a string",
+        Some(b't' | b'f') => "a boolean",
+        Some(b'n') => "null",
+        _ => "a number",
     }
 }
 
 impl<'a> SqsRecord<'a> {
-    fn not_an_object(what: &str) -> Self {
-        SqsRecord {
-            problem: Some(format!("the record is {what}, not an object")),
-            ..SqsRecord::default()
+    /// Reads one record at the reader's position. Errs only when the text is not JSON.
+    pub fn read(r: &mut Reader<'a>) -> Result<Self, SyntaxError> {
+        if r.peek() != Some(b'{') {
+            let what = kind(r.value()?);
+            return Ok(SqsRecord {
+                problem: Some(format!("the record is {what}, not an object")),
+                ..SqsRecord::default()
+            });
         }
+        let mut record = SqsRecord::default();
+        r.members(|r, key| {
+            match key.as_ref() {
+                "messageId" => record.message_id = record.string("messageId", r)?,
+                "receiptHandle" => {
+                    record.receipt_handle = record.string("receiptHandle", r)?;
+                }
+                "body" => record.body = record.string("body", r)?,
+                "eventSource" => record.event_source = record.string("eventSource", r)?,
+                "eventSourceARN" => {
+                    record.event_source_arn = record.string("eventSourceARN", r)?;
+                }
+                "attributes" => record.attributes(r)?,
+                "messageAttributes" => record.message_attributes(r)?,
+                _ => {
+                    r.value()?;
+                }
+            }
+            Ok(())
+        })?;
+        Ok(record)
+    }
+
+    /// Reads `text` as exactly one record (tests).
+    #[cfg(test)]
+    pub fn from_text(text: &'a str) -> Result<Self, SyntaxError> {
+        let mut r = Reader::new(text);
+        let record = SqsRecord::read(&mut r)?;
+        r.end()?;
+        Ok(record)
     }
 
     fn note(&mut self, member: &str, what: &str) {
@@ -179,203 +117,99 @@ impl<'a> SqsRecord<'a> {
             self.problem = Some(format!("{member} is {what}"));
         }
     }
-}
 
-/// A string member's value; a value of another type is noted on the record.
-fn string<'a>(record: &mut SqsRecord<'a>, member: &str, value: Loose<'a>) -> Option<Cow<'a, str>> {
-    match value {
-        Loose::Str(s) => Some(s),
-        Loose::Null => None,
-        Loose::Other(what) => {
-            record.note(member, &format!("{what}, not a string"));
-            None
+    /// A string member's value; a value of another type is noted on the record.
+    fn string(
+        &mut self,
+        member: &str,
+        r: &mut Reader<'a>,
+    ) -> Result<Option<Cow<'a, str>>, SyntaxError> {
+        if r.peek() == Some(b'"') {
+            return r.string_text().map(Some);
         }
+        Ok(match Loose::of(r.value()?) {
+            Loose::Str(s) => Some(s),
+            Loose::Null => None,
+            Loose::Other(what) => {
+                self.note(member, &format!("{what}, not a string"));
+                None
+            }
+        })
     }
-}
 
-/// The `attributes` member: the `MessageGroupId` and `ApproximateReceiveCount`, or what the
-/// member was instead of an object.
-enum Attributes<'a> {
-    Read {
-        group: Option<Cow<'a, str>>,
-        receive_count: Option<Cow<'a, str>>,
-    },
-    Not(&'static str),
-}
-
-impl<'de: 'a, 'a> Deserialize<'de> for Attributes<'a> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V<'a>(PhantomData<&'a ()>);
-        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
-            type Value = Attributes<'a>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("an object")
+    /// The `attributes` member: the `MessageGroupId` and `ApproximateReceiveCount`, or what the
+    /// member was instead of an object.
+    fn attributes(&mut self, r: &mut Reader<'a>) -> Result<(), SyntaxError> {
+        if r.peek() != Some(b'{') {
+            let raw = r.value()?;
+            if !matches!(Loose::of(raw), Loose::Null) {
+                self.note("attributes", &format!("{}, not an object", kind(raw)));
             }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                let mut group = None;
-                let mut receive_count = None;
-                while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
-                    match key.as_ref() {
-                        "MessageGroupId" => {
-                            if let Loose::Str(s) = map.next_value::<Loose<'a>>()? {
-                                group = Some(s);
-                            }
-                        }
-                        "ApproximateReceiveCount" => {
-                            if let Loose::Str(s) = map.next_value::<Loose<'a>>()? {
-                                receive_count = Some(s);
-                            }
-                        }
-                        _ => {
-                            map.next_value::<IgnoredAny>()?;
-                        }
-                    }
-                }
-                Ok(Attributes::Read {
-                    group,
-                    receive_count,
-                })
-            }
-            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-                Ok(Attributes::Read {
-                    group: None,
-                    receive_count: None,
-                })
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-                while seq.next_element::<IgnoredAny>()?.is_some() {}
-                Ok(Attributes::Not("an array, not an object"))
-            }
-            fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
-                Ok(Attributes::Not("a string, not an object"))
-            }
-            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
-                Ok(Attributes::Not("a boolean, not an object"))
-            }
-            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
-                Ok(Attributes::Not("a number, not an object"))
-            }
-            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
-                Ok(Attributes::Not("a number, not an object"))
-            }
-            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
-                Ok(Attributes::Not("a number, not an object"))
-            }
+            return Ok(());
         }
-        d.deserialize_any(V(PhantomData))
+        r.members(|r, key| {
+            match key.as_ref() {
+                "MessageGroupId" => self.group_id = Loose::of(r.value()?).str(),
+                "ApproximateReceiveCount" => self.receive_count = Loose::of(r.value()?).str(),
+                _ => {
+                    r.value()?;
+                }
+            }
+            Ok(())
+        })
     }
-}
 
-/// The `messageAttributes` member: the `destinationId` attribute (`Some(None)` when present
-/// without a `stringValue`), or what the member was instead of an object.
-enum MessageAttributes<'a> {
-    Read(Option<Option<Cow<'a, str>>>),
-    Not(&'static str),
-}
-
-impl<'de: 'a, 'a> Deserialize<'de> for MessageAttributes<'a> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V<'a>(PhantomData<&'a ()>);
-        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
-            type Value = MessageAttributes<'a>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("an object")
+    /// The `messageAttributes` member: the `destinationId` attribute (`Some(None)` when present
+    /// without a `stringValue`), or what the member was instead of an object.
+    fn message_attributes(&mut self, r: &mut Reader<'a>) -> Result<(), SyntaxError> {
+        if r.peek() != Some(b'{') {
+            let raw = r.value()?;
+            if !matches!(Loose::of(raw), Loose::Null) {
+                self.note(
+                    "messageAttributes",
+                    &format!("{}, not an object", kind(raw)),
+                );
             }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                let mut destination = None;
-                while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
-                    if key == "destinationId" {
-                        destination = Some(map.next_value::<StringValue<'a>>()?.0);
-                    } else {
-                        map.next_value::<IgnoredAny>()?;
-                    }
-                }
-                Ok(MessageAttributes::Read(destination))
-            }
-            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-                Ok(MessageAttributes::Read(None))
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-                while seq.next_element::<IgnoredAny>()?.is_some() {}
-                Ok(MessageAttributes::Not("an array, not an object"))
-            }
-            fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
-                Ok(MessageAttributes::Not("a string, not an object"))
-            }
-            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
-                Ok(MessageAttributes::Not("a boolean, not an object"))
-            }
-            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
-                Ok(MessageAttributes::Not("a number, not an object"))
-            }
-            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
-                Ok(MessageAttributes::Not("a number, not an object"))
-            }
-            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
-                Ok(MessageAttributes::Not("a number, not an object"))
-            }
+            return Ok(());
         }
-        d.deserialize_any(V(PhantomData))
+        r.members(|r, key| {
+            if key == "destinationId" {
+                self.destination_attr = Some(string_value(r)?);
+            } else {
+                r.value()?;
+            }
+            Ok(())
+        })
     }
 }
 
 /// One message attribute's `stringValue`, when it is a string.
-struct StringValue<'a>(Option<Cow<'a, str>>);
-
-impl<'de: 'a, 'a> Deserialize<'de> for StringValue<'a> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V<'a>(PhantomData<&'a ()>);
-        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
-            type Value = StringValue<'a>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("an object")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                let mut value = None;
-                while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
-                    if key == "stringValue" {
-                        if let Loose::Str(s) = map.next_value::<Loose<'a>>()? {
-                            value = Some(s);
-                        }
-                    } else {
-                        map.next_value::<IgnoredAny>()?;
-                    }
-                }
-                Ok(StringValue(value))
-            }
-            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-                Ok(StringValue(None))
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-                while seq.next_element::<IgnoredAny>()?.is_some() {}
-                Ok(StringValue(None))
-            }
-            fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
-                Ok(StringValue(None))
-            }
-            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
-                Ok(StringValue(None))
-            }
-            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
-                Ok(StringValue(None))
-            }
-            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
-                Ok(StringValue(None))
-            }
-            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
-                Ok(StringValue(None))
-            }
-        }
-        d.deserialize_any(V(PhantomData))
+fn string_value<'a>(r: &mut Reader<'a>) -> Result<Option<Cow<'a, str>>, SyntaxError> {
+    if r.peek() != Some(b'{') {
+        r.value()?;
+        return Ok(None);
     }
+    let mut value = None;
+    r.members(|r, key| {
+        let raw = r.value()?;
+        if key == "stringValue" {
+            value = Loose::of(raw).str();
+        }
+        Ok(())
+    })?;
+    Ok(value)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn try_read(text: &str) -> Result<SqsRecord<'_>, SyntaxError> {
+        SqsRecord::from_text(text)
+    }
+
     fn read(text: &str) -> SqsRecord<'_> {
-        serde_json::from_str(text).unwrap()
+        try_read(text).unwrap()
     }
 
     #[test]
@@ -435,6 +269,7 @@ mod tests {
 
     #[test]
     fn a_record_that_is_not_json_is_an_error_of_the_whole_payload() {
-        assert!(serde_json::from_str::<SqsRecord<'_>>(r#"{"body":"x""#).is_err());
+        assert!(try_read(r#"{"body":"x""#).is_err());
+        assert!(try_read(r#"{"body":"\x"}"#).is_err());
     }
 }

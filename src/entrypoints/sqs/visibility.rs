@@ -290,7 +290,7 @@ mod tests {
             .collect();
         let records = texts
             .iter()
-            .map(|t| serde_json::from_str(t).unwrap())
+            .map(|t| super::super::SqsRecord::from_text(t).unwrap())
             .collect();
         let messages = super::super::decode_batch(records, None);
         let retry = || Settled::decided(Outcome::retry(codes::CLEVERTAP_TIMEOUT, "x"));
