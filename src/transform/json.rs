@@ -151,11 +151,11 @@ pub fn decode_str(literal: &str) -> Result<Cow<'_, str>, WriteError> {
     let mut out = vec![0u8; bytes.len() + 8];
     let (mut i, mut w) = (0, 0);
     loop {
-        if let (Some(chunk), Some(dst)) = (bytes.get(i..i + 8), out.get_mut(w..w + 8)) {
-            dst.copy_from_slice(chunk);
-            let mut word = [0u8; 8];
-            word.copy_from_slice(chunk);
-            let x = u64::from_le_bytes(word) ^ (ONES * u64::from(b'\\'));
+        let chunk = bytes.get(i..).and_then(<[u8]>::first_chunk::<8>);
+        let dst = out.get_mut(w..).and_then(<[u8]>::first_chunk_mut::<8>);
+        if let (Some(chunk), Some(dst)) = (chunk, dst) {
+            *dst = *chunk;
+            let x = u64::from_le_bytes(*chunk) ^ (ONES * u64::from(b'\\'));
             let hits = x.wrapping_sub(ONES) & !x & HIGH;
             if hits == 0 {
                 i += 8;
@@ -179,19 +179,9 @@ pub fn decode_str(literal: &str) -> Result<Cow<'_, str>, WriteError> {
             }
         }
         // bytes[i] is a backslash.
-        let (c, used) = escape(bytes, i)?;
-        i += used;
-        if let Some(dst) = out.get_mut(w).filter(|_| c.is_ascii()) {
-            *dst = c as u8;
-            w += 1;
-        } else {
-            let mut utf8 = [0u8; 4];
-            let encoded = c.encode_utf8(&mut utf8).as_bytes();
-            out.get_mut(w..w + encoded.len())
-                .ok_or(WriteError::Malformed)?
-                .copy_from_slice(encoded);
-            w += encoded.len();
-        }
+        let (read, wrote) = unescape_into(bytes, i, &mut out, w)?;
+        i += read;
+        w += wrote;
     }
     out.truncate(w);
     String::from_utf8(out)
@@ -199,33 +189,57 @@ pub fn decode_str(literal: &str) -> Result<Cow<'_, str>, WriteError> {
         .map_err(|_| WriteError::Malformed)
 }
 
-/// The character of the escape at `bytes[at]` (a backslash) and how many bytes it takes.
+/// The byte a two-character escape stands for (`\"` is `"`), indexed by its second character;
+/// 0 for `u` (four hex digits follow) and for what is not an escape.
+static UNESCAPE: [u8; 256] = {
+    let mut table = [0u8; 256];
+    table[b'"' as usize] = b'"';
+    table[b'\\' as usize] = b'\\';
+    table[b'/' as usize] = b'/';
+    table[b'b' as usize] = 0x08;
+    table[b'f' as usize] = 0x0c;
+    table[b'n' as usize] = b'\n';
+    table[b'r' as usize] = b'\r';
+    table[b't' as usize] = b'\t';
+    table
+};
+
+/// Decodes the escape at `bytes[at]` (a backslash) into `out[w..]`, which has room for at least
+/// four bytes; gives how many bytes it read and how many it wrote. Each byte is stored on its
+/// own: a copy of one to four bytes would be a call.
 #[inline]
-pub(crate) fn escape(bytes: &[u8], at: usize) -> Result<(char, usize), WriteError> {
-    let c = match bytes.get(at + 1).ok_or(WriteError::Malformed)? {
-        b'"' => '"',
-        b'\\' => '\\',
-        b'/' => '/',
-        b'b' => '\u{8}',
-        b'f' => '\u{c}',
-        b'n' => '\n',
-        b'r' => '\r',
-        b't' => '\t',
-        b'u' => {
-            let unit = hex4(bytes, at + 2)?;
-            if (0xD800..0xDC00).contains(&unit) && bytes.get(at + 6..at + 8) == Some(b"\\u") {
-                // A high surrogate: a low one must follow as another \u escape.
-                let low = hex4(bytes, at + 8)?;
-                if (0xDC00..0xE000).contains(&low) {
-                    let cp = 0x10000 + ((unit - 0xD800) << 10) + (low - 0xDC00);
-                    return Ok((char::from_u32(cp).unwrap_or('\u{FFFD}'), 12));
-                }
-            }
-            return Ok((char::from_u32(unit).unwrap_or('\u{FFFD}'), 6));
+pub(crate) fn unescape_into(
+    bytes: &[u8],
+    at: usize,
+    out: &mut [u8],
+    w: usize,
+) -> Result<(usize, usize), WriteError> {
+    let second = *bytes.get(at + 1).ok_or(WriteError::Malformed)?;
+    let simple = UNESCAPE[second as usize];
+    if simple != 0 {
+        *out.get_mut(w).ok_or(WriteError::Malformed)? = simple;
+        return Ok((2, 1));
+    }
+    if second != b'u' {
+        return Err(WriteError::Malformed);
+    }
+    let unit = hex4(bytes, at + 2)?;
+    let mut read = 6;
+    let mut c = char::from_u32(unit);
+    if (0xD800..0xDC00).contains(&unit) && bytes.get(at + 6..at + 8) == Some(b"\\u") {
+        // A high surrogate: a low one must follow as another \u escape.
+        let low = hex4(bytes, at + 8)?;
+        if (0xDC00..0xE000).contains(&low) {
+            c = char::from_u32(0x10000 + ((unit - 0xD800) << 10) + (low - 0xDC00));
+            read = 12;
         }
-        _ => return Err(WriteError::Malformed),
-    };
-    Ok((c, 2))
+    }
+    let mut utf8 = [0u8; 4];
+    let encoded = c.unwrap_or('\u{FFFD}').encode_utf8(&mut utf8).as_bytes();
+    for (n, &b) in encoded.iter().enumerate() {
+        *out.get_mut(w + n).ok_or(WriteError::Malformed)? = b;
+    }
+    Ok((read, encoded.len()))
 }
 
 /// The value of the four hex digits at `bytes[at..at + 4]`.

@@ -280,7 +280,7 @@ impl<'a> Reader<'a> {
             self.pos = first + 1;
             return Ok(Cow::Borrowed(text.get(start..first).unwrap_or_default()));
         }
-        // `out[..w]` is the text so far; `out` is kept at least eight bytes longer, so every
+        // `out[..w]` is the text so far; `out` is kept at least sixteen bytes longer, so every
         // write below is one whole word or a few bytes at `w`.
         let out = &mut self.scratch;
         let (mut i, mut w) = (first, first - start);
@@ -289,15 +289,16 @@ impl<'a> Reader<'a> {
         }
         out[..w].copy_from_slice(&bytes[start..first]);
         loop {
-            if out.len() < w + 8 {
-                out.resize(2 * out.len(), 0);
+            // Room for a word, or for the run before an escape plus what it decodes to.
+            if out.len() < w + 16 {
+                out.resize(2 * out.len() + 16, 0);
             }
             // Copy up to the next byte that needs a look: whole words, then single bytes.
-            if let (Some(chunk), Some(dst)) = (bytes.get(i..i + 8), out.get_mut(w..w + 8)) {
-                dst.copy_from_slice(chunk);
-                let mut word = [0u8; 8];
-                word.copy_from_slice(chunk);
-                let x = u64::from_le_bytes(word);
+            let chunk = bytes.get(i..).and_then(<[u8]>::first_chunk::<8>);
+            let dst = out.get_mut(w..).and_then(<[u8]>::first_chunk_mut::<8>);
+            if let (Some(chunk), Some(dst)) = (chunk, dst) {
+                *dst = *chunk;
+                let x = u64::from_le_bytes(*chunk);
                 let quote = x ^ (ONES * u64::from(b'"'));
                 let backslash = x ^ (ONES * u64::from(b'\\'));
                 let hits = ((quote.wrapping_sub(ONES) & !quote)
@@ -332,17 +333,12 @@ impl<'a> Reader<'a> {
             match bytes[i] {
                 b'"' => break,
                 b'\\' => {
-                    let Ok((c, used)) = json::escape(bytes, i) else {
+                    let Ok((read, wrote)) = json::unescape_into(bytes, i, out, w) else {
                         self.pos = i;
                         return self.err("invalid escape");
                     };
-                    let mut utf8 = [0u8; 4];
-                    let encoded = c.encode_utf8(&mut utf8).as_bytes();
-                    if let Some(dst) = out.get_mut(w..w + encoded.len()) {
-                        dst.copy_from_slice(encoded);
-                    }
-                    w += encoded.len();
-                    i += used;
+                    i += read;
+                    w += wrote;
                 }
                 _ => {
                     self.pos = i;
@@ -602,6 +598,38 @@ mod tests {
                 .collect();
             let array = format!("[{}]", every.join(" , "));
             proptest::prop_assert_eq!(&texts(&array).unwrap(), &strings);
+        }
+    }
+
+    #[test]
+    fn string_text_decodes_every_escape_after_runs_of_every_length() {
+        for escape in [
+            r#"\""#,
+            r"\\",
+            r"\/",
+            r"\n",
+            r"\u00e9",
+            r"\u20ac",
+            r"\ud83d\ude00",
+            r"\udc00",
+        ] {
+            for run in 0..20 {
+                let unit = format!("{}{escape}", "x".repeat(run));
+                let literal = format!("\"{}\"", unit.repeat(30));
+                let expected: String = serde_json::from_str(&literal).unwrap_or_else(|_| {
+                    literal
+                        .replace(r"\udc00", "\u{FFFD}")
+                        .trim_matches('"')
+                        .to_owned()
+                });
+                let mut r = Reader::new(&literal);
+                assert_eq!(r.string_text().unwrap(), expected, "{escape} after {run}");
+                assert_eq!(
+                    decode_str(&literal).unwrap(),
+                    expected,
+                    "{escape} after {run}"
+                );
+            }
         }
     }
 
