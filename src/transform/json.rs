@@ -5,6 +5,7 @@
 //! has already validated, without building a tree and without recursion, so no input nesting
 //! can overflow the stack.
 
+use super::reader::Reader;
 use std::borrow::Cow;
 
 /// Deepest nesting of a value this crate writes (serde_json's own default recursion limit).
@@ -44,18 +45,10 @@ pub(crate) static ESCAPE: [u8; 256] = {
 /// control character), eight bytes at a time. The lowest flagged byte of a word is always a
 /// true hit (the bit tricks only misflag bytes above a true hit), so it is the answer.
 pub(crate) fn next_escape(bytes: &[u8], mut from: usize) -> Option<usize> {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
     while let Some(chunk) = bytes.get(from..from + 8) {
         let mut word = [0u8; 8];
         word.copy_from_slice(chunk);
-        let x = u64::from_le_bytes(word);
-        let quote = x ^ (ONES * u64::from(b'"'));
-        let backslash = x ^ (ONES * u64::from(b'\\'));
-        let hits = ((quote.wrapping_sub(ONES) & !quote)
-            | (backslash.wrapping_sub(ONES) & !backslash)
-            | (x.wrapping_sub(ONES * 0x20) & !x))
-            & HIGH;
+        let hits = needs_escape(u64::from_le_bytes(word));
         if hits != 0 {
             return Some(from + (hits.trailing_zeros() / 8) as usize);
         }
@@ -66,6 +59,21 @@ pub(crate) fn next_escape(bytes: &[u8], mut from: usize) -> Option<usize> {
         .iter()
         .position(|&b| ESCAPE[b as usize] != 0)
         .map(|n| from + n)
+}
+
+/// The high bit of each byte of the little-endian `word` that needs escaping (`"`, `\\` or a
+/// control character), and possibly of bytes above such a byte: the lowest flagged byte is
+/// always a true hit.
+#[inline]
+pub(crate) fn needs_escape(word: u64) -> u64 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let quote = word ^ (ONES * u64::from(b'"'));
+    let backslash = word ^ (ONES * u64::from(b'\\'));
+    ((quote.wrapping_sub(ONES) & !quote)
+        | (backslash.wrapping_sub(ONES) & !backslash)
+        | (word.wrapping_sub(ONES * 0x20) & !word))
+        & HIGH
 }
 
 /// Writes `s` as a JSON string literal, quotes included.
@@ -131,62 +139,19 @@ fn is_plain_small_integer(text: &str) -> bool {
 
 /// Decodes the content of a JSON string literal (quotes included in `literal`). Borrows when
 /// there is nothing to decode. Lone surrogates become U+FFFD (Rust strings cannot hold them).
-/// Eight bytes at a time: an SQS body is JSON inside a JSON string, a `\"` every few bytes,
-/// and 10,000 of them pass here per batch (BENCHMARKS.md, "Whole path"). Each word is copied
-/// whole and the output advanced only past the bytes before its first backslash, so a run
-/// between escapes costs no call and no per-byte branch.
+/// A literal with escapes is decoded by the reader's [`Reader::string_text`].
 pub fn decode_str(literal: &str) -> Result<Cow<'_, str>, WriteError> {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
     let inner = literal
         .strip_prefix('"')
         .and_then(|s| s.strip_suffix('"'))
         .ok_or(WriteError::Malformed)?;
-    let bytes = inner.as_bytes();
-    if !bytes.contains(&b'\\') {
+    if !inner.as_bytes().contains(&b'\\') {
         return Ok(Cow::Borrowed(inner));
     }
-    // Decoding never lengthens: every escape is at least as long as what it stands for. The
-    // eight spare bytes take the last word's overhang.
-    let mut out = vec![0u8; bytes.len() + 8];
-    let (mut i, mut w) = (0, 0);
-    loop {
-        let chunk = bytes.get(i..).and_then(<[u8]>::first_chunk::<8>);
-        let dst = out.get_mut(w..).and_then(<[u8]>::first_chunk_mut::<8>);
-        if let (Some(chunk), Some(dst)) = (chunk, dst) {
-            *dst = *chunk;
-            let x = u64::from_le_bytes(*chunk) ^ (ONES * u64::from(b'\\'));
-            let hits = x.wrapping_sub(ONES) & !x & HIGH;
-            if hits == 0 {
-                i += 8;
-                w += 8;
-                continue;
-            }
-            let run = (hits.trailing_zeros() / 8) as usize;
-            i += run;
-            w += run;
-        } else {
-            // The last few bytes, one at a time.
-            match bytes.get(i) {
-                None => break,
-                Some(&b) if b != b'\\' => {
-                    *out.get_mut(w).ok_or(WriteError::Malformed)? = b;
-                    i += 1;
-                    w += 1;
-                    continue;
-                }
-                Some(_) => {}
-            }
-        }
-        // bytes[i] is a backslash.
-        let (read, wrote) = unescape_into(bytes, i, &mut out, w)?;
-        i += read;
-        w += wrote;
-    }
-    out.truncate(w);
-    String::from_utf8(out)
-        .map(Cow::Owned)
-        .map_err(|_| WriteError::Malformed)
+    let mut r = Reader::new(literal);
+    let text = r.string_text().map_err(|_| WriteError::Malformed)?;
+    r.end().map_err(|_| WriteError::Malformed)?;
+    Ok(text)
 }
 
 /// The byte a two-character escape stands for (`\"` is `"`), indexed by its second character;

@@ -264,8 +264,6 @@ impl<'a> Reader<'a> {
     /// at a time, each word copied whole and the output advanced only past the bytes before
     /// its first `"`, `\\` or control character (BENCHMARKS.md, "Whole path").
     pub fn string_text(&mut self) -> Result<Cow<'a, str>, SyntaxError> {
-        const ONES: u64 = 0x0101_0101_0101_0101;
-        const HIGH: u64 = 0x8080_8080_8080_8080;
         if self.peek() != Some(b'"') {
             return self.err("expected a string");
         }
@@ -298,13 +296,7 @@ impl<'a> Reader<'a> {
             let dst = out.get_mut(w..).and_then(<[u8]>::first_chunk_mut::<8>);
             if let (Some(chunk), Some(dst)) = (chunk, dst) {
                 *dst = *chunk;
-                let x = u64::from_le_bytes(*chunk);
-                let quote = x ^ (ONES * u64::from(b'"'));
-                let backslash = x ^ (ONES * u64::from(b'\\'));
-                let hits = ((quote.wrapping_sub(ONES) & !quote)
-                    | (backslash.wrapping_sub(ONES) & !backslash)
-                    | (x.wrapping_sub(ONES * 0x20) & !x))
-                    & HIGH;
+                let hits = json::needs_escape(u64::from_le_bytes(*chunk));
                 if hits == 0 {
                     i += 8;
                     w += 8;
