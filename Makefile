@@ -54,7 +54,7 @@ lint: ## rustfmt and clippy, warnings as errors
 bench: ## criterion benchmarks (see BENCHMARKS.md)
 	$(CARGO) bench
 
-bench-whole-path: ## release binary under a local Runtime API: cold start, 10,000-message batch, peak RSS
+bench-whole-path: ## release binary under a local Runtime API: cold start, 10,000-message batch (CPU, user/system, page faults), peak RSS, ratio to `transform`
 	@bash scripts/bench-whole-path.sh
 
 bench-webhook: tools ## release binary, webhook queue mode against moto: requests/s of one instance, CPU per request
