@@ -6,8 +6,9 @@
 
 use bytes::Bytes;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use rudder_clevertap::clevertap::transport::{ApiRequest, HttpReply, Transport, TransportError};
+use rudder_clevertap::clevertap::transport::{ApiRequest, HttpReply, TransportError};
 use rudder_clevertap::delivery::{Delivery, DeliveryPolicy};
+use rudder_clevertap::ports::Transport;
 use rudder_clevertap::settings::DestinationSettings;
 use rudder_clevertap::transform::Record;
 use std::hint::black_box;

@@ -8,12 +8,7 @@
 //! entries and 256 KiB per call, calls run together, each entry succeeding or failing alone,
 //! nothing started after the deadline.
 
-use crate::sqs_batch::{self, EntryResult, MAX_BATCH_BYTES};
-use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
-use futures_util::StreamExt;
-use std::future::Future;
-use std::pin::Pin;
-use tokio::time::Instant;
+use crate::aws::sqs_batch::MAX_BATCH_BYTES;
 
 /// The largest message SQS takes, body and attributes together (Amazon SQS quotas).
 pub const MAX_MESSAGE_BYTES: usize = MAX_BATCH_BYTES;
@@ -23,7 +18,7 @@ pub const MAX_CALLS_IN_FLIGHT: usize = 8;
 /// Names of a queued message's attributes.
 pub mod attributes {
     /// The authenticated destination: the only one the message may act on (§3, origin rule).
-    pub const DESTINATION_ID: &str = crate::deadletter::attributes::DESTINATION_ID;
+    pub const DESTINATION_ID: &str = crate::dead_letters::letter::attributes::DESTINATION_ID;
     /// The id of the HTTP request the event came in (API Gateway's or the Function URL's).
     pub const SOURCE_REQUEST_ID: &str = "sourceRequestId";
 }
@@ -100,187 +95,10 @@ impl EnqueueError {
         }
     }
 }
-
-/// The answer of [`EventQueue::send`]: one result per message, in order.
-pub type SendResults<'a> = Pin<Box<dyn Future<Output = Vec<Result<(), EnqueueError>>> + Send + 'a>>;
-
-/// Where the webhook's events go in queue mode. Object-safe, so the handler holds it as
-/// `Arc<dyn EventQueue>` beside its other ports.
-pub trait EventQueue: Send + Sync {
-    /// Sends the messages; one result per message, in the same order. Nothing is started at or
-    /// after `stop`.
-    fn send<'a>(&'a self, messages: &'a [QueuedMessage], stop: Instant) -> SendResults<'a>;
-
-    /// Whether the queue is FIFO (its messages need a group and a deduplication id).
-    fn is_fifo(&self) -> bool {
-        false
-    }
-}
-
-/// The real events queue: SQS `SendMessageBatch`.
-#[derive(Debug, Clone)]
-pub struct SqsEventQueue {
-    target: sqs_batch::Target,
-}
-
-impl SqsEventQueue {
-    /// A sender to `queue_url` with `client` (built once per container, with the dead-letter
-    /// queue's timeouts: `deadletter::sqs_client`).
-    pub fn new(client: aws_sdk_sqs::Client, queue_url: impl Into<String>) -> Self {
-        SqsEventQueue {
-            target: sqs_batch::Target::new(client, queue_url),
-        }
-    }
-
-    fn entry(
-        &self,
-        slot: usize,
-        message: &QueuedMessage,
-    ) -> Result<SendMessageBatchRequestEntry, EnqueueError> {
-        // One group per destination keeps each destination's events in order.
-        let fifo = self.target.fifo.then(|| sqs_batch::Fifo {
-            group: &message.destination_id,
-            deduplication_id: message.deduplication_id.as_deref(),
-        });
-        sqs_batch::entry(slot, &message.body, message.attributes(), fifo)
-            .map_err(|_| EnqueueError::Build)
-    }
-
-    /// One `SendMessageBatch` call; per message (its index in the request), its result.
-    async fn send_batch(
-        &self,
-        batch: Batch<'_>,
-        stop: Instant,
-    ) -> Vec<(usize, Result<(), EnqueueError>)> {
-        let mut results = Vec::with_capacity(batch.len());
-        if Instant::now() >= stop {
-            return batch
-                .iter()
-                .map(|(index, _)| (*index, Err(EnqueueError::Deadline)))
-                .collect();
-        }
-        let mut entries = Vec::with_capacity(batch.len());
-        for (slot, (index, message)) in batch.iter().enumerate() {
-            match self.entry(slot, message) {
-                Ok(entry) => entries.push((slot, *index, entry)),
-                Err(e) => results.push((*index, Err(e))),
-            }
-        }
-        if entries.is_empty() {
-            return results;
-        }
-        let call = self
-            .target
-            .call(entries.iter().map(|(_, _, entry)| entry))
-            .send();
-        match tokio::time::timeout_at(stop, call).await {
-            Err(_) => {
-                tracing::error!(
-                    code = EnqueueError::Deadline.code(),
-                    entries = entries.len(),
-                    "SendMessageBatch to the events queue did not finish before the deadline"
-                );
-                for (_, index, _) in &entries {
-                    results.push((*index, Err(EnqueueError::Deadline)));
-                }
-            }
-            Ok(Err(e)) => {
-                tracing::error!(
-                    code = EnqueueError::Send.code(),
-                    error = %aws_sdk_sqs::error::DisplayErrorContext(&e),
-                    entries = entries.len(),
-                    "SendMessageBatch to the events queue failed"
-                );
-                for (_, index, _) in &entries {
-                    results.push((*index, Err(EnqueueError::Send)));
-                }
-            }
-            Ok(Ok(output)) => {
-                for (slot, index, _) in &entries {
-                    let result = match sqs_batch::result_of(&output, *slot) {
-                        EntryResult::Sent => Ok(()),
-                        EntryResult::Refused {
-                            code, sender_fault, ..
-                        } => {
-                            tracing::warn!(
-                                code = "enqueue_refused",
-                                sqs_code = %code,
-                                sender_fault,
-                                "SQS refused an entry of the events queue batch"
-                            );
-                            Err(EnqueueError::Refused { code })
-                        }
-                        EntryResult::Unreported => Err(EnqueueError::Unreported),
-                    };
-                    results.push((*index, result));
-                }
-            }
-        }
-        results
-    }
-}
-
-/// One `SendMessageBatch` call's messages, each with its index in the request.
-pub type Batch<'a> = Vec<(usize, &'a QueuedMessage)>;
-
-/// Packs messages into `SendMessageBatch` calls of at most 10 entries and 256 KiB, in order;
-/// a message over the limit alone gets `TooLarge` and joins no call.
-pub fn pack(messages: &[QueuedMessage]) -> (Vec<Batch<'_>>, Vec<(usize, EnqueueError)>) {
-    let packed = sqs_batch::pack(messages.iter().map(QueuedMessage::size));
-    let too_large = packed
-        .too_large
-        .into_iter()
-        .map(|index| {
-            let size = messages[index].size();
-            (index, EnqueueError::TooLarge { size })
-        })
-        .collect();
-    let batches = packed
-        .calls
-        .into_iter()
-        .map(|call| call.into_iter().map(|i| (i, &messages[i])).collect())
-        .collect();
-    (batches, too_large)
-}
-
-impl EventQueue for SqsEventQueue {
-    fn send<'a>(&'a self, messages: &'a [QueuedMessage], stop: Instant) -> SendResults<'a> {
-        Box::pin(async move {
-            let mut results: Vec<Option<Result<(), EnqueueError>>> =
-                messages.iter().map(|_| None).collect();
-            let (batches, too_large) = pack(messages);
-            for (index, e) in too_large {
-                results[index] = Some(Err(e));
-            }
-            let calls: Vec<_> = batches
-                .into_iter()
-                .map(|b| self.send_batch(b, stop))
-                .collect();
-            let sent: Vec<Vec<(usize, Result<(), EnqueueError>)>> =
-                futures_util::stream::iter(calls)
-                    .buffer_unordered(MAX_CALLS_IN_FLIGHT)
-                    .collect()
-                    .await;
-            for (index, result) in sent.into_iter().flatten() {
-                if let Some(slot) = results.get_mut(index) {
-                    *slot = Some(result);
-                }
-            }
-            results
-                .into_iter()
-                .map(|r| r.unwrap_or(Err(EnqueueError::Unreported)))
-                .collect()
-        })
-    }
-
-    fn is_fifo(&self) -> bool {
-        self.target.fifo
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::aws::events_queue::pack;
 
     fn message(body_len: usize) -> QueuedMessage {
         QueuedMessage {

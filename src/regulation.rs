@@ -8,10 +8,10 @@
 //! kept, so a dead letter can carry the regulation with only its rejected users.
 
 use crate::codes;
+use crate::json::writer::write_str;
 use crate::outcome::Reason;
 use crate::settings::DestinationId;
 use crate::transform::event::Key;
-use crate::transform::json::write_str;
 use serde::de::{self, Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 use std::borrow::Cow;
@@ -244,7 +244,7 @@ fn user_id(index: usize, raw: &RawValue) -> Result<String, Reason> {
                 Ok(0.0) => Err(missing()),
                 Ok(n) if n.is_finite() => {
                     let mut id = String::with_capacity(v.len());
-                    crate::transform::json::write_number_text(&mut id, v);
+                    crate::json::writer::write_number_text(&mut id, v);
                     Ok(id)
                 }
                 _ => Err(invalid()),

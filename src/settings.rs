@@ -5,7 +5,7 @@
 
 use crate::clevertap::endpoint::Region;
 use crate::codes;
-use crate::transform::value::js_trim;
+use crate::js::value::js_trim;
 use serde::Deserialize;
 use serde_json::Value;
 use std::fmt;

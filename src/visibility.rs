@@ -15,7 +15,6 @@
 
 use crate::codes;
 use crate::config::Config;
-use futures_util::future::BoxFuture;
 use std::sync::Arc;
 
 /// SQS `ChangeMessageVisibilityBatch` takes at most 10 entries (Amazon SQS quotas).
@@ -127,118 +126,6 @@ impl VisibilityError {
     /// Stable snake_case code, for logs.
     pub const fn code(&self) -> &'static str {
         "visibility_change_failed"
-    }
-}
-
-/// Where visibility changes go. Object safe, so the handler holds it without a type parameter.
-pub trait MessageVisibility: Send + Sync {
-    /// Changes the visibility of messages of the queue at `queue_url`; one result per change,
-    /// in the same order.
-    fn change<'a>(
-        &'a self,
-        queue_url: &'a str,
-        changes: &'a [VisibilityChange],
-    ) -> BoxFuture<'a, Vec<Result<(), VisibilityError>>>;
-}
-
-/// The real one: SQS `ChangeMessageVisibilityBatch`, with the client built once per container
-/// (`deadletter::sqs_client`, whose operation timeouts fit the safety margin).
-#[derive(Debug, Clone)]
-pub struct SqsVisibility {
-    client: aws_sdk_sqs::Client,
-}
-
-impl SqsVisibility {
-    pub fn new(client: aws_sdk_sqs::Client) -> Self {
-        SqsVisibility { client }
-    }
-
-    async fn change_batch(
-        &self,
-        queue_url: &str,
-        changes: &[VisibilityChange],
-    ) -> Vec<Result<(), VisibilityError>> {
-        use aws_sdk_sqs::types::ChangeMessageVisibilityBatchRequestEntry as Entry;
-        let mut entries = Vec::with_capacity(changes.len());
-        for (n, change) in changes.iter().enumerate() {
-            let entry = Entry::builder()
-                .id(n.to_string())
-                .receipt_handle(&change.receipt_handle)
-                .visibility_timeout(i32::try_from(change.timeout_seconds).unwrap_or(i32::MAX))
-                .build();
-            match entry {
-                Ok(entry) => entries.push(entry),
-                Err(e) => {
-                    return changes
-                        .iter()
-                        .map(|_| Err(VisibilityError::Build(e.to_string())))
-                        .collect();
-                }
-            }
-        }
-        let output = match self
-            .client
-            .change_message_visibility_batch()
-            .queue_url(queue_url)
-            .set_entries(Some(entries))
-            .send()
-            .await
-        {
-            Ok(output) => output,
-            Err(e) => {
-                let e = Arc::new(aws_sdk_sqs::Error::from(e));
-                return changes
-                    .iter()
-                    .map(|_| Err(VisibilityError::Send(Arc::clone(&e))))
-                    .collect();
-            }
-        };
-        let mut results: Vec<Result<(), VisibilityError>> = changes
-            .iter()
-            .map(|_| Err(VisibilityError::Unreported))
-            .collect();
-        for ok in output.successful() {
-            if let Some(slot) = ok
-                .id()
-                .parse::<usize>()
-                .ok()
-                .and_then(|n| results.get_mut(n))
-            {
-                *slot = Ok(());
-            }
-        }
-        for failed in output.failed() {
-            if let Some(slot) = failed
-                .id()
-                .parse::<usize>()
-                .ok()
-                .and_then(|n| results.get_mut(n))
-            {
-                *slot = Err(VisibilityError::Refused {
-                    code: failed.code().to_owned(),
-                    message: failed.message().unwrap_or_default().to_owned(),
-                });
-            }
-        }
-        results
-    }
-}
-
-impl MessageVisibility for SqsVisibility {
-    fn change<'a>(
-        &'a self,
-        queue_url: &'a str,
-        changes: &'a [VisibilityChange],
-    ) -> BoxFuture<'a, Vec<Result<(), VisibilityError>>> {
-        Box::pin(async move {
-            let batches = futures_util::future::join_all(
-                changes
-                    .chunks(MAX_ENTRIES_PER_BATCH)
-                    .map(|batch| self.change_batch(queue_url, batch)),
-            )
-            .await;
-            batches.into_iter().flatten().collect()
-        })
     }
 }
 

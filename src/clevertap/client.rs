@@ -3,7 +3,8 @@
 //! TLS handshake per request would cost more than the request itself.
 
 use crate::clevertap::request::{HEADER_ACCOUNT_ID, HEADER_PASSCODE};
-use crate::clevertap::transport::{ApiRequest, HttpReply, Transport, TransportError};
+use crate::clevertap::transport::{ApiRequest, HttpReply, TransportError};
+use crate::ports::Transport;
 use bytes::{Bytes, BytesMut};
 use reqwest::header::{CONTENT_TYPE, HeaderValue};
 use std::time::Duration;

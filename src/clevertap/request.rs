@@ -4,7 +4,7 @@
 //! what the two commands show, so they cannot drift (docs/clevertap-api.md).
 
 use crate::clevertap::endpoint::{DELETE_PATH, UPLOAD_PATH};
-use crate::transform::json::write_str;
+use crate::json::writer::write_str;
 use bytes::Bytes;
 
 /// Header carrying the CleverTap account id (docs/clevertap-api.md, "Endpoints and regions").

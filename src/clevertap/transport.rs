@@ -3,7 +3,6 @@
 
 use crate::settings::Secret;
 use bytes::Bytes;
-use std::future::Future;
 
 /// One POST to CleverTap.
 #[derive(Debug, Clone)]
@@ -38,12 +37,4 @@ pub enum TransportError {
     /// HTTP header value). The message never holds the value.
     #[error("invalid CleverTap request: {0}")]
     InvalidRequest(String),
-}
-
-/// Sends one request. Implementations must be cheap to share across tasks.
-pub trait Transport: Send + Sync {
-    fn post(
-        &self,
-        request: ApiRequest<'_>,
-    ) -> impl Future<Output = Result<HttpReply, TransportError>> + Send;
 }

@@ -3,18 +3,20 @@
 //! entry point as the Lambda runtime loop, so the whole path can be tried on any machine. Stdout
 //! holds only the handler's JSON response; logs and dry-run output go to stderr.
 
+use crate::aws::dead_letter_queue::{SqsDeadLetterQueue, sqs_client};
+use crate::aws::events_queue::SqsEventQueue;
 use crate::clevertap::client::{HttpTimeouts, HttpTransport};
 use crate::clevertap::request;
-use crate::clevertap::transport::{ApiRequest, HttpReply, Transport, TransportError};
+use crate::clevertap::transport::{ApiRequest, HttpReply, TransportError};
 use crate::config::{Config, WebhookMode};
-use crate::credentials::{CredentialsError, SettingsSource};
+use crate::credentials::CredentialsError;
 use crate::credentials::{SecretsManagerSource, StaticSource, secrets_client};
-use crate::deadletter::{
-    DeadLetter, DeadLetterError, DeadLetterSink, SqsDeadLetterQueue, sqs_client,
-};
+use crate::dead_letters::letter::{DeadLetter, DeadLetterError};
 use crate::delivery::{Delivery, DeliveryPolicy};
-use crate::entrypoints::Handler;
-use crate::queue::{EventQueue, QueuedMessage, SendResults, SqsEventQueue};
+use crate::handler::Handler;
+use crate::ports::Transport;
+use crate::ports::{AnyEventQueue, DeadLetterSink, EventQueue, SettingsSource};
+use crate::queue::{EnqueueError, QueuedMessage};
 use crate::settings::{DestinationId, DestinationSettings};
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
@@ -163,7 +165,7 @@ async fn run(args: InvokeArgs) -> ExitCode {
         }
         _ => Either::Right(None),
     };
-    let events_queue: Option<Arc<dyn EventQueue>> = match (&config.events_queue_url, &sdk) {
+    let events_queue: Option<Arc<dyn AnyEventQueue>> = match (&config.events_queue_url, &sdk) {
         _ if !queue_mode => None,
         _ if args.dry_run => Some(Arc::new(PrintQueue)),
         (Some(url), Some(sdk)) => Some(Arc::new(SqsEventQueue::new(sqs_client(sdk), url.clone()))),
@@ -208,7 +210,7 @@ impl DryRunTransport {
         request::write_view_head(&mut view, &url, api_request.account_id);
         match std::str::from_utf8(&api_request.body) {
             Ok(body) if serde_json::from_str::<&RawValue>(body).is_ok() => view.push_str(body),
-            _ => crate::transform::json::write_str(
+            _ => crate::json::writer::write_str(
                 &mut view,
                 &String::from_utf8_lossy(&api_request.body),
             ),
@@ -264,18 +266,20 @@ impl DeadLetterSink for PrintDeadLetters {
 pub struct PrintQueue;
 
 impl EventQueue for PrintQueue {
-    fn send<'a>(&'a self, messages: &'a [QueuedMessage], _stop: Instant) -> SendResults<'a> {
-        Box::pin(async move {
-            for message in messages {
-                let attributes: serde_json::Map<String, Value> = message
-                    .attributes()
-                    .map(|(k, v)| (k.to_owned(), Value::String(v.to_owned())))
-                    .collect();
-                let shown = json!({"body": message.body, "attributes": attributes});
-                eprintln!("dry-run: would queue this message:\n{}", pretty(&shown));
-            }
-            messages.iter().map(|_| Ok(())).collect()
-        })
+    async fn send(
+        &self,
+        messages: &[QueuedMessage],
+        _stop: Instant,
+    ) -> Vec<Result<(), EnqueueError>> {
+        for message in messages {
+            let attributes: serde_json::Map<String, Value> = message
+                .attributes()
+                .map(|(k, v)| (k.to_owned(), Value::String(v.to_owned())))
+                .collect();
+            let shown = json!({"body": message.body, "attributes": attributes});
+            eprintln!("dry-run: would queue this message:\n{}", pretty(&shown));
+        }
+        messages.iter().map(|_| Ok(())).collect()
     }
 }
 
@@ -316,9 +320,8 @@ mod tests {
             source_request_id: Some("req".into()),
             deduplication_id: None,
         };
-        let results = PrintQueue
-            .send(std::slice::from_ref(&message), Instant::now())
-            .await;
+        let results =
+            EventQueue::send(&PrintQueue, std::slice::from_ref(&message), Instant::now()).await;
         assert!(matches!(results.as_slice(), [Ok(())]));
     }
 
@@ -327,7 +330,7 @@ mod tests {
         let letter = DeadLetter::new(
             "{}".into(),
             &crate::outcome::Reason::new("c", "m"),
-            crate::deadletter::Origin {
+            crate::dead_letters::letter::Origin {
                 destination_id: Some("d"),
                 source_message_id: Some("id"),
                 message_group_id: None,

@@ -18,10 +18,10 @@ use crate::clevertap::request::{
     self, Call, MAX_IDENTITIES_PER_DELETE, MAX_RECORDS_PER_UPLOAD, quoted_identity,
 };
 use crate::input::{Body, split_body};
+use crate::json::writer::write_str;
 use crate::outcome::Reason;
 use crate::regulation::{Regulation, explain_rejection};
 use crate::settings::{DestinationSettings, Filters, MappingOptions, SettingsError};
-use crate::transform::json::write_str;
 use crate::transform::{
     Mapped, Record, TransformOptions, Transformed, codes, transform_event, upload_body,
 };

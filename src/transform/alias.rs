@@ -3,9 +3,9 @@
 
 use super::event::{Event, Raw, RawPairs};
 use super::record::{Members, RecordBuf, RecordWriter, Val};
-use super::ts::ts;
-use super::value::{present, truthy};
 use super::{Rejection, codes};
+use crate::js::ts::ts;
+use crate::js::value::{present, truthy};
 use std::borrow::Cow;
 
 pub fn alias<'a>(ev: &Event<'a>, buf: &mut RecordBuf) -> Result<(), Rejection> {

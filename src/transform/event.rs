@@ -4,8 +4,8 @@
 //! `context` that is a string is simply ignored), and a key given twice takes its last value, as
 //! JavaScript's `JSON.parse` does.
 
-pub use super::reader::Raw;
-use super::reader::{Reader, SyntaxError};
+pub use crate::json::reader::Raw;
+use crate::json::reader::{Reader, SyntaxError};
 use serde::de::{self, Deserialize, Deserializer, Visitor};
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -188,7 +188,7 @@ impl<'a> Integration<'a> {
         self.by_spelling
             .iter()
             .copied()
-            .find(|r| super::value::truthy(*r))
+            .find(|r| crate::js::value::truthy(*r))
             .flatten()
     }
 }
@@ -339,21 +339,6 @@ pub fn object_members(raw: Raw<'_>) -> Option<RawPairs<'_>> {
         Ok(Field::Object(pairs)) => Some(pairs),
         _ => None,
     }
-}
-
-/// Reads the elements of a raw JSON array; anything else gives none.
-pub fn array_elements(raw: Raw<'_>) -> Option<Vec<Raw<'_>>> {
-    let mut r = Reader::new(raw.get());
-    if r.peek() != Some(b'[') {
-        return None;
-    }
-    let mut items = Vec::new();
-    r.elements(|r| {
-        items.push(r.value()?);
-        Ok(())
-    })
-    .ok()?;
-    Some(items)
 }
 
 #[cfg(test)]

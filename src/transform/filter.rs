@@ -5,7 +5,7 @@
 
 use super::codes;
 use super::event::{ConsentInfo, Event};
-use super::value::{as_str, js_lower_eq, js_trim};
+use crate::js::value::{as_str, js_lower_eq, js_trim};
 use crate::outcome::Reason;
 use crate::settings::{ConsentSettings, EventFilter, Filters, ResolutionStrategy};
 use std::borrow::Cow;
@@ -73,7 +73,7 @@ pub(crate) fn consent_denied(info: &ConsentInfo<'_>, settings: &ConsentSettings)
     // Denied ids: the non-empty strings of the list (anything else in it is ignored).
     let denied: Vec<Cow<'_, str>> = info
         .denied_consent_ids
-        .and_then(super::event::array_elements)
+        .and_then(crate::json::reader::array_elements)
         .unwrap_or_default()
         .into_iter()
         .filter_map(as_str)

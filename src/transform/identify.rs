@@ -7,9 +7,9 @@ use super::event::{Event, Raw, RawPairs};
 use super::ids::Ids;
 use super::record::{KEPT_NESTED, Members, PROTO, RecordBuf, RecordWriter, Val};
 use super::track::RESERVED;
-use super::ts::ts;
-use super::value::{Kind, as_str, js_to_string, kind, present, truthy};
 use super::{Rejection, codes, traits_object};
+use crate::js::ts::ts;
+use crate::js::value::{Kind, as_str, js_to_string, kind, present, truthy};
 use crate::settings::MappingOptions;
 use std::borrow::Cow;
 

@@ -3,8 +3,8 @@
 //! Only strings and numbers can identify a CleverTap profile.
 
 use super::event::{Event, Raw, RawPairs};
-use super::value::{Kind, kind, present};
 use super::{Rejection, codes};
+use crate::js::value::{Kind, kind, present};
 
 /// The ids of an event.
 #[derive(Debug, Clone, Copy, Default)]

@@ -12,23 +12,19 @@
 //! [`codes`] and at the functions that make them.
 
 mod alias;
-mod date;
 pub(crate) mod event;
 mod filter;
 mod identify;
 mod ids;
-pub mod json;
-pub(crate) mod reader;
 mod record;
 mod track;
-pub(crate) mod ts;
-pub(crate) mod value;
 
+use crate::js::value;
+use crate::json::writer::WriteError;
 use crate::outcome::Reason;
 use crate::settings::{DestinationSettings, Filters, MappingOptions, NO_FILTERS};
 use event::{Event, Field, ParseError, RawPairs};
 use ids::Ids;
-use json::WriteError;
 pub use record::RecordBuf;
 use std::borrow::Cow;
 
@@ -54,7 +50,7 @@ pub mod codes {
     pub const INVALID_JSON: &str = "invalid_json";
     /// The JSON value is not an object.
     pub const NOT_AN_OBJECT: &str = "not_an_object";
-    /// A value the mapping writes is nested deeper than `json::MAX_NESTING` levels.
+    /// A value the mapping writes is nested deeper than `crate::json::writer::MAX_NESTING` levels.
     pub const TOO_DEEP: &str = "too_deep";
     /// `type` is absent, null or empty.
     pub const MISSING_TYPE: &str = "missing_type";
@@ -215,7 +211,10 @@ impl Reason {
         match e {
             WriteError::TooDeep => Reason::new(
                 codes::TOO_DEEP,
-                format!("a value is nested deeper than {} levels", json::MAX_NESTING),
+                format!(
+                    "a value is nested deeper than {} levels",
+                    crate::json::writer::MAX_NESTING
+                ),
             ),
             WriteError::Malformed => Reason::new(codes::INVALID_JSON, "a value is not valid JSON"),
         }

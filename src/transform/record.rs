@@ -1,12 +1,13 @@
 //! Writing one CleverTap record straight into a string: the values the mapping picked, each
 //! written the way the reference's JSON would carry it, with no intermediate JSON tree.
 
-use super::event::{Pairs, Raw, RawPairs, array_elements, object_members};
-use super::json::{
+use super::event::{Pairs, Raw, RawPairs, object_members};
+use crate::js::ts::Ts;
+use crate::js::value::{Kind, kind};
+use crate::json::reader::array_elements;
+use crate::json::writer::{
     MAX_NESTING, WriteError, write_canonical, write_number_text, write_str, write_stringified,
 };
-use super::ts::Ts;
-use super::value::{Kind, kind};
 use std::borrow::Cow;
 
 /// A value placed in `profileData`, `evtData` or a record.
@@ -218,7 +219,7 @@ impl<'b> RecordWriter<'b> {
             }
             Some(Ts::Value(n)) => {
                 self.key("ts");
-                super::json::write_f64(&mut self.buf.text, n);
+                crate::json::writer::write_f64(&mut self.buf.text, n);
             }
         }
     }

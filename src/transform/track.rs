@@ -8,9 +8,9 @@
 use super::event::{Event, Field, Raw, RawPairs};
 use super::ids::Ids;
 use super::record::{Members, RecordBuf, RecordWriter, Val, converted};
-use super::ts::ts;
-use super::value::{Kind, as_str, js_lower_eq, js_to_string, js_trim, kind, present, truthy};
 use super::{Rejection, codes};
+use crate::js::ts::ts;
+use crate::js::value::{Kind, as_str, js_lower_eq, js_to_string, js_trim, kind, present, truthy};
 use crate::settings::MappingOptions;
 use std::borrow::Cow;
 
@@ -218,7 +218,7 @@ fn charged_items(mut data: Members<'_>) -> Result<Members<'_>, Rejection> {
         Kind::Array if is_array_of_objects(items) => Val::Nested(items),
         Kind::String => {
             let text = as_str(items).ok_or_else(invalid)?;
-            match super::reader::parse_value(&text) {
+            match crate::json::reader::parse_value(&text) {
                 Some(parsed) if is_array_of_objects(parsed) => {}
                 _ => return Err(invalid()),
             }
@@ -230,6 +230,6 @@ fn charged_items(mut data: Members<'_>) -> Result<Members<'_>, Rejection> {
     Ok(data)
 }
 fn is_array_of_objects(raw: Raw<'_>) -> bool {
-    super::event::array_elements(raw)
+    crate::json::reader::array_elements(raw)
         .is_some_and(|items| !items.is_empty() && items.iter().all(|i| kind(*i) == Kind::Object))
 }

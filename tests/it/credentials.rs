@@ -11,8 +11,9 @@ use aws_sdk_secretsmanager::config::{ConfigBag, Intercept};
 use aws_sdk_secretsmanager::error::BoxError;
 use rudder_clevertap::clevertap::endpoint::Region;
 use rudder_clevertap::credentials::{
-    CredentialsError, SecretsManagerSource, SettingsSource, secrets_client_config,
+    CredentialsError, SecretsManagerSource, secrets_client_config,
 };
+use rudder_clevertap::ports::SettingsSource;
 use rudder_clevertap::settings::DestinationId;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};

@@ -5,7 +5,8 @@
 use crate::delivery::{PASSCODE, delivery, policy, record};
 use crate::support::mock_clevertap::{MockCleverTap, Reply};
 use crate::support::moto::MotoServer;
-use rudder_clevertap::credentials::{SecretsManagerSource, SettingsSource, secrets_client};
+use rudder_clevertap::credentials::{SecretsManagerSource, secrets_client};
+use rudder_clevertap::ports::SettingsSource;
 use rudder_clevertap::settings::DestinationId;
 use std::io::Write;
 use std::sync::{Arc, Mutex};

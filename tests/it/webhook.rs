@@ -473,7 +473,8 @@ async fn secrets_manager_down_or_a_malformed_secret_is_503_and_a_wrong_token_401
 
 #[tokio::test]
 async fn the_settings_cache_is_bounded_and_an_unknown_destination_costs_one_read_per_period() {
-    use rudder_clevertap::credentials::{SecretsManagerSource, SettingsSource, secrets_client};
+    use rudder_clevertap::credentials::{SecretsManagerSource, secrets_client};
+    use rudder_clevertap::ports::SettingsSource;
     use rudder_clevertap::settings::DestinationId;
 
     let s = Stack::start().await;

@@ -1,0 +1,273 @@
+//! Dead-lettering of rejected events (docs/contracts.md §3). A dead letter is redrivable as it is: its
+//! body is the rejected events only and its attributes copy the routing (`destinationId`) and say
+//! why (`rejectionCode`, `rejectionMessage`, `sourceMessageId`). Attribute values hold only the
+//! characters SQS accepts, so a letter is never refused for what an event or a reason echoes. The
+//! sender sits behind a small trait so the handler is tested with a fake; the real one is SQS
+//! `SendMessageBatch`, packed within SQS's limits, each failed entry reported on its own so only
+//! its message is retried; a batch SQS refuses as a whole is sent again letter by letter, so one
+//! bad letter never holds back the others. Splitting a group's rejected items into letters is
+//! the handler's (`entrypoints::dead_letters`).
+
+use crate::outcome::Reason;
+use std::borrow::Cow;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use crate::aws::sqs_batch::{MAX_BATCH_BYTES, MAX_ENTRIES_PER_BATCH};
+/// `rejectionMessage` is cut to at most 1 KB (docs/contracts.md §3).
+pub const MAX_REJECTION_MESSAGE_BYTES: usize = 1024;
+/// Room kept for `rejectionCode` when a letter's size is bounded before its reason is known;
+/// every code of `crate::codes` is far shorter.
+const MAX_REJECTION_CODE_BYTES: usize = 64;
+/// SQS's longest `MessageDeduplicationId`.
+const MAX_DEDUPLICATION_ID_CHARS: usize = 128;
+/// Operation timeout of a dead-letter send: it must fit in the 3 s safety margin (docs/contracts.md §5).
+pub const SEND_OPERATION_TIMEOUT: Duration = Duration::from_millis(2500);
+/// Attempt timeout of a dead-letter send, so one retry still fits the operation timeout.
+pub const SEND_ATTEMPT_TIMEOUT: Duration = Duration::from_millis(1000);
+
+/// Names of the dead letter's message attributes.
+pub mod attributes {
+    pub const DESTINATION_ID: &str = "destinationId";
+    pub const REJECTION_CODE: &str = "rejectionCode";
+    pub const REJECTION_MESSAGE: &str = "rejectionMessage";
+    pub const SOURCE_MESSAGE_ID: &str = "sourceMessageId";
+}
+
+/// One message for the dead-letter queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadLetter {
+    /// The rejected events only: one event, a JSON array of them, or a body that could not be
+    /// decoded as it came.
+    pub body: String,
+    /// The source's `destinationId` attribute, copied so a redrive routes the same way.
+    pub destination_id: Option<String>,
+    pub rejection_code: String,
+    /// At most [`MAX_REJECTION_MESSAGE_BYTES`].
+    pub rejection_message: String,
+    pub source_message_id: Option<String>,
+    /// The source's `MessageGroupId` (FIFO sources).
+    pub message_group_id: Option<String>,
+    /// Which letter of its group this is (1, 2, ...) when the group's rejected items did not
+    /// fit in one; `None` for a group's only letter. Keeps FIFO deduplication ids distinct.
+    pub part: Option<usize>,
+}
+
+/// Where a dead letter's items came from; copied to its attributes so a redrive routes the same
+/// way. Empty values are left out.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Origin<'a> {
+    /// The source's `destinationId` (message attribute, or the authenticated destination).
+    pub destination_id: Option<&'a str>,
+    /// The SQS message id, or the HTTP request id.
+    pub source_message_id: Option<&'a str>,
+    /// The source's `MessageGroupId` (FIFO sources).
+    pub message_group_id: Option<&'a str>,
+}
+
+impl DeadLetter {
+    /// A letter carrying `body` (the rejected items), rejected for `reason`. The message is
+    /// `reason.message` as given (the code when it is empty); every attribute value keeps only
+    /// the characters SQS accepts.
+    pub fn new(body: String, reason: &Reason, origin: Origin<'_>) -> Self {
+        let attribute = |s: Option<&str>| {
+            s.filter(|s| !s.is_empty())
+                .map(|s| sqs_text(s).into_owned())
+        };
+        let message = if reason.message.is_empty() {
+            reason.code.as_ref()
+        } else {
+            reason.message.as_str()
+        };
+        DeadLetter {
+            body,
+            destination_id: attribute(origin.destination_id),
+            rejection_code: sqs_text(&reason.code).into_owned(),
+            rejection_message: truncate(&sqs_text(message), MAX_REJECTION_MESSAGE_BYTES).to_owned(),
+            source_message_id: attribute(origin.source_message_id),
+            message_group_id: origin
+                .message_group_id
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned),
+            part: None,
+        }
+    }
+
+    /// The same letter as part `part` (1, 2, ...) of a group split into several.
+    pub fn part(self, part: usize) -> Self {
+        DeadLetter {
+            part: Some(part),
+            ..self
+        }
+    }
+
+    /// The most bytes the attributes of a letter from `origin` can take, whatever its reason:
+    /// the room its body must leave under [`MAX_BATCH_BYTES`].
+    pub fn attributes_bound(origin: Origin<'_>) -> usize {
+        let letter = DeadLetter::new(String::new(), &Reason::new("", ""), origin);
+        letter.size() - letter.rejection_code.len() - letter.rejection_message.len()
+            + MAX_REJECTION_CODE_BYTES
+            + MAX_REJECTION_MESSAGE_BYTES
+    }
+
+    /// The FIFO deduplication id: the source's id, with the part number when there are several.
+    pub(crate) fn deduplication_id(&self) -> Option<String> {
+        let id = self.source_message_id.as_deref()?;
+        Some(match self.part {
+            None => truncate_chars(id, MAX_DEDUPLICATION_ID_CHARS).to_owned(),
+            Some(n) => {
+                let suffix = format!("-{n}");
+                let room = MAX_DEDUPLICATION_ID_CHARS - suffix.len();
+                format!("{}{suffix}", truncate_chars(id, room))
+            }
+        })
+    }
+
+    /// The attributes, as name/value pairs, in a fixed order.
+    pub fn attributes(&self) -> impl Iterator<Item = (&'static str, &str)> {
+        [
+            (attributes::DESTINATION_ID, self.destination_id.as_deref()),
+            (
+                attributes::REJECTION_CODE,
+                Some(self.rejection_code.as_str()),
+            ),
+            (
+                attributes::REJECTION_MESSAGE,
+                Some(self.rejection_message.as_str()),
+            ),
+            (
+                attributes::SOURCE_MESSAGE_ID,
+                self.source_message_id.as_deref(),
+            ),
+        ]
+        .into_iter()
+        .filter_map(|(name, value)| value.map(|v| (name, v)))
+    }
+
+    /// The size SQS counts against its limit: body plus each attribute's name, type and value.
+    pub fn size(&self) -> usize {
+        self.body.len()
+            + self
+                .attributes()
+                .map(|(name, value)| name.len() + "String".len() + value.len())
+                .sum::<usize>()
+    }
+}
+
+/// Whether SQS accepts `c` in a message body or a String attribute value: `#x9 | #xA | #xD |
+/// #x20-#xD7FF | #xE000-#xFFFD | #x10000-#x10FFFF` (Amazon SQS `SendMessage`).
+pub const fn sqs_accepts(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
+}
+
+/// `text` with every character SQS refuses replaced by U+FFFD (borrowed when there is none).
+pub fn sqs_text(text: &str) -> Cow<'_, str> {
+    if text.chars().all(sqs_accepts) {
+        Cow::Borrowed(text)
+    } else {
+        Cow::Owned(
+            text.chars()
+                .map(|c| if sqs_accepts(c) { c } else { '\u{FFFD}' })
+                .collect(),
+        )
+    }
+}
+
+/// At most `max` characters of `text`.
+fn truncate_chars(text: &str, max: usize) -> &str {
+    match text.char_indices().nth(max) {
+        Some((cut, _)) => &text[..cut],
+        None => text,
+    }
+}
+
+/// The longest prefix of `text` of at most `max` bytes that ends on a character boundary.
+fn truncate(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
+/// Why one dead letter was not sent. Its source message is then reported for a retry.
+#[derive(Debug, thiserror::Error)]
+pub enum DeadLetterError {
+    #[error("no dead-letter queue is configured (DEAD_LETTER_QUEUE_URL is unset)")]
+    NotConfigured,
+    #[error("dead letter of {size} bytes is over SQS's limit of {MAX_BATCH_BYTES} bytes")]
+    TooLarge { size: usize },
+    #[error("SQS refused the dead letter ({code}): {message}")]
+    Refused { code: String, message: String },
+    #[error("could not build the SQS request")]
+    Build(#[source] aws_sdk_sqs::error::BuildError),
+    #[error("SQS SendMessageBatch failed")]
+    Send(#[source] Arc<aws_sdk_sqs::Error>),
+    #[error("SQS did not report on the dead letter")]
+    Unreported,
+}
+
+impl DeadLetterError {
+    /// Stable snake_case code, for logs.
+    pub const fn code(&self) -> &'static str {
+        match self {
+            DeadLetterError::NotConfigured => "dead_letter_queue_not_configured",
+            DeadLetterError::TooLarge { .. } => "dead_letter_too_large",
+            DeadLetterError::Refused { .. } => "dead_letter_refused",
+            DeadLetterError::Build(_) | DeadLetterError::Send(_) => "dead_letter_send_failed",
+            DeadLetterError::Unreported => "dead_letter_unreported",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn letter(body: &str) -> DeadLetter {
+        DeadLetter::new(
+            body.to_owned(),
+            &Reason::new("invalid_json", "bad"),
+            Origin {
+                destination_id: Some("dest-1"),
+                source_message_id: Some("m-1"),
+                message_group_id: None,
+            },
+        )
+    }
+
+    #[test]
+    fn the_rejection_message_is_cut_to_one_kilobyte_on_a_character_boundary() {
+        let long = "é".repeat(1000);
+        let l = DeadLetter::new(String::new(), &Reason::new("c", long), Origin::default());
+        assert!(l.rejection_message.len() <= 1024);
+        assert_eq!(l.rejection_message.len(), 1024);
+        assert!(l.rejection_message.chars().all(|c| c == 'é'));
+    }
+
+    #[test]
+    fn empty_attributes_are_left_out_rather_than_sent_empty() {
+        let origin = Origin {
+            destination_id: Some(""),
+            ..Origin::default()
+        };
+        let l = DeadLetter::new("{}".into(), &Reason::new("code", ""), origin);
+        let names: Vec<_> = l.attributes().map(|(n, _)| n).collect();
+        assert_eq!(names, ["rejectionCode", "rejectionMessage"]);
+        assert_eq!(l.rejection_message, "code");
+    }
+
+    #[test]
+    fn the_size_counts_body_and_every_attribute() {
+        let l = letter("12345");
+        let expected = 5
+            + ("destinationId".len() + 6 + 6)
+            + ("rejectionCode".len() + 6 + 12)
+            + ("rejectionMessage".len() + 6 + 3)
+            + ("sourceMessageId".len() + 6 + 3);
+        assert_eq!(l.size(), expected);
+    }
+}

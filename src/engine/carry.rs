@@ -1,0 +1,189 @@
+//! Delivering units. Together (`grouped`): one upload per destination with the events of all
+//! its units, and the regulations' deletes beside them. In order (`in_order`): one unit at a
+//! time; once a unit needs a retry, nothing more of its order key is sent, and the other keys go
+//! on. Each unit gets one outcome per item.
+
+use super::Engine;
+use super::erase::{Erasure, erase_all};
+use super::prepare::{Prepared, merge_outcomes, record_slices};
+use super::unit::{Unit, Work};
+use crate::codes;
+use crate::outcome::{Outcome, Status};
+use crate::ports::Ports;
+use crate::settings::{DestinationId, DestinationSettings};
+use crate::transform::Record;
+use std::collections::HashSet;
+use std::sync::Arc;
+use tokio::time::Instant;
+use tracing::Instrument;
+
+/// The units of one destination delivered together.
+struct DestinationGroup<'p> {
+    destination: &'p DestinationId,
+    settings: &'p Arc<DestinationSettings>,
+    /// Indices of the units whose events go to it.
+    members: Vec<usize>,
+}
+
+/// Together: one upload per destination with the events of all its units. Per unit, one
+/// outcome per item (none for a unit decided before delivery).
+pub(super) async fn grouped<P: Ports>(
+    engine: &Engine<P>,
+    units: &[Unit<'_>],
+    deadline: Instant,
+) -> Vec<Vec<Outcome>> {
+    let mut groups: Vec<DestinationGroup<'_>> = Vec::new();
+    for (i, u) in units.iter().enumerate() {
+        if let Work::Events {
+            destination,
+            settings,
+            ..
+        } = &u.work
+        {
+            match groups.iter_mut().find(|g| g.destination == destination) {
+                Some(group) => group.members.push(i),
+                None => groups.push(DestinationGroup {
+                    destination,
+                    settings,
+                    members: vec![i],
+                }),
+            }
+        }
+    }
+    let uploads = groups.iter().map(|group| {
+        let span = tracing::info_span!("upload", destination = group.destination.as_str());
+        async move {
+            let slices: Vec<&[Record]> = group
+                .members
+                .iter()
+                .filter_map(|&i| units[i].prepared())
+                .flat_map(record_slices)
+                .collect();
+            engine
+                .upload(group.destination, group.settings, &slices, deadline)
+                .await
+        }
+        .instrument(span)
+    });
+    let (uploaded, erased) = tokio::join!(
+        futures_util::future::join_all(uploads),
+        erase_regulations(engine, units, deadline)
+    );
+
+    let mut per_plan = erased;
+    for (group, outcomes) in groups.iter().zip(uploaded) {
+        let mut outcomes = outcomes.into_iter();
+        for &i in &group.members {
+            if let Some(prepared) = units[i].prepared() {
+                per_plan[i] = Some(merge_outcomes(prepared, &mut outcomes));
+            }
+        }
+    }
+    per_plan
+        .into_iter()
+        .map(Option::unwrap_or_default)
+        .collect()
+}
+
+/// In order: one unit at a time. A unit that ends `retry` blocks the later units of its order
+/// key (an SQS FIFO `MessageGroupId`; units without one are one group): they are not sent and
+/// end `retry` too (`Err`, decided as a whole), so the source hands the group back in order.
+/// Other keys go on (docs/contracts.md §3, FIFO).
+pub(super) async fn in_order<P: Ports>(
+    engine: &Engine<P>,
+    units: &[Unit<'_>],
+    deadline: Instant,
+) -> Vec<Result<Vec<Outcome>, Outcome>> {
+    let mut carried = Vec::with_capacity(units.len());
+    let mut blocked: HashSet<Option<&str>> = HashSet::new();
+    for u in units {
+        if blocked.contains(&u.order_key) {
+            carried.push(Err(Outcome::retry(
+                codes::FIFO_EARLIER_MESSAGE_FAILED,
+                "an earlier message of this message group needs a retry; not sent, to keep the \
+                 group's order",
+            )));
+            continue;
+        }
+        let outcomes = match &u.work {
+            Work::Decided(outcome) => {
+                if outcome.status() == Status::Retry {
+                    blocked.insert(u.order_key);
+                }
+                carried.push(Ok(Vec::new()));
+                continue;
+            }
+            Work::Regulation { .. } => erase_regulations(engine, std::slice::from_ref(u), deadline)
+                .await
+                .pop()
+                .flatten()
+                .unwrap_or_default(),
+            Work::Events {
+                destination,
+                settings,
+                prepared,
+            } => {
+                let span = tracing::info_span!("upload", destination = destination.as_str());
+                deliver(engine, destination, settings, prepared, deadline)
+                    .instrument(span)
+                    .await
+            }
+        };
+        if outcomes.iter().any(|o| o.status() == Status::Retry) {
+            blocked.insert(u.order_key);
+        }
+        carried.push(Ok(outcomes));
+    }
+    carried
+}
+
+/// Uploads the prepared events of one destination and gives each its outcome.
+pub(super) async fn deliver<P: Ports>(
+    engine: &Engine<P>,
+    destination: &DestinationId,
+    settings: &DestinationSettings,
+    prepared: &[Prepared<'_>],
+    deadline: Instant,
+) -> Vec<Outcome> {
+    let slices: Vec<&[Record]> = record_slices(prepared).collect();
+    let delivered = engine
+        .upload(destination, settings, &slices, deadline)
+        .await;
+    merge_outcomes(prepared, &mut delivered.into_iter())
+}
+
+/// Carries out the regulations among `units` together (one delete call series per destination);
+/// per unit, its users' outcomes (`None` for units that are not regulations).
+async fn erase_regulations<P: Ports>(
+    engine: &Engine<P>,
+    units: &[Unit<'_>],
+    deadline: Instant,
+) -> Vec<Option<Vec<Outcome>>> {
+    let mut members = Vec::new();
+    let erasures: Vec<Erasure<'_, '_>> = units
+        .iter()
+        .enumerate()
+        .filter_map(|(i, u)| match &u.work {
+            Work::Regulation {
+                regulation,
+                targets,
+            } => {
+                members.push(i);
+                Some(Erasure {
+                    regulation,
+                    targets,
+                })
+            }
+            _ => None,
+        })
+        .collect();
+    let mut per_plan: Vec<Option<Vec<Outcome>>> = units.iter().map(|_| None).collect();
+    if erasures.is_empty() {
+        return per_plan;
+    }
+    let outcomes = erase_all(engine, &erasures, deadline).await;
+    for (i, o) in members.into_iter().zip(outcomes) {
+        per_plan[i] = Some(o);
+    }
+    per_plan
+}

@@ -1,0 +1,313 @@
+//! Webhook authentication, the security boundary of the HTTP entry point, kept alone so it can
+//! be reviewed alone. The caller proves it holds one of the destination's webhook tokens
+//! (`webhookToken`, or during a rotation the previous one) with `Authorization: Bearer <token>`,
+//! compared in constant time with every accepted token, before the body is looked at.
+//!
+//! Answers (docs/contracts.md §2): 401 only for a missing or wrong token (RudderStack gives up on
+//! it: nothing would change on a retry). Settings that cannot be had, Secrets Manager down or a
+//! secret missing or unusable, are 503 with the settings code: the sender retries, so no event is
+//! lost while an operator fixes the secret. A token that matches none of the cached settings'
+//! tokens may be a rotation this container has not seen yet: the secret is read again, at most
+//! once per `WEBHOOK_TOKEN_REFRESH_SECONDS` per destination, so wrong tokens cannot make this
+//! function hammer Secrets Manager. A mismatch within that period is 503
+//! (`webhook_token_unverified`), not 401: the token may belong to a rotation made after the last
+//! read, and only a 401 makes RudderStack drop the events. A token that matches none of a fresh
+//! read's tokens is 401.
+
+use super::{Reply, codes};
+use crate::credentials::CredentialsError;
+use crate::lru::LruMap;
+use crate::ports::SettingsSource;
+use crate::settings::{DestinationId, DestinationSettings};
+use aws_lambda_events::http::HeaderMap;
+use aws_lambda_events::http::header::AUTHORIZATION;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use subtle::{Choice, ConstantTimeEq};
+use tokio::time::Instant;
+
+/// When each destination's secret was last re-read because of a token that did not match; at
+/// most as many destinations as the settings cache holds (least recently used forgotten).
+pub(crate) struct TokenRefresh {
+    every: Duration,
+    last: Mutex<LruMap<DestinationId, Instant>>,
+}
+
+impl TokenRefresh {
+    pub(crate) fn new(every: Duration, destinations: usize) -> Self {
+        TokenRefresh {
+            every,
+            last: Mutex::new(LruMap::new(destinations)),
+        }
+    }
+
+    /// Whether the secret of `destination` may be re-read now; if so, the time is noted, so
+    /// concurrent callers get one re-read between them.
+    fn try_acquire(&self, destination: &DestinationId) -> bool {
+        let now = Instant::now();
+        let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(at) = last.get(destination)
+            && now.duration_since(*at) < self.every
+        {
+            return false;
+        }
+        last.insert(destination.clone(), now);
+        true
+    }
+}
+
+/// The destination's settings if the caller holds one of its webhook tokens.
+pub(super) async fn authenticate<S: SettingsSource>(
+    source: &S,
+    refresh: &TokenRefresh,
+    headers: &HeaderMap,
+    destination: &DestinationId,
+) -> Result<Arc<DestinationSettings>, Reply> {
+    let Some(token) = bearer_token(headers) else {
+        tracing::warn!(destination = %destination, code = codes::UNAUTHORIZED, "webhook refused: no bearer token");
+        return Err(Reply::unauthorized());
+    };
+    let settings = read_settings(source, destination).await?;
+    if accepts(&settings, token) {
+        return Ok(settings);
+    }
+    if !refresh.try_acquire(destination) {
+        // Wrong, or a rotation newer than the last re-read: only a fresh read can tell, and that
+        // waits for the period. A retry costs the sender nothing; a 401 would lose its events.
+        tracing::warn!(destination = %destination, code = codes::WEBHOOK_TOKEN_UNVERIFIED, "webhook token matches no cached token; the secret was read again too recently to read it now");
+        return Err(Reply::error(
+            503,
+            codes::WEBHOOK_TOKEN_UNVERIFIED,
+            "the token cannot be checked now; retry later",
+        ));
+    }
+    // Perhaps rotated since this container read the secret: read it once more.
+    source.invalidate(destination);
+    let settings = read_settings(source, destination).await?;
+    if accepts(&settings, token) {
+        tracing::info!(destination = %destination, "webhook token matched after reading the secret again");
+        Ok(settings)
+    } else {
+        let why = if settings.webhook_token.is_none() && settings.previous_webhook_tokens.is_empty()
+        {
+            "the destination has no webhookToken"
+        } else {
+            "wrong token"
+        };
+        tracing::warn!(destination = %destination, code = codes::UNAUTHORIZED, "webhook refused: {why}");
+        Err(Reply::unauthorized())
+    }
+}
+
+/// The destination's settings, or the 503 its sender retries on.
+async fn read_settings<S: SettingsSource>(
+    source: &S,
+    destination: &DestinationId,
+) -> Result<Arc<DestinationSettings>, Reply> {
+    source
+        .settings(destination)
+        .await
+        .map_err(|e| unavailable(destination, &e))
+}
+
+/// 503 with the settings code: not the caller's fault, and a retry succeeds once the secret is
+/// fixed. The caller is not authenticated yet, so the detail stays in the log.
+fn unavailable(destination: &DestinationId, e: &CredentialsError) -> Reply {
+    tracing::warn!(destination = %destination, code = e.code(), error = %e, "webhook answered 503: no usable settings");
+    Reply::error(
+        503,
+        e.code(),
+        "destination settings are unavailable for now; retry later",
+    )
+}
+
+/// Whether `token` is one of the destination's webhook tokens. Every accepted token is compared,
+/// in constant time, whatever the earlier comparisons gave.
+fn accepts(settings: &DestinationSettings, token: &str) -> bool {
+    let mut matched = Choice::from(0);
+    for expected in settings.webhook_tokens() {
+        matched |= token.as_bytes().ct_eq(expected.expose().as_bytes());
+    }
+    bool::from(matched)
+}
+
+/// The token of `Authorization: Bearer <token>` (scheme case-insensitive, RFC 7235).
+fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.trim().split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_lambda_events::http::HeaderValue;
+
+    #[test]
+    fn the_bearer_scheme_is_case_insensitive_and_needs_a_token() {
+        let mut headers = HeaderMap::new();
+        headers.insert(AUTHORIZATION, HeaderValue::from_static("bearer abc"));
+        assert_eq!(bearer_token(&headers), Some("abc"));
+        headers.insert(AUTHORIZATION, HeaderValue::from_static("Bearer "));
+        assert_eq!(bearer_token(&headers), None);
+        headers.insert(AUTHORIZATION, HeaderValue::from_static("Token abc"));
+        assert_eq!(bearer_token(&headers), None);
+    }
+
+    #[test]
+    fn every_listed_token_is_accepted_and_nothing_else() {
+        let s = DestinationSettings::from_json(
+            r#"{"accountId":"A","passcode":"p","webhookToken":["new-tok","mid-tok"],"previousWebhookToken":"old-tok"}"#,
+        )
+        .unwrap();
+        for ok in ["new-tok", "mid-tok", "old-tok"] {
+            assert!(accepts(&s, ok), "{ok}");
+        }
+        for bad in ["", "new-to", "new-tok ", "NEW-TOK", "p"] {
+            assert!(!accepts(&s, bad), "{bad:?}");
+        }
+        let none = DestinationSettings::from_json(r#"{"accountId":"A","passcode":"p"}"#).unwrap();
+        assert!(!accepts(&none, "anything"));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_destination_s_secret_is_re_read_at_most_once_per_period() {
+        let refresh = TokenRefresh::new(Duration::from_secs(30), 2);
+        let a = DestinationId::parse("dest-a").unwrap();
+        let b = DestinationId::parse("dest-b").unwrap();
+        assert!(refresh.try_acquire(&a));
+        assert!(!refresh.try_acquire(&a));
+        assert!(
+            refresh.try_acquire(&b),
+            "each destination has its own period"
+        );
+        tokio::time::advance(Duration::from_secs(29)).await;
+        assert!(!refresh.try_acquire(&a));
+        tokio::time::advance(Duration::from_secs(1)).await;
+        assert!(refresh.try_acquire(&a));
+        // Bounded: a third destination evicts the least recently used one.
+        let c = DestinationId::parse("dest-c").unwrap();
+        assert!(refresh.try_acquire(&c));
+        assert!(refresh.last.lock().unwrap().len() <= 2);
+    }
+
+    use crate::engine::fakes::{self, FakeHandler, TOKEN, call_http};
+    use crate::lambda_events::http_request;
+    use serde_json::Value;
+
+    const TRACK: &str = r#"{"type":"track","event":"Viewed","userId":"u-1","messageId":"e-1"}"#;
+
+    async fn post(h: &FakeHandler, destination: &str, token: &str) -> (u16, Value) {
+        let auth = format!("Bearer {token}");
+        let (status, body, _) = call_http(
+            h,
+            http_request("POST", Some(destination), Some(&auth), Some(TRACK)),
+        )
+        .await;
+        (status, body)
+    }
+
+    fn fetches(h: &FakeHandler, destination: &str) -> usize {
+        let fetched = h.settings_source.fetched.lock().unwrap();
+        fetched.iter().filter(|d| *d == destination).count()
+    }
+
+    fn settings(json: &str) -> Arc<DestinationSettings> {
+        Arc::new(DestinationSettings::from_json(json).unwrap())
+    }
+
+    #[tokio::test]
+    async fn during_a_rotation_the_current_and_the_previous_token_are_accepted_and_a_third_is_not()
+    {
+        let mut h = fakes::handler();
+        h.settings_source.known.insert(
+            "dest-r".into(),
+            settings(
+                r#"{"accountId":"ACC-R","passcode":"p","webhookToken":"tok-new","previousWebhookToken":"tok-old"}"#,
+            ),
+        );
+        assert_eq!(post(&h, "dest-r", "tok-new").await.0, 200);
+        assert_eq!(post(&h, "dest-r", "tok-old").await.0, 200);
+        let (status, body) = post(&h, "dest-r", "tok-other").await;
+        assert_eq!(status, 401, "{body}");
+        assert_eq!(body["error"]["code"], "unauthorized");
+        assert_eq!(h.clevertap.calls().len(), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_token_the_cache_does_not_know_re_reads_the_secret_at_most_once_per_period() {
+        let h = fakes::handler();
+        // The secret was rotated after this container cached it.
+        h.settings_source.rotated.lock().unwrap().insert(
+            "dest-a".into(),
+            settings(r#"{"accountId":"ACC-A","passcode":"p","webhookToken":"tok-rotated"}"#),
+        );
+        assert_eq!(
+            post(&h, "dest-a", "tok-rotated").await.0,
+            200,
+            "seen at once"
+        );
+        assert_eq!(fetches(&h, "dest-a"), 2, "one read, then one re-read");
+        // The old token is now wrong; the period has not passed, so no more re-reads, and the
+        // answer is "retry later" (it might be a rotation newer than the last read).
+        for _ in 0..5 {
+            let (status, body) = post(&h, "dest-a", TOKEN).await;
+            assert_eq!(status, 503, "{body}");
+            assert_eq!(body["error"]["code"], "webhook_token_unverified");
+        }
+        assert_eq!(
+            fetches(&h, "dest-a"),
+            7,
+            "each request reads the cache once, no re-read"
+        );
+        assert_eq!(h.settings_source.invalidated.lock().unwrap().len(), 1);
+        // After the period, one more re-read for a wrong token: now it is known wrong.
+        tokio::time::advance(Duration::from_secs(31)).await;
+        assert_eq!(post(&h, "dest-a", "guess").await.0, 401);
+        assert_eq!(h.settings_source.invalidated.lock().unwrap().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn settings_that_cannot_be_had_are_503_with_their_code_and_a_missing_token_is_401() {
+        let mut h = fakes::handler();
+        h.settings_source.down.push("dest-down".into());
+        h.settings_source.malformed.push("dest-bad".into());
+        let cases = [
+            ("dest-down", "secrets_unavailable"),
+            ("dest-unknown", "secret_not_found"),
+            ("dest-bad", "secret_malformed"),
+        ];
+        for (destination, code) in cases {
+            let (status, body) = post(&h, destination, TOKEN).await;
+            assert_eq!(status, 503, "{destination}: {body}");
+            assert_eq!(body["error"]["code"], code);
+            assert!(
+                !body.to_string().contains("connection refused"),
+                "no detail: {body}"
+            );
+        }
+        // No token at all: 401 before any secret is read.
+        let before = h.settings_source.fetched.lock().unwrap().len();
+        let (status, _, response) = call_http(
+            &h,
+            http_request("POST", Some("dest-down"), None, Some(TRACK)),
+        )
+        .await;
+        assert_eq!(status, 401);
+        assert!(response["headers"]["retry-after"].is_null());
+        assert_eq!(h.settings_source.fetched.lock().unwrap().len(), before);
+        assert!(h.clevertap.calls().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_destination_outside_the_allowlist_is_403_before_any_secret_is_read() {
+        let mut h = fakes::handler();
+        h.config.webhook_destination_ids = Some(vec![DestinationId::parse("dest-b").unwrap()]);
+        let (status, body) = post(&h, "dest-a", TOKEN).await;
+        assert_eq!(status, 403, "{body}");
+        assert_eq!(body["error"]["code"], "destination_not_allowed");
+        assert!(h.settings_source.fetched.lock().unwrap().is_empty());
+        assert!(h.clevertap.calls().is_empty());
+    }
+}

@@ -1,0 +1,106 @@
+//! SQS batches (docs/contracts.md §2, §3): each message decoded on its own, so one bad body
+//! never fails the batch (`envelope`, `decode`); settings fetched once per destination and each
+//! message made a unit of work (`plan`); the units settled on the engine, a standard queue's
+//! together, a FIFO queue's in order per `MessageGroupId`; retried messages told when to come
+//! back (`backoff`); and the answer and log lines (`answer`).
+//! A message ends as the worst of its events: delivered (acked), rejected (dead-lettered, then
+//! acked) or retry (reported in `batchItemFailures`); a rejected event whose dead letter is not
+//! written is a retry (`dead_letter_failed`). A batch with a message that has no `messageId`
+//! fails as a whole before anything is sent: that message could not be reported alone.
+
+mod answer;
+mod backoff;
+mod decode;
+mod envelope;
+mod origin;
+mod plan;
+
+pub(crate) use decode::decode_batch;
+pub use decode::{DESTINATION_ATTRIBUTE, Message};
+pub use envelope::SqsRecord;
+
+use crate::dead_letters::letter::Origin;
+use crate::engine::{Answers, Carry, Engine, Unit, settle};
+use crate::input::{Body, split_message_body};
+use crate::outcome::Reason;
+use crate::ports::Ports;
+use crate::sources::error::HandlerError;
+use aws_lambda_events::sqs::SqsBatchResponse;
+use std::collections::HashSet;
+use tokio::time::Instant;
+
+/// Handles the messages of one SQS batch.
+pub(crate) async fn handle<P: Ports>(
+    engine: &Engine<P>,
+    messages: Vec<Message>,
+    deadline: Instant,
+) -> Result<SqsBatchResponse, HandlerError> {
+    // Before any side effect: a message without an id could not be reported for a retry, so the
+    // whole batch must come again; anything sent or dead-lettered now would be sent twice.
+    if let Some(record) = messages
+        .iter()
+        .position(|m| m.id.as_deref().is_none_or(str::is_empty))
+    {
+        let e = HandlerError::UnreportableFailure;
+        tracing::error!(code = e.code(), record, messages = messages.len(), "{e}");
+        return Err(e);
+    }
+    let fifo = messages.iter().any(|m| m.fifo);
+    let bodies: Vec<Result<Body<'_>, Reason>> = messages
+        .iter()
+        .map(|m| origin::scope(m, split_message_body(&m.body)))
+        .collect();
+    let settings = plan::fetch_settings(&engine.settings_source, &messages, &bodies).await;
+    let units: Vec<Unit<'_>> = messages
+        .iter()
+        .zip(bodies)
+        .map(|(m, body)| Unit {
+            work: plan::plan(m, body, &settings),
+            body: &m.body,
+            origin: Origin {
+                destination_id: m.destination_attr.as_deref(),
+                source_message_id: m.id.as_deref(),
+                message_group_id: m.group_id.as_deref(),
+            },
+            label: m.metric_label(),
+            order_key: m.group_id.as_deref(),
+            beyond: 0,
+        })
+        .collect();
+
+    // A FIFO batch keeps order per MessageGroupId (docs/contracts.md §3, FIFO).
+    let carry = if fifo {
+        Carry::InOrder
+    } else {
+        Carry::Together
+    };
+    let settled = settle(engine, &units, carry, Answers::PerUnit, deadline).await;
+    let mut failed: Vec<bool> = settled.iter().map(|s| s.is_retry()).collect();
+    if fifo {
+        // The later messages of a failed message's group come again with it, in order.
+        let groups: Vec<Option<&str>> = units.iter().map(|u| u.order_key).collect();
+        fail_the_rest_of_each_group(&groups, &mut failed);
+    }
+    backoff::extend(engine, &messages, &settled, &failed, deadline).await;
+    answer::answer(&messages, &settled, &failed, fifo)
+}
+
+/// FIFO queue, once dead letters are sent: every message after a `failed` one in the same group
+/// (`groups[i]`) is failed too, even one already delivered, so that SQS hands the group back in
+/// order. Messages of other groups keep their answer.
+fn fail_the_rest_of_each_group(groups: &[Option<&str>], failed: &mut [bool]) {
+    debug_assert_eq!(groups.len(), failed.len(), "one group per message");
+    let mut blocked: HashSet<Option<&str>> = HashSet::new();
+    for (group, failed) in groups.iter().zip(failed.iter_mut()) {
+        if blocked.contains(group) {
+            *failed = true;
+        } else if *failed {
+            blocked.insert(*group);
+        }
+    }
+}
+
+#[cfg(test)]
+mod regulation_tests;
+#[cfg(test)]
+mod tests;
