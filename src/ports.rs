@@ -9,7 +9,7 @@
 //! ([`AnyEventQueue`], [`AnyVisibility`]), which every implementation gets for free.
 
 use crate::clevertap::transport::{ApiRequest, HttpReply, TransportError};
-use crate::credentials::{CacheMisses, CredentialsError};
+use crate::credentials::error::{CacheMisses, CredentialsError};
 use crate::dead_letters::letter::{DeadLetter, DeadLetterError};
 use crate::delivery::report::DeliveryReport;
 use crate::queue::{EnqueueError, QueuedMessage};

@@ -89,7 +89,7 @@ impl<'a> Regulation<'a> {
                     "users is missing: expected an array of users".into(),
                 ));
             }
-            Some(raw) => crate::input::bounded_array(raw, max_users)
+            Some(raw) => crate::json::bounded::bounded_array(raw, max_users)
                 .map_err(|_| invalid("users must be an array of users".into()))?,
         };
         let (users, beyond) = users;

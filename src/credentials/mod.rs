@@ -13,7 +13,7 @@
 //! lookups already waiting on it, and an SQS batch looks each destination up once, so one
 //! invocation never repeats a failed fetch.
 
-mod error;
+pub mod error;
 
 pub use error::{CacheMisses, CredentialsError};
 

@@ -3,6 +3,7 @@
 //! matches JavaScript's `JSON.stringify`, and the escaping rules they share. Used by the
 //! transform, the SQS envelope, the request format and regulations alike.
 
+pub(crate) mod bounded;
 pub(crate) mod escape;
 pub mod reader;
 pub mod writer;

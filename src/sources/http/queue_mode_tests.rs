@@ -237,3 +237,48 @@ async fn items_past_max_items_per_body_are_one_rejected_range_and_the_others_are
         "items past the bound are not dead-lettered"
     );
 }
+
+/// The length of the answer's body as Lambda returns it (the JSON text in `body`).
+fn answer_bytes(response: &Value) -> usize {
+    response["body"].as_str().map_or(usize::MAX, str::len)
+}
+
+#[tokio::test]
+async fn a_queue_mode_answer_stays_under_the_bound_for_ten_thousand_escape_heavy_rejections() {
+    let (h, queue) = fakes::queue_handler(FakeQueue::default());
+    // Each type is unsupported and full of characters the answer must escape.
+    let events: Vec<String> = (0..10_000)
+        .map(|i| {
+            json!({"type": format!("t\u{1}\"\\{i}{}", "\u{2}\"".repeat(20)),
+                   "userId": "u", "messageId": format!("\u{3}\"m-{i}")})
+            .to_string()
+        })
+        .collect();
+    let (status, body, response) = post(&h, "dest-a", &format!("[{}]", events.join(","))).await;
+    assert!(
+        answer_bytes(&response) <= crate::sources::http::MAX_ANSWER_BYTES,
+        "{} bytes",
+        answer_bytes(&response)
+    );
+    assert_eq!(status, 400, "every item rejected");
+    assert_eq!(body["rejected"], 10_000);
+    assert_eq!(body["queued"], 0);
+    assert!(queue.sent().is_empty());
+}
+
+#[tokio::test]
+async fn a_queue_mode_answer_stays_under_the_bound_for_a_hundred_thousand_empty_items() {
+    let (mut h, queue) = fakes::queue_handler(FakeQueue::default());
+    h.config.max_items_per_body = crate::config::MAX_ITEMS_PER_BODY_LIMIT;
+    let text = format!("[{}]", vec!["{}"; 100_000].join(","));
+    let (status, body, response) = post(&h, "dest-a", &text).await;
+    assert!(
+        answer_bytes(&response) <= crate::sources::http::MAX_ANSWER_BYTES,
+        "{} bytes",
+        answer_bytes(&response)
+    );
+    assert_eq!(status, 400, "{}", body["codes"]);
+    assert_eq!(body["rejected"], 100_000);
+    assert_eq!(body["truncated"], true);
+    assert!(queue.sent().is_empty());
+}

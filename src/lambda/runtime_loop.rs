@@ -1,0 +1,85 @@
+//! The runtime loop: lambda_runtime hands each invocation's raw payload (`raw_payload`) and
+//! deadline to the one handler; after it, the summary line and metrics (`summary`), and the heap
+//! given back (`allocator`).
+
+use super::StartError;
+use super::allocator::trim_heap;
+use super::raw_payload::{PayloadSlot, RawPayload};
+use super::summary::{emit_metrics, log_summary};
+use crate::handler::Handler;
+use crate::ports::{CleverTapApi, DeadLetterSink, SettingsSource};
+use crate::sources::Shape;
+use lambda_runtime::{LambdaEvent, service_fn};
+use serde::de::IgnoredAny;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::time::Instant;
+
+/// The runtime loop around one handler. lambda_runtime wraps each invocation in a span carrying
+/// its `requestId`, so every line below carries it.
+pub async fn serve<S: SettingsSource, C: CleverTapApi, D: DeadLetterSink>(
+    handler: Handler<S, C, D>,
+) -> Result<(), StartError> {
+    let handler = &handler;
+    let slot = PayloadSlot::default();
+    let taken = slot.clone();
+    let service = service_fn(move |event: LambdaEvent<IgnoredAny>| {
+        let payload = taken.take();
+        async move {
+            let started = Instant::now();
+            let deadline = deadline_from_epoch_ms(event.context.deadline);
+            let invocation = handler.handle(payload, deadline).await;
+            let kind = invocation.shape.map_or("unknown", Shape::as_str);
+            let metrics = handler.take_metrics();
+            log_summary(
+                kind,
+                &metrics,
+                invocation.answer.as_ref().err(),
+                started.elapsed(),
+            );
+            emit_metrics(&event.context.env_config.function_name, &metrics);
+            trim_heap();
+            invocation.answer
+        }
+    });
+    lambda_runtime::Runtime::new(service)
+        .layer(lambda_runtime::layers::TracingLayer::new())
+        .layer(RawPayload { slot })
+        .run()
+        .await
+        .map_err(StartError::Loop)
+}
+
+/// The invocation deadline (`Lambda-Runtime-Deadline-Ms`, ms since the epoch) as a monotonic
+/// instant; a deadline in the past is now.
+pub fn deadline_from_epoch_ms(deadline_ms: u64) -> Instant {
+    let deadline = UNIX_EPOCH + Duration::from_millis(deadline_ms);
+    let left = deadline
+        .duration_since(SystemTime::now())
+        .unwrap_or(Duration::ZERO);
+    Instant::now() + left
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_deadline_in_the_future_keeps_its_distance() {
+        let now_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64;
+        let d = deadline_from_epoch_ms(now_ms + 10_000);
+        let left = d - Instant::now();
+        assert!(
+            left > Duration::from_secs(9) && left <= Duration::from_secs(10),
+            "{left:?}"
+        );
+    }
+
+    #[test]
+    fn a_deadline_in_the_past_is_now() {
+        let d = deadline_from_epoch_ms(1_000);
+        assert!(d <= Instant::now());
+    }
+}
