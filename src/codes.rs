@@ -89,6 +89,66 @@ pub const ENQUEUE_FAILED: &str = "enqueue_failed";
 /// The item is larger than one SQS message (256 KiB) can carry.
 pub const EVENT_TOO_LARGE: &str = "event_too_large";
 
+/// Which schedule a retried message follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Trouble that passes: exponential backoff up to the cap.
+    Backoff,
+    /// A configuration error: a short fixed timeout.
+    Fixed,
+}
+
+/// What a whole request's answer says about CleverTap itself, for the account's gate
+/// (`delivery::gate`): its circuit breaker and its adaptive concurrency bound.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Health {
+    /// CleverTap did not answer usefully: 5xx (not 501), a timeout, no connection. Counts
+    /// towards opening the account's circuit.
+    Down,
+    /// CleverTap answered 429: too many requests in flight. Lowers the account's bound; it
+    /// answered, so it closes the circuit.
+    Throttled,
+    /// CleverTap answered (a 2xx, a 400/413, a 401/403, any other status): it is up.
+    Answered,
+    /// The request never reached CleverTap (it could not be built): says nothing.
+    Unknown,
+}
+
+/// What a code means beyond its name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Traits {
+    /// The visibility schedule an SQS message retried with it follows (`crate::visibility`).
+    pub schedule: Kind,
+    /// What a whole request's failure with it says about CleverTap (`delivery::gate`).
+    pub health: Health,
+}
+
+/// The one table keyed by code. A retry for trouble that passes backs off; a configuration
+/// error that never heals by itself (or a rejected event whose dead letter was not written:
+/// SQS's own redrive takes it to the dead-letter queue soon instead) takes the short fixed
+/// schedule. Unknown codes back off: waiting longer never loses a message, dead-lettering too
+/// soon would. Only CleverTap failing to answer counts towards its circuit.
+pub fn traits(code: &str) -> Traits {
+    let (schedule, health) = match code {
+        NO_DESTINATION
+        | SECRET_NOT_FOUND
+        | SECRET_MALFORMED
+        | SECRET_MISSING_ACCOUNT_ID
+        | SECRET_MISSING_PASSCODE
+        | UNKNOWN_REGION
+        | INVALID_SQS_RECORD
+        | DEAD_LETTER_FAILED => (Kind::Fixed, Health::Answered),
+        // The request could not be built: a configuration error that says nothing of CleverTap.
+        CLEVERTAP_INVALID_REQUEST => (Kind::Fixed, Health::Unknown),
+        CLEVERTAP_UNAVAILABLE | CLEVERTAP_TIMEOUT | CLEVERTAP_UNREACHABLE => {
+            (Kind::Backoff, Health::Down)
+        }
+        CLEVERTAP_THROTTLED => (Kind::Backoff, Health::Throttled),
+        _ => (Kind::Backoff, Health::Answered),
+    };
+    Traits { schedule, health }
+}
+
 /// Every code above, the transform's included: the README's codes tables list exactly these.
 pub const ALL: &[&str] = &[
     EMPTY_BODY,

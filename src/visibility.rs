@@ -17,38 +17,14 @@ use crate::codes;
 use crate::config::Config;
 use std::sync::Arc;
 
-/// SQS `ChangeMessageVisibilityBatch` takes at most 10 entries (Amazon SQS quotas).
-pub const MAX_ENTRIES_PER_BATCH: usize = 10;
-
 /// The lowest timeout drawn, in percent of the step.
 pub const JITTER_FLOOR_PERCENT: u64 = 75;
 
-/// Which schedule a retried message follows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    /// Trouble that passes: exponential backoff up to the cap.
-    Backoff,
-    /// A configuration error: a short fixed timeout.
-    Fixed,
-}
+pub use crate::codes::Kind;
 
-/// The schedule a retry with `code` follows. Unknown codes back off: waiting longer never loses
-/// a message, dead-lettering too soon would.
+/// The schedule a retry with `code` follows (`codes::traits`, the one table keyed by code).
 pub fn kind_of(code: &str) -> Kind {
-    match code {
-        codes::NO_DESTINATION
-        | codes::SECRET_NOT_FOUND
-        | codes::SECRET_MALFORMED
-        | codes::SECRET_MISSING_ACCOUNT_ID
-        | codes::SECRET_MISSING_PASSCODE
-        | codes::UNKNOWN_REGION
-        | codes::CLEVERTAP_INVALID_REQUEST
-        | codes::INVALID_SQS_RECORD
-        // A rejected event whose letter was not written (no queue configured, or SQS refusing
-        // it): SQS's own redrive takes it to the dead-letter queue soon instead.
-        | codes::DEAD_LETTER_FAILED => Kind::Fixed,
-        _ => Kind::Backoff,
-    }
+    codes::traits(code).schedule
 }
 
 /// The visibility schedule, in whole seconds (SQS's unit).

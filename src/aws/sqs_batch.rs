@@ -6,7 +6,8 @@ use aws_sdk_sqs::error::BuildError;
 use aws_sdk_sqs::operation::send_message_batch::SendMessageBatchOutput;
 use aws_sdk_sqs::types::{MessageAttributeValue, SendMessageBatchRequestEntry};
 
-/// SQS `SendMessageBatch` takes at most 10 entries (Amazon SQS quotas).
+/// SQS `SendMessageBatch` and `ChangeMessageVisibilityBatch` take at most 10 entries (Amazon SQS
+/// quotas).
 pub const MAX_ENTRIES_PER_BATCH: usize = 10;
 /// SQS's limit on one batch's total size, bodies and attributes included: 256 KiB (Amazon SQS
 /// quotas). A single message can be no larger either.

@@ -2,8 +2,9 @@
 //! succeeding or failing alone. A change that fails costs nothing but time: the message comes
 //! back after the queue's own visibility timeout.
 
+use crate::aws::sqs_batch::MAX_ENTRIES_PER_BATCH;
 use crate::ports::MessageVisibility;
-use crate::visibility::{MAX_ENTRIES_PER_BATCH, VisibilityChange, VisibilityError};
+use crate::visibility::{VisibilityChange, VisibilityError};
 use std::sync::Arc;
 
 /// The real one: SQS `ChangeMessageVisibilityBatch`, with the client built once per container

@@ -96,37 +96,15 @@ impl Verdict {
     }
 }
 
-/// What a whole request's answer says about CleverTap itself, for the account's gate
-/// (`delivery::gate`): its circuit breaker and its adaptive concurrency bound.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Health {
-    /// CleverTap did not answer usefully: 5xx (not 501), a timeout, no connection. Counts
-    /// towards opening the account's circuit.
-    Down,
-    /// CleverTap answered 429: too many requests in flight. Lowers the account's bound; it
-    /// answered, so it closes the circuit.
-    Throttled,
-    /// CleverTap answered (a 2xx, a 400/413, a 401/403, any other status): it is up.
-    Answered,
-    /// The request never reached CleverTap (it could not be built): says nothing.
-    Unknown,
-}
+pub use crate::codes::Health;
 
 impl Verdict {
     /// What this verdict on a whole request says about CleverTap's health, from its reason
     /// code: the one mapping of failures to the circuit breaker and the adaptive bound.
     pub fn health(&self) -> Health {
-        let Some(reason) = self.reason() else {
-            return Health::Answered;
-        };
-        match reason.code.as_ref() {
-            codes::CLEVERTAP_UNAVAILABLE
-            | codes::CLEVERTAP_TIMEOUT
-            | codes::CLEVERTAP_UNREACHABLE => Health::Down,
-            codes::CLEVERTAP_THROTTLED => Health::Throttled,
-            codes::CLEVERTAP_INVALID_REQUEST => Health::Unknown,
-            _ => Health::Answered,
-        }
+        self.reason().map_or(Health::Answered, |reason| {
+            codes::traits(&reason.code).health
+        })
     }
 }
 

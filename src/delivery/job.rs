@@ -279,24 +279,13 @@ impl<T: Transport> Job<'_, T> {
                             result.accepted(item);
                             continue;
                         };
-                        match classify(&failure) {
-                            Verdict::Discarded => result.discarded(item),
-                            Verdict::Reject(reason) | Verdict::Split(reason) => {
-                                result.give(item, Outcome::Rejected(reason));
-                            }
-                            Verdict::RetryNow { reason, throttled } => {
-                                result.stats.throttled += u32::from(throttled);
+                        match act(&mut result, classify(&failure), &[item], false) {
+                            Then::Done | Then::Split => {}
+                            Then::Again(reason) => {
                                 again.push(item);
                                 again_reason.get_or_insert(reason);
                             }
-                            Verdict::Unclear(reason) => unclear.add(&[item], reason),
-                            Verdict::RetryLater {
-                                reason,
-                                credentials,
-                            } => {
-                                result.credentials_rejected |= credentials;
-                                result.give(item, Outcome::Retry(reason));
-                            }
+                            Then::Unclear(reason) => unclear.add(&[item], reason),
                         }
                     }
                     if !again.is_empty() {
@@ -389,24 +378,7 @@ impl<T: Transport> Job<'_, T> {
             result.accepted(item);
             return result;
         };
-        match classify(&failure) {
-            Verdict::Discarded => result.discarded(item),
-            Verdict::Reject(reason) | Verdict::Split(reason) => {
-                result.give(item, Outcome::Rejected(reason));
-            }
-            Verdict::RetryNow { reason, throttled } => {
-                result.stats.throttled += u32::from(throttled);
-                result.give(item, left_for_later(&reason, "sent twice"));
-            }
-            Verdict::Unclear(reason) => result.give(item, left_for_later(&reason, "sent twice")),
-            Verdict::RetryLater {
-                reason,
-                credentials,
-            } => {
-                result.credentials_rejected |= credentials;
-                result.give(item, Outcome::Retry(reason));
-            }
-        }
+        act(&mut result, classify(&failure), &[item], true);
         result
     }
 
@@ -419,17 +391,9 @@ impl<T: Transport> Job<'_, T> {
         batch: Batch,
         failure: &Failure,
     ) {
-        match classify(failure) {
-            Verdict::Discarded => {
-                for &item in &batch.items {
-                    result.discarded(item);
-                }
-            }
-            Verdict::Reject(reason) => result.give_all(&batch.items, Outcome::Rejected(reason)),
-            Verdict::Split(reason) if batch.items.len() == 1 => {
-                result.give_all(&batch.items, Outcome::Rejected(reason));
-            }
-            Verdict::Split(_) => {
+        match act(result, classify(failure), &batch.items, false) {
+            Then::Done => {}
+            Then::Split => {
                 result.stats.splits += 1;
                 let mut first = batch.items;
                 let second = first.split_off(first.len() / 2);
@@ -443,22 +407,12 @@ impl<T: Transport> Job<'_, T> {
                     });
                 }
             }
-            Verdict::RetryNow { reason, throttled } => {
-                result.stats.throttled += u32::from(throttled);
-                work.push(Batch {
-                    items: batch.items,
-                    attempt: batch.attempt + 1,
-                    last_failure: Some(reason),
-                });
-            }
-            Verdict::Unclear(reason) => unclear.add(&batch.items, reason),
-            Verdict::RetryLater {
-                reason,
-                credentials,
-            } => {
-                result.credentials_rejected |= credentials;
-                result.give_all(&batch.items, Outcome::Retry(reason));
-            }
+            Then::Again(reason) => work.push(Batch {
+                items: batch.items,
+                attempt: batch.attempt + 1,
+                last_failure: Some(reason),
+            }),
+            Then::Unclear(reason) => unclear.add(&batch.items, reason),
         }
     }
 
@@ -557,4 +511,56 @@ fn failure_code(failure: &Failure) -> std::borrow::Cow<'static, str> {
     classify(failure)
         .reason()
         .map_or("clevertap_discarded".into(), |r| r.code.clone())
+}
+/// What is left to do with items once their verdict is acted on.
+enum Then {
+    /// Each item has its outcome.
+    Done,
+    /// Send them again after a backoff step (CleverTap took none of them).
+    Again(Reason),
+    /// CleverTap may hold them: send each once more, alone.
+    Unclear(Reason),
+    /// Several records refused together: send each half on its own.
+    Split,
+}
+
+/// Acts on `classify`'s verdict for `items` (one record, or a whole request): the one place a
+/// verdict becomes outcomes and counters. On an item's last send (`last_send`), a verdict that
+/// would send it again leaves it for the next delivery instead; a split of one record rejects it.
+fn act(result: &mut ChunkResult, verdict: Verdict, items: &[usize], last_send: bool) -> Then {
+    match verdict {
+        Verdict::Discarded => {
+            for &item in items {
+                result.discarded(item);
+            }
+            Then::Done
+        }
+        Verdict::Split(_) if items.len() > 1 => Then::Split,
+        Verdict::Reject(reason) | Verdict::Split(reason) => {
+            result.give_all(items, Outcome::Rejected(reason));
+            Then::Done
+        }
+        Verdict::RetryNow { reason, throttled } => {
+            result.stats.throttled += u32::from(throttled);
+            if last_send {
+                result.give_all(items, left_for_later(&reason, "sent twice"));
+                Then::Done
+            } else {
+                Then::Again(reason)
+            }
+        }
+        Verdict::Unclear(reason) if last_send => {
+            result.give_all(items, left_for_later(&reason, "sent twice"));
+            Then::Done
+        }
+        Verdict::Unclear(reason) => Then::Unclear(reason),
+        Verdict::RetryLater {
+            reason,
+            credentials,
+        } => {
+            result.credentials_rejected |= credentials;
+            result.give_all(items, Outcome::Retry(reason));
+            Then::Done
+        }
+    }
 }
