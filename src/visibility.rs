@@ -6,12 +6,10 @@
 //! that never heals by itself (or a rejected event whose dead letter was not written) waits a
 //! short fixed time, so it reaches the dead-letter queue
 //! after `MaxReceiveCount` receives in reasonable time. Which message gets which timeout is
-//! decided in `entrypoints::sqs::visibility`.
+//! decided in `sources::sqs::backoff`.
 //!
-//! The port that applies it sits behind a small trait so the handler is tested with a fake.
-//! The real one is SQS `ChangeMessageVisibilityBatch`, 10 entries a call, each entry
-//! succeeding or failing alone. A change that fails costs nothing but time: the message comes
-//! back after the queue's own visibility timeout.
+//! Which schedule a code follows is `codes::traits`. The port that applies it is
+//! `ports::MessageVisibility`; the real one is `aws::sqs_visibility`.
 
 use crate::codes;
 use crate::config::Config;

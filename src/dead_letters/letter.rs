@@ -1,12 +1,9 @@
 //! Dead-lettering of rejected events (docs/contracts.md §3). A dead letter is redrivable as it is: its
 //! body is the rejected events only and its attributes copy the routing (`destinationId`) and say
 //! why (`rejectionCode`, `rejectionMessage`, `sourceMessageId`). Attribute values hold only the
-//! characters SQS accepts, so a letter is never refused for what an event or a reason echoes. The
-//! sender sits behind a small trait so the handler is tested with a fake; the real one is SQS
-//! `SendMessageBatch`, packed within SQS's limits, each failed entry reported on its own so only
-//! its message is retried; a batch SQS refuses as a whole is sent again letter by letter, so one
-//! bad letter never holds back the others. Splitting a group's rejected items into letters is
-//! the handler's (`entrypoints::dead_letters`).
+//! characters SQS accepts, so a letter is never refused for what an event or a reason echoes.
+//! Splitting a unit's rejected items into letters is `crate::dead_letters`'s; the sender is the
+//! port `ports::DeadLetterSink`, whose real one is `aws::dead_letter_queue`.
 
 use crate::outcome::Reason;
 use std::borrow::Cow;

@@ -6,7 +6,7 @@ use crate::engine::prepare::Prepared;
 use crate::regulation::Regulation;
 
 /// What a group's dead letters are made of: its items as they came. Each letter carries some of
-/// the rejected ones (`entrypoints::dead_letters` splits them by SQS's size limit, never
+/// the rejected ones (`crate::dead_letters` splits them by SQS's size limit, never
 /// mid-item), in a body that can be redriven as it is.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Rejections<'r, 'a> {

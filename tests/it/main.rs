@@ -5,6 +5,7 @@ mod credentials;
 mod deletion;
 mod delivery;
 mod delivery_logs;
+mod docs;
 mod lambda;
 mod lambda_e2e;
 mod lambda_invoke;
