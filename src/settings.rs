@@ -192,6 +192,18 @@ pub struct DestinationSettings {
 /// `previousWebhookToken` together): each one is compared with every request's token.
 pub const MAX_WEBHOOK_TOKENS: usize = 4;
 
+/// What a JSON error of a secret says, without its text: serde_json's messages can quote values
+/// ("invalid type: string \"...\""), so only the category and position are kept.
+pub fn json_error_without_text(e: &serde_json::Error) -> String {
+    format!(
+        "{:?} error at line {} column {}",
+        e.classify(),
+        e.line(),
+        e.column()
+    )
+    .to_lowercase()
+}
+
 impl DestinationSettings {
     /// Every webhook token accepted for this destination: the current one first.
     pub fn webhook_tokens(&self) -> impl Iterator<Item = &Secret> {
@@ -462,15 +474,7 @@ impl DestinationSettings {
     pub fn from_json(text: &str) -> Result<Self, SettingsError> {
         let mut raw: RawSettings =
             serde_json::from_str(text).map_err(|e| SettingsError::Malformed {
-                // serde_json's messages can quote values ("invalid type: string \"...\""): keep
-                // only the category and position, never the text.
-                detail: format!(
-                    "{:?} error at line {} column {}",
-                    e.classify(),
-                    e.line(),
-                    e.column()
-                )
-                .to_lowercase(),
+                detail: json_error_without_text(&e),
             })?;
         let account_id = raw
             .account_id

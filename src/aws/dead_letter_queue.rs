@@ -201,19 +201,8 @@ impl DeadLetterSink for SqsDeadLetterQueue {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dead_letters::letter::tests::letter;
     use crate::outcome::Reason;
-
-    fn letter(body: &str) -> DeadLetter {
-        DeadLetter::new(
-            body.to_owned(),
-            &Reason::new("invalid_json", "bad"),
-            Origin {
-                destination_id: Some("dest-1"),
-                source_message_id: Some("m-1"),
-                message_group_id: None,
-            },
-        )
-    }
 
     fn queue(url: &str) -> SqsDeadLetterQueue {
         let config = aws_sdk_sqs::Config::builder()

@@ -347,14 +347,7 @@ impl StaticSource {
     pub fn from_json(text: &str) -> Result<Self, StaticSourceError> {
         let raw: HashMap<String, Box<serde_json::value::RawValue>> = serde_json::from_str(text)
             .map_err(|e| StaticSourceError::NotAnObject {
-                // Category and position only: serde's text can quote values.
-                detail: format!(
-                    "{:?} error at line {} column {}",
-                    e.classify(),
-                    e.line(),
-                    e.column()
-                )
-                .to_lowercase(),
+                detail: crate::settings::json_error_without_text(&e),
             })?;
         let mut destinations = HashMap::with_capacity(raw.len());
         for (id, settings) in raw {

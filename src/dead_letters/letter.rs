@@ -221,10 +221,11 @@ impl DeadLetterError {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn letter(body: &str) -> DeadLetter {
+    /// A letter of `body` with fixed reason and origin.
+    pub(crate) fn letter(body: &str) -> DeadLetter {
         DeadLetter::new(
             body.to_owned(),
             &Reason::new("invalid_json", "bad"),
