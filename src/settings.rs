@@ -128,7 +128,8 @@ impl ConsentSettings {
 pub struct GenericConsent {
     /// `provider`, as the events name it in `context.consentManagement.provider`.
     pub provider: Box<str>,
-    /// `resolutionStrategy`: used for the `custom` provider (other providers take the event's).
+    /// `resolutionStrategy`: used for the `custom` provider (other providers take the event's);
+    /// `"or"` is Or, any other string or none is And, as rudder-server reads it.
     pub resolution_strategy: ResolutionStrategy,
     /// `consents[].consent`, never empty.
     pub consents: Vec<Box<str>>,
@@ -328,15 +329,8 @@ fn consent_settings(raw: &RawSettings) -> Result<ConsentSettings, SettingsError>
             Some(_) => Err(malformed(format!("{name}.{field} must be a string"))),
         };
         let provider = text("provider")?;
-        let resolution_strategy = match text("resolutionStrategy")? {
-            "" | "and" => ResolutionStrategy::And,
-            "or" => ResolutionStrategy::Or,
-            _ => {
-                return Err(malformed(format!(
-                    "{name}.resolutionStrategy must be \"and\" or \"or\""
-                )));
-            }
-        };
+        // rudder-server's `switch`: "or" is Or, any other string (or none) And.
+        let resolution_strategy = ResolutionStrategy::from_name(text("resolutionStrategy")?);
         let consents = match fields.get("consents") {
             None | Some(Value::Null) => Vec::new(),
             Some(Value::Array(list)) => {
@@ -698,7 +692,7 @@ mod tests {
             ),
             (r#","consentManagement":[7]"#, "consentManagement[0]"),
             (
-                r#","consentManagement":[{"provider":"custom","resolutionStrategy":"secret-xor"}]"#,
+                r#","consentManagement":[{"provider":"custom","resolutionStrategy":["secret-xor"]}]"#,
                 "consentManagement[0].resolutionStrategy",
             ),
             (

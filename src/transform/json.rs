@@ -304,14 +304,15 @@ fn string_end(bytes: &[u8], start: usize) -> Result<usize, WriteError> {
 }
 
 /// Writes `raw` (validated JSON text) as `JSON.stringify(value)` would, wrapped in a JSON string:
-/// what RudderStack sends for a nested property. `scratch` is reused between calls.
+/// what RudderStack sends for a nested property, its keys in production order (`order.rs`).
+/// `scratch` is reused between calls.
 pub fn write_stringified(
     out: &mut String,
-    raw: &str,
+    raw: super::reader::Raw<'_>,
     scratch: &mut String,
 ) -> Result<(), WriteError> {
     scratch.clear();
-    write_canonical(scratch, raw)?;
+    super::order::write_ordered(scratch, raw)?;
     write_str(out, scratch);
     Ok(())
 }

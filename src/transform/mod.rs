@@ -20,6 +20,8 @@ mod ids;
 pub mod json;
 pub(crate) mod reader;
 mod record;
+mod order;
+mod path;
 mod track;
 pub(crate) mod ts;
 pub(crate) mod value;
@@ -37,9 +39,14 @@ use std::borrow::Cow;
 pub mod codes {
     // Filtered: dropped on purpose, not an error (nothing is sent, dead-lettered or retried).
 
-    /// A RudderStack message type CleverTap's destination does not take (group, reset, record,
-    /// in any letter case): RudderStack's processor filters these too.
+    /// A message type other than identify, track, page, screen and alias (trimmed, in any
+    /// letter case: group, reset, record, anything else): RudderStack's processor filters these
+    /// too.
     pub const FILTERED_MESSAGE_TYPE: &str = "filtered_message_type";
+    /// The event's `integrations` object does not send it to CleverTap (`"CleverTap": false`,
+    /// `"All": false` without `"CleverTap": true`, or not an object): RudderStack's processor
+    /// routes it to no CleverTap destination.
+    pub const INTEGRATION_DISABLED: &str = "integration_disabled";
     /// `context.consentManagement.deniedConsentIds` denies consent the destination's consent
     /// settings require (rudder-server's consent rules).
     pub const CONSENT_DENIED: &str = "consent_denied";
@@ -56,10 +63,10 @@ pub mod codes {
     pub const NOT_AN_OBJECT: &str = "not_an_object";
     /// A value the mapping writes is nested deeper than `json::MAX_NESTING` levels.
     pub const TOO_DEEP: &str = "too_deep";
-    /// `type` is absent, null or empty.
+    /// `type` is absent, falsy or blank.
     pub const MISSING_TYPE: &str = "missing_type";
-    /// `type` is not identify, track, page, screen or alias (in any letter case), nor a
-    /// filtered RudderStack type.
+    /// `type` is not a string, or one of identify, track, page, screen and alias padded with
+    /// white space (RudderStack's processor trims it, its transformer does not).
     pub const UNSUPPORTED_TYPE: &str = "unsupported_type";
     /// Neither a userId (or trait id) nor an anonymousId. Deliberate deviation: the reference
     /// sends a record without identity, which CleverTap refuses (code 523).
@@ -350,6 +357,10 @@ fn event_type(ev: &Event<'_>) -> Result<Type, Reason> {
             "the event type must be a string",
         ));
     };
+    // rudder-server refuses a blank type (status 400) before its filter.
+    if name.trim().is_empty() {
+        return Err(Reason::new(codes::MISSING_TYPE, "the event type is blank"));
+    }
     const TYPES: [(&str, Type); 5] = [
         ("identify", Type::Identify),
         ("track", Type::Track),

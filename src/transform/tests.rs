@@ -121,12 +121,14 @@ fn context_traits_fill_in_mapped_keys_and_override_custom_traits_as_the_referenc
 
 #[test]
 fn nested_traits_become_json_text_except_subscription_categories_and_nulls_are_dropped() {
+    // Issue 23, rule 2: the JSON text's keys are in production order (this test wrote them in
+    // input order before: `{"zip":"1","n":2.5}`).
     let r = one(
         r#"{"type":"identify","userId":"u1","traits":{"address":{"zip":"1","n":2.50},"tags":["a",1e21],"category-unsubscribe":{"email":["M"]},"category-resubscribe":{"sms":["N"]},"gone":null}}"#,
     );
     assert_eq!(
         r["profileData"],
-        json!({"address":"{\"zip\":\"1\",\"n\":2.5}","tags":"[\"a\",1e+21]","category-unsubscribe":{"email":["M"]},"category-resubscribe":{"sms":["N"]}})
+        json!({"address":"{\"n\":2.5,\"zip\":\"1\"}","tags":"[\"a\",1e+21]","category-unsubscribe":{"email":["M"]},"category-resubscribe":{"sms":["N"]}})
     );
 }
 
@@ -573,25 +575,27 @@ fn alias_ties_the_user_id_to_the_previous_id() {
 }
 
 #[test]
-fn the_event_type_is_case_insensitive_and_a_missing_or_unknown_type_is_rejected() {
+fn the_event_type_is_case_insensitive_and_a_missing_padded_or_non_string_type_is_rejected() {
     assert_eq!(
         one(r#"{"type":"TrAcK","userId":"u1","event":"E"}"#)["evtName"],
         "E"
     );
     assert_eq!(code(r#"{"userId":"u1"}"#), "missing_type");
     assert_eq!(code(r#"{"type":"","userId":"u1"}"#), "missing_type");
+    assert_eq!(code(r#"{"type":"  ","userId":"u1"}"#), "missing_type");
     assert_eq!(code(r#"{"type":null,"userId":"u1"}"#), "missing_type");
+    assert_eq!(code(r#"{"type":5,"userId":"u1"}"#), "unsupported_type");
+    // rudder-server trims before its filter, the transformer does not: rejected, not filtered.
     assert_eq!(
-        code(r#"{"type":"purchase","userId":"u1"}"#),
+        code(r#"{"type":" track ","userId":"u1","event":"E"}"#),
         "unsupported_type"
     );
-    assert_eq!(code(r#"{"type":5,"userId":"u1"}"#), "unsupported_type");
 }
 
 #[test]
-fn group_reset_and_record_are_filtered_as_rudderstack_filters_them_and_unknown_types_are_rejected()
-{
-    for kind in ["group", "GROUP", " Group ", "reset", "Record"] {
+fn every_type_outside_the_five_is_filtered_as_rudderstack_filters_it() {
+    // Issue 23, rule 6: "purchase" was rejected (`unsupported_type`) before.
+    for kind in ["group", "GROUP", " Group ", "reset", "Record", "purchase", " Unknown ", "grou p"] {
         // Filtered before anything else is looked at: no ids needed.
         let event = format!(r#"{{"type":"{kind}","messageId":"m-1","groupId":"g"}}"#);
         assert_eq!(
@@ -604,11 +608,43 @@ fn group_reset_and_record_are_filtered_as_rudderstack_filters_them_and_unknown_t
             Some("m-1")
         );
     }
-    for kind in ["purchase", "groups", "grou p"] {
-        let event = format!(r#"{{"type":"{kind}","userId":"u1"}}"#);
-        assert_eq!(code(&event), "unsupported_type", "{kind}");
+}
+
+#[test]
+fn an_integrations_object_that_turns_clevertap_off_filters_the_event() {
+    let with = |integrations: &str| {
+        format!(
+            r#"{{"type":"track","userId":"u1","event":"E","integrations":{integrations}}}"#
+        )
+    };
+    for off in [
+        r#"{"CleverTap":false}"#,
+        r#"{"All":false}"#,
+        r#"{"All":false,"Amplitude":true}"#,
+        r#"{"All":false,"CleverTap":"yes"}"#,
+        r#"{"All":"false","CleverTap":true}"#,
+        r#"{"All":null}"#,
+        r#"[]"#,
+        r#""CleverTap""#,
+        r#"null"#,
+    ] {
+        assert_eq!(
+            filtered_with(&with(off), DEFAULT),
+            "integration_disabled",
+            "{off}"
+        );
+    }
+    for on in [
+        r#"{}"#,
+        r#"{"All":true}"#,
+        r#"{"All":false,"CleverTap":true}"#,
+        r#"{"All":false,"CleverTap":{"deviceTokenType":"fcm"}}"#,
+        r#"{"All":true,"CleverTap":"yes","clevertap":false}"#,
+    ] {
+        assert_eq!(one(&with(on))["evtName"], "E", "{on}");
     }
 }
+
 
 fn settings_with(extra: &str) -> DestinationSettings {
     let text = format!(r#"{{"accountId":"A","passcode":"p","trackAnonymous":true{extra}}}"#);

@@ -7,6 +7,8 @@
 
 use super::event::{Event, Field, Raw, RawPairs};
 use super::ids::Ids;
+use super::order::key_cmp;
+use super::path::{self, is_path};
 use super::record::{Members, RecordBuf, RecordWriter, Val, converted};
 use super::ts::ts;
 use super::value::{Kind, as_str, js_lower_eq, js_to_string, js_trim, kind, present, truthy};
@@ -185,11 +187,27 @@ fn order_data<'a>(props: Option<&RawPairs<'a>>) -> Result<Members<'a>, Rejection
     if let Some(v) = prop("products") {
         data.insert(Cow::Borrowed("Items"), Val::Flat(v));
     }
-    for (k, v) in props.into_iter().flat_map(RawPairs::iter) {
-        if CHARGED_EXCLUDED.contains(&k.as_ref()) || RESERVED.contains(&k.as_ref()) {
+    // The reference's `extractCustomFields` with its path setter (`path.rs`): a dotted key
+    // builds an object, taken in production order (index keys first, then bytewise).
+    let mut keys: Vec<&Cow<'a, str>> = props
+        .into_iter()
+        .flat_map(RawPairs::iter)
+        .map(|(k, _)| k)
+        .filter(|k| !CHARGED_EXCLUDED.contains(&k.as_ref()) && !RESERVED.contains(&k.as_ref()))
+        .collect();
+    let paths = keys.iter().any(|k| is_path(k));
+    if paths {
+        keys.sort_by(|a, b| key_cmp(a, b));
+    }
+    for k in keys {
+        let Some(v) = props.and_then(|p| p.get(k)).copied() else {
             continue;
-        }
-        if let Some(val) = converted(k, *v) {
+        };
+        if paths && is_path(k) {
+            path::set(&mut data, k, v, |key, raw| converted(key, raw)).map_err(|e| {
+                Rejection::new(codes::INVALID_PROPERTIES, e.describe("property"))
+            })?;
+        } else if let Some(val) = converted(k, v) {
             data.insert(k.clone(), val);
         }
     }
