@@ -3,12 +3,17 @@
 
 use super::event::{Event, Raw, RawPairs};
 use super::record::{Members, RecordBuf, RecordWriter, Val};
-use super::ts::ts;
+use super::ts::{event_ts, ts};
+use crate::settings::MappingOptions;
 use super::value::{present, truthy};
 use super::{Rejection, codes};
 use std::borrow::Cow;
 
-pub fn alias<'a>(ev: &Event<'a>, buf: &mut RecordBuf) -> Result<(), Rejection> {
+pub fn alias<'a>(
+    ev: &Event<'a>,
+    opts: MappingOptions,
+    buf: &mut RecordBuf,
+) -> Result<(), Rejection> {
     let Some(user) = present(ev.user_id) else {
         return Err(Rejection::new(
             codes::MISSING_USER_ID,
@@ -30,7 +35,8 @@ pub fn alias<'a>(ev: &Event<'a>, buf: &mut RecordBuf) -> Result<(), Rejection> {
     ]
     .into_iter()
     .find(|r| truthy(*r))
-    .flatten());
+    .flatten())
+    .or_else(|| event_ts(opts, ev));
 
     let mut profile = Members::with_capacity(1);
     profile.insert(Cow::Borrowed("identity"), Val::Flat(user));

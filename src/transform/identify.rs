@@ -9,7 +9,7 @@ use super::order::key_cmp;
 use super::path::{self, is_path};
 use super::record::{KEPT_NESTED, Members, PROTO, RecordBuf, RecordWriter, Val};
 use super::track::RESERVED;
-use super::ts::ts;
+use super::ts::{event_ts, ts};
 use super::value::{Kind, as_str, js_to_string, kind, present, truthy};
 use super::{Rejection, codes, traits_object};
 use crate::settings::MappingOptions;
@@ -146,37 +146,41 @@ pub fn identify(
         }
     }
 
+    // With objectId mapping only truthy ids count (`if (anonymousId)`, `if (userId)`).
     let object_id = if opts.enable_object_id_mapping {
-        ids.anonymous
+        ids.object_id()
     } else {
         None
     };
-    if let (Some(_), Some(user)) = (object_id, ids.user) {
+    if let (Some(_), Some(user)) = (object_id, ids.truthy_user()) {
         profile.insert(Cow::Borrowed("identity"), Val::Flat(user));
     }
 
     let stamp = ts([member(traits, "ts"), member(ctx, "ts")]
         .into_iter()
         .find(|r| truthy(*r))
-        .flatten());
+        .flatten())
+    .or_else(|| event_ts(opts, ev));
 
     let mut w = RecordWriter::new(buf);
     w.text("type", "profile");
     w.members("profileData", &profile, true)
         .map_err(Rejection::from_write)?;
     w.ts(stamp);
-    match (object_id, ids.user) {
+    let identity = if opts.enable_object_id_mapping {
+        ids.truthy_user()
+    } else {
+        ids.user.or(ids.anonymous)
+    };
+    match (object_id, identity) {
         (Some(anon), _) => w.id("objectId", anon),
-        (None, Some(user)) => w.id("identity", user),
-        (None, None) => match ids.anonymous {
-            Some(anon) => w.id("identity", anon),
-            None => {
-                return Err(Rejection::new(
-                    codes::MISSING_IDS,
-                    "the event has neither userId nor anonymousId",
-                ));
-            }
-        },
+        (None, Some(id)) => w.id("identity", id),
+        (None, None) => {
+            return Err(Rejection::new(
+                codes::MISSING_IDS,
+                "the event has neither userId nor anonymousId",
+            ));
+        }
     }
     .map_err(Rejection::from_write)?;
     w.finish();
@@ -262,10 +266,11 @@ fn custom_traits<'a>(
 /// its `chromeKeys`, when defined and not null, go in `keys` whatever the type, without nulls,
 /// empty objects or empty arrays (the reference cleans the whole token record that way).
 fn device_token(ev: &Event<'_>, anon: Raw<'_>, buf: &mut RecordBuf) -> Result<(), Rejection> {
+    // Any truthy string or number is sent as it is (a numeric token stays a number).
     let Some(token) = ev
         .context
         .device_token
-        .filter(|t| kind(*t) == Kind::String && truthy(Some(*t)))
+        .filter(|t| matches!(kind(*t), Kind::String | Kind::Number) && truthy(Some(*t)))
     else {
         return Ok(());
     };

@@ -223,6 +223,14 @@ impl<'b> RecordWriter<'b> {
                 self.key("ts");
                 super::json::write_f64(&mut self.buf.text, n);
             }
+            Some(Ts::Kept(raw)) => {
+                // Nested too deep to write: no ts, as for any value that is no time.
+                let mut text = String::new();
+                if write_canonical(&mut text, raw.get()).is_ok() {
+                    self.key("ts");
+                    self.buf.text.push_str(&text);
+                }
+            }
         }
     }
 

@@ -10,7 +10,7 @@ use super::ids::Ids;
 use super::order::key_cmp;
 use super::path::{self, is_path};
 use super::record::{Members, RecordBuf, RecordWriter, Val, converted};
-use super::ts::ts;
+use super::ts::{event_ts, ts};
 use super::value::{Kind, as_str, js_lower_eq, js_to_string, js_trim, kind, present, truthy};
 use super::{Rejection, codes};
 use crate::settings::MappingOptions;
@@ -58,10 +58,12 @@ pub fn event(
     };
     let prop = |key: &str| props.and_then(|p| p.get(key)).copied();
 
+    // `get(message.event).toString().toLowerCase()`: an array name is joined with commas, so
+    // `["Order Completed"]` is Order Completed too.
     let order_completed = ev
         .event
-        .and_then(as_str)
-        .is_some_and(|name| js_lower_eq(&name, "order completed"));
+        .filter(|e| truthy(Some(*e)) && matches!(kind(*e), Kind::String | Kind::Array))
+        .is_some_and(|e| js_lower_eq(&js_to_string(e), "order completed"));
 
     // A plain event passes its properties on as they are (already one value per key).
     let (name, charged_data): (Cow<'_, str>, Option<Members<'_>>) = if order_completed {
@@ -88,12 +90,19 @@ pub fn event(
         (None, None) => w.converted_members("evtData", &RawPairs::default()),
     }
     .map_err(Rejection::from_write)?;
-    w.ts(ts(prop("ts")));
+    w.ts(ts(prop("ts")).or_else(|| event_ts(opts, ev)));
     w.text("type", "event");
-    let written = match (opts.enable_object_id_mapping, ids.anonymous, ids.user) {
-        (true, Some(anon), _) => w.id("objectId", anon),
-        (_, _, Some(user)) => w.id("identity", user),
-        (false, Some(anon), None) => w.id("identity", anon),
+    // As the reference: with objectId mapping a truthy anonymousId is the objectId, else a
+    // truthy user id the identity; without it the first present user id, else anonymousId.
+    let written = match (
+        opts.enable_object_id_mapping,
+        ids.object_id(),
+        ids.truthy_user(),
+        ids.user.or(ids.anonymous),
+    ) {
+        (true, Some(anon), _, _) => w.id("objectId", anon),
+        (true, None, Some(user), _) => w.id("identity", user),
+        (false, _, _, Some(id)) => w.id("identity", id),
         _ => {
             return Err(Rejection::new(
                 codes::MISSING_IDS,
