@@ -93,9 +93,12 @@ impl Part {
     }
 }
 
-/// Whether `key` needs the path setter: it holds a dot or a backslash, or could be read as an
-/// integer. Other keys are stored as they are.
+/// Whether `key` needs the path setter: it is empty (ignored), holds a dot or a backslash, or
+/// could be read as an integer. Other keys are stored as they are.
 pub fn is_path(key: &str) -> bool {
+    if key.is_empty() {
+        return true;
+    }
     let word = key
         .as_bytes()
         .first()

@@ -9,10 +9,12 @@ use serde_json::{Value, json};
 const DEFAULT: MappingOptions = MappingOptions {
     track_anonymous: true,
     enable_object_id_mapping: false,
+    event_timestamp_as_ts: false,
 };
 const OBJECT_ID: MappingOptions = MappingOptions {
     track_anonymous: true,
     enable_object_id_mapping: true,
+    event_timestamp_as_ts: false,
 };
 
 fn records_with<'s>(event: &str, opts: impl Into<TransformOptions<'s>>) -> Vec<Value> {
@@ -1135,10 +1137,10 @@ proptest! {
         object_id in any::<bool>(),
         anonymous in any::<bool>(),
     ) {
-        let mapping = MappingOptions { track_anonymous: anonymous, enable_object_id_mapping: object_id };
+        let mapping = MappingOptions { track_anonymous: anonymous, enable_object_id_mapping: object_id, event_timestamp_as_ts: false };
         let settings = filtering_settings();
         let text = v.to_string();
-        for opts in [TransformOptions::from(mapping), TransformOptions { mapping, filters: &settings.filters }] {
+        for opts in [TransformOptions::from(mapping), TransformOptions { mapping, filters: &settings.filters, dynamic: None }] {
             match transform_event(&text, opts).result {
                 Mapped::Records(records) => {
                     prop_assert!(!records.is_empty());
