@@ -627,8 +627,16 @@ mod tests {
                 "unknown_region",
             ),
             (
-                r#"{"accountId":"A","passcode":"pc-secret-9","trackAnonymous":"pc-secret-9"}"#,
-                "secret_malformed",
+                r#"{"accountId":"{{ event.a || }}","passcode":"pc-secret-9"}"#,
+                "secret_missing_account_id",
+            ),
+            (
+                r#"{"accountId":"A","passcode":"{{ event.a || \" \" }}"}"#,
+                "secret_missing_passcode",
+            ),
+            (
+                r#"{"accountId":"A","passcode":"pc-secret-9","region":"{{ event.r || evil }}"}"#,
+                "unknown_region",
             ),
         ];
         for (text, code) in cases {
@@ -637,6 +645,49 @@ mod tests {
             assert!(!err.to_string().contains("pc-secret-9"), "{err}");
             assert!(!err.to_string().contains("123456"), "{err}");
         }
+    }
+
+    #[test]
+    fn switches_are_on_when_javascript_finds_them_truthy() {
+        // Issue 23, rule 3: a string other than "true"/"false" was `secret_malformed` before,
+        // and "false" was off.
+        for (value, on) in [
+            ("true", true),
+            ("\"false\"", true),
+            ("\"no\"", true),
+            ("1", true),
+            ("{}", true),
+            ("false", false),
+            ("\"\"", false),
+            ("0", false),
+            ("null", false),
+        ] {
+            let s = with(&format!(
+                r#","trackAnonymous":{value},"enableObjectIdMapping":{value},"eventTimestampAsTs":{value}"#
+            ))
+            .unwrap();
+            assert_eq!(s.mapping.track_anonymous, on, "{value}");
+            assert_eq!(s.mapping.enable_object_id_mapping, on, "{value}");
+            assert_eq!(s.mapping.event_timestamp_as_ts, on, "{value}");
+        }
+        assert!(!with("").unwrap().mapping.event_timestamp_as_ts);
+    }
+
+    #[test]
+    fn templates_give_their_default_and_are_kept_for_each_event() {
+        let s = with(
+            r#","region":"{{ event.context.region || \"in1\" }}","trackAnonymous":"{{ event.x || }}","enableObjectIdMapping":"{{ event.y || false }}""#,
+        )
+        .unwrap();
+        assert_eq!(s.region, Region::In1);
+        assert!(!s.mapping.track_anonymous);
+        // The default is text: "false" is a non-empty string, on.
+        assert!(s.mapping.enable_object_id_mapping);
+        assert!(s.dynamic.is_some());
+        assert!(with("").unwrap().dynamic.is_none());
+        // Braces that are no template are an ordinary value.
+        let plain = DestinationSettings::from_json(r#"{"accountId":"{{ A }}","passcode":"p"}"#);
+        assert_eq!(plain.unwrap().account_id, "{{ A }}");
     }
 
     fn with(extra: &str) -> Result<DestinationSettings, SettingsError> {

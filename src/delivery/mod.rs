@@ -182,7 +182,10 @@ impl<T: Transport> Delivery<T> {
         deadline: Instant,
     ) -> DeliveryReport {
         fn account<'r>(event: &[&'r [Record]], i: usize) -> Option<&'r Account> {
-            event.get(i).and_then(|e| e.first()).and_then(Record::account)
+            event
+                .get(i)
+                .and_then(|e| e.first())
+                .and_then(Record::account)
         }
         if (0..events.len()).all(|i| account(events, i).is_none()) {
             return self.upload_to(settings, events, deadline).await;

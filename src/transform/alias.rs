@@ -4,9 +4,9 @@
 use super::event::{Event, Raw, RawPairs};
 use super::record::{Members, RecordBuf, RecordWriter, Val};
 use super::ts::{event_ts, ts};
-use crate::settings::MappingOptions;
 use super::value::{present, truthy};
 use super::{Rejection, codes};
+use crate::settings::MappingOptions;
 use std::borrow::Cow;
 
 pub fn alias<'a>(

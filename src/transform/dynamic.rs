@@ -11,8 +11,8 @@
 //! settings naming one field: the first takes it, the second its default.
 
 use super::event::{Raw, object_members};
-use super::reader::parse_value;
 use super::json::write_str;
+use super::reader::parse_value;
 use super::value::{Kind, as_str, js_to_string, js_trim, kind, truthy};
 use super::{Reason, codes};
 use crate::clevertap::endpoint::Region;
@@ -256,10 +256,7 @@ mod tests {
         let p = |s: &str| -> Box<[Box<str>]> { s.split('.').map(Box::from).collect() };
         let (value, rest) = take(text, &p("properties.acct")).unwrap();
         assert_eq!(value, "\"W9R-2\"");
-        assert_eq!(
-            rest,
-            r#"{"type":"track","properties":{"a":1,"b":{"c":2}}}"#
-        );
+        assert_eq!(rest, r#"{"type":"track","properties":{"a":1,"b":{"c":2}}}"#);
         let (value, rest) = take(text, &p("properties.b.c")).unwrap();
         assert_eq!(value, "2");
         assert_eq!(

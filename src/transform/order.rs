@@ -118,7 +118,11 @@ mod tests {
 
     #[test]
     fn nesting_past_the_limit_is_refused() {
-        let deep = format!("{}{}", "[".repeat(MAX_NESTING + 1), "]".repeat(MAX_NESTING + 1));
+        let deep = format!(
+            "{}{}",
+            "[".repeat(MAX_NESTING + 1),
+            "]".repeat(MAX_NESTING + 1)
+        );
         let mut out = String::new();
         assert_eq!(
             write_ordered(&mut out, Raw::parse(&deep).unwrap()),

@@ -149,7 +149,8 @@ fn js_integer(s: &str) -> Option<f64> {
             return None;
         }
         digits.chars().try_fold(0f64, |acc, c| {
-            c.to_digit(base).map(|d| acc * f64::from(base) + f64::from(d))
+            c.to_digit(base)
+                .map(|d| acc * f64::from(base) + f64::from(d))
         })
     };
     let n = if let Some(n) = radix(&["0x", "0X"], 16) {
@@ -170,8 +171,7 @@ fn js_integer(s: &str) -> Option<f64> {
             let e = e.strip_prefix(['+', '-']).unwrap_or(e);
             !e.is_empty() && digits(e)
         });
-        if !(digits(int) && digits(frac) && (!int.is_empty() || !frac.is_empty()) && exponent_ok)
-        {
+        if !(digits(int) && digits(frac) && (!int.is_empty() || !frac.is_empty()) && exponent_ok) {
             return None;
         }
         t.parse::<f64>().ok()?
@@ -391,7 +391,10 @@ mod tests {
         );
         // Merged after the members the object came with (those in production order).
         assert_eq!(
-            one(&[("prefs", r#"{"z":1,"channel":"sms"}"#), ("prefs.lang", "\"en\"")]),
+            one(&[
+                ("prefs", r#"{"z":1,"channel":"sms"}"#),
+                ("prefs.lang", "\"en\"")
+            ]),
             r#"{"channel":"sms","z":1,"lang":"en"}"#
         );
         assert_eq!(
@@ -412,11 +415,17 @@ mod tests {
         // An object in the way of an index is replaced by an array.
         assert_eq!(one(&[("t.k", "1"), ("t.0", "2")]), r#"[2]"#);
         // An existing array is walked into; a string key on it is never written.
-        assert_eq!(one(&[("t", "[5,6]"), ("t.3", "7"), ("t.x", "8")]), r#"[5,6,null,7]"#);
+        assert_eq!(
+            one(&[("t", "[5,6]"), ("t.3", "7"), ("t.x", "8")]),
+            r#"[5,6,null,7]"#
+        );
         // A negative number is no index: a property JSON text never shows.
         assert_eq!(one(&[("t.0", "1"), ("t.-1", "2")]), r#"[1]"#);
         // Index keys of an object come first.
-        assert_eq!(one(&[("o.b", "1"), ("o.x.y", "2"), ("o.x.0", "3")]), r#"{"b":1,"x":[3]}"#);
+        assert_eq!(
+            one(&[("o.b", "1"), ("o.x.y", "2"), ("o.x.0", "3")]),
+            r#"{"b":1,"x":[3]}"#
+        );
     }
 
     #[test]
@@ -426,7 +435,10 @@ mod tests {
         assert_eq!(one(&[("a", "7"), ("a.b.c", "1")]), r#"{"b":{"c":1}}"#);
         assert_eq!(one(&[("a", "null"), ("a.b", "1")]), r#"{"b":1}"#);
         // A plain key written later replaces the object whole.
-        assert_eq!(built(&[("a.b", "1"), ("a", "2")]), [("a".into(), "2".into())]);
+        assert_eq!(
+            built(&[("a.b", "1"), ("a", "2")]),
+            [("a".into(), "2".into())]
+        );
     }
 
     #[test]

@@ -597,7 +597,16 @@ fn the_event_type_is_case_insensitive_and_a_missing_padded_or_non_string_type_is
 #[test]
 fn every_type_outside_the_five_is_filtered_as_rudderstack_filters_it() {
     // Issue 23, rule 6: "purchase" was rejected (`unsupported_type`) before.
-    for kind in ["group", "GROUP", " Group ", "reset", "Record", "purchase", " Unknown ", "grou p"] {
+    for kind in [
+        "group",
+        "GROUP",
+        " Group ",
+        "reset",
+        "Record",
+        "purchase",
+        " Unknown ",
+        "grou p",
+    ] {
         // Filtered before anything else is looked at: no ids needed.
         let event = format!(r#"{{"type":"{kind}","messageId":"m-1","groupId":"g"}}"#);
         assert_eq!(
@@ -615,9 +624,7 @@ fn every_type_outside_the_five_is_filtered_as_rudderstack_filters_it() {
 #[test]
 fn an_integrations_object_that_turns_clevertap_off_filters_the_event() {
     let with = |integrations: &str| {
-        format!(
-            r#"{{"type":"track","userId":"u1","event":"E","integrations":{integrations}}}"#
-        )
+        format!(r#"{{"type":"track","userId":"u1","event":"E","integrations":{integrations}}}"#)
     };
     for off in [
         r#"{"CleverTap":false}"#,
@@ -646,7 +653,6 @@ fn an_integrations_object_that_turns_clevertap_off_filters_the_event() {
         assert_eq!(one(&with(on))["evtName"], "E", "{on}");
     }
 }
-
 
 fn settings_with(extra: &str) -> DestinationSettings {
     let text = format!(r#"{{"accountId":"A","passcode":"p","trackAnonymous":true{extra}}}"#);

@@ -213,9 +213,8 @@ fn order_data<'a>(props: Option<&RawPairs<'a>>) -> Result<Members<'a>, Rejection
             continue;
         };
         if paths && is_path(k) {
-            path::set(&mut data, k, v, |key, raw| converted(key, raw)).map_err(|e| {
-                Rejection::new(codes::INVALID_PROPERTIES, e.describe("property"))
-            })?;
+            path::set(&mut data, k, v, |key, raw| converted(key, raw))
+                .map_err(|e| Rejection::new(codes::INVALID_PROPERTIES, e.describe("property")))?;
         } else if let Some(val) = converted(k, v) {
             data.insert(k.clone(), val);
         }

@@ -104,7 +104,10 @@ fn the_third_file_restates_unknown_types_as_filtered_and_nested_keys_in_producti
         case("track/nested-properties").expect["records"][0]["evtData"]["filters"],
         "{\"color\":[\"red\",\"blue\"],\"size\":42}"
     );
-    for name in ["track/order-completed-charged", "track/nested-number-formatting"] {
+    for name in [
+        "track/order-completed-charged",
+        "track/nested-number-formatting",
+    ] {
         assert!(case(name).expect["records"].is_array(), "{name}");
     }
     let mixed = all
@@ -116,7 +119,11 @@ fn the_third_file_restates_unknown_types_as_filtered_and_nested_keys_in_producti
         mixed.expect["requests"][0]["records"][5]["evtData"]["shipping"],
         "{\"cost\":5,\"method\":\"express\"}"
     );
-    assert!(all.cases.iter().any(|c| c.name == "settings/dynamic-config-account-id"));
+    assert!(
+        all.cases
+            .iter()
+            .any(|c| c.name == "settings/dynamic-config-account-id")
+    );
     assert!(
         all.batches
             .iter()

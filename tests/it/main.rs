@@ -11,6 +11,7 @@ mod lambda_invoke;
 mod lambda_outcomes;
 mod observability;
 mod outage;
+mod parity;
 mod smoke;
 mod support;
 mod template;

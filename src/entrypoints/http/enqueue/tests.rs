@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 const TRACK: &str = r#"{"type":"track","event":"Viewed","userId":"u-1","messageId":"e-1"}"#;
 const IDENTIFY: &str = r#"{"type":"identify","userId":"u-2","messageId":"e-2"}"#;
 /// An event the transform rejects: a type neither CleverTap nor RudderStack knows.
-const UNSUPPORTED: &str = r#"{"type":"purchase","userId":"u-3","messageId":"e-3"}"#;
+const UNSUPPORTED: &str = r#"{"type":" track ","userId":"u-3","messageId":"e-3"}"#;
 
 async fn post(h: &FakeHandler, destination: &str, body: &str) -> (u16, Value, Value) {
     let auth = format!("Bearer {TOKEN}");
