@@ -187,6 +187,9 @@ fn upload_url(s: &DestinationSettings) -> String {
     format!("{}{}", s.region.base_url(), UPLOAD_PATH)
 }
 
+/// An event's input index and records.
+type Transformed = (usize, Vec<Record>);
+
 fn records_of(result: &Mapped<Vec<Record>>) -> &[Record] {
     result.records().map_or(&[], Vec::as_slice)
 }
@@ -394,7 +397,7 @@ fn every_conformance_batch_passes_through_the_library() {
             }
         }
         // One request series per account, accounts in order of first appearance.
-        let mut accounts: Vec<(String, Vec<&(usize, Vec<Record>)>)> = Vec::new();
+        let mut accounts: Vec<(String, Vec<&Transformed>)> = Vec::new();
         for event in &ok {
             let account = account_of(&s, &event.1);
             match accounts.iter_mut().find(|(a, _)| *a == account) {
