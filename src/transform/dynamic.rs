@@ -17,7 +17,6 @@ use super::value::{Kind, as_str, js_to_string, js_trim, kind, truthy};
 use super::{Reason, codes};
 use crate::clevertap::endpoint::Region;
 use crate::settings::{Account, DestinationSettings, MappingOptions, Secret};
-use std::borrow::Cow;
 
 /// The settings a template may stand for: the ones the transform and the requests read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -205,14 +204,6 @@ fn take(text: &str, path: &[Box<str>]) -> Option<(String, String)> {
     rest.push_str(&rebuilt);
     rest.push_str(text.get(end..)?);
     Some((value.get().to_owned(), rest))
-}
-
-/// `Cow` of the event text to map: the resolved text when a field was taken.
-pub fn event_text<'t>(original: &'t str, resolved: &'t Resolved) -> Cow<'t, str> {
-    match &resolved.text {
-        Some(t) => Cow::Borrowed(t.as_str()),
-        None => Cow::Borrowed(original),
-    }
 }
 
 #[cfg(test)]
