@@ -3,8 +3,10 @@
 //! cloud mode sees the same profiles and events. No I/O, no async.
 //!
 //! Every event ends one of three ways ([`Mapped`]): its records; filtered, dropped on purpose
-//! as RudderStack drops it before its transformer (denied consent, a message type CleverTap does
-//! not take, the destination's event allow or deny list); or rejected, a bad event.
+//! as RudderStack drops it before its transformer (an `integrations` object that turns
+//! CleverTap off, denied consent, a message type CleverTap does not take, the destination's
+//! event allow or deny list); or rejected, a bad event. Between the filters and the mapping,
+//! dynamic settings are resolved for the event (`dynamic.rs`), as the reference does.
 //!
 //! Fast on purpose: the event is read in one pass borrowing from the input (most of `context`
 //! is skipped unread) and records are written straight into strings, with no JSON tree in
