@@ -26,6 +26,7 @@ fn bench(c: &mut Criterion) {
     let opts = MappingOptions {
         track_anonymous: true,
         enable_object_id_mapping: false,
+        event_timestamp_as_ts: false,
     };
     for e in &events {
         assert!(transform_event(e, opts).result.records().is_some(), "{e}");

@@ -67,6 +67,7 @@ fn main() {
     let opts = MappingOptions {
         track_anonymous: true,
         enable_object_id_mapping: false,
+        event_timestamp_as_ts: false,
     };
     let n = match mode.as_str() {
         "transform" => measured_transform(&events, rounds, opts),

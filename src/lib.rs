@@ -26,6 +26,7 @@ pub mod ports;
 pub mod queue;
 pub mod regulation;
 pub mod settings;
+pub mod settings_template;
 pub mod sources;
 pub mod transform;
 pub mod visibility;

@@ -6,6 +6,7 @@
 use crate::clevertap::endpoint::Region;
 use crate::codes;
 use crate::js::value::js_trim;
+use crate::settings_template::{DynamicConfig, Setting};
 use serde::Deserialize;
 use serde_json::Value;
 use std::fmt;
@@ -75,13 +76,37 @@ impl fmt::Display for DestinationId {
     }
 }
 
-/// The two settings the mapping reads (RudderStack defaults: both off).
+/// The settings the mapping reads (all off by default), each on when its value is truthy in
+/// JavaScript, as the reference tests them (`"false"` is a non-empty string: on).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct MappingOptions {
     /// `trackAnonymous`: accept track/page/screen events that have no userId.
     pub track_anonymous: bool,
     /// `enableObjectIdMapping`: send anonymousId as CleverTap's objectId.
     pub enable_object_id_mapping: bool,
+    /// `eventTimestampAsTs` (this project's, not RudderStack's): a record without a `ts` of its
+    /// own (`traits.ts`, `properties.ts`) is dated by the event's `timestamp`, else its
+    /// `originalTimestamp`.
+    pub event_timestamp_as_ts: bool,
+}
+
+/// Where a destination's requests go: the CleverTap account, its passcode and its region.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    pub account_id: String,
+    pub passcode: Secret,
+    pub region: Region,
+}
+
+impl Account {
+    /// The settings' own account.
+    pub fn of(settings: &DestinationSettings) -> Self {
+        Account {
+            account_id: settings.account_id.clone(),
+            passcode: settings.passcode.clone(),
+            region: settings.region,
+        }
+    }
 }
 
 /// Which events the destination drops on purpose (filtered: not sent, not an error), from
@@ -128,7 +153,8 @@ impl ConsentSettings {
 pub struct GenericConsent {
     /// `provider`, as the events name it in `context.consentManagement.provider`.
     pub provider: Box<str>,
-    /// `resolutionStrategy`: used for the `custom` provider (other providers take the event's).
+    /// `resolutionStrategy`: used for the `custom` provider (other providers take the event's);
+    /// `"or"` is Or, any other string or none is And, as rudder-server reads it.
     pub resolution_strategy: ResolutionStrategy,
     /// `consents[].consent`, never empty.
     pub consents: Vec<Box<str>>,
@@ -186,6 +212,21 @@ pub struct DestinationSettings {
     /// Tokens accepted besides `webhook_token` while it is being rotated: the rest of a
     /// `webhookToken` list, then `previousWebhookToken` (docs/contracts.md §4).
     pub previous_webhook_tokens: Vec<Secret>,
+    /// The settings given as `{{ event.path || DEFAULT }}` templates, resolved per event
+    /// (`transform/dynamic.rs`); the fields above then hold the defaults. `None`: no template.
+    pub dynamic: Option<std::sync::Arc<DynamicConfig>>,
+}
+
+impl DestinationSettings {
+    /// The settings with the requests going to `account` instead of their own.
+    pub fn for_account(&self, account: &Account) -> DestinationSettings {
+        DestinationSettings {
+            account_id: account.account_id.clone(),
+            passcode: account.passcode.clone(),
+            region: account.region,
+            ..self.clone()
+        }
+    }
 }
 
 /// The most webhook tokens one destination accepts at once (`webhookToken` list and
@@ -238,22 +279,15 @@ impl SettingsError {
     }
 }
 
-/// Accepts RudderStack's loose booleans: `true`/`false`, or the strings `"true"`/`"false"`.
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum LooseBool {
-    Bool(bool),
-    Text(String),
-}
-
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct RawSettings {
     account_id: Option<String>,
     passcode: Option<String>,
     region: Option<String>,
-    track_anonymous: Option<LooseBool>,
-    enable_object_id_mapping: Option<LooseBool>,
+    track_anonymous: Option<Value>,
+    enable_object_id_mapping: Option<Value>,
+    event_timestamp_as_ts: Option<Value>,
     webhook_token: Option<OneOrMany>,
     previous_webhook_token: Option<String>,
     one_trust_cookie_categories: Option<Value>,
@@ -340,15 +374,8 @@ fn consent_settings(raw: &RawSettings) -> Result<ConsentSettings, SettingsError>
             Some(_) => Err(malformed(format!("{name}.{field} must be a string"))),
         };
         let provider = text("provider")?;
-        let resolution_strategy = match text("resolutionStrategy")? {
-            "" | "and" => ResolutionStrategy::And,
-            "or" => ResolutionStrategy::Or,
-            _ => {
-                return Err(malformed(format!(
-                    "{name}.resolutionStrategy must be \"and\" or \"or\""
-                )));
-            }
-        };
+        // rudder-server's `switch`: "or" is Or, any other string (or none) And.
+        let resolution_strategy = ResolutionStrategy::from_name(text("resolutionStrategy")?);
         let consents = match fields.get("consents") {
             None | Some(Value::Null) => Vec::new(),
             Some(Value::Array(list)) => {
@@ -456,16 +483,43 @@ fn webhook_tokens(
     Ok(tokens.into_iter().map(Secret::new).collect())
 }
 
-fn loose_bool(name: &'static str, value: Option<LooseBool>) -> Result<bool, SettingsError> {
+/// JavaScript truthiness of a setting's JSON value (absent: off).
+fn truthy_setting(value: Option<&Value>) -> bool {
     match value {
-        None => Ok(false),
-        Some(LooseBool::Bool(b)) => Ok(b),
-        Some(LooseBool::Text(t)) if t.eq_ignore_ascii_case("true") => Ok(true),
-        Some(LooseBool::Text(t)) if t.eq_ignore_ascii_case("false") || t.is_empty() => Ok(false),
-        Some(LooseBool::Text(_)) => Err(SettingsError::Malformed {
-            detail: format!("{name} must be true or false"),
-        }),
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(Value::Number(n)) => n.as_f64().is_some_and(|f| f != 0.0),
+        Some(Value::String(s)) => !s.is_empty(),
+        Some(Value::Array(_) | Value::Object(_)) => true,
     }
+}
+
+/// A text setting: its value, or a template's default (the template noted in `dynamic`).
+fn text_setting(
+    setting: Setting,
+    value: Option<String>,
+    dynamic: &mut DynamicConfig,
+) -> Option<String> {
+    let value = value?;
+    match crate::settings_template::parse(&value) {
+        Some((template, default)) => {
+            dynamic.add(setting, template);
+            Some(default)
+        }
+        None => Some(value),
+    }
+}
+
+/// A switch: truthy in JavaScript, or a template whose default text decides (`"false"` is on,
+/// an empty default off).
+fn switch_setting(setting: Setting, value: Option<&Value>, dynamic: &mut DynamicConfig) -> bool {
+    if let Some(Value::String(text)) = value
+        && let Some((template, default)) = crate::settings_template::parse(text)
+    {
+        dynamic.add(setting, template);
+        return !default.is_empty();
+    }
+    truthy_setting(value)
 }
 
 impl DestinationSettings {
@@ -476,18 +530,33 @@ impl DestinationSettings {
             serde_json::from_str(text).map_err(|e| SettingsError::Malformed {
                 detail: json_error_without_text(&e),
             })?;
-        let account_id = raw
-            .account_id
-            .take()
+        let mut dynamic = DynamicConfig::default();
+        let account_id = text_setting(Setting::AccountId, raw.account_id.take(), &mut dynamic)
             .map(|s| s.trim().to_owned())
             .filter(|s| !s.is_empty())
             .ok_or(SettingsError::MissingAccountId)?;
-        let passcode = raw
-            .passcode
-            .take()
+        let passcode = text_setting(Setting::Passcode, raw.passcode.take(), &mut dynamic)
             .filter(|s| !s.trim().is_empty())
             .ok_or(SettingsError::MissingPasscode)?;
-        let region = Region::parse(raw.region.as_deref().map(str::trim))?;
+        let region = text_setting(Setting::Region, raw.region.take(), &mut dynamic);
+        let region = Region::parse(region.as_deref().map(str::trim))?;
+        let mapping = MappingOptions {
+            track_anonymous: switch_setting(
+                Setting::TrackAnonymous,
+                raw.track_anonymous.as_ref(),
+                &mut dynamic,
+            ),
+            enable_object_id_mapping: switch_setting(
+                Setting::EnableObjectIdMapping,
+                raw.enable_object_id_mapping.as_ref(),
+                &mut dynamic,
+            ),
+            event_timestamp_as_ts: switch_setting(
+                Setting::EventTimestampAsTs,
+                raw.event_timestamp_as_ts.as_ref(),
+                &mut dynamic,
+            ),
+        };
         let filters = Filters {
             consent: consent_settings(&raw)?,
             events: event_filter(&raw)?,
@@ -497,16 +566,11 @@ impl DestinationSettings {
             account_id,
             passcode: Secret::new(passcode),
             region,
-            mapping: MappingOptions {
-                track_anonymous: loose_bool("trackAnonymous", raw.track_anonymous.take())?,
-                enable_object_id_mapping: loose_bool(
-                    "enableObjectIdMapping",
-                    raw.enable_object_id_mapping.take(),
-                )?,
-            },
+            mapping,
             filters,
             webhook_token: tokens.next(),
             previous_webhook_tokens: tokens.collect(),
+            dynamic: (!dynamic.is_empty()).then(|| std::sync::Arc::new(dynamic)),
         })
     }
 }
@@ -567,8 +631,16 @@ mod tests {
                 "unknown_region",
             ),
             (
-                r#"{"accountId":"A","passcode":"pc-secret-9","trackAnonymous":"pc-secret-9"}"#,
-                "secret_malformed",
+                r#"{"accountId":"{{ event.a || }}","passcode":"pc-secret-9"}"#,
+                "secret_missing_account_id",
+            ),
+            (
+                r#"{"accountId":"A","passcode":"{{ event.a || \" \" }}"}"#,
+                "secret_missing_passcode",
+            ),
+            (
+                r#"{"accountId":"A","passcode":"pc-secret-9","region":"{{ event.r || evil }}"}"#,
+                "unknown_region",
             ),
         ];
         for (text, code) in cases {
@@ -577,6 +649,49 @@ mod tests {
             assert!(!err.to_string().contains("pc-secret-9"), "{err}");
             assert!(!err.to_string().contains("123456"), "{err}");
         }
+    }
+
+    #[test]
+    fn switches_are_on_when_javascript_finds_them_truthy() {
+        // Issue 23, rule 3: a string other than "true"/"false" was `secret_malformed` before,
+        // and "false" was off.
+        for (value, on) in [
+            ("true", true),
+            ("\"false\"", true),
+            ("\"no\"", true),
+            ("1", true),
+            ("{}", true),
+            ("false", false),
+            ("\"\"", false),
+            ("0", false),
+            ("null", false),
+        ] {
+            let s = with(&format!(
+                r#","trackAnonymous":{value},"enableObjectIdMapping":{value},"eventTimestampAsTs":{value}"#
+            ))
+            .unwrap();
+            assert_eq!(s.mapping.track_anonymous, on, "{value}");
+            assert_eq!(s.mapping.enable_object_id_mapping, on, "{value}");
+            assert_eq!(s.mapping.event_timestamp_as_ts, on, "{value}");
+        }
+        assert!(!with("").unwrap().mapping.event_timestamp_as_ts);
+    }
+
+    #[test]
+    fn templates_give_their_default_and_are_kept_for_each_event() {
+        let s = with(
+            r#","region":"{{ event.context.region || \"in1\" }}","trackAnonymous":"{{ event.x || }}","enableObjectIdMapping":"{{ event.y || false }}""#,
+        )
+        .unwrap();
+        assert_eq!(s.region, Region::In1);
+        assert!(!s.mapping.track_anonymous);
+        // The default is text: "false" is a non-empty string, on.
+        assert!(s.mapping.enable_object_id_mapping);
+        assert!(s.dynamic.is_some());
+        assert!(with("").unwrap().dynamic.is_none());
+        // Braces that are no template are an ordinary value.
+        let plain = DestinationSettings::from_json(r#"{"accountId":"{{ A }}","passcode":"p"}"#);
+        assert_eq!(plain.unwrap().account_id, "{{ A }}");
     }
 
     fn with(extra: &str) -> Result<DestinationSettings, SettingsError> {
@@ -702,7 +817,7 @@ mod tests {
             ),
             (r#","consentManagement":[7]"#, "consentManagement[0]"),
             (
-                r#","consentManagement":[{"provider":"custom","resolutionStrategy":"secret-xor"}]"#,
+                r#","consentManagement":[{"provider":"custom","resolutionStrategy":["secret-xor"]}]"#,
                 "consentManagement[0].resolutionStrategy",
             ),
             (

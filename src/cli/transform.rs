@@ -21,7 +21,7 @@ use crate::input::{Body, split_body};
 use crate::json::writer::write_str;
 use crate::outcome::Reason;
 use crate::regulation::{Regulation, explain_rejection};
-use crate::settings::{DestinationSettings, Filters, MappingOptions, SettingsError};
+use crate::settings::{Account, DestinationSettings, SettingsError};
 use crate::transform::{
     Mapped, Record, TransformOptions, Transformed, codes, transform_event, upload_body,
 };
@@ -182,8 +182,7 @@ struct Emitter<W: Write> {
     /// Where profiles are deleted (`/1/delete/profiles.json`).
     delete_url: String,
     account_id: String,
-    mapping: MappingOptions,
-    filters: Filters,
+    settings: DestinationSettings,
     /// Transformed events not yet written, with their input index.
     pending: Vec<(usize, Vec<Record>)>,
     pending_records: usize,
@@ -202,8 +201,7 @@ impl<W: Write> Emitter<W> {
             url: format!("{}{}", settings.region.base_url(), Call::Upload.path()),
             delete_url: format!("{}{}", settings.region.base_url(), Call::Delete.path()),
             account_id: settings.account_id.clone(),
-            mapping: settings.mapping,
-            filters: settings.filters.clone(),
+            settings: settings.clone(),
             pending: Vec::new(),
             pending_records: 0,
             requests_written: 0,
@@ -215,11 +213,7 @@ impl<W: Write> Emitter<W> {
 
     /// Transforms one event; a rejected item that is a regulation says so.
     fn transform(&self, text: &str) -> Transformed {
-        let opts = TransformOptions {
-            mapping: self.mapping,
-            filters: &self.filters,
-        };
-        let mut t = transform_event(text, opts);
+        let mut t = transform_event(text, TransformOptions::from(&self.settings));
         if let Mapped::Rejected(reason) = t.result {
             t.result = Mapped::Rejected(explain_rejection(text, reason));
         }
@@ -363,29 +357,56 @@ impl<W: Write> Emitter<W> {
         index
     }
 
-    /// Writes the full requests; all of them when `all`, else all but the last (still filling).
+    /// Writes the full requests; all of them when `all`, else all but the last of each account
+    /// (still filling). Events go in one request only with events of the same account (dynamic
+    /// config may send them to several), accounts in order of first appearance.
     fn flush(&mut self, all: bool) -> io::Result<()> {
-        let chunks = chunk_by_size(
-            self.pending.iter().map(|(_, r)| r.len()),
-            MAX_RECORDS_PER_UPLOAD,
-        );
-        let keep_from = match (all, chunks.last()) {
-            (false, Some(last)) => last.start,
-            _ => self.pending.len(),
-        };
-        for chunk in chunks.iter().filter(|c| c.end <= keep_from) {
-            let events = self.pending.get(chunk.clone()).unwrap_or_default();
-            write_request(
-                &mut self.out,
-                &self.url,
-                &self.account_id,
-                events,
-                self.requests_written,
-            )?;
-            self.requests_written += 1;
+        let mut groups: Vec<(Option<&Account>, Vec<usize>)> = Vec::new();
+        for (i, (_, records)) in self.pending.iter().enumerate() {
+            let account = records.first().and_then(Record::account);
+            match groups.iter_mut().find(|(a, _)| *a == account) {
+                Some((_, members)) => members.push(i),
+                None => groups.push((account, vec![i])),
+            }
         }
-        self.pending.drain(..keep_from);
+        let mut kept = vec![false; self.pending.len()];
+        for (account, members) in &groups {
+            let chunks = chunk_by_size(
+                members.iter().map(|&i| self.pending[i].1.len()),
+                MAX_RECORDS_PER_UPLOAD,
+            );
+            let (url, account_id) = match account {
+                Some(a) => (
+                    format!("{}{}", a.region.base_url(), Call::Upload.path()),
+                    a.account_id.as_str(),
+                ),
+                None => (self.url.clone(), self.account_id.as_str()),
+            };
+            for (n, chunk) in chunks.iter().enumerate() {
+                let events = members.get(chunk.clone()).unwrap_or_default();
+                if !all && n + 1 == chunks.len() {
+                    for &i in events {
+                        kept[i] = true;
+                    }
+                    continue;
+                }
+                write_request(
+                    &mut self.out,
+                    &url,
+                    account_id,
+                    events.iter().map(|&i| &self.pending[i]),
+                    self.requests_written,
+                )?;
+                self.requests_written += 1;
+            }
+        }
+        let mut keep = kept.into_iter();
+        self.pending.retain(|_| keep.next().unwrap_or(false));
         self.pending_records = self.pending.iter().map(|(_, r)| r.len()).sum();
+        // Many accounts each below a full request: write them rather than hold them all.
+        if !all && self.pending_records > 4 * MAX_RECORDS_PER_UPLOAD {
+            return self.flush(true);
+        }
         Ok(())
     }
 
@@ -405,16 +426,16 @@ const FILTERED: &str = "filtered";
 const REJECTED: &str = "rejected";
 
 /// One request of the output: method, url, headers (passcode redacted), body, events.
-fn write_request<W: Write>(
+fn write_request<'e, W: Write>(
     out: &mut W,
     url: &str,
     account_id: &str,
-    events: &[(usize, Vec<Record>)],
+    events: impl Iterator<Item = &'e (usize, Vec<Record>)> + Clone,
     written_before: usize,
 ) -> io::Result<()> {
     out.write_all(request_head(url, account_id, written_before).as_bytes())?;
-    out.write_all(&upload_body(events.iter().flat_map(|(_, r)| r.iter())))?;
-    let mut tail = String::with_capacity(8 * events.len() + 16);
+    out.write_all(&upload_body(events.clone().flat_map(|(_, r)| r.iter())))?;
+    let mut tail = String::with_capacity(64);
     tail.push_str(",\"events\":[");
     let mut first = true;
     for (index, records) in events {

@@ -27,7 +27,7 @@ use crate::codes;
 use crate::config::{self, Config};
 use crate::outcome::Outcome;
 use crate::ports::{CleverTapApi, Transport};
-use crate::settings::DestinationSettings;
+use crate::settings::{Account, DestinationSettings};
 use crate::transform::Record;
 pub use breaker::{BreakerPolicy, PROBE_ITEMS};
 use gate::AccountGate;
@@ -141,8 +141,60 @@ impl<T: Transport> Delivery<T> {
 
     /// Uploads the records of `events` (each event's records, in order) to the destination's
     /// account and returns one outcome per event, answered before `deadline` minus the margin.
-    /// An event without records is delivered.
+    /// An event without records is delivered. Events that dynamic config sends to another
+    /// account ([`Record::account`]) go in requests of their own account, the accounts at once.
     pub async fn upload(
+        &self,
+        settings: &DestinationSettings,
+        events: &[&[Record]],
+        deadline: Instant,
+    ) -> DeliveryReport {
+        fn account<'r>(event: &[&'r [Record]], i: usize) -> Option<&'r Account> {
+            event
+                .get(i)
+                .and_then(|e| e.first())
+                .and_then(Record::account)
+        }
+        if (0..events.len()).all(|i| account(events, i).is_none()) {
+            return self.upload_to(settings, events, deadline).await;
+        }
+        let started = Instant::now();
+        let mut groups: Vec<(Option<&Account>, Vec<usize>)> = Vec::new();
+        for i in 0..events.len() {
+            let a = account(events, i);
+            match groups.iter_mut().find(|(g, _)| *g == a) {
+                Some((_, members)) => members.push(i),
+                None => groups.push((a, vec![i])),
+            }
+        }
+        let targets: Vec<DestinationSettings> = groups
+            .iter()
+            .map(|(a, _)| a.map_or_else(|| settings.clone(), |a| settings.for_account(a)))
+            .collect();
+        let reports = futures_util::future::join_all(groups.iter().zip(&targets).map(
+            |((_, members), target)| async move {
+                let of_group: Vec<&[Record]> = members.iter().map(|&i| events[i]).collect();
+                self.upload_to(target, &of_group, deadline).await
+            },
+        ))
+        .await;
+        let mut report = DeliveryReport {
+            outcomes: vec![Outcome::Delivered; events.len()],
+            ..DeliveryReport::default()
+        };
+        for ((_, members), part) in groups.iter().zip(reports) {
+            report.credentials_rejected |= part.credentials_rejected;
+            add_stats(&mut report.stats, &part.stats);
+            for (&i, outcome) in members.iter().zip(part.outcomes) {
+                report.outcomes[i] = outcome;
+            }
+        }
+        report.stats.elapsed = started.elapsed();
+        report
+    }
+
+    /// [`Delivery::upload`] to the one account of `settings`.
+    async fn upload_to(
         &self,
         settings: &DestinationSettings,
         events: &[&[Record]],

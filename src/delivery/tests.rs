@@ -823,3 +823,51 @@ fn a_blip_of_failures_is_left_to_the_resends_and_never_opens_the_circuit() {
     assert!(!delivery.gate("ACC").breaker().is_open());
     assert_eq!(delivery.transport().state().requests, 9);
 }
+
+#[test]
+fn events_dynamic_config_sends_elsewhere_go_in_requests_of_their_own_account() {
+    paused_runtime().block_on(async {
+        let delivery = Delivery::new(Fake::default(), test_policy());
+        let account = |id: &str, passcode: &str| {
+            Some(Arc::new(Account {
+                account_id: id.to_owned(),
+                passcode: crate::settings::Secret::new(passcode),
+                region: crate::clevertap::endpoint::Region::Default,
+            }))
+        };
+        let mut events = events(&[1, 1, 1, 2]);
+        for (i, to) in [
+            (0, account("B", "pc-b")),
+            (2, account("C", "pc-c")),
+            (3, account("B", "pc-b")),
+        ] {
+            events[i] = events[i]
+                .drain(..)
+                .map(|r| r.with_account(to.clone()))
+                .collect();
+        }
+        let slices: Vec<&[Record]> = events.iter().map(Vec::as_slice).collect();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let report = delivery.upload(&settings(), &slices, deadline).await;
+        let state = delivery.transport().state();
+        let mut sent: Vec<(String, String, usize)> = state
+            .sent_to
+            .iter()
+            .zip(&state.items_per_request)
+            .map(|((_, account, passcode), n)| (account.clone(), passcode.clone(), *n))
+            .collect();
+        sent.sort();
+        // One request per account: B's two events (three records) together, with B's passcode.
+        assert_eq!(
+            sent,
+            [
+                ("ACC".into(), "pc-secret".into(), 1),
+                ("B".into(), "pc-b".into(), 3),
+                ("C".into(), "pc-c".into(), 1),
+            ]
+        );
+        assert_eq!(report.outcomes, vec![Outcome::Delivered; 4]);
+        assert_eq!(report.stats.requests as usize, state.requests);
+        assert_eq!(report.stats.records_accepted, 5);
+    });
+}

@@ -7,7 +7,7 @@
 //! `false` as it is), so CleverTap stamps the record on arrival.
 
 use super::date::{is_js_space, parse_ms};
-use super::value::{Kind, as_str, kind, number, truthy};
+use super::value::{Kind, as_str, js_to_string, kind, number, truthy};
 use crate::json::reader::Raw;
 
 /// A `ts` to write.
@@ -17,6 +17,9 @@ pub enum Ts<'a> {
     Number(Raw<'a>),
     /// Seconds computed from a number held in a string or from a date.
     Value(f64),
+    /// A value the reference keeps as it is because `Number(value)` is truthy: `true`, or an
+    /// array such as `[1709634030]`.
+    Kept(Raw<'a>),
 }
 
 impl PartialEq for Ts<'_> {
@@ -24,6 +27,7 @@ impl PartialEq for Ts<'_> {
         match (self, other) {
             (Ts::Number(a), Ts::Number(b)) => a.get() == b.get(),
             (Ts::Value(a), Ts::Value(b)) => a == b,
+            (Ts::Kept(a), Ts::Kept(b)) => a.get() == b.get(),
             _ => false,
         }
     }
@@ -48,6 +52,11 @@ pub fn ts(raw: Option<Raw<'_>>) -> Option<Ts<'_>> {
                 _ => parse_ms(&s).map(|ms| Ts::Value((ms / 1000.0).floor())),
             }
         }
+        // `Number(true)` is 1 and `Number([n])` is n: the reference keeps both as they are.
+        Kind::Bool(true) => Some(Ts::Kept(raw)),
+        Kind::Array => js_numeric_string(&js_to_string(raw))
+            .filter(|n| *n != 0.0)
+            .map(|_| Ts::Kept(raw)),
         _ => None,
     }
 }
@@ -131,6 +140,14 @@ mod tests {
     }
 
     #[test]
+    fn true_and_arrays_javascript_reads_as_a_number_are_kept_as_they_are() {
+        // Issue 23, rule 4: `true` gave no ts before (it was in the list below).
+        for s in ["true", "[1709634030]", "[\"12\"]"] {
+            assert_eq!(ts(Some(raw(s))), Some(Ts::Kept(raw(s))), "{s}");
+        }
+    }
+
+    #[test]
     fn falsy_values_and_strings_that_are_not_dates_give_no_ts() {
         for s in [
             "0",
@@ -140,7 +157,8 @@ mod tests {
             "\"yesterday\"",
             "\"2024-13-01\"",
             "{}",
-            "true",
+            "[]",
+            "[\"x\"]",
         ] {
             assert_eq!(ts(Some(raw(s))), None, "{s}");
         }

@@ -164,19 +164,6 @@ fn string_end(bytes: &[u8], start: usize) -> Result<usize, WriteError> {
     Err(WriteError::Malformed)
 }
 
-/// Writes `raw` (validated JSON text) as `JSON.stringify(value)` would, wrapped in a JSON string:
-/// what RudderStack sends for a nested property. `scratch` is reused between calls.
-pub fn write_stringified(
-    out: &mut String,
-    raw: &str,
-    scratch: &mut String,
-) -> Result<(), WriteError> {
-    scratch.clear();
-    write_canonical(scratch, raw)?;
-    write_str(out, scratch);
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,13 +2,19 @@
 //! reference's `mapAliasPayload`: `identity` = previousId, `profileData.identity` = userId.
 
 use super::event::{Event, Raw, RawPairs};
+use super::event_ts;
 use super::record::{Members, RecordBuf, RecordWriter, Val};
 use super::{Rejection, codes};
 use crate::js::ts::ts;
 use crate::js::value::{present, truthy};
+use crate::settings::MappingOptions;
 use std::borrow::Cow;
 
-pub fn alias<'a>(ev: &Event<'a>, buf: &mut RecordBuf) -> Result<(), Rejection> {
+pub fn alias<'a>(
+    ev: &Event<'a>,
+    opts: MappingOptions,
+    buf: &mut RecordBuf,
+) -> Result<(), Rejection> {
     let Some(user) = present(ev.user_id) else {
         return Err(Rejection::new(
             codes::MISSING_USER_ID,
@@ -30,7 +36,8 @@ pub fn alias<'a>(ev: &Event<'a>, buf: &mut RecordBuf) -> Result<(), Rejection> {
     ]
     .into_iter()
     .find(|r| truthy(*r))
-    .flatten());
+    .flatten())
+    .or_else(|| event_ts(opts, ev));
 
     let mut profile = Members::with_capacity(1);
     profile.insert(Cow::Borrowed("identity"), Val::Flat(user));

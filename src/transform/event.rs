@@ -104,6 +104,12 @@ impl<'a, V> Pairs<'a, V> {
         self.entries.push((key, value));
     }
 
+    pub fn get_mut(&mut self, key: &str) -> Option<&mut V> {
+        self.position(key)
+            .and_then(|i| self.entries.get_mut(i))
+            .map(|(_, v)| v)
+    }
+
     pub fn get(&self, key: &str) -> Option<&V> {
         self.position(key)
             .and_then(|i| self.entries.get(i))
@@ -132,6 +138,8 @@ pub struct Event<'a> {
     pub previous_id: Option<Raw<'a>>,
     pub event: Option<Raw<'a>>,
     pub name: Option<Raw<'a>>,
+    pub timestamp: Option<Raw<'a>>,
+    pub original_timestamp: Option<Raw<'a>>,
     pub properties: Field<RawPairs<'a>>,
     pub traits: Field<RawPairs<'a>>,
     pub context: Context<'a>,
@@ -175,11 +183,20 @@ fn consent_info<'a>(r: &mut Reader<'a>) -> Result<ConsentInfo<'a>, SyntaxError> 
     Ok(info)
 }
 
-/// `integrations.clevertap` under each of its canonical spellings, in the reference's order of
-/// lookup (`DestCanonicalNames`): the device token settings, read only when a token is sent.
+/// The event's `integrations` object: `integrations.clevertap` under each of its canonical
+/// spellings, in the reference's order of lookup (`DestCanonicalNames`), the device token
+/// settings read only when a token is sent; and what rudder-server's routing reads
+/// (`processor/integrations`): whether the value is an object at all, its `All` flag and the
+/// member named exactly `CleverTap` (the destination's display name).
 #[derive(Debug, Default)]
 pub struct Integration<'a> {
     pub by_spelling: [Option<Raw<'a>>; 4],
+    /// `integrations` is present and not an object (null included).
+    pub not_object: bool,
+    /// `integrations.All`.
+    pub all: Option<Raw<'a>>,
+    /// `integrations.CleverTap`.
+    pub display_name: Option<Raw<'a>>,
 }
 
 impl<'a> Integration<'a> {
@@ -277,10 +294,16 @@ const INTEGRATION_NAMES: [&str; 4] = ["clevertap", "Clevertap", "CleverTap", "CL
 fn integrations<'a>(r: &mut Reader<'a>) -> Result<Integration<'a>, SyntaxError> {
     let mut found = Integration::default();
     if r.peek() != Some(b'{') {
+        found.not_object = true;
         return r.typed_value().map(|_| found);
     }
     r.members(|r, key| {
         let value = r.value()?;
+        match key.as_ref() {
+            "All" => found.all = Some(value),
+            "CleverTap" => found.display_name = Some(value),
+            _ => {}
+        }
         if let Some(i) = INTEGRATION_NAMES.iter().position(|n| *n == key.as_ref())
             && let Some(slot) = found.by_spelling.get_mut(i)
         {
@@ -312,6 +335,8 @@ pub fn parse(text: &str) -> Result<Event<'_>, ParseError> {
                 "previousId" => ev.previous_id = Some(r.value()?),
                 "event" => ev.event = Some(r.value()?),
                 "name" => ev.name = Some(r.value()?),
+                "timestamp" => ev.timestamp = Some(r.value()?),
+                "originalTimestamp" => ev.original_timestamp = Some(r.value()?),
                 "properties" => ev.properties = pairs(r)?,
                 "traits" => ev.traits = pairs(r)?,
                 "context" => ev.context = context(r)?,

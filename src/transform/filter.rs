@@ -1,23 +1,32 @@
 //! Events dropped on purpose, before any mapping: what RudderStack filters before its CleverTap
-//! transformer sees an event (the user's denied consent, message types the destination does not
-//! take in cloud mode), and the destination's event allow or deny list, which RudderStack applies
+//! transformer sees an event (an `integrations` object that turns CleverTap off, the user's
+//! denied consent, message types the destination does not take), and the destination's event
+//! allow or deny list, which RudderStack applies
 //! only in device mode. A filtered event is not an error: nothing is sent, nothing retried.
 
 use super::codes;
-use super::event::{ConsentInfo, Event};
-use crate::js::value::{as_str, js_lower_eq, js_trim};
+use super::event::{ConsentInfo, Event, Integration};
+use crate::js::value::{Kind, as_str, js_lower_eq, js_trim, kind};
 use crate::outcome::Reason;
 use crate::settings::{ConsentSettings, EventFilter, Filters, ResolutionStrategy};
 use std::borrow::Cow;
 
-/// RudderStack message types that CleverTap's destination does not take in cloud mode:
-/// rudder-server's processor drops them as filtered before its transformer sees them. Other
-/// unknown types reach the transformer, which rejects them (`unsupported_type`).
-const FILTERED_TYPES: [&str; 3] = ["group", "reset", "record"];
+/// The message types CleverTap's destination takes (its `supportedMessageTypes`): rudder-server's
+/// processor filters every other type, trimmed and lower-cased, before its transformer sees the
+/// event (`processor/eventfilter`).
+const SUPPORTED_TYPES: [&str; 5] = ["identify", "track", "page", "screen", "alias"];
 
-/// Why `ev` is dropped on purpose, if it is. In rudder-server's order: consent first (it picks
-/// the destinations an event goes to), then the message type; then the event filter.
+/// The destination's name in an event's `integrations` object (its display name, matched
+/// exactly by rudder-server).
+const DISPLAY_NAME: &str = "CleverTap";
+
+/// Why `ev` is dropped on purpose, if it is. In rudder-server's order: the `integrations`
+/// object and consent (they pick the destinations an event goes to), then the message type;
+/// then the event filter.
 pub(crate) fn filtered(ev: &Event<'_>, filters: &Filters) -> Option<Reason> {
+    if let Some(reason) = integration_disabled(&ev.integrations) {
+        return Some(reason);
+    }
     if !filters.consent.is_empty()
         && ev.context.consent.denied_consent_ids.is_some()
         && consent_denied(&ev.context.consent, &filters.consent)
@@ -29,13 +38,15 @@ pub(crate) fn filtered(ev: &Event<'_>, filters: &Filters) -> Option<Reason> {
     }
     let kind = ev.kind.and_then(as_str);
     if let Some(kind) = &kind {
+        // A blank type is no type: the transform rejects it (`missing_type`), as rudder-server
+        // does (status 400).
         let trimmed = kind.trim();
-        if FILTERED_TYPES.iter().any(|t| js_lower_eq(trimmed, t)) {
+        if !trimmed.is_empty() && !SUPPORTED_TYPES.iter().any(|t| js_lower_eq(trimmed, t)) {
             let shown: String = trimmed.chars().take(64).collect();
             return Some(Reason::new(
                 codes::FILTERED_MESSAGE_TYPE,
                 format!(
-                    "message type {shown:?} is not sent to CleverTap (RudderStack filters it too)"
+                    "message type {shown:?} is not sent to CleverTap, which takes identify, track, page, screen and alias (RudderStack filters it too)"
                 ),
             ));
         }
@@ -44,6 +55,32 @@ pub(crate) fn filtered(ev: &Event<'_>, filters: &Filters) -> Option<Reason> {
         EventFilter::Disabled => None,
         _ if !kind.is_some_and(|k| js_lower_eq(&k, "track")) => None,
         events => event_filtered(ev, events),
+    }
+}
+
+/// rudder-server's `FilterClientIntegrations` for this destination: an `integrations` value
+/// that is not an object, or whose `All` is not a boolean, sends the event nowhere; a boolean
+/// `CleverTap` decides; an object `CleverTap` sends it; otherwise `All` (true when absent).
+fn integration_disabled(integrations: &Integration<'_>) -> Option<Reason> {
+    let disabled = |why: &str| {
+        Some(Reason::new(
+            codes::INTEGRATION_DISABLED,
+            format!("the event's integrations object does not send it to {DISPLAY_NAME}: {why}"),
+        ))
+    };
+    if integrations.not_object {
+        return disabled("integrations is not an object");
+    }
+    let all = match integrations.all.map(kind) {
+        None => true,
+        Some(Kind::Bool(all)) => all,
+        Some(_) => return disabled("All is not a boolean"),
+    };
+    match integrations.display_name.map(kind) {
+        Some(Kind::Bool(true)) | Some(Kind::Object) => None,
+        Some(Kind::Bool(false)) => disabled("\"CleverTap\": false"),
+        _ if all => None,
+        _ => disabled("\"All\": false"),
     }
 }
 

@@ -4,7 +4,10 @@
 //! text, `overrideFields` merged last, nulls left out.
 
 use super::event::{Event, Raw, RawPairs};
+use super::event_ts;
 use super::ids::Ids;
+use super::order::key_cmp;
+use super::path::{self, is_path};
 use super::record::{KEPT_NESTED, Members, PROTO, RecordBuf, RecordWriter, Val};
 use super::track::RESERVED;
 use super::{Rejection, codes, traits_object};
@@ -125,19 +128,7 @@ pub fn identify(
             profile.insert(Cow::Borrowed("Name"), Val::Text(Cow::Owned(full)));
         }
     }
-    for src in [traits, ctx].into_iter().flatten() {
-        for (key, value) in src.iter() {
-            if EXCLUDED.contains(&key.as_ref()) || RESERVED.contains(&key.as_ref()) {
-                continue;
-            }
-            let val = if KEPT_NESTED.contains(&key.as_ref()) {
-                Val::Nested(*value)
-            } else {
-                Val::Flat(*value)
-            };
-            profile.insert(key.clone(), val);
-        }
-    }
+    custom_traits(&mut profile, traits, ctx)?;
     let overrides = [
         member(traits, "overrideFields"),
         member(ctx, "overrideFields"),
@@ -156,43 +147,115 @@ pub fn identify(
         }
     }
 
+    // With objectId mapping only truthy ids count (`if (anonymousId)`, `if (userId)`).
     let object_id = if opts.enable_object_id_mapping {
-        ids.anonymous
+        ids.object_id()
     } else {
         None
     };
-    if let (Some(_), Some(user)) = (object_id, ids.user) {
+    if let (Some(_), Some(user)) = (object_id, ids.truthy_user()) {
         profile.insert(Cow::Borrowed("identity"), Val::Flat(user));
     }
 
     let stamp = ts([member(traits, "ts"), member(ctx, "ts")]
         .into_iter()
         .find(|r| truthy(*r))
-        .flatten());
+        .flatten())
+    .or_else(|| event_ts(opts, ev));
 
     let mut w = RecordWriter::new(buf);
     w.text("type", "profile");
     w.members("profileData", &profile, true)
         .map_err(Rejection::from_write)?;
     w.ts(stamp);
-    match (object_id, ids.user) {
+    let identity = if opts.enable_object_id_mapping {
+        ids.truthy_user()
+    } else {
+        ids.user.or(ids.anonymous)
+    };
+    match (object_id, identity) {
         (Some(anon), _) => w.id("objectId", anon),
-        (None, Some(user)) => w.id("identity", user),
-        (None, None) => match ids.anonymous {
-            Some(anon) => w.id("identity", anon),
-            None => {
-                return Err(Rejection::new(
-                    codes::MISSING_IDS,
-                    "the event has neither userId nor anonymousId",
-                ));
-            }
-        },
+        (None, Some(id)) => w.id("identity", id),
+        (None, None) => {
+            return Err(Rejection::new(
+                codes::MISSING_IDS,
+                "the event has neither userId nor anonymousId",
+            ));
+        }
     }
     .map_err(Rejection::from_write)?;
     w.finish();
 
     if let Some(anon) = object_id {
         device_token(ev, anon, buf)?;
+    }
+    Ok(())
+}
+
+/// A custom trait as the reference stores it: the subscription categories as objects, every
+/// other value as it is (objects and arrays become JSON text when written).
+fn custom_value<'a>(key: &str, raw: Raw<'a>) -> Option<Val<'a>> {
+    Some(if KEPT_NESTED.contains(&key) {
+        Val::Nested(raw)
+    } else {
+        Val::Flat(raw)
+    })
+}
+
+/// The reference's `extractCustomFields(message, profile, ["traits", "context.traits"], ...)`:
+/// every trait not excluded (by its whole key), then every context trait, each stored with the
+/// path setter (`path.rs`), so a dotted key builds an object. Its second pass walks the keys of
+/// both (the traits' first), storing those context.traits has; keys are taken in production
+/// order (index keys first, then bytewise), the order rudder-server hands them over in.
+fn custom_traits<'a>(
+    profile: &mut Members<'a>,
+    traits: Option<&RawPairs<'a>>,
+    ctx: Option<&RawPairs<'a>>,
+) -> Result<(), Rejection> {
+    let keep = |k: &str| !EXCLUDED.contains(&k) && !RESERVED.contains(&k);
+    let sources = || [traits, ctx].into_iter().flatten().flat_map(RawPairs::iter);
+    if !sources().any(|(k, _)| keep(k) && is_path(k)) {
+        for (key, value) in sources().filter(|(k, _)| keep(k)) {
+            if let Some(val) = custom_value(key, *value) {
+                profile.insert(key.clone(), val);
+            }
+        }
+        return Ok(());
+    }
+    let kept = |src: Option<&RawPairs<'a>>| -> Vec<Cow<'a, str>> {
+        src.into_iter()
+            .flat_map(RawPairs::iter)
+            .map(|(k, _)| k)
+            .filter(|k| keep(k))
+            .cloned()
+            .collect()
+    };
+    let mut trait_keys = kept(traits);
+    let mut ctx_keys = kept(ctx);
+    trait_keys.sort_by(|a, b| key_cmp(a, b));
+    ctx_keys.sort_by(|a, b| key_cmp(a, b));
+    let store = |profile: &mut Members<'a>, src: &RawPairs<'a>, key: &Cow<'a, str>| {
+        let Some(value) = src.get(key).copied() else {
+            return Ok(());
+        };
+        if !is_path(key) {
+            if let Some(val) = custom_value(key, value) {
+                profile.insert(key.clone(), val);
+            }
+            return Ok(());
+        }
+        path::set(profile, key, value, custom_value)
+            .map_err(|e| Rejection::new(codes::INVALID_TRAITS, e.describe("trait")))
+    };
+    if let Some(traits) = traits {
+        for key in &trait_keys {
+            store(profile, traits, key)?;
+        }
+    }
+    if let Some(ctx) = ctx {
+        for key in trait_keys.iter().chain(&ctx_keys) {
+            store(profile, ctx, key)?;
+        }
     }
     Ok(())
 }
@@ -204,10 +267,11 @@ pub fn identify(
 /// its `chromeKeys`, when defined and not null, go in `keys` whatever the type, without nulls,
 /// empty objects or empty arrays (the reference cleans the whole token record that way).
 fn device_token(ev: &Event<'_>, anon: Raw<'_>, buf: &mut RecordBuf) -> Result<(), Rejection> {
+    // Any truthy string or number is sent as it is (a numeric token stays a number).
     let Some(token) = ev
         .context
         .device_token
-        .filter(|t| kind(*t) == Kind::String && truthy(Some(*t)))
+        .filter(|t| matches!(kind(*t), Kind::String | Kind::Number) && truthy(Some(*t)))
     else {
         return Ok(());
     };

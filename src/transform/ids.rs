@@ -1,10 +1,10 @@
 //! Who an event is about. RudderStack's generic `userIdOnly` lookup (userId, then
 //! traits.userId / traits.id / context.traits.userId / context.traits.id) and anonymousId.
-//! Only strings and numbers can identify a CleverTap profile.
+//! Top-level ids must be strings or numbers; a trait id is taken as the reference takes it.
 
 use super::event::{Event, Raw, RawPairs};
 use super::{Rejection, codes};
-use crate::js::value::{Kind, kind, present};
+use crate::js::value::{Kind, kind, present, truthy};
 
 /// The ids of an event.
 #[derive(Debug, Clone, Copy, Default)]
@@ -20,7 +20,10 @@ fn usable(raw: Option<Raw<'_>>) -> Option<Raw<'_>> {
 }
 
 impl<'a> Ids<'a> {
-    /// Reads the ids; a top-level id of another type (object, array, boolean) is rejected.
+    /// Reads the ids. A top-level id of another type (object, array, boolean) is rejected. The
+    /// user is the first present one of userId and the trait ids, whatever its type, as the
+    /// reference's `getFieldValueFromMessage` takes it: a boolean trait id is the identity as
+    /// it is; an object or array one is rejected.
     pub fn of(ev: &Event<'a>) -> Result<Self, Rejection> {
         for (name, raw) in [
             ("userId", ev.user_id),
@@ -38,17 +41,35 @@ impl<'a> Ids<'a> {
         let traits = ev.traits.object();
         let ctx = ev.context.traits.object();
         let user = [
-            ev.user_id,
-            member(traits, "userId"),
-            member(traits, "id"),
-            member(ctx, "userId"),
-            member(ctx, "id"),
+            ("userId", ev.user_id),
+            ("traits.userId", member(traits, "userId")),
+            ("traits.id", member(traits, "id")),
+            ("context.traits.userId", member(ctx, "userId")),
+            ("context.traits.id", member(ctx, "id")),
         ]
         .into_iter()
-        .find_map(usable);
+        .find_map(|(name, raw)| present(raw).map(|r| (name, r)));
+        if let Some((name, raw)) = user
+            && matches!(kind(raw), Kind::Object | Kind::Array)
+        {
+            return Err(Rejection::new(
+                codes::INVALID_ID,
+                format!("{name} must be a string, a number or a boolean"),
+            ));
+        }
         Ok(Ids {
-            user,
+            user: user.map(|(_, r)| r),
             anonymous: usable(ev.anonymous_id),
         })
+    }
+
+    /// The anonymousId objectId mapping uses: only a truthy one (`if (anonymousId)`).
+    pub fn object_id(&self) -> Option<Raw<'a>> {
+        self.anonymous.filter(|r| truthy(Some(*r)))
+    }
+
+    /// The user id as objectId mapping tests it (`if (userId)`): only a truthy one.
+    pub fn truthy_user(&self) -> Option<Raw<'a>> {
+        self.user.filter(|r| truthy(Some(*r)))
     }
 }

@@ -3,8 +3,10 @@
 //! cloud mode sees the same profiles and events. No I/O, no async.
 //!
 //! Every event ends one of three ways ([`Mapped`]): its records; filtered, dropped on purpose
-//! as RudderStack drops it before its transformer (denied consent, a message type CleverTap does
-//! not take, the destination's event allow or deny list); or rejected, a bad event.
+//! as RudderStack drops it before its transformer (an `integrations` object that turns
+//! CleverTap off, denied consent, a message type CleverTap does not take, the destination's
+//! event allow or deny list); or rejected, a bad event. Between the filters and the mapping,
+//! dynamic settings are resolved for the event (`dynamic.rs`), as the reference does.
 //!
 //! Fast on purpose: the event is read in one pass borrowing from the input (most of `context`
 //! is skipped unread) and records are written straight into strings, with no JSON tree in
@@ -12,30 +14,39 @@
 //! [`codes`] and at the functions that make them.
 
 mod alias;
+pub mod dynamic;
 pub(crate) mod event;
 mod filter;
 mod identify;
 mod ids;
+mod order;
+mod path;
 mod record;
 mod track;
 
 use crate::js::value;
 use crate::json::writer::WriteError;
 use crate::outcome::Reason;
-use crate::settings::{DestinationSettings, Filters, MappingOptions, NO_FILTERS};
+use crate::settings::{Account, DestinationSettings, Filters, MappingOptions, NO_FILTERS};
 use event::{Event, Field, ParseError, RawPairs};
 use ids::Ids;
 pub use record::RecordBuf;
 use std::borrow::Cow;
+use std::sync::Arc;
 
 /// The stable codes of every rejection and every filtering the transform gives, with what they
 /// mean.
 pub mod codes {
     // Filtered: dropped on purpose, not an error (nothing is sent, dead-lettered or retried).
 
-    /// A RudderStack message type CleverTap's destination does not take (group, reset, record,
-    /// in any letter case): RudderStack's processor filters these too.
+    /// A message type other than identify, track, page, screen and alias (trimmed, in any
+    /// letter case: group, reset, record, anything else): RudderStack's processor filters these
+    /// too.
     pub const FILTERED_MESSAGE_TYPE: &str = "filtered_message_type";
+    /// The event's `integrations` object does not send it to CleverTap (`"CleverTap": false`,
+    /// `"All": false` without `"CleverTap": true`, or not an object): RudderStack's processor
+    /// routes it to no CleverTap destination.
+    pub const INTEGRATION_DISABLED: &str = "integration_disabled";
     /// `context.consentManagement.deniedConsentIds` denies consent the destination's consent
     /// settings require (rudder-server's consent rules).
     pub const CONSENT_DENIED: &str = "consent_denied";
@@ -52,10 +63,10 @@ pub mod codes {
     pub const NOT_AN_OBJECT: &str = "not_an_object";
     /// A value the mapping writes is nested deeper than `crate::json::writer::MAX_NESTING` levels.
     pub const TOO_DEEP: &str = "too_deep";
-    /// `type` is absent, null or empty.
+    /// `type` is absent, falsy or blank.
     pub const MISSING_TYPE: &str = "missing_type";
-    /// `type` is not identify, track, page, screen or alias (in any letter case), nor a
-    /// filtered RudderStack type.
+    /// `type` is not a string, or one of identify, track, page, screen and alias padded with
+    /// white space (RudderStack's processor trims it, its transformer does not).
     pub const UNSUPPORTED_TYPE: &str = "unsupported_type";
     /// Neither a userId (or trait id) nor an anonymousId. Deliberate deviation: the reference
     /// sends a record without identity, which CleverTap refuses (code 523).
@@ -79,20 +90,40 @@ pub mod codes {
     pub const MISSING_USER_ID: &str = "missing_user_id";
     /// An alias without previousId.
     pub const MISSING_PREVIOUS_ID: &str = "missing_previous_id";
+    /// A dynamic setting (`{{ event.path || DEFAULT }}`) took a value from the event that
+    /// cannot be that setting: an accountId, passcode or region that is not a non-empty string
+    /// or number, or a region not on the allowlist.
+    pub const INVALID_DYNAMIC_CONFIG: &str = "invalid_dynamic_config";
     /// An input line that is not UTF-8 (the `transform` command reads bytes).
     pub const INVALID_UTF8: &str = "invalid_utf8";
 }
 
-/// One CleverTap upload record as compact JSON text (`{"type":"event",...}`).
+/// One CleverTap upload record as compact JSON text (`{"type":"event",...}`), and the account
+/// it goes to when dynamic config sent its event to another one than the settings' own.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Record {
     json: Box<str>,
+    account: Option<Arc<Account>>,
 }
 
 impl Record {
     /// Wraps JSON text the transform wrote. Callers outside the transform use this only in tests.
     pub fn from_json(json: impl Into<Box<str>>) -> Self {
-        Record { json: json.into() }
+        Record {
+            json: json.into(),
+            account: None,
+        }
+    }
+
+    /// The record, going to `account` instead of the settings' own.
+    pub fn with_account(mut self, account: Option<Arc<Account>>) -> Self {
+        self.account = account;
+        self
+    }
+
+    /// The account the record goes to, when it is not the settings' own (dynamic config).
+    pub fn account(&self) -> Option<&Account> {
+        self.account.as_deref()
     }
 
     /// The record as compact JSON text, ready to be placed in `{"d":[...]}`.
@@ -172,6 +203,8 @@ impl<T> Mapped<T> {
 pub struct TransformOptions<'s> {
     pub mapping: MappingOptions,
     pub filters: &'s Filters,
+    /// The settings, when some of them are dynamic (`dynamic.rs`): resolved per event.
+    pub dynamic: Option<&'s DestinationSettings>,
 }
 
 impl From<MappingOptions> for TransformOptions<'static> {
@@ -179,6 +212,7 @@ impl From<MappingOptions> for TransformOptions<'static> {
         TransformOptions {
             mapping,
             filters: &NO_FILTERS,
+            dynamic: None,
         }
     }
 }
@@ -188,6 +222,7 @@ impl<'s> From<&'s DestinationSettings> for TransformOptions<'s> {
         TransformOptions {
             mapping: settings.mapping,
             filters: &settings.filters,
+            dynamic: settings.dynamic.is_some().then_some(settings),
         }
     }
 }
@@ -241,11 +276,14 @@ fn traits_object<'e, 'a>(
 pub fn transform_event<'s>(event_json: &str, opts: impl Into<TransformOptions<'s>>) -> Transformed {
     let mut buf = RecordBuf::default();
     let t = transform_event_into(event_json, opts, &mut buf);
+    let account = t.account.map(Arc::new);
     Transformed {
         message_id: t.message_id.map(|m| Box::from(m.as_ref())),
-        result: t
-            .result
-            .map(|_| buf.iter().map(Record::from_json).collect()),
+        result: t.result.map(|_| {
+            buf.iter()
+                .map(|json| Record::from_json(json).with_account(account.clone()))
+                .collect()
+        }),
     }
 }
 
@@ -257,6 +295,9 @@ pub struct Appended<'e> {
     /// How many records were appended (profile before its device token), or why the event is
     /// filtered or rejected (then nothing was appended).
     pub result: Mapped<usize>,
+    /// The account the records go to when dynamic config chose another one than the
+    /// settings' own.
+    pub account: Option<Account>,
 }
 
 /// Transforms one event, appending its records to `buf`: the same mapping as
@@ -276,26 +317,46 @@ pub fn transform_event_into<'e, 's>(
             return Appended {
                 message_id: None,
                 result: Mapped::Rejected(parse_rejection(&e)),
+                account: None,
             };
         }
     };
     let message_id = ev.message_id.and_then(value::as_str);
+    let done = |result, account| Appended {
+        message_id: message_id.clone(),
+        result,
+        account,
+    };
     if let Some(reason) = filter::filtered(&ev, opts.filters) {
-        return Appended {
-            message_id,
-            result: Mapped::Filtered(reason),
-        };
+        return done(Mapped::Filtered(reason), None);
     }
+    // Dynamic config, as the reference applies it after rudder-server's filters and before the
+    // mapping: the settings resolved for this event, the fields they took removed from it.
+    let resolved = match opts.dynamic.map(|s| dynamic::resolve(event_json, s)) {
+        None => None,
+        Some(Ok(resolved)) => Some(resolved),
+        Some(Err(reason)) => return done(Mapped::Rejected(reason), None),
+    };
+    let mapping = resolved.as_ref().map_or(opts.mapping, |r| r.mapping);
     let mark = buf.mark();
     buf.reserve(event_json.len());
-    let result = match map_event(&ev, opts.mapping, buf) {
-        Ok(()) => Mapped::Records(buf.len() - mark.0),
+    let mapped = match resolved.as_ref().and_then(|r| r.text.as_deref()) {
+        None => map_event(&ev, mapping, buf),
+        Some(text) => match event::parse(text) {
+            Ok(rest) => map_event(&rest, mapping, buf),
+            Err(e) => Err(parse_rejection(&e)),
+        },
+    };
+    match mapped {
+        Ok(()) => done(
+            Mapped::Records(buf.len() - mark.0),
+            resolved.and_then(|r| r.account),
+        ),
         Err(reason) => {
             buf.rollback(mark);
-            Mapped::Rejected(reason)
+            done(Mapped::Rejected(reason), None)
         }
-    };
-    Appended { message_id, result }
+    }
 }
 
 /// The rejection for event text that could not be read.
@@ -322,7 +383,7 @@ fn map_event(ev: &Event<'_>, opts: MappingOptions, buf: &mut RecordBuf) -> Resul
     }
     match call {
         Type::Identify => identify::identify(ev, &ids, opts, buf),
-        Type::Alias => alias::alias(ev, buf),
+        Type::Alias => alias::alias(ev, opts, buf),
         Type::Track => track::event(ev, &ids, opts, track::Call::Track, buf),
         Type::Page => track::event(ev, &ids, opts, track::Call::Page, buf),
         Type::Screen => track::event(ev, &ids, opts, track::Call::Screen, buf),
@@ -349,6 +410,10 @@ fn event_type(ev: &Event<'_>) -> Result<Type, Reason> {
             "the event type must be a string",
         ));
     };
+    // rudder-server refuses a blank type (status 400) before its filter.
+    if name.trim().is_empty() {
+        return Err(Reason::new(codes::MISSING_TYPE, "the event type is blank"));
+    }
     const TYPES: [(&str, Type); 5] = [
         ("identify", Type::Identify),
         ("track", Type::Track),
@@ -382,6 +447,18 @@ pub fn upload_body<'a>(records: impl IntoIterator<Item = &'a Record>) -> Vec<u8>
         &mut body,
     );
     body
+}
+
+/// The `ts` of a record that has none of its own when `eventTimestampAsTs` is on: the event's
+/// `timestamp`, else its `originalTimestamp`, read as any `ts` is.
+pub(crate) fn event_ts<'a>(
+    opts: crate::settings::MappingOptions,
+    ev: &Event<'a>,
+) -> Option<crate::js::ts::Ts<'a>> {
+    if !opts.event_timestamp_as_ts {
+        return None;
+    }
+    crate::js::ts::ts(ev.timestamp).or_else(|| crate::js::ts::ts(ev.original_timestamp))
 }
 
 #[cfg(test)]

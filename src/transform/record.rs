@@ -2,12 +2,11 @@
 //! written the way the reference's JSON would carry it, with no intermediate JSON tree.
 
 use super::event::{Pairs, Raw, RawPairs, object_members};
+use super::order::write_stringified;
 use crate::js::ts::Ts;
 use crate::js::value::{Kind, kind};
 use crate::json::reader::array_elements;
-use crate::json::writer::{
-    MAX_NESTING, WriteError, write_canonical, write_number_text, write_str, write_stringified,
-};
+use crate::json::writer::{MAX_NESTING, WriteError, write_canonical, write_number_text, write_str};
 use std::borrow::Cow;
 
 /// A value placed in `profileData`, `evtData` or a record.
@@ -23,13 +22,16 @@ pub enum Val<'a> {
     /// Valid JSON text the mapping found inside a string (`Items` given as JSON text), sent as
     /// nested JSON.
     Json(Cow<'a, str>),
+    /// An object or array built from dotted keys (`path.rs`): sent as JSON text, or as nested
+    /// JSON when the flag says so (the [`KEPT_NESTED`] members).
+    Tree(Box<super::path::Node<'a>>, bool),
 }
 
 impl Val<'_> {
     fn is_null(&self) -> bool {
         match self {
             Val::Flat(r) | Val::Nested(r) => kind(*r) == Kind::Null,
-            Val::Text(_) => false,
+            Val::Text(_) | Val::Tree(..) => false,
             Val::Json(t) => t.trim() == "null",
         }
     }
@@ -221,6 +223,14 @@ impl<'b> RecordWriter<'b> {
                 self.key("ts");
                 crate::json::writer::write_f64(&mut self.buf.text, n);
             }
+            Some(Ts::Kept(raw)) => {
+                // Nested too deep to write: no ts, as for any value that is no time.
+                let mut text = String::new();
+                if write_canonical(&mut text, raw.get()).is_ok() {
+                    self.key("ts");
+                    self.buf.text.push_str(&text);
+                }
+            }
         }
     }
 
@@ -248,9 +258,16 @@ impl<'b> RecordWriter<'b> {
             }
             Val::Nested(raw) => write_canonical(&mut self.buf.text, raw.get()),
             Val::Json(text) => write_canonical(&mut self.buf.text, text),
+            Val::Tree(node, true) => super::path::write_node(&mut self.buf.text, node),
+            Val::Tree(node, false) => {
+                self.buf.scratch.clear();
+                super::path::write_node(&mut self.buf.scratch, node)?;
+                write_str(&mut self.buf.text, &self.buf.scratch);
+                Ok(())
+            }
             Val::Flat(raw) => match kind(*raw) {
                 Kind::Array | Kind::Object => {
-                    write_stringified(&mut self.buf.text, raw.get(), &mut self.buf.scratch)
+                    write_stringified(&mut self.buf.text, *raw, &mut self.buf.scratch)
                 }
                 _ => write_scalar(&mut self.buf.text, *raw),
             },

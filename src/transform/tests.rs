@@ -9,10 +9,12 @@ use serde_json::{Value, json};
 const DEFAULT: MappingOptions = MappingOptions {
     track_anonymous: true,
     enable_object_id_mapping: false,
+    event_timestamp_as_ts: false,
 };
 const OBJECT_ID: MappingOptions = MappingOptions {
     track_anonymous: true,
     enable_object_id_mapping: true,
+    event_timestamp_as_ts: false,
 };
 
 fn records_with<'s>(event: &str, opts: impl Into<TransformOptions<'s>>) -> Vec<Value> {
@@ -121,12 +123,14 @@ fn context_traits_fill_in_mapped_keys_and_override_custom_traits_as_the_referenc
 
 #[test]
 fn nested_traits_become_json_text_except_subscription_categories_and_nulls_are_dropped() {
+    // Issue 23, rule 2: the JSON text's keys are in production order (this test wrote them in
+    // input order before: `{"zip":"1","n":2.5}`).
     let r = one(
         r#"{"type":"identify","userId":"u1","traits":{"address":{"zip":"1","n":2.50},"tags":["a",1e21],"category-unsubscribe":{"email":["M"]},"category-resubscribe":{"sms":["N"]},"gone":null}}"#,
     );
     assert_eq!(
         r["profileData"],
-        json!({"address":"{\"zip\":\"1\",\"n\":2.5}","tags":"[\"a\",1e+21]","category-unsubscribe":{"email":["M"]},"category-resubscribe":{"sms":["N"]}})
+        json!({"address":"{\"n\":2.5,\"zip\":\"1\"}","tags":"[\"a\",1e+21]","category-unsubscribe":{"email":["M"]},"category-resubscribe":{"sms":["N"]}})
     );
 }
 
@@ -573,25 +577,36 @@ fn alias_ties_the_user_id_to_the_previous_id() {
 }
 
 #[test]
-fn the_event_type_is_case_insensitive_and_a_missing_or_unknown_type_is_rejected() {
+fn the_event_type_is_case_insensitive_and_a_missing_padded_or_non_string_type_is_rejected() {
     assert_eq!(
         one(r#"{"type":"TrAcK","userId":"u1","event":"E"}"#)["evtName"],
         "E"
     );
     assert_eq!(code(r#"{"userId":"u1"}"#), "missing_type");
     assert_eq!(code(r#"{"type":"","userId":"u1"}"#), "missing_type");
+    assert_eq!(code(r#"{"type":"  ","userId":"u1"}"#), "missing_type");
     assert_eq!(code(r#"{"type":null,"userId":"u1"}"#), "missing_type");
+    assert_eq!(code(r#"{"type":5,"userId":"u1"}"#), "unsupported_type");
+    // rudder-server trims before its filter, the transformer does not: rejected, not filtered.
     assert_eq!(
-        code(r#"{"type":"purchase","userId":"u1"}"#),
+        code(r#"{"type":" track ","userId":"u1","event":"E"}"#),
         "unsupported_type"
     );
-    assert_eq!(code(r#"{"type":5,"userId":"u1"}"#), "unsupported_type");
 }
 
 #[test]
-fn group_reset_and_record_are_filtered_as_rudderstack_filters_them_and_unknown_types_are_rejected()
-{
-    for kind in ["group", "GROUP", " Group ", "reset", "Record"] {
+fn every_type_outside_the_five_is_filtered_as_rudderstack_filters_it() {
+    // Issue 23, rule 6: "purchase" was rejected (`unsupported_type`) before.
+    for kind in [
+        "group",
+        "GROUP",
+        " Group ",
+        "reset",
+        "Record",
+        "purchase",
+        " Unknown ",
+        "grou p",
+    ] {
         // Filtered before anything else is looked at: no ids needed.
         let event = format!(r#"{{"type":"{kind}","messageId":"m-1","groupId":"g"}}"#);
         assert_eq!(
@@ -604,9 +619,38 @@ fn group_reset_and_record_are_filtered_as_rudderstack_filters_them_and_unknown_t
             Some("m-1")
         );
     }
-    for kind in ["purchase", "groups", "grou p"] {
-        let event = format!(r#"{{"type":"{kind}","userId":"u1"}}"#);
-        assert_eq!(code(&event), "unsupported_type", "{kind}");
+}
+
+#[test]
+fn an_integrations_object_that_turns_clevertap_off_filters_the_event() {
+    let with = |integrations: &str| {
+        format!(r#"{{"type":"track","userId":"u1","event":"E","integrations":{integrations}}}"#)
+    };
+    for off in [
+        r#"{"CleverTap":false}"#,
+        r#"{"All":false}"#,
+        r#"{"All":false,"Amplitude":true}"#,
+        r#"{"All":false,"CleverTap":"yes"}"#,
+        r#"{"All":"false","CleverTap":true}"#,
+        r#"{"All":null}"#,
+        r#"[]"#,
+        r#""CleverTap""#,
+        r#"null"#,
+    ] {
+        assert_eq!(
+            filtered_with(&with(off), DEFAULT),
+            "integration_disabled",
+            "{off}"
+        );
+    }
+    for on in [
+        r#"{}"#,
+        r#"{"All":true}"#,
+        r#"{"All":false,"CleverTap":true}"#,
+        r#"{"All":false,"CleverTap":{"deviceTokenType":"fcm"}}"#,
+        r#"{"All":true,"CleverTap":"yes","clevertap":false}"#,
+    ] {
+        assert_eq!(one(&with(on))["evtName"], "E", "{on}");
     }
 }
 
@@ -1099,10 +1143,10 @@ proptest! {
         object_id in any::<bool>(),
         anonymous in any::<bool>(),
     ) {
-        let mapping = MappingOptions { track_anonymous: anonymous, enable_object_id_mapping: object_id };
+        let mapping = MappingOptions { track_anonymous: anonymous, enable_object_id_mapping: object_id, event_timestamp_as_ts: false };
         let settings = filtering_settings();
         let text = v.to_string();
-        for opts in [TransformOptions::from(mapping), TransformOptions { mapping, filters: &settings.filters }] {
+        for opts in [TransformOptions::from(mapping), TransformOptions { mapping, filters: &settings.filters, dynamic: None }] {
             match transform_event(&text, opts).result {
                 Mapped::Records(records) => {
                     prop_assert!(!records.is_empty());
@@ -1135,4 +1179,174 @@ proptest! {
             }
         }
     }
+}
+
+// Issue 23: truthiness of ids, values kept as the reference keeps them, dynamic config and the
+// event timestamp setting.
+
+#[test]
+fn a_boolean_trait_id_is_the_identity_and_an_object_one_is_rejected() {
+    let r = one(r#"{"type":"identify","anonymousId":"a1","traits":{"id":true}}"#);
+    assert_eq!(r["identity"], true);
+    assert_eq!(
+        code(r#"{"type":"identify","anonymousId":"a1","traits":{"userId":{"x":1}}}"#),
+        "invalid_id"
+    );
+}
+
+#[test]
+fn with_object_id_mapping_falsy_ids_count_as_absent() {
+    let r = records_with(
+        r#"{"type":"track","userId":"u1","anonymousId":0,"event":"E"}"#,
+        OBJECT_ID,
+    );
+    assert_eq!(r[0]["identity"], "u1");
+    assert!(r[0].get("objectId").is_none());
+    // A userId of 0 goes in neither profileData nor identity under the mapping.
+    let r = records_with(
+        r#"{"type":"identify","userId":0,"anonymousId":"a1"}"#,
+        OBJECT_ID,
+    );
+    assert_eq!(r[0]["objectId"], "a1");
+    assert_eq!(r[0]["profileData"], json!({}));
+    // Without the mapping 0 is present, as getFieldValueFromMessage takes it.
+    assert_eq!(
+        one(r#"{"type":"track","userId":0,"anonymousId":"a1","event":"E"}"#)["identity"],
+        0
+    );
+}
+
+#[test]
+fn a_numeric_device_token_and_an_array_event_name_are_taken_as_the_reference_takes_them() {
+    let r = records_with(
+        r#"{"type":"identify","userId":"u1","anonymousId":"a1","context":{"device":{"token":12345},"os":{"name":"Android"}}}"#,
+        OBJECT_ID,
+    );
+    assert_eq!(r[1]["tokenData"]["id"], 12345);
+    let r = one(
+        r#"{"type":"track","userId":"u1","event":["order completed"],"properties":{"revenue":5}}"#,
+    );
+    assert_eq!(r["evtName"], "Charged");
+    // An array name that is not Order Completed stays no name.
+    assert_eq!(
+        code(r#"{"type":"track","userId":"u1","event":["Other"]}"#),
+        "invalid_event_name"
+    );
+}
+
+#[test]
+fn dotted_traits_build_json_text_in_identify_and_order_completed_but_not_in_track() {
+    let r = one(
+        r#"{"type":"identify","userId":"u1","traits":{"a.y":1,"a.b":2},"context":{"traits":{"a.c":3}}}"#,
+    );
+    assert_eq!(r["profileData"]["a"], "{\"b\":2,\"y\":1,\"c\":3}");
+    let r = one(r#"{"type":"track","userId":"u1","event":"E","properties":{"a.b":1}}"#);
+    assert_eq!(r["evtData"], json!({"a.b": 1}));
+    assert_eq!(
+        code(r#"{"type":"identify","userId":"u1","traits":{"a.__proto__.b":1}}"#),
+        "invalid_traits"
+    );
+    assert_eq!(
+        code(
+            r#"{"type":"track","userId":"u1","event":"Order Completed","properties":{"x.prototype":1}}"#
+        ),
+        "invalid_properties"
+    );
+}
+
+fn dynamic(settings: &str) -> DestinationSettings {
+    DestinationSettings::from_json(settings).unwrap()
+}
+
+#[test]
+fn dynamic_settings_take_the_event_value_remove_it_and_fall_back_to_the_default() {
+    let s = dynamic(
+        r#"{"accountId":"{{ event.context.acct || W9R-D }}","passcode":"{{ event.context.pc || pc-default-secret }}","region":"{{ event.context.region || in1 }}","trackAnonymous":"{{ event.properties.anon || }}"}"#,
+    );
+    let event = r#"{"type":"track","anonymousId":"a1","event":"E","context":{"acct":"W9R-E","pc":"pc-event-secret","region":"us1"},"properties":{"anon":1,"k":"v"}}"#;
+    let t = transform_event(event, &s);
+    let records = t.result.records().unwrap();
+    let account = records[0].account().unwrap();
+    assert_eq!(account.account_id, "W9R-E");
+    assert_eq!(account.passcode.expose(), "pc-event-secret");
+    assert_eq!(account.region, crate::clevertap::endpoint::Region::Us1);
+    let record: Value = serde_json::from_str(records[0].as_str()).unwrap();
+    // trackAnonymous came from properties.anon (1: on), which is gone from evtData.
+    assert_eq!(record["evtData"], json!({"k": "v"}));
+    assert_eq!(record["identity"], "a1");
+    // No value in the event: the defaults, the settings' own account, the event as it came.
+    let t = transform_event(
+        r#"{"type":"track","anonymousId":"a1","event":"E","properties":{"k":"v"}}"#,
+        &s,
+    );
+    assert_eq!(t.result.reason().unwrap().code, "anonymous_not_allowed");
+    let t = transform_event(
+        r#"{"type":"track","userId":"u1","event":"E","properties":{"anon":null}}"#,
+        &s,
+    );
+    let records = t.result.records().unwrap();
+    assert!(records[0].account().is_none());
+    // A null value is no value: it stays in the event.
+    let record: Value = serde_json::from_str(records[0].as_str()).unwrap();
+    assert_eq!(record["evtData"], json!({"anon": null}));
+}
+
+#[test]
+fn a_dynamic_value_that_cannot_be_the_setting_rejects_the_event_without_showing_it() {
+    let s = dynamic(
+        r#"{"accountId":"{{ event.context.acct || W9R-D }}","passcode":"{{ event.context.pc || p }}","region":"{{ event.context.region || in1 }}"}"#,
+    );
+    for context in [
+        r#"{"acct":{"x":1}}"#,
+        r#"{"acct":"  "}"#,
+        r#"{"pc":["pc-leak-secret"]}"#,
+        r#"{"region":"pc-leak-secret"}"#,
+    ] {
+        let event = format!(r#"{{"type":"track","userId":"u1","event":"E","context":{context}}}"#);
+        let t = transform_event(&event, &s);
+        let reason = t.result.reason().unwrap();
+        assert_eq!(reason.code, "invalid_dynamic_config", "{context}");
+        assert!(reason.message.contains("context."), "{}", reason.message);
+        assert!(
+            !reason.message.contains("pc-leak-secret"),
+            "{}",
+            reason.message
+        );
+    }
+    // Filters look at the event as it came, before dynamic config.
+    let event = r#"{"type":"group","context":{"acct":{"x":1}}}"#;
+    assert!(transform_event(event, &s).result.is_filtered());
+}
+
+#[test]
+fn two_settings_naming_one_field_the_first_by_name_takes_it() {
+    let s = dynamic(
+        r#"{"accountId":"{{ event.properties.v || W9R-D }}","trackAnonymous":"{{ event.properties.v || }}","passcode":"p"}"#,
+    );
+    let t = transform_event(
+        r#"{"type":"track","anonymousId":"a1","event":"E","properties":{"v":"W9R-V"}}"#,
+        &s,
+    );
+    // accountId took it; trackAnonymous got its empty default: off.
+    assert_eq!(t.result.reason().unwrap().code, "anonymous_not_allowed");
+}
+
+#[test]
+fn event_timestamp_as_ts_dates_a_record_without_a_ts_of_its_own_only_when_on() {
+    let on = MappingOptions {
+        event_timestamp_as_ts: true,
+        ..DEFAULT
+    };
+    let track = r#"{"type":"track","userId":"u1","event":"E","timestamp":"2024-03-05T10:20:30.123Z","originalTimestamp":"2020-01-01T00:00:00Z"}"#;
+    assert_eq!(records_with(track, on)[0]["ts"], 1_709_634_030);
+    assert!(records_with(track, DEFAULT)[0].get("ts").is_none());
+    let original =
+        r#"{"type":"identify","userId":"u1","originalTimestamp":"2024-03-05T10:20:30Z"}"#;
+    assert_eq!(records_with(original, on)[0]["ts"], 1_709_634_030);
+    let alias =
+        r#"{"type":"alias","userId":"u1","previousId":"a1","timestamp":"2024-03-05T10:20:30Z"}"#;
+    assert_eq!(records_with(alias, on)[0]["ts"], 1_709_634_030);
+    // A ts of the event's own wins.
+    let own = r#"{"type":"track","userId":"u1","event":"E","timestamp":"2024-03-05T10:20:30Z","properties":{"ts":12}}"#;
+    assert_eq!(records_with(own, on)[0]["ts"], 12);
 }

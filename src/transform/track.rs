@@ -6,7 +6,10 @@
 //! name `Charged` themselves) sends `Items` as nested JSON, and only as an array of objects.
 
 use super::event::{Event, Field, Raw, RawPairs};
+use super::event_ts;
 use super::ids::Ids;
+use super::order::key_cmp;
+use super::path::{self, is_path};
 use super::record::{Members, RecordBuf, RecordWriter, Val, converted};
 use super::{Rejection, codes};
 use crate::js::ts::ts;
@@ -56,10 +59,12 @@ pub fn event(
     };
     let prop = |key: &str| props.and_then(|p| p.get(key)).copied();
 
+    // `get(message.event).toString().toLowerCase()`: an array name is joined with commas, so
+    // `["Order Completed"]` is Order Completed too.
     let order_completed = ev
         .event
-        .and_then(as_str)
-        .is_some_and(|name| js_lower_eq(&name, "order completed"));
+        .filter(|e| truthy(Some(*e)) && matches!(kind(*e), Kind::String | Kind::Array))
+        .is_some_and(|e| js_lower_eq(&js_to_string(e), "order completed"));
 
     // A plain event passes its properties on as they are (already one value per key).
     let (name, charged_data): (Cow<'_, str>, Option<Members<'_>>) = if order_completed {
@@ -86,12 +91,19 @@ pub fn event(
         (None, None) => w.converted_members("evtData", &RawPairs::default()),
     }
     .map_err(Rejection::from_write)?;
-    w.ts(ts(prop("ts")));
+    w.ts(ts(prop("ts")).or_else(|| event_ts(opts, ev)));
     w.text("type", "event");
-    let written = match (opts.enable_object_id_mapping, ids.anonymous, ids.user) {
-        (true, Some(anon), _) => w.id("objectId", anon),
-        (_, _, Some(user)) => w.id("identity", user),
-        (false, Some(anon), None) => w.id("identity", anon),
+    // As the reference: with objectId mapping a truthy anonymousId is the objectId, else a
+    // truthy user id the identity; without it the first present user id, else anonymousId.
+    let written = match (
+        opts.enable_object_id_mapping,
+        ids.object_id(),
+        ids.truthy_user(),
+        ids.user.or(ids.anonymous),
+    ) {
+        (true, Some(anon), _, _) => w.id("objectId", anon),
+        (true, None, Some(user), _) => w.id("identity", user),
+        (false, _, _, Some(id)) => w.id("identity", id),
         _ => {
             return Err(Rejection::new(
                 codes::MISSING_IDS,
@@ -185,11 +197,26 @@ fn order_data<'a>(props: Option<&RawPairs<'a>>) -> Result<Members<'a>, Rejection
     if let Some(v) = prop("products") {
         data.insert(Cow::Borrowed("Items"), Val::Flat(v));
     }
-    for (k, v) in props.into_iter().flat_map(RawPairs::iter) {
-        if CHARGED_EXCLUDED.contains(&k.as_ref()) || RESERVED.contains(&k.as_ref()) {
+    // The reference's `extractCustomFields` with its path setter (`path.rs`): a dotted key
+    // builds an object, taken in production order (index keys first, then bytewise).
+    let mut keys: Vec<&Cow<'a, str>> = props
+        .into_iter()
+        .flat_map(RawPairs::iter)
+        .map(|(k, _)| k)
+        .filter(|k| !CHARGED_EXCLUDED.contains(&k.as_ref()) && !RESERVED.contains(&k.as_ref()))
+        .collect();
+    let paths = keys.iter().any(|k| is_path(k));
+    if paths {
+        keys.sort_by(|a, b| key_cmp(a, b));
+    }
+    for k in keys {
+        let Some(v) = props.and_then(|p| p.get(k)).copied() else {
             continue;
-        }
-        if let Some(val) = converted(k, *v) {
+        };
+        if paths && is_path(k) {
+            path::set(&mut data, k, v, |key, raw| converted(key, raw))
+                .map_err(|e| Rejection::new(codes::INVALID_PROPERTIES, e.describe("property")))?;
+        } else if let Some(val) = converted(k, v) {
             data.insert(k.clone(), val);
         }
     }

@@ -1,12 +1,14 @@
-//! Every case and batch of tests/fixtures/conformance/cases.json and cases-2.json (where a name
-//! is in both, cases-2.json wins), through the library and through the built binary's
-//! `transform` command: the records CleverTap must receive, compared as JSON values (key order
-//! ignored, numbers as doubles), and which events are rejected or filtered.
+//! Every case and batch of tests/fixtures/conformance/cases.json, cases-2.json and cases-3.json
+//! (where a name is in several, the latest file wins, as the fixtures README says), through the
+//! library and through the built binary's `transform` command: the records CleverTap must
+//! receive, compared as JSON values (key order ignored, numbers as doubles; JSON text inside
+//! them exactly), which events are rejected or filtered, and, where a case records them
+//! (`expect.headers`, dynamic config), the account each request goes to.
 
 use crate::support;
 use rudder_clevertap::clevertap::endpoint::UPLOAD_PATH;
 use rudder_clevertap::settings::DestinationSettings;
-use rudder_clevertap::transform::{Mapped, transform_event};
+use rudder_clevertap::transform::{Mapped, Record, transform_event};
 use serde::Deserialize;
 use serde_json::Value;
 use serde_json::value::RawValue;
@@ -41,25 +43,27 @@ fn load(file: &str) -> Cases {
     serde_json::from_str(&text).unwrap()
 }
 
-/// Both files, the later one's expectations replacing the earlier one's of the same name.
+/// The three files, a later one's expectations replacing an earlier one's of the same name.
 fn cases() -> Cases {
     let mut all = load("cases.json");
-    let later = load("cases-2.json");
-    assert!(
-        later.cases.len() >= 11,
-        "cases-2.json: {}",
-        later.cases.len()
-    );
-    for case in later.cases {
-        match all.cases.iter_mut().find(|c| c.name == case.name) {
-            Some(slot) => *slot = case,
-            None => all.cases.push(case),
+    for (file, least) in [("cases-2.json", 11), ("cases-3.json", 22)] {
+        let later = load(file);
+        assert!(
+            later.cases.len() + later.batches.len() >= least,
+            "{file}: {}",
+            later.cases.len()
+        );
+        for case in later.cases {
+            match all.cases.iter_mut().find(|c| c.name == case.name) {
+                Some(slot) => *slot = case,
+                None => all.cases.push(case),
+            }
         }
-    }
-    for batch in later.batches {
-        match all.batches.iter_mut().find(|b| b.name == batch.name) {
-            Some(slot) => *slot = batch,
-            None => all.batches.push(batch),
+        for batch in later.batches {
+            match all.batches.iter_mut().find(|b| b.name == batch.name) {
+                Some(slot) => *slot = batch,
+                None => all.batches.push(batch),
+            }
         }
     }
     all
@@ -88,6 +92,50 @@ fn the_second_file_restates_group_as_filtered_and_adds_its_cases() {
         .find(|b| b.name == "batch/mixed-default")
         .unwrap();
     assert_eq!(indices(&mixed.expect, "filtered"), [3]);
+}
+
+#[test]
+fn the_third_file_restates_unknown_types_as_filtered_and_nested_keys_in_production_order() {
+    let all = cases();
+    let case = |name: &str| all.cases.iter().find(|c| c.name == name).unwrap();
+    assert_eq!(case("reject/unknown-type").expect["status"], "filtered");
+    // Superseded expectations of cases.json: JSON text in rudder-server's key order.
+    assert_eq!(
+        case("track/nested-properties").expect["records"][0]["evtData"]["filters"],
+        "{\"color\":[\"red\",\"blue\"],\"size\":42}"
+    );
+    for name in [
+        "track/order-completed-charged",
+        "track/nested-number-formatting",
+    ] {
+        assert!(case(name).expect["records"].is_array(), "{name}");
+    }
+    let mixed = all
+        .batches
+        .iter()
+        .find(|b| b.name == "batch/mixed-default")
+        .unwrap();
+    assert_eq!(
+        mixed.expect["requests"][0]["records"][5]["evtData"]["shipping"],
+        "{\"cost\":5,\"method\":\"express\"}"
+    );
+    assert!(
+        all.cases
+            .iter()
+            .any(|c| c.name == "settings/dynamic-config-account-id")
+    );
+    assert!(
+        all.batches
+            .iter()
+            .any(|b| b.name == "batch/dynamic-config-account-id-split")
+    );
+}
+
+/// The account id a request must carry: the case's recorded header, else the destination's.
+fn expected_account(destination: &Value, expect: &Value) -> Value {
+    expect["headers"]["X-CleverTap-Account-Id"]
+        .as_str()
+        .map_or_else(|| destination["accountId"].clone(), Value::from)
 }
 
 /// JSON text without the whitespace between tokens (member order kept), for NDJSON lines.
@@ -139,6 +187,21 @@ fn upload_url(s: &DestinationSettings) -> String {
     format!("{}{}", s.region.base_url(), UPLOAD_PATH)
 }
 
+/// An event's input index and records.
+type Transformed = (usize, Vec<Record>);
+
+fn records_of(result: &Mapped<Vec<Record>>) -> &[Record] {
+    result.records().map_or(&[], Vec::as_slice)
+}
+
+/// The account an event's records go to: the one dynamic config chose, else the settings'.
+fn account_of(s: &DestinationSettings, records: &[Record]) -> String {
+    records
+        .first()
+        .and_then(Record::account)
+        .map_or_else(|| s.account_id.clone(), |a| a.account_id.clone())
+}
+
 #[test]
 fn every_conformance_case_passes_through_the_library() {
     let all = cases();
@@ -172,6 +235,10 @@ fn every_conformance_case_passes_through_the_library() {
                 }
                 if expect["url"].as_str() != Some(upload_url(&s).as_str()) {
                     failures.push(format!("{name}: url {}", upload_url(&s)));
+                }
+                let account = Value::from(account_of(&s, records_of(&got.result)));
+                if account != expected_account(&case.destination, expect) {
+                    failures.push(format!("{name}: account {account}"));
                 }
             }
             ("rejected", Mapped::Rejected(reason)) | ("filtered", Mapped::Filtered(reason)) => {
@@ -235,7 +302,8 @@ fn every_conformance_case_passes_through_the_transform_command() {
                 "{name}"
             );
             assert_eq!(
-                request["headers"]["X-CleverTap-Account-Id"], case.destination["accountId"],
+                request["headers"]["X-CleverTap-Account-Id"],
+                expected_account(&case.destination, expect),
                 "{name}"
             );
             assert_eq!(
@@ -287,6 +355,9 @@ fn check_batch(name: &str, batch: &Batch, requests: &[Value], results: &[Value])
             got["body"]
         );
         assert_eq!(got["events"], want["events"], "{name}");
+        if let Some(account) = want["headers"]["X-CleverTap-Account-Id"].as_str() {
+            assert_eq!(got["headers"]["X-CleverTap-Account-Id"], account, "{name}");
+        }
     }
     let with_status = |status: &str| -> Vec<u64> {
         results
@@ -325,19 +396,36 @@ fn every_conformance_batch_passes_through_the_library() {
                 ok.push((i, records));
             }
         }
+        // One request series per account, accounts in order of first appearance.
+        let mut accounts: Vec<(String, Vec<&Transformed>)> = Vec::new();
+        for event in &ok {
+            let account = account_of(&s, &event.1);
+            match accounts.iter_mut().find(|(a, _)| *a == account) {
+                Some((_, events)) => events.push(event),
+                None => accounts.push((account, vec![event])),
+            }
+        }
         let mut requests = Vec::new();
-        for chunk in chunk_by_size(ok.iter().map(|(_, r)| r.len()), MAX_RECORDS_PER_UPLOAD) {
-            let events = &ok[chunk];
-            let body: Value = serde_json::from_slice(&rudder_clevertap::transform::upload_body(
-                events.iter().flat_map(|(_, r)| r.iter()),
-            ))
-            .unwrap();
-            let indices: Vec<usize> = events
-                .iter()
-                .flat_map(|(i, r)| std::iter::repeat_n(*i, r.len()))
-                .collect();
-            requests
-                .push(serde_json::json!({"url": upload_url(&s), "body": body, "events": indices}));
+        for (account, of_account) in &accounts {
+            for chunk in chunk_by_size(
+                of_account.iter().map(|(_, r)| r.len()),
+                MAX_RECORDS_PER_UPLOAD,
+            ) {
+                let events = &of_account[chunk];
+                let body: Value =
+                    serde_json::from_slice(&rudder_clevertap::transform::upload_body(
+                        events.iter().flat_map(|(_, r)| r.iter()),
+                    ))
+                    .unwrap();
+                let indices: Vec<usize> = events
+                    .iter()
+                    .flat_map(|(i, r)| std::iter::repeat_n(*i, r.len()))
+                    .collect();
+                requests.push(serde_json::json!({
+                    "url": upload_url(&s), "body": body, "events": indices,
+                    "headers": {"X-CleverTap-Account-Id": account},
+                }));
+            }
         }
         check_batch(name, batch, &requests, &results);
     }

@@ -22,7 +22,7 @@ const TRACK: &str = r#"{"type":"track","event":"Order Completed","userId":"u-1",
 const IDENTIFY: &str =
     r#"{"type":"identify","userId":"u-2","messageId":"e-2","traits":{"email":"ana@example.com"}}"#;
 /// An event the transform rejects: a type neither CleverTap nor RudderStack knows.
-const UNSUPPORTED: &str = r#"{"type":"purchase","userId":"u-3","messageId":"e-3","groupId":"g-1"}"#;
+const UNSUPPORTED: &str = r#"{"type":" track ","userId":"u-3","messageId":"e-3","groupId":"g-1"}"#;
 const NO_IDS: &str = r#"{"type":"track","event":"Viewed","messageId":"e-4"}"#;
 
 /// Where dead letters go in a test.

@@ -20,7 +20,7 @@ const TIMEOUT: Duration = Duration::from_secs(10);
 const TOKEN_A: &str = "webhook-token-a-9999";
 
 const TRACK: &str = r#"{"type":"track","event":"Order Completed","userId":"u-1","messageId":"e-1","properties":{"revenue":10}}"#;
-const UNSUPPORTED: &str = r#"{"type":"purchase","userId":"u-3","messageId":"e-3","groupId":"g-1"}"#;
+const UNSUPPORTED: &str = r#"{"type":" track ","userId":"u-3","messageId":"e-3","groupId":"g-1"}"#;
 
 /// Where dead letters go in a test.
 enum Dlq {
@@ -128,7 +128,7 @@ impl Stack {
 /// A group event (always rejected, `unsupported_type`) of about `size` bytes.
 fn big_group(id: &str, size: usize) -> String {
     format!(
-        r#"{{"type":"purchase","userId":"u-3","messageId":"{id}","groupId":"g-1","traits":{{"pad":"{}"}}}}"#,
+        r#"{{"type":" track ","userId":"u-3","messageId":"{id}","groupId":"g-1","traits":{{"pad":"{}"}}}}"#,
         "x".repeat(size)
     )
 }

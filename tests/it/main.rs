@@ -12,6 +12,7 @@ mod lambda_invoke;
 mod lambda_outcomes;
 mod observability;
 mod outage;
+mod parity;
 mod smoke;
 mod support;
 mod template;

@@ -321,7 +321,7 @@ fn a_rejected_event_among_filtered_ones_still_exits_1() {
     let input = format!(
         "{}\n{}\n{}",
         r#"{"type":"group","userId":"u","groupId":"g"}"#,
-        r#"{"type":"purchase","userId":"u"}"#,
+        r#"{"type":" track ","userId":"u"}"#,
         track(2)
     );
     let run = run_file(DEST, input.as_bytes());

@@ -22,7 +22,7 @@ const TOKEN_B: &str = "webhook-token-b-8888";
 const ACCOUNT: &str = "123456789012";
 
 /// An event the transform rejects: a type neither CleverTap nor RudderStack knows.
-const UNSUPPORTED: &str = r#"{"type":"purchase","userId":"u-3","messageId":"e-3","groupId":"g-1"}"#;
+const UNSUPPORTED: &str = r#"{"type":" track ","userId":"u-3","messageId":"e-3","groupId":"g-1"}"#;
 
 fn track(n: usize) -> String {
     format!(

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 const TRACK: &str = r#"{"type":"track","event":"Viewed","userId":"u-1","messageId":"e-1"}"#;
 const IDENTIFY: &str = r#"{"type":"identify","userId":"u-2","messageId":"e-2"}"#;
 /// An event the transform rejects: a type neither CleverTap nor RudderStack knows.
-const UNSUPPORTED: &str = r#"{"type":"purchase","userId":"u-3","messageId":"e-3"}"#;
+const UNSUPPORTED: &str = r#"{"type":" track ","userId":"u-3","messageId":"e-3"}"#;
 
 async fn post(h: &FakeHandler, destination: &str, body: &str) -> (u16, Value, Value) {
     let auth = format!("Bearer {TOKEN}");
@@ -244,13 +244,14 @@ fn answer_bytes(response: &Value) -> usize {
 }
 
 #[tokio::test]
-async fn a_queue_mode_answer_stays_under_the_bound_for_ten_thousand_escape_heavy_rejections() {
+async fn a_queue_mode_answer_stays_under_the_bound_for_ten_thousand_escape_heavy_unsupported_types()
+{
     let (h, queue) = fakes::queue_handler(FakeQueue::default());
     // Each type is unsupported and full of characters the answer must escape.
     let events: Vec<String> = (0..10_000)
         .map(|i| {
             json!({"type": format!("t\u{1}\"\\{i}{}", "\u{2}\"".repeat(20)),
-                   "userId": "u", "messageId": format!("\u{3}\"m-{i}")})
+                   "userId": "u", "messageId": format!("{}m-{i}", "\u{3}\"".repeat(25))})
             .to_string()
         })
         .collect();
@@ -260,9 +261,14 @@ async fn a_queue_mode_answer_stays_under_the_bound_for_ten_thousand_escape_heavy
         "{} bytes",
         answer_bytes(&response)
     );
-    assert_eq!(status, 400, "every item rejected");
-    assert_eq!(body["rejected"], 10_000);
+    // Unsupported types are filtered (RudderStack's processor drops them): nothing queued.
+    assert_eq!(status, 202, "{}", body["codes"]);
+    assert_eq!(body["filtered"], 10_000);
     assert_eq!(body["queued"], 0);
+    assert_eq!(
+        body["truncated"], true,
+        "the full answer would be over 2 MB"
+    );
     assert!(queue.sent().is_empty());
 }
 

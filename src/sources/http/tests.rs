@@ -11,7 +11,7 @@ use serde_json::json;
 const TRACK: &str =
     r#"{"type":"track","event":"Order Completed","userId":"u-1","messageId":"e-1"}"#;
 /// An event the transform rejects: a type neither CleverTap nor RudderStack knows.
-const UNSUPPORTED: &str = r#"{"type":"purchase","userId":"u-3","messageId":"e-3","groupId":"g-1"}"#;
+const UNSUPPORTED: &str = r#"{"type":" track ","userId":"u-3","messageId":"e-3","groupId":"g-1"}"#;
 
 fn bearer() -> String {
     format!("Bearer {TOKEN}")
@@ -322,7 +322,7 @@ async fn rejected_events_over_one_letter_are_dead_lettered_in_several() {
     let big: Vec<String> = (1..=3)
         .map(|i| {
             format!(
-                r#"{{"type":"purchase","userId":"u","messageId":"g-{i}","pad":"{}"}}"#,
+                r#"{{"type":" track ","userId":"u","messageId":"g-{i}","pad":"{}"}}"#,
                 "x".repeat(100 * 1024)
             )
         })

@@ -13,7 +13,7 @@ const TRACK: &str = r#"{"type":"track","event":"Order Completed","userId":"u-1",
 const IDENTIFY: &str =
     r#"{"type":"identify","userId":"u-2","messageId":"e-2","traits":{"email":"ana@example.com"}}"#;
 /// An event the transform rejects: a type neither CleverTap nor RudderStack knows.
-const UNSUPPORTED: &str = r#"{"type":"purchase","userId":"u-3","messageId":"e-3","groupId":"g-1"}"#;
+const UNSUPPORTED: &str = r#"{"type":" track ","userId":"u-3","messageId":"e-3","groupId":"g-1"}"#;
 const NO_IDS: &str = r#"{"type":"track","event":"Viewed","messageId":"e-4"}"#;
 
 fn failing_account(account: &'static str) -> FakeCleverTap {
@@ -283,7 +283,7 @@ async fn a_rejected_message_whose_dead_letter_fails_counts_and_logs_as_retry_dea
 async fn rejected_events_over_one_letter_are_split_into_letters_and_the_message_acked() {
     let big = |i: usize| {
         format!(
-            r#"{{"type":"purchase","userId":"u","messageId":"g-{i}","pad":"{}"}}"#,
+            r#"{{"type":" track ","userId":"u","messageId":"g-{i}","pad":"{}"}}"#,
             "x".repeat(100 * 1024)
         )
     };
