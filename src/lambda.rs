@@ -3,10 +3,10 @@
 //! binary only dispatches.
 //!
 //! What an operator gets per invocation, all on stdout (Lambda ships it to CloudWatch Logs):
-//! logs through lambda_runtime's own subscriber (JSON when the function's log format is JSON,
-//! level from `AWS_LAMBDA_LOG_LEVEL` or `RUST_LOG`), inside its span carrying the request id;
-//! one `invocation summary` line with the counters per destination; and one EMF line per
-//! destination that CloudWatch turns into metrics (crate::metrics).
+//! logs (crate::logs: JSON when the function's log format is JSON, level from
+//! `AWS_LAMBDA_LOG_LEVEL` or `RUST_LOG`), inside lambda_runtime's span carrying the request and
+//! trace ids; one `invocation summary` line; and the EMF lines CloudWatch turns into metrics
+//! (crate::metrics).
 
 use crate::clevertap::client::{ClientBuildError, HttpTimeouts, HttpTransport};
 use crate::config::{Config, WebhookMode, vars};
@@ -14,14 +14,12 @@ use crate::credentials::{SecretsManagerSource, SettingsSource, secrets_client};
 use crate::deadletter::{DeadLetterSink, SqsDeadLetterQueue, sqs_client};
 use crate::delivery::{Delivery, DeliveryPolicy};
 use crate::entrypoints::{CleverTapApi, Handler, HandlerError, Shape};
-use crate::metrics::InvocationMetrics;
 use crate::queue::SqsEventQueue;
 use crate::visibility::SqsVisibility;
 use bytes::Bytes;
 use lambda_runtime::tower::{Layer, Service};
 use lambda_runtime::{LambdaEvent, LambdaInvocation, service_fn};
 use serde::de::IgnoredAny;
-use std::io::Write;
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
@@ -85,7 +83,7 @@ pub fn main() -> ExitCode {
         return ExitCode::from(2);
     }
     // stdout, JSON when AWS_LAMBDA_LOG_FORMAT=JSON, level from AWS_LAMBDA_LOG_LEVEL or RUST_LOG.
-    lambda_runtime::tracing::init_default_subscriber();
+    crate::logs::init_lambda_subscriber();
     let config = match Config::from_env() {
         Ok(config) => config,
         Err(e) => return fail(&StartError::Config(e)),
@@ -218,6 +216,8 @@ pub async fn serve<S: SettingsSource, C: CleverTapApi, D: DeadLetterSink>(
     let handler = &handler;
     let slot = PayloadSlot::default();
     let taken = slot.clone();
+    let cold = std::sync::atomic::AtomicBool::new(true);
+    let cold = &cold;
     let service = service_fn(move |event: LambdaEvent<IgnoredAny>| {
         let payload = taken.take();
         async move {
@@ -226,13 +226,23 @@ pub async fn serve<S: SettingsSource, C: CleverTapApi, D: DeadLetterSink>(
             let invocation = handler.handle(payload, deadline).await;
             let kind = invocation.shape.map_or("unknown", Shape::as_str);
             let metrics = handler.take_metrics();
-            log_summary(
+            let ctx = &event.context;
+            crate::logs::write_invocation(
+                &crate::logs::Invocation {
+                    request_id: ctx.request_id.clone(),
+                    trace_id: crate::logs::trace_id(ctx.xray_trace_id.as_deref()),
+                },
                 kind,
                 &metrics,
-                invocation.answer.as_ref().err(),
+                invocation.answer.as_ref().err().map(HandlerError::code),
                 started.elapsed(),
+                &crate::metrics::Emf {
+                    namespace: &handler.config.metrics_namespace,
+                    function: &ctx.env_config.function_name,
+                    per_destination: handler.config.metrics_per_destination,
+                    cold_start: cold.swap(false, std::sync::atomic::Ordering::Relaxed),
+                },
             );
-            emit_metrics(&event.context.env_config.function_name, &metrics);
             trim_heap();
             invocation.answer
         }
@@ -302,50 +312,6 @@ impl<S: Service<LambdaInvocation>> Service<LambdaInvocation> for RawPayloadServi
         let payload = std::mem::replace(&mut invocation.body, Bytes::from_static(b"null"));
         self.slot.put(payload);
         self.inner.call(invocation)
-    }
-}
-
-/// The one line per invocation an operator reads first: totals as fields, and per destination
-/// the same counters as a compact JSON object. Never a payload or a secret: counters only.
-pub fn log_summary(
-    kind: &str,
-    metrics: &InvocationMetrics,
-    error: Option<&HandlerError>,
-    duration: Duration,
-) {
-    let t = metrics.totals();
-    tracing::info!(
-        kind,
-        delivered = t.delivered,
-        filtered = t.filtered,
-        rejected = t.rejected,
-        retried = t.retried,
-        dead_lettered = t.dead_lettered,
-        requests = t.upload_requests,
-        retries = t.retries,
-        throttled = t.throttled,
-        secrets_fetched = t.secrets_cache_miss,
-        secrets_stale = t.secrets_stale,
-        circuit_opened = t.circuit_opened,
-        circuit_refused = t.circuit_refused,
-        visibility_extended = t.visibility_extended,
-        visibility_failed = t.visibility_failed,
-        duration_ms = duration.as_millis() as u64,
-        code = error.map(HandlerError::code),
-        destinations = %metrics.per_destination_summary(),
-        "invocation summary"
-    );
-}
-
-/// Writes the invocation's counters to stdout as CloudWatch EMF lines (crate::metrics): Lambda
-/// ships them to CloudWatch Logs, which turns them into metrics without an API call.
-fn emit_metrics(function: &str, metrics: &InvocationMetrics) {
-    let now_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64);
-    let mut out = std::io::stdout().lock();
-    for doc in metrics.emf_documents(function, now_ms) {
-        let _ = writeln!(out, "{doc}");
     }
 }
 

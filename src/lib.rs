@@ -12,6 +12,7 @@ pub mod delivery;
 pub mod entrypoints;
 pub mod input;
 pub mod lambda;
+pub mod logs;
 pub mod lru;
 pub mod metrics;
 pub mod outcome;
