@@ -3,9 +3,10 @@
 //! counts a line as INFO) and CloudWatch Logs Insights (fields it can query, the X-Ray trace id
 //! on every line of an invocation).
 //!
-//! - The `tracing` subscriber: lambda_runtime's default (JSON when `AWS_LAMBDA_LOG_FORMAT=JSON`,
-//!   level from `AWS_LAMBDA_LOG_LEVEL`, else `RUST_LOG`) plus timestamps, so the level the
-//!   function filters at and the one Lambda filters at are the same. Lines inside an invocation
+//! - The `tracing` subscriber: lambda_runtime's default (JSON when `AWS_LAMBDA_LOG_FORMAT=JSON`)
+//!   plus timestamps, its level `AWS_LAMBDA_LOG_LEVEL` alone when Lambda sets it, else the
+//!   `RUST_LOG` filter, so the level the function filters at and the one Lambda filters at are
+//!   the same. Lines inside an invocation
 //!   carry its span: `span.requestId`, `span.xrayTraceId`.
 //! - The invocation summary and the EMF documents are written here directly, not through
 //!   `tracing`: `tracing` fields are strings and numbers, and the summary's `destinations` must be
@@ -28,19 +29,22 @@ const INVOCATION_SPAN: &str = "Lambda runtime invoke";
 
 /// Installs the Lambda subscriber on stdout (see the module header).
 pub fn init_lambda_subscriber() {
-    let get = |name: &str| std::env::var(name).ok();
-    let level = get(vars::AWS_LAMBDA_LOG_LEVEL)
-        .or_else(|| get(vars::RUST_LOG))
-        .map_or(LevelFilter::INFO, |v| level_filter(&v));
+    let get = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+    // Lambda's level, when set, is the level: RUST_LOG directives could only let through lines
+    // Lambda would drop anyway (lambda_runtime's own subscriber lets RUST_LOG override it).
+    let filter = match get(vars::AWS_LAMBDA_LOG_LEVEL) {
+        Some(level) => EnvFilter::builder()
+            .with_default_directive(level_filter(&level).into())
+            .parse_lossy(""),
+        None => EnvFilter::builder()
+            .with_default_directive(LevelFilter::INFO.into())
+            .from_env_lossy(),
+    };
     let builder = tracing_subscriber::fmt()
         .with_target(false)
         .with_timer(SystemTime)
         .with_ansi(false)
-        .with_env_filter(
-            EnvFilter::builder()
-                .with_default_directive(level.into())
-                .from_env_lossy(),
-        )
+        .with_env_filter(filter)
         .with_writer(std::io::stdout);
     let json = get(vars::AWS_LAMBDA_LOG_FORMAT).is_some_and(|f| f.eq_ignore_ascii_case("json"));
     let _ = if json {
@@ -50,9 +54,8 @@ pub fn init_lambda_subscriber() {
     };
 }
 
-/// A level name as Lambda and `RUST_LOG` spell them; Lambda's `FATAL` is `tracing`'s ERROR.
-/// Anything else (a `RUST_LOG` directive list) gives INFO, and the list itself still applies
-/// through the subscriber's `EnvFilter`.
+/// A level name as Lambda spells it (any case); Lambda's `FATAL` is `tracing`'s ERROR, and
+/// anything else INFO.
 fn level_filter(value: &str) -> LevelFilter {
     if value.trim().eq_ignore_ascii_case("fatal") {
         return LevelFilter::ERROR;
@@ -74,9 +77,17 @@ pub fn metrics_level(aws_lambda_log_level: Option<&str>) -> &'static str {
 /// The invocation's X-Ray trace id: the Runtime API's (`Lambda-Runtime-Trace-Id`), else
 /// `_X_AMZN_TRACE_ID`, which lambda_runtime sets from it for each invocation.
 pub fn trace_id(from_context: Option<&str>) -> Option<String> {
+    trace_id_from(from_context, |name| std::env::var(name).ok())
+}
+
+/// [`trace_id`] with the environment read through `lookup`.
+fn trace_id_from(
+    from_context: Option<&str>,
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Option<String> {
     from_context
         .map(str::to_owned)
-        .or_else(|| std::env::var(vars::X_AMZN_TRACE_ID).ok())
+        .or_else(|| lookup(vars::X_AMZN_TRACE_ID))
         .filter(|t| !t.is_empty())
 }
 
@@ -257,9 +268,16 @@ mod tests {
     }
 
     #[test]
-    fn the_context_trace_id_wins_and_an_empty_one_is_none() {
-        assert_eq!(trace_id(Some("Root=1-a")).as_deref(), Some("Root=1-a"));
-        assert_eq!(trace_id(Some("")), None);
+    fn the_trace_id_comes_from_the_context_else_from_x_amzn_trace_id() {
+        let env = |name: &str| (name == "_X_AMZN_TRACE_ID").then(|| "Root=1-env".to_owned());
+        let unset = |_: &str| None;
+        assert_eq!(
+            trace_id_from(Some("Root=1-ctx"), env).as_deref(),
+            Some("Root=1-ctx")
+        );
+        assert_eq!(trace_id_from(None, env).as_deref(), Some("Root=1-env"));
+        assert_eq!(trace_id_from(None, unset), None);
+        assert_eq!(trace_id_from(Some(""), unset), None);
     }
 
     #[test]

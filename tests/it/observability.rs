@@ -357,3 +357,58 @@ async fn no_secret_token_or_event_payload_reaches_the_output_of_a_failing_run() 
             .all(|r| r.passcode == PASSCODE_A)
     );
 }
+
+#[tokio::test]
+async fn at_lambdas_warn_level_the_summary_is_left_out_but_every_metric_is_kept() {
+    let moto = MotoServer::start();
+    moto.create_secrets(&[(
+        "dest-a",
+        json!({"accountId": "ACC-A", "passcode": PASSCODE_A}),
+    )])
+    .await;
+    let clevertap = MockCleverTap::start();
+    let api = RuntimeApi::start().await;
+    let mut env = moto.env();
+    env.push(("CLEVERTAP_ENDPOINT", clevertap.url().to_owned()));
+    env.push(("AWS_LAMBDA_LOG_FORMAT", "JSON".into()));
+    // What Lambda sets from LoggingConfig.ApplicationLogLevel; it wins over RUST_LOG.
+    env.push(("AWS_LAMBDA_LOG_LEVEL", "WARN".into()));
+    env.push(("RUST_LOG", "info".into()));
+    env.push(("METRICS_NAMESPACE", "Team/Stack".into()));
+    env.push(("METRICS_PER_DESTINATION", "false".into()));
+    let process = LambdaProcess::start(&api, &env);
+    let batch = json!({"Records": [message("m-1", &track("u-1"), "dest-a")]});
+    let response = api.invoke(batch.to_string(), TIMEOUT).await.response();
+    assert_eq!(response, json!({"batchItemFailures": []}));
+    let started = Instant::now();
+    let docs = loop {
+        let docs: Vec<Value> = process
+            .logs()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|l| l.get("_aws").is_some())
+            .collect();
+        if !docs.is_empty() || started.elapsed() > Duration::from_secs(5) {
+            break docs;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let logs = process.logs();
+    // One document of totals, function-level only, at a level Lambda's WARN filter keeps.
+    assert_eq!(docs.len(), 1, "{logs}");
+    let doc = &docs[0];
+    assert_eq!(doc["level"], "WARN", "{doc}");
+    assert_eq!(doc["EventsDelivered"], 1, "{doc}");
+    assert_eq!(doc["ColdStart"], 1, "{doc}");
+    let directive = &doc["_aws"]["CloudWatchMetrics"][0];
+    assert_eq!(directive["Namespace"], "Team/Stack");
+    assert_eq!(directive["Dimensions"], json!([["function"]]));
+    assert!(doc.get("destination").is_none(), "{doc}");
+    // Nothing below WARN: no summary, no info line, the same as Lambda would keep.
+    assert!(!logs.contains("invocation summary"), "{logs}");
+    for line in logs.lines().filter(|l| !l.trim().is_empty()) {
+        let line: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        let level = line["level"].as_str().unwrap_or_default();
+        assert!(["WARN", "ERROR"].contains(&level), "{line}");
+    }
+}
