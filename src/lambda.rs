@@ -77,7 +77,7 @@ pub fn main() -> ExitCode {
     if std::env::var_os(vars::AWS_LAMBDA_RUNTIME_API).is_none() {
         eprintln!(
             "rudder-clevertap: {} is not set, so this is not a Lambda container.\n\
-             Run `rudder-clevertap --help` for the commands (invoke, transform).",
+             Run `rudder-clevertap --help` for the commands (invoke, transform, dead-letters).",
             vars::AWS_LAMBDA_RUNTIME_API
         );
         return ExitCode::from(2);
