@@ -277,14 +277,21 @@ pub fn emf_document(
 
 /// Adds a second directive to a per-destination document: `ColdStart` under `[function]`.
 fn add_cold_start(doc: &mut Value, emf: &Emf<'_>) {
-    if let Some(directives) = doc["_aws"]["CloudWatchMetrics"].as_array_mut() {
+    let Some(root) = doc.as_object_mut() else {
+        return;
+    };
+    if let Some(directives) = root
+        .get_mut("_aws")
+        .and_then(|aws| aws.get_mut("CloudWatchMetrics"))
+        .and_then(Value::as_array_mut)
+    {
         directives.push(json!({
             "Namespace": emf.namespace,
             "Dimensions": [[FUNCTION_DIMENSION]],
             "Metrics": [{"Name": COLD_START, "Unit": "Count"}],
         }));
+        root.insert(COLD_START.into(), json!(u8::from(emf.cold_start)));
     }
-    doc[COLD_START] = json!(u8::from(emf.cold_start));
 }
 
 /// The document of an invocation that counted nothing: `ColdStart` alone.
