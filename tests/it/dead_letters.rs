@@ -288,3 +288,63 @@ async fn an_unreachable_queue_is_a_clear_error() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn a_fifo_redrive_keeps_each_letters_group() {
+    let moto = MotoServer::start();
+    let dlq = moto.create_fifo_queue("fifo-dlq.fifo").await;
+    let events = moto.create_fifo_queue("fifo-events.fifo").await;
+    let sqs = aws_sdk_sqs::Client::new(&moto.sdk_config().await);
+    let string = |v: &str| {
+        MessageAttributeValue::builder()
+            .data_type("String")
+            .string_value(v)
+            .build()
+            .unwrap()
+    };
+    for (i, (group, code)) in [
+        ("g-1", "invalid_json"),
+        ("g-2", "clevertap_rejected"),
+        ("g-3", "clevertap_rejected"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        sqs.send_message()
+            .queue_url(&dlq)
+            .message_body(format!("{{\"n\":{i}}}"))
+            .message_group_id(group)
+            .message_deduplication_id(format!("d-{i}"))
+            .message_attributes("rejectionCode", string(code))
+            .message_attributes("destinationId", string("dest-a"))
+            .send()
+            .await
+            .expect("send a FIFO letter");
+    }
+    let (code, out, text) = run(
+        &moto,
+        &[
+            "redrive",
+            "--queue-url",
+            &dlq,
+            "--to",
+            &events,
+            "--code",
+            "clevertap_rejected",
+        ],
+    );
+    assert_eq!(code, Some(0), "{text}");
+    assert_eq!(out["moved"], 2, "{text}");
+    assert_eq!(out["kept"], 1, "{text}");
+    let mut groups: Vec<String> = moto
+        .receive_message_groups(&events, 3)
+        .await
+        .into_iter()
+        .map(|(_, group)| group)
+        .collect();
+    groups.sort();
+    assert_eq!(groups, ["g-2", "g-3"], "each letter keeps its group");
+    let left = moto.receive_message_groups(&dlq, 2).await;
+    assert_eq!(left.len(), 1, "{left:?}");
+    assert_eq!(left[0].1, "g-1");
+}
