@@ -1,8 +1,10 @@
 //! What an operator sees, checked on the real binary under the Runtime API (moto for Secrets
 //! Manager and the dead-letter queue, the CleverTap mock): with `AWS_LAMBDA_LOG_FORMAT=JSON`
-//! every output line is JSON, message lines carry their message id (field and span), each
-//! invocation has one summary line under its request id, the EMF documents have the `_aws`
-//! block CloudWatch requires with real values for every metric, and no secret, token or event
+//! every output line is JSON with a timestamp, message lines carry their message id (field and
+//! span), every line of an invocation carries its X-Ray trace id, each invocation has one
+//! summary line under its request id whose `destinations` is an object, the EMF documents have
+//! the `_aws` block CloudWatch requires with real values for every metric and one `ColdStart`,
+//! Lambda's WARN level drops the summary but keeps every metric, and no secret, token or event
 //! payload reaches the output of a run where things fail.
 
 use crate::support::lambda_events::{sqs_message as message, webhook_request};

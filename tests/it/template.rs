@@ -2,8 +2,9 @@
 //! budget fits the function timeout, SQS never hands out a message that is still being worked
 //! on, a CleverTap account never sees more than its 15 concurrent requests, every role holds
 //! exactly what it needs, a day-long CleverTap outage dead-letters nothing while every message
-//! still ends inside the queue's retention, and operators get the alarm, logs, parameters and
-//! outputs the README describes. cfn-lint (`make validate`) checks the template's shape; these tests check its
+//! still ends inside the queue's retention, and operators get the alarms, dashboard, saved
+//! queries, logs, parameters and outputs the README describes (every metric an alarm or widget
+//! names is one `metrics.rs` emits or AWS publishes for the resource). cfn-lint (`make validate`) checks the template's shape; these tests check its
 //! arithmetic and intent, reading every number from `template.yaml` itself.
 
 use std::collections::{BTreeMap, BTreeSet};
