@@ -226,22 +226,13 @@ pub async fn serve<S: SettingsSource, C: CleverTapApi, D: DeadLetterSink>(
             let invocation = handler.handle(payload, deadline).await;
             let kind = invocation.shape.map_or("unknown", Shape::as_str);
             let metrics = handler.take_metrics();
-            let ctx = &event.context;
-            crate::logs::write_invocation(
-                &crate::logs::Invocation {
-                    request_id: ctx.request_id.clone(),
-                    trace_id: crate::logs::trace_id(ctx.xray_trace_id.as_deref()),
-                },
+            let code = invocation.answer.as_ref().err().map(HandlerError::code);
+            let cold_start = cold.swap(false, std::sync::atomic::Ordering::Relaxed);
+            crate::logs::after_invocation(&event.context, &handler.config, cold_start).write(
                 kind,
                 &metrics,
-                invocation.answer.as_ref().err().map(HandlerError::code),
+                code,
                 started.elapsed(),
-                &crate::metrics::Emf {
-                    namespace: &handler.config.metrics_namespace,
-                    function: &ctx.env_config.function_name,
-                    per_destination: handler.config.metrics_per_destination,
-                    cold_start: cold.swap(false, std::sync::atomic::Ordering::Relaxed),
-                },
             );
             trim_heap();
             invocation.answer

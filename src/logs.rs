@@ -165,6 +165,45 @@ pub fn stamp_emf(doc: &mut Value, invocation: &Invocation, level: &str, timestam
     }
 }
 
+/// What the lines of one invocation share, read from its Lambda context and the configuration.
+pub struct AfterInvocation<'a> {
+    invocation: Invocation,
+    emf: Emf<'a>,
+}
+
+/// The lines' shared parts for the invocation of `ctx`.
+pub fn after_invocation<'a>(
+    ctx: &'a lambda_runtime::Context,
+    config: &'a crate::config::Config,
+    cold_start: bool,
+) -> AfterInvocation<'a> {
+    AfterInvocation {
+        invocation: Invocation {
+            request_id: ctx.request_id.clone(),
+            trace_id: trace_id(ctx.xray_trace_id.as_deref()),
+        },
+        emf: Emf {
+            namespace: &config.metrics_namespace,
+            function: &ctx.env_config.function_name,
+            per_destination: config.metrics_per_destination,
+            cold_start,
+        },
+    }
+}
+
+impl AfterInvocation<'_> {
+    /// Writes the summary line and the EMF lines ([`write_invocation`]).
+    pub fn write(
+        &self,
+        kind: &str,
+        metrics: &InvocationMetrics,
+        code: Option<&str>,
+        duration: Duration,
+    ) {
+        write_invocation(&self.invocation, kind, metrics, code, duration, &self.emf);
+    }
+}
+
 /// Writes the invocation's summary line (when INFO lines are on) and its EMF lines to stdout.
 pub fn write_invocation(
     invocation: &Invocation,
