@@ -1610,3 +1610,31 @@ fn saved_queries_read_the_functions_log_groups_and_the_fields_their_lines_carry(
         }
     }
 }
+
+#[test]
+fn the_metrics_parameters_default_to_what_the_binary_defaults_to() {
+    let template = Template::load();
+    let parameters = &template.0["Parameters"];
+    assert_eq!(
+        parameters["MetricsNamespace"]["Default"],
+        rudder_clevertap::config::DEFAULT_METRICS_NAMESPACE
+    );
+    assert_eq!(
+        parameters["MetricsPerDestination"]["Default"],
+        rudder_clevertap::config::DEFAULT_METRICS_PER_DESTINATION.to_string()
+    );
+    // Every namespace the parameter allows is one the binary accepts.
+    let pattern = regex::Regex::new(
+        parameters["MetricsNamespace"]["AllowedPattern"]
+            .as_str()
+            .expect("a pattern"),
+    )
+    .expect("the pattern is a regex");
+    for namespace in ["RudderCleverTap", "team/rudder-prod", "a.b_c#d:e"] {
+        assert!(pattern.is_match(namespace), "{namespace}");
+        let config = rudder_clevertap::config::Config::from_lookup(|name| {
+            (name == "METRICS_NAMESPACE").then(|| namespace.to_owned())
+        });
+        assert!(config.is_ok(), "{namespace}: {config:?}");
+    }
+}
