@@ -154,6 +154,12 @@ async fn the_summary_counts_every_code_and_destination_and_consumes_nothing() {
     }
     assert!(!text.contains(PASSCODE) && !text.contains(TOKEN), "{text}");
 
+    // A bounded read stops at --max and says so.
+    let (code, out, text) = run(&moto, &["summary", "--queue-url", &dlq, "--max", "3"]);
+    assert_eq!(code, Some(0), "{text}");
+    assert_eq!(out["read"], 3, "{text}");
+    assert_eq!(out["stoppedAtMax"], true, "{text}");
+
     // Nothing consumed: every letter is visible again at once.
     let after = drain_view(&moto, &dlq, total).await;
     assert_eq!(after.len(), total);
