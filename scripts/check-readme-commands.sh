@@ -152,6 +152,7 @@ else
 fi
 skip "make deploy / deploy-cargo-lambda" "needs an AWS account and credentials"
 skip "make invoke-local" "the handler would call Secrets Manager and CleverTap"
+skip "dead-letters summary / redrive" "need a deployed queue; tests/it/dead_letters.rs runs both against moto"
 
 echo
 echo "readme-commands: $passed passed, $failed failed, $skipped skipped"

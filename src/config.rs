@@ -28,7 +28,14 @@ pub mod vars {
     pub const CIRCUIT_FAILURE_THRESHOLD: &str = "CIRCUIT_FAILURE_THRESHOLD";
     pub const CIRCUIT_COOLDOWN_SECONDS: &str = "CIRCUIT_COOLDOWN_SECONDS";
     pub const SECRETS_STALE_SECONDS: &str = "SECRETS_STALE_SECONDS";
+    pub const METRICS_NAMESPACE: &str = "METRICS_NAMESPACE";
+    pub const METRICS_PER_DESTINATION: &str = "METRICS_PER_DESTINATION";
     pub const RUST_LOG: &str = "RUST_LOG";
+    /// Set by Lambda from the function's `LoggingConfig` (crate::lambda::logs).
+    pub const AWS_LAMBDA_LOG_LEVEL: &str = "AWS_LAMBDA_LOG_LEVEL";
+    pub const AWS_LAMBDA_LOG_FORMAT: &str = "AWS_LAMBDA_LOG_FORMAT";
+    /// The invocation's X-Ray trace header, set per invocation by lambda_runtime.
+    pub const X_AMZN_TRACE_ID: &str = "_X_AMZN_TRACE_ID";
     /// Set by Lambda (and `cargo lambda watch`, `sam local`): run the runtime loop.
     pub const AWS_LAMBDA_RUNTIME_API: &str = "AWS_LAMBDA_RUNTIME_API";
 }
@@ -118,6 +125,14 @@ pub const MAX_WEBHOOK_TOKEN_REFRESH: Duration = Duration::from_secs(3600);
 pub const DEFAULT_SETTINGS_CACHE_SIZE: usize = 1000;
 pub const MAX_SETTINGS_CACHE_SIZE: usize = 100_000;
 
+/// Default CloudWatch namespace of the EMF metrics (`METRICS_NAMESPACE`).
+pub const DEFAULT_METRICS_NAMESPACE: &str = "RudderCleverTap";
+/// Longest CloudWatch namespace (CloudWatch's own limit).
+pub const MAX_METRICS_NAMESPACE_LEN: usize = 255;
+/// Default of `METRICS_PER_DESTINATION`: every metric is also emitted per destination (one set
+/// of custom metrics per destination; `false` keeps only the function-level set).
+pub const DEFAULT_METRICS_PER_DESTINATION: bool = true;
+
 /// What the webhook does with a request's events (docs/contracts.md §2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum WebhookMode {
@@ -170,6 +185,10 @@ pub struct Config {
     pub circuit_cooldown: Duration,
     /// How long expired settings are served while Secrets Manager fails.
     pub secrets_stale: Duration,
+    /// CloudWatch namespace of the EMF metrics.
+    pub metrics_namespace: String,
+    /// Whether metrics are emitted per destination as well as per function.
+    pub metrics_per_destination: bool,
 }
 
 impl Default for Config {
@@ -195,6 +214,8 @@ impl Default for Config {
             circuit_failure_threshold: DEFAULT_CIRCUIT_FAILURE_THRESHOLD,
             circuit_cooldown: DEFAULT_CIRCUIT_COOLDOWN,
             secrets_stale: DEFAULT_SECRETS_STALE,
+            metrics_namespace: DEFAULT_METRICS_NAMESPACE.to_owned(),
+            metrics_per_destination: DEFAULT_METRICS_PER_DESTINATION,
         }
     }
 }
@@ -332,6 +353,14 @@ impl Config {
                 Some(v) => parse_refresh(&v)?,
                 None => defaults.webhook_token_refresh,
             },
+            metrics_namespace: match get(vars::METRICS_NAMESPACE) {
+                Some(v) => parse_namespace(&v)?,
+                None => defaults.metrics_namespace,
+            },
+            metrics_per_destination: match get(vars::METRICS_PER_DESTINATION) {
+                Some(v) => parse_bool(vars::METRICS_PER_DESTINATION, &v)?,
+                None => defaults.metrics_per_destination,
+            },
             settings_cache_size: match get(vars::SETTINGS_CACHE_SIZE) {
                 Some(v) => parse_int(vars::SETTINGS_CACHE_SIZE, &v, 1, MAX_SETTINGS_CACHE_SIZE)?,
                 None => defaults.settings_cache_size,
@@ -354,6 +383,36 @@ impl Config {
         self.webhook_destination_ids
             .as_ref()
             .is_none_or(|allowed| allowed.contains(destination))
+    }
+}
+
+/// A CloudWatch namespace: 1 to 255 printable ASCII characters, not AWS's own `AWS/` prefix.
+fn parse_namespace(value: &str) -> Result<String, ConfigError> {
+    let value = value.trim();
+    let printable = value.bytes().all(|b| b.is_ascii_graphic() || b == b' ');
+    if !printable || value.len() > MAX_METRICS_NAMESPACE_LEN {
+        return Err(ConfigError::new(
+            vars::METRICS_NAMESPACE,
+            format!("expected 1 to {MAX_METRICS_NAMESPACE_LEN} printable ASCII characters"),
+        ));
+    }
+    if value.to_ascii_uppercase().starts_with("AWS/") {
+        return Err(ConfigError::new(
+            vars::METRICS_NAMESPACE,
+            "namespaces starting with AWS/ are reserved for AWS services",
+        ));
+    }
+    Ok(value.to_owned())
+}
+
+fn parse_bool(variable: &'static str, value: &str) -> Result<bool, ConfigError> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(ConfigError::new(
+            variable,
+            format!("expected true or false, got {value:?}"),
+        )),
     }
 }
 
@@ -555,6 +614,26 @@ mod tests {
         assert_eq!(c.circuit_failure_threshold, 5);
         assert_eq!(c.circuit_cooldown, Duration::from_secs(30));
         assert_eq!(c.secrets_stale, Duration::from_secs(3600));
+        assert_eq!(c.metrics_namespace, "RudderCleverTap");
+        assert!(c.metrics_per_destination);
+    }
+
+    #[test]
+    fn the_metrics_namespace_and_per_destination_switch_are_read_and_checked() {
+        let c = parse(&[
+            ("METRICS_NAMESPACE", "Team/Rudder"),
+            ("METRICS_PER_DESTINATION", "FALSE"),
+        ])
+        .unwrap();
+        assert_eq!(c.metrics_namespace, "Team/Rudder");
+        assert!(!c.metrics_per_destination);
+        for bad in ["AWS/Lambda", "tab\there", &"n".repeat(256)] {
+            let err = parse(&[("METRICS_NAMESPACE", bad)]).unwrap_err();
+            assert_eq!(err.variable, "METRICS_NAMESPACE", "{bad}");
+        }
+        let err = parse(&[("METRICS_PER_DESTINATION", "yes")]).unwrap_err();
+        assert_eq!(err.variable, "METRICS_PER_DESTINATION");
+        assert!(err.to_string().contains("true or false"), "{err}");
     }
 
     #[test]

@@ -3,8 +3,10 @@
 //!
 //! Lambda ships every stdout line to CloudWatch Logs, and CloudWatch turns a line carrying an
 //! `_aws` block into metrics without any API call, so metrics cost no latency and need no IAM
-//! permission. One JSON line per destination and invocation, dimensions `function` and
-//! `destination`.
+//! permission. Every metric is emitted under `[function]`, so one alarm covers every
+//! destination, and, unless `METRICS_PER_DESTINATION=false`, under `[function, destination]`
+//! too: one JSON line per destination and invocation (each destination is 15 more custom
+//! metrics, which CloudWatch bills per month). The namespace is `METRICS_NAMESPACE`.
 //!
 //! Written directly rather than with a crate: the format is one JSON object with a fixed
 //! `_aws` block (<https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Specification.html>).
@@ -16,9 +18,6 @@
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
 use std::time::Duration;
-
-/// CloudWatch namespace of every metric this function emits.
-pub const NAMESPACE: &str = "RudderCleverTap";
 
 /// EMF allows at most 100 values in one metric array; extra latencies are dropped.
 const MAX_VALUES_PER_METRIC: usize = 100;
@@ -112,9 +111,10 @@ impl InvocationMetrics {
         total
     }
 
-    /// Per destination, the counters an operator reads first, as one compact JSON object
-    /// (`{"dest-a":{"delivered":3,...}}`) for the summary log line.
-    pub fn per_destination_summary(&self) -> String {
+    /// Per destination, the counters an operator reads first, as a JSON object
+    /// (`{"dest-a":{"delivered":3,...}}`): the summary line's `destinations` member, which
+    /// CloudWatch Logs Insights reads as fields (`destinations.dest-a.rejected`).
+    pub fn per_destination_summary(&self) -> Value {
         let map: Map<String, Value> = self
             .per_destination
             .iter()
@@ -137,20 +137,59 @@ impl InvocationMetrics {
                 )
             })
             .collect();
-        Value::Object(map).to_string()
+        Value::Object(map)
     }
 
-    /// One EMF document per destination, timestamped `timestamp_ms` (ms since the epoch).
-    pub fn emf_documents(&self, function: &str, timestamp_ms: u64) -> Vec<Value> {
+    /// The invocation's EMF documents, timestamped `timestamp_ms` (ms since the epoch).
+    ///
+    /// Per destination (`per_destination`): one document per destination whose metrics land
+    /// under both dimension sets, `[function, destination]` and `[function]`, so one alarm on
+    /// the function-level set covers every destination; the first document also carries
+    /// `ColdStart` under `[function]`. Otherwise: one document with the totals, `[function]`
+    /// only. An invocation without any counter still writes `ColdStart`.
+    pub fn emf_documents(&self, emf: &Emf<'_>, timestamp_ms: u64) -> Vec<Value> {
+        if self.per_destination.is_empty() {
+            // Nothing was counted: only the cold-start flag is worth a metric.
+            return vec![cold_start_only(emf, timestamp_ms)];
+        }
+        if !emf.per_destination {
+            return vec![emf_document(emf, None, &self.totals(), timestamp_ms)];
+        }
         self.per_destination
             .iter()
-            .map(|(destination, c)| emf_document(function, destination, c, timestamp_ms))
+            .enumerate()
+            .map(|(i, (destination, c))| {
+                let mut doc = emf_document(emf, Some(destination), c, timestamp_ms);
+                if i == 0 {
+                    add_cold_start(&mut doc, emf);
+                }
+                doc
+            })
             .collect()
     }
 }
 
-/// The metric names and units, in one place.
-const METRICS: [(&str, &str); 15] = [
+/// What the EMF documents of one invocation share.
+#[derive(Debug, Clone, Copy)]
+pub struct Emf<'a> {
+    /// CloudWatch namespace (`METRICS_NAMESPACE`).
+    pub namespace: &'a str,
+    /// The function's name: the `function` dimension.
+    pub function: &'a str,
+    /// Also per destination (`METRICS_PER_DESTINATION`).
+    pub per_destination: bool,
+    /// The container's first invocation.
+    pub cold_start: bool,
+}
+
+/// Dimension names, as the template's alarms and dashboard use them.
+pub const FUNCTION_DIMENSION: &str = "function";
+pub const DESTINATION_DIMENSION: &str = "destination";
+/// 1 in the container's first invocation, else 0 (function-level only).
+pub const COLD_START: &str = "ColdStart";
+
+/// Every metric name and unit, in one place (`ColdStart` aside, which is function-level only).
+pub const METRICS: [(&str, &str); 15] = [
     ("EventsDelivered", "Count"),
     ("EventsFiltered", "Count"),
     ("EventsRejected", "Count"),
@@ -168,32 +207,54 @@ const METRICS: [(&str, &str); 15] = [
     ("VisibilityChangeFailed", "Count"),
 ];
 
-/// The EMF document of one destination's counters.
+/// Every metric name this function can emit, `ColdStart` included.
+pub fn metric_names() -> impl Iterator<Item = &'static str> {
+    METRICS
+        .iter()
+        .map(|(name, _)| *name)
+        .chain(std::iter::once(COLD_START))
+}
+
+/// The EMF document of one destination's counters (`Some`), or of the totals (`None`).
 pub fn emf_document(
-    function: &str,
-    destination: &str,
+    emf: &Emf<'_>,
+    destination: Option<&str>,
     c: &DestinationCounters,
     timestamp_ms: u64,
 ) -> Value {
-    let definitions: Vec<Value> = METRICS
+    let mut definitions: Vec<Value> = METRICS
         .iter()
         .filter(|(name, _)| *name != "UploadLatency" || !c.upload_latency_ms.is_empty())
         .map(|(name, unit)| json!({"Name": name, "Unit": unit}))
         .collect();
+    let dimensions = match destination {
+        Some(_) => json!([
+            [FUNCTION_DIMENSION, DESTINATION_DIMENSION],
+            [FUNCTION_DIMENSION]
+        ]),
+        None => {
+            definitions.push(json!({"Name": COLD_START, "Unit": "Count"}));
+            json!([[FUNCTION_DIMENSION]])
+        }
+    };
     let mut doc = Map::new();
     doc.insert(
         "_aws".into(),
         json!({
             "Timestamp": timestamp_ms,
             "CloudWatchMetrics": [{
-                "Namespace": NAMESPACE,
-                "Dimensions": [["function", "destination"]],
+                "Namespace": emf.namespace,
+                "Dimensions": dimensions,
                 "Metrics": definitions,
             }],
         }),
     );
-    doc.insert("function".into(), json!(function));
-    doc.insert("destination".into(), json!(destination));
+    doc.insert(FUNCTION_DIMENSION.into(), json!(emf.function));
+    if let Some(destination) = destination {
+        doc.insert(DESTINATION_DIMENSION.into(), json!(destination));
+    } else {
+        doc.insert(COLD_START.into(), json!(u8::from(emf.cold_start)));
+    }
     doc.insert("EventsDelivered".into(), json!(c.delivered));
     doc.insert("EventsFiltered".into(), json!(c.filtered));
     doc.insert("EventsRejected".into(), json!(c.rejected));
@@ -212,6 +273,41 @@ pub fn emf_document(
     doc.insert("VisibilityExtended".into(), json!(c.visibility_extended));
     doc.insert("VisibilityChangeFailed".into(), json!(c.visibility_failed));
     Value::Object(doc)
+}
+
+/// Adds a second directive to a per-destination document: `ColdStart` under `[function]`.
+fn add_cold_start(doc: &mut Value, emf: &Emf<'_>) {
+    let Some(root) = doc.as_object_mut() else {
+        return;
+    };
+    if let Some(directives) = root
+        .get_mut("_aws")
+        .and_then(|aws| aws.get_mut("CloudWatchMetrics"))
+        .and_then(Value::as_array_mut)
+    {
+        directives.push(json!({
+            "Namespace": emf.namespace,
+            "Dimensions": [[FUNCTION_DIMENSION]],
+            "Metrics": [{"Name": COLD_START, "Unit": "Count"}],
+        }));
+        root.insert(COLD_START.into(), json!(u8::from(emf.cold_start)));
+    }
+}
+
+/// The document of an invocation that counted nothing: `ColdStart` alone.
+fn cold_start_only(emf: &Emf<'_>, timestamp_ms: u64) -> Value {
+    json!({
+        "_aws": {
+            "Timestamp": timestamp_ms,
+            "CloudWatchMetrics": [{
+                "Namespace": emf.namespace,
+                "Dimensions": [[FUNCTION_DIMENSION]],
+                "Metrics": [{"Name": COLD_START, "Unit": "Count"}],
+            }],
+        },
+        (FUNCTION_DIMENSION): emf.function,
+        (COLD_START): u8::from(emf.cold_start),
+    })
 }
 
 #[cfg(test)]
@@ -235,31 +331,100 @@ mod tests {
         m
     }
 
-    #[test]
-    fn every_document_has_the_aws_block_cloudwatch_requires() {
-        for doc in sample().emf_documents("fn-1", 1_700_000_000_000) {
-            let aws = &doc["_aws"];
-            assert_eq!(aws["Timestamp"], 1_700_000_000_000u64);
-            let directive = &aws["CloudWatchMetrics"][0];
-            assert_eq!(directive["Namespace"], NAMESPACE);
-            assert_eq!(
-                directive["Dimensions"],
-                json!([["function", "destination"]])
-            );
-            // Every declared metric and every dimension has a value at the root.
+    const EMF: Emf<'static> = Emf {
+        namespace: "Test/NS",
+        function: "fn-1",
+        per_destination: true,
+        cold_start: true,
+    };
+
+    /// Every directive's metrics and dimensions have a value at the document's root.
+    fn assert_well_formed(doc: &Value) {
+        for directive in doc["_aws"]["CloudWatchMetrics"].as_array().unwrap() {
+            assert_eq!(directive["Namespace"], "Test/NS");
             for metric in directive["Metrics"].as_array().unwrap() {
                 let name = metric["Name"].as_str().unwrap();
                 assert!(doc.get(name).is_some(), "{name} declared but missing");
+                assert!(metric_names().any(|n| n == name), "{name} unknown");
                 assert!(metric["Unit"].is_string());
             }
+            for set in directive["Dimensions"].as_array().unwrap() {
+                for dimension in set.as_array().unwrap() {
+                    let dimension = dimension.as_str().unwrap();
+                    assert!(doc[dimension].is_string(), "{dimension} missing");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_document_has_the_aws_block_cloudwatch_requires() {
+        for doc in sample().emf_documents(&EMF, 1_700_000_000_000) {
+            assert_eq!(doc["_aws"]["Timestamp"], 1_700_000_000_000u64);
+            assert_well_formed(&doc);
             assert_eq!(doc["function"], "fn-1");
             assert!(doc["destination"].is_string());
         }
     }
 
     #[test]
+    fn per_destination_metrics_also_land_under_the_function_level_set() {
+        let docs = sample().emf_documents(&EMF, 1);
+        for doc in &docs {
+            assert_eq!(
+                doc["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+                json!([["function", "destination"], ["function"]])
+            );
+        }
+        // ColdStart once per invocation, function-level only.
+        assert_eq!(docs[0]["ColdStart"], 1);
+        assert_eq!(
+            docs[0]["_aws"]["CloudWatchMetrics"][1]["Dimensions"],
+            json!([["function"]])
+        );
+        assert!(docs[1].get("ColdStart").is_none());
+        assert_eq!(
+            docs[1]["_aws"]["CloudWatchMetrics"]
+                .as_array()
+                .unwrap()
+                .len(),
+            1
+        );
+    }
+
+    #[test]
+    fn without_per_destination_metrics_one_document_holds_the_totals() {
+        let emf = Emf {
+            per_destination: false,
+            cold_start: false,
+            ..EMF
+        };
+        let docs = sample().emf_documents(&emf, 1);
+        assert_eq!(docs.len(), 1);
+        let doc = &docs[0];
+        assert_well_formed(doc);
+        assert_eq!(
+            doc["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+            json!([["function"]])
+        );
+        assert!(doc.get("destination").is_none());
+        assert_eq!(doc["EventsDelivered"], 7);
+        assert_eq!(doc["EventsRetried"], 3);
+        assert_eq!(doc["ColdStart"], 0);
+    }
+
+    #[test]
+    fn an_invocation_that_counted_nothing_still_reports_its_cold_start() {
+        let docs = InvocationMetrics::default().emf_documents(&EMF, 1);
+        assert_eq!(docs.len(), 1);
+        assert_well_formed(&docs[0]);
+        assert_eq!(docs[0]["ColdStart"], 1);
+        assert!(docs[0].get("EventsDelivered").is_none());
+    }
+
+    #[test]
     fn counters_land_under_their_metric_names_per_destination() {
-        let docs = sample().emf_documents("fn-1", 1);
+        let docs = sample().emf_documents(&EMF, 1);
         assert_eq!(docs.len(), 2);
         let a = &docs[0];
         assert_eq!(a["destination"], "dest-a");
@@ -295,7 +460,8 @@ mod tests {
             (7, 2, 3, 2)
         );
         assert_eq!(t.upload_requests, 1);
-        let per: Value = serde_json::from_str(&m.per_destination_summary()).unwrap();
+        let per = m.per_destination_summary();
+        assert!(per.is_object());
         assert_eq!(per["dest-a"]["delivered"], 7);
         assert_eq!(per["dest-a"]["requests"], 1);
         assert_eq!(per["dest-b"]["retried"], 3);

@@ -1,11 +1,13 @@
 //! The command line (docs/contracts.md §1): `transform` runs the pure mapping on a file with no
-//! network; `invoke` runs the real handler once on a Lambda event file. Only argument parsing
+//! network; `invoke` runs the real handler once on a Lambda event file; `dead-letters` reads
+//! and redrives the dead-letter queue. Only argument parsing
 //! lives here; each command has its own module.
 
 use clap::{Parser, Subcommand};
 use std::ffi::OsString;
 use std::process::ExitCode;
 
+pub mod dead_letters;
 pub mod invoke;
 pub mod transform;
 
@@ -28,6 +30,8 @@ pub enum Command {
     Transform(transform::TransformArgs),
     /// Run the real handler once on a Lambda event file and print its JSON response.
     Invoke(invoke::InvokeArgs),
+    /// Look into the dead-letter queue, or move letters back to the events queue.
+    DeadLetters(dead_letters::DeadLettersArgs),
 }
 
 /// Parses the arguments and runs the command. Usage errors exit with status 2 (clap).
@@ -40,5 +44,6 @@ where
     match cli.command {
         Command::Transform(args) => transform::run(&args),
         Command::Invoke(args) => invoke::main(args),
+        Command::DeadLetters(args) => dead_letters::main(args),
     }
 }

@@ -1,24 +1,23 @@
 //! The Lambda side of the binary: configuration and clients built once per container, then the
 //! runtime loop hands every invocation to the one `Handler`. Split by concern: start-up
 //! (`clients`), allocator settings (`allocator`), the raw payload (`raw_payload`), the loop
-//! (`runtime_loop`) and what it writes per invocation (`summary`). Kept out of `main.rs` so the
+//! (`runtime_loop`) and what it writes per invocation (`logs`). Kept out of `main.rs` so the
 //! binary only dispatches.
 //!
 //! What an operator gets per invocation, all on stdout (Lambda ships it to CloudWatch Logs):
-//! logs through lambda_runtime's own subscriber (JSON when the function's log format is JSON,
-//! level from `AWS_LAMBDA_LOG_LEVEL` or `RUST_LOG`), inside its span carrying the request id;
-//! one `invocation summary` line with the counters per destination; and one EMF line per
-//! destination that CloudWatch turns into metrics (crate::metrics).
+//! logs (`logs`: JSON when the function's log format is JSON, level from
+//! `AWS_LAMBDA_LOG_LEVEL` or `RUST_LOG`), inside lambda_runtime's span carrying the request and
+//! trace ids; one `invocation summary` line; and the EMF lines CloudWatch turns into metrics
+//! (crate::metrics).
 
 mod allocator;
 mod clients;
+pub mod logs;
 mod raw_payload;
 mod runtime_loop;
-mod summary;
 
 pub use clients::run;
 pub use runtime_loop::{deadline_from_epoch_ms, serve};
-pub use summary::log_summary;
 
 use crate::clevertap::client::ClientBuildError;
 use crate::config::{Config, vars};
@@ -76,13 +75,13 @@ pub fn main() -> ExitCode {
     if std::env::var_os(vars::AWS_LAMBDA_RUNTIME_API).is_none() {
         eprintln!(
             "rudder-clevertap: {} is not set, so this is not a Lambda container.\n\
-             Run `rudder-clevertap --help` for the commands (invoke, transform).",
+             Run `rudder-clevertap --help` for the commands (invoke, transform, dead-letters).",
             vars::AWS_LAMBDA_RUNTIME_API
         );
         return ExitCode::from(2);
     }
     // stdout, JSON when AWS_LAMBDA_LOG_FORMAT=JSON, level from AWS_LAMBDA_LOG_LEVEL or RUST_LOG.
-    lambda_runtime::tracing::init_default_subscriber();
+    logs::init_lambda_subscriber();
     let config = match Config::from_env() {
         Ok(config) => config,
         Err(e) => return fail(&StartError::Config(e)),

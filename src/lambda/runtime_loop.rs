@@ -1,12 +1,11 @@
 //! The runtime loop: lambda_runtime hands each invocation's raw payload (`raw_payload`) and
-//! deadline to the one handler; after it, the summary line and metrics (`summary`), and the heap
+//! deadline to the one handler; after it, the summary line and metrics (`logs`), and the heap
 //! given back (`allocator`).
 
 use super::StartError;
 use super::allocator::trim_heap;
 use super::raw_payload::{PayloadSlot, RawPayload};
-use super::summary::{emit_metrics, log_summary};
-use crate::handler::Handler;
+use crate::handler::{Handler, HandlerError};
 use crate::ports::{CleverTapApi, DeadLetterSink, SettingsSource};
 use crate::sources::Shape;
 use lambda_runtime::{LambdaEvent, service_fn};
@@ -22,6 +21,8 @@ pub async fn serve<S: SettingsSource, C: CleverTapApi, D: DeadLetterSink>(
     let handler = &handler;
     let slot = PayloadSlot::default();
     let taken = slot.clone();
+    let cold = std::sync::atomic::AtomicBool::new(true);
+    let cold = &cold;
     let service = service_fn(move |event: LambdaEvent<IgnoredAny>| {
         let payload = taken.take();
         async move {
@@ -30,13 +31,14 @@ pub async fn serve<S: SettingsSource, C: CleverTapApi, D: DeadLetterSink>(
             let invocation = handler.handle(payload, deadline).await;
             let kind = invocation.shape.map_or("unknown", Shape::as_str);
             let metrics = handler.take_metrics();
-            log_summary(
+            let code = invocation.answer.as_ref().err().map(HandlerError::code);
+            let cold_start = cold.swap(false, std::sync::atomic::Ordering::Relaxed);
+            super::logs::after_invocation(&event.context, &handler.config, cold_start).write(
                 kind,
                 &metrics,
-                invocation.answer.as_ref().err(),
+                code,
                 started.elapsed(),
             );
-            emit_metrics(&event.context.env_config.function_name, &metrics);
             trim_heap();
             invocation.answer
         }

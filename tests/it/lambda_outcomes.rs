@@ -247,8 +247,8 @@ async fn an_sqs_message_whose_dead_letter_fails_is_logged_and_counted_as_retry_d
         .lines()
         .find(|l| l.contains("invocation summary"))
         .unwrap();
-    assert!(summary.contains("rejected=0"), "{summary}");
-    assert!(summary.contains("retried=1"), "{summary}");
+    assert!(summary.contains("\"rejected\":0"), "{summary}");
+    assert!(summary.contains("\"retried\":1"), "{summary}");
 }
 
 #[tokio::test]

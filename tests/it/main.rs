@@ -2,6 +2,7 @@
 
 mod conformance;
 mod credentials;
+mod dead_letters;
 mod deletion;
 mod delivery;
 mod delivery_logs;

@@ -1,8 +1,10 @@
 //! What an operator sees, checked on the real binary under the Runtime API (moto for Secrets
 //! Manager and the dead-letter queue, the CleverTap mock): with `AWS_LAMBDA_LOG_FORMAT=JSON`
-//! every output line is JSON, message lines carry their message id (field and span), each
-//! invocation has one summary line under its request id, the EMF documents have the `_aws`
-//! block CloudWatch requires with real values for every metric, and no secret, token or event
+//! every output line is JSON with a timestamp, message lines carry their message id (field and
+//! span), every line of an invocation carries its X-Ray trace id, each invocation has one
+//! summary line under its request id whose `destinations` is an object, the EMF documents have
+//! the `_aws` block CloudWatch requires with real values for every metric and one `ColdStart`,
+//! Lambda's WARN level drops the summary but keeps every metric, and no secret, token or event
 //! payload reaches the output of a run where things fail.
 
 use crate::support::lambda_events::{sqs_message as message, webhook_request};
@@ -13,6 +15,8 @@ use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
 const TIMEOUT: Duration = Duration::from_secs(15);
+/// The trace header the test Runtime API sends with every invocation.
+const TRACE_ID: &str = "Root=1-5bef4de7-ad49b0e87f6ef6c87fc2e700;Parent=9a9197af755a6419;Sampled=1";
 const PASSCODE_A: &str = "pc-secret-a-1234";
 const TOKEN_A: &str = "webhook-token-a-9999";
 const PASSCODE_BAD: &str = "pc-secret-c-0000";
@@ -177,6 +181,21 @@ async fn json_log_lines_carry_the_message_id_and_each_invocation_has_one_summary
     let summary = &summaries[0];
     assert_eq!(summary["level"], "INFO");
     assert_eq!(summary["span"]["requestId"], "req-0000", "{summary}");
+    // Every line of the invocation carries the trace id the Runtime API gave it.
+    assert_eq!(summary["span"]["xrayTraceId"], TRACE_ID, "{summary}");
+    let during: Vec<&Value> = lines
+        .iter()
+        .filter(|l| span_field(l, "requestId") == Some("req-0000"))
+        .collect();
+    assert!(during.len() >= 5, "{}", s.process.logs());
+    for line in during {
+        assert_eq!(span_field(line, "xrayTraceId"), Some(TRACE_ID), "{line}");
+        // An RFC 3339 time, without which Lambda's own level filter counts the line as INFO.
+        assert!(
+            line["timestamp"].as_str().is_some_and(|t| t.ends_with('Z')),
+            "{line}"
+        );
+    }
     let f = &summary["fields"];
     assert_eq!(f["kind"], "sqs");
     assert_eq!(f["delivered"], 1, "{summary}");
@@ -186,7 +205,9 @@ async fn json_log_lines_carry_the_message_id_and_each_invocation_has_one_summary
     assert!(f["requests"].as_u64().unwrap() >= 2, "{summary}");
     assert!(f["retries"].as_u64().unwrap() >= 1, "{summary}");
     assert!(f["duration_ms"].is_u64(), "{summary}");
-    let per: Value = serde_json::from_str(f["destinations"].as_str().unwrap()).unwrap();
+    // An object, not a string, so Logs Insights reads into it.
+    let per = &f["destinations"];
+    assert!(per.is_object(), "{summary}");
     assert_eq!(per["dest-a"]["delivered"], 1, "{per}");
     assert_eq!(per["dest-a"]["dead_lettered"], 2, "{per}");
     assert_eq!(per["dest-bad"]["retried"], 1, "{per}");
@@ -223,31 +244,35 @@ async fn the_emf_documents_have_the_aws_block_and_real_values_for_every_metric()
         let aws = &doc["_aws"];
         assert!(aws["Timestamp"].is_u64(), "{doc}");
         let directives = aws["CloudWatchMetrics"].as_array().unwrap();
-        assert_eq!(directives.len(), 1);
-        let d = &directives[0];
-        assert_eq!(d["Namespace"], "RudderCleverTap");
-        // Every dimension set names members of the root that hold strings.
-        for set in d["Dimensions"].as_array().unwrap() {
-            for name in set.as_array().unwrap() {
-                let name = name.as_str().unwrap();
-                assert!(doc[name].is_string(), "dimension {name} missing: {doc}");
+        assert!((1..=2).contains(&directives.len()), "{doc}");
+        for d in directives {
+            assert_eq!(d["Namespace"], "RudderCleverTap");
+            // Every dimension set names members of the root that hold strings.
+            for set in d["Dimensions"].as_array().unwrap() {
+                for name in set.as_array().unwrap() {
+                    let name = name.as_str().unwrap();
+                    assert!(doc[name].is_string(), "dimension {name} missing: {doc}");
+                }
+            }
+            // Every metric has a name, a valid unit, and a number (or array of numbers) at the root.
+            for m in d["Metrics"].as_array().unwrap() {
+                let name = m["Name"].as_str().unwrap();
+                assert!(
+                    ["Count", "Milliseconds"].contains(&m["Unit"].as_str().unwrap()),
+                    "{m}"
+                );
+                let value = &doc[name];
+                let numeric = value.is_number()
+                    || value.as_array().is_some_and(|a| {
+                        !a.is_empty() && a.len() <= 100 && a.iter().all(Value::is_number)
+                    });
+                assert!(numeric, "{name} has no numeric value: {doc}");
             }
         }
-        // Every metric has a name, a valid unit, and a number (or array of numbers) at the root.
-        for m in d["Metrics"].as_array().unwrap() {
-            let name = m["Name"].as_str().unwrap();
-            assert!(
-                ["Count", "Milliseconds"].contains(&m["Unit"].as_str().unwrap()),
-                "{m}"
-            );
-            let value = &doc[name];
-            let numeric = value.is_number()
-                || value.as_array().is_some_and(|a| {
-                    !a.is_empty() && a.len() <= 100 && a.iter().all(Value::is_number)
-                });
-            assert!(numeric, "{name} has no numeric value: {doc}");
-        }
         assert_eq!(doc["function"], "rudder-clevertap");
+        assert_eq!(doc["xrayTraceId"], TRACE_ID, "{doc}");
+        assert_eq!(doc["requestId"], "req-0000", "{doc}");
+        assert_eq!(doc["level"], "INFO", "{doc}");
     }
 
     let a = docs.iter().find(|d| d["destination"] == "dest-a").unwrap();
@@ -259,6 +284,9 @@ async fn the_emf_documents_have_the_aws_block_and_real_values_for_every_metric()
     assert_eq!(requests as usize, s.clevertap.requests_for("ACC-A").len());
     assert!(requests >= 2, "{a}");
     assert_eq!(a["CleverTapThrottled"], 1, "{a}");
+    // The container's first invocation: one cold start, on one document only.
+    let cold: Vec<&Value> = docs.iter().filter_map(|d| d.get("ColdStart")).collect();
+    assert_eq!(cold, [&json!(1)], "{docs:?}");
     assert_eq!(a["SecretsCacheMiss"], 1, "{a}");
     let latencies = a["UploadLatency"].as_array().unwrap();
     assert_eq!(latencies.len() as u64, requests, "{a}");
@@ -288,6 +316,7 @@ async fn the_emf_documents_have_the_aws_block_and_real_values_for_every_metric()
         .nth(1)
         .unwrap();
     assert_eq!(again["SecretsCacheMiss"], 0, "{again}");
+    assert_eq!(again["ColdStart"], 0, "a warm invocation: {again}");
     assert_eq!(again["EventsDelivered"], 1, "{again}");
 }
 
@@ -329,4 +358,59 @@ async fn no_secret_token_or_event_payload_reaches_the_output_of_a_failing_run() 
             .iter()
             .all(|r| r.passcode == PASSCODE_A)
     );
+}
+
+#[tokio::test]
+async fn at_lambdas_warn_level_the_summary_is_left_out_but_every_metric_is_kept() {
+    let moto = MotoServer::start();
+    moto.create_secrets(&[(
+        "dest-a",
+        json!({"accountId": "ACC-A", "passcode": PASSCODE_A}),
+    )])
+    .await;
+    let clevertap = MockCleverTap::start();
+    let api = RuntimeApi::start().await;
+    let mut env = moto.env();
+    env.push(("CLEVERTAP_ENDPOINT", clevertap.url().to_owned()));
+    env.push(("AWS_LAMBDA_LOG_FORMAT", "JSON".into()));
+    // What Lambda sets from LoggingConfig.ApplicationLogLevel; it wins over RUST_LOG.
+    env.push(("AWS_LAMBDA_LOG_LEVEL", "WARN".into()));
+    env.push(("RUST_LOG", "info".into()));
+    env.push(("METRICS_NAMESPACE", "Team/Stack".into()));
+    env.push(("METRICS_PER_DESTINATION", "false".into()));
+    let process = LambdaProcess::start(&api, &env);
+    let batch = json!({"Records": [message("m-1", &track("u-1"), "dest-a")]});
+    let response = api.invoke(batch.to_string(), TIMEOUT).await.response();
+    assert_eq!(response, json!({"batchItemFailures": []}));
+    let started = Instant::now();
+    let docs = loop {
+        let docs: Vec<Value> = process
+            .logs()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|l| l.get("_aws").is_some())
+            .collect();
+        if !docs.is_empty() || started.elapsed() > Duration::from_secs(5) {
+            break docs;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let logs = process.logs();
+    // One document of totals, function-level only, at a level Lambda's WARN filter keeps.
+    assert_eq!(docs.len(), 1, "{logs}");
+    let doc = &docs[0];
+    assert_eq!(doc["level"], "WARN", "{doc}");
+    assert_eq!(doc["EventsDelivered"], 1, "{doc}");
+    assert_eq!(doc["ColdStart"], 1, "{doc}");
+    let directive = &doc["_aws"]["CloudWatchMetrics"][0];
+    assert_eq!(directive["Namespace"], "Team/Stack");
+    assert_eq!(directive["Dimensions"], json!([["function"]]));
+    assert!(doc.get("destination").is_none(), "{doc}");
+    // Nothing below WARN: no summary, no info line, the same as Lambda would keep.
+    assert!(!logs.contains("invocation summary"), "{logs}");
+    for line in logs.lines().filter(|l| !l.trim().is_empty()) {
+        let line: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        let level = line["level"].as_str().unwrap_or_default();
+        assert!(["WARN", "ERROR"].contains(&level), "{line}");
+    }
 }

@@ -2,11 +2,12 @@
 //! budget fits the function timeout, SQS never hands out a message that is still being worked
 //! on, a CleverTap account never sees more than its 15 concurrent requests, every role holds
 //! exactly what it needs, a day-long CleverTap outage dead-letters nothing while every message
-//! still ends inside the queue's retention, and operators get the alarm, logs, parameters and
-//! outputs the README describes. cfn-lint (`make validate`) checks the template's shape; these tests check its
+//! still ends inside the queue's retention, and operators get the alarms, dashboard, saved
+//! queries, logs, parameters and outputs the README describes (every metric an alarm or widget
+//! names is one `metrics.rs` emits or AWS publishes for the resource). cfn-lint (`make validate`) checks the template's shape; these tests check its
 //! arithmetic and intent, reading every number from `template.yaml` itself.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde_yaml_ng::{Mapping, Value};
 
@@ -30,7 +31,7 @@ const MEMORY_MB: std::ops::RangeInclusive<u64> = 128..=256;
 /// The binary the template deploys (Cargo.toml `[[bin]]`).
 const BINARY: &str = "rudder-clevertap";
 /// Every environment variable the function reads in production (docs/contracts.md §7).
-const FUNCTION_ENV_VARS: [&str; 15] = [
+const FUNCTION_ENV_VARS: [&str; 17] = [
     "SECRET_PREFIX",
     "DEFAULT_DESTINATION_ID",
     "DEAD_LETTER_QUEUE_URL",
@@ -45,6 +46,8 @@ const FUNCTION_ENV_VARS: [&str; 15] = [
     "CIRCUIT_FAILURE_THRESHOLD",
     "CIRCUIT_COOLDOWN_SECONDS",
     "SECRETS_STALE_SECONDS",
+    "METRICS_NAMESPACE",
+    "METRICS_PER_DESTINATION",
     "RUST_LOG",
 ];
 /// The variables only the webhook reads (docs/contracts.md §7).
@@ -1169,4 +1172,469 @@ fn a_day_long_outage_dead_letters_nothing_and_every_message_ends_inside_the_rete
     );
     // SQS accepts the longest visibility: at most 12 h from the receive.
     assert!(schedule.cap + timeout <= 12 * 3600);
+}
+
+// ------------------------------------------------------------------------------ operations
+
+/// The metrics AWS publishes that the alarms and the dashboard may name, per namespace, with
+/// the one dimension they are read by (AWS/Lambda: "Monitoring Lambda function URLs" and
+/// "Types of metrics for Lambda functions"; AWS/SQS: "Available CloudWatch metrics for SQS").
+const AWS_METRICS: [(&str, &str, &[&str]); 2] = [
+    (
+        "AWS/Lambda",
+        "FunctionName",
+        &[
+            "Invocations",
+            "Errors",
+            "Throttles",
+            "Duration",
+            "ConcurrentExecutions",
+            "UrlRequestCount",
+            "Url4xxCount",
+            "Url5xxCount",
+        ],
+    ),
+    (
+        "AWS/SQS",
+        "QueueName",
+        &[
+            "ApproximateNumberOfMessagesVisible",
+            "ApproximateNumberOfMessagesNotVisible",
+            "ApproximateAgeOfOldestMessage",
+        ],
+    ),
+];
+/// The resource type each metric dimension names.
+const DIMENSION_TARGETS: [(&str, &str); 3] = [
+    ("FunctionName", "AWS::Serverless::Function"),
+    ("function", "AWS::Serverless::Function"),
+    ("QueueName", "AWS::SQS::Queue"),
+];
+/// Lambda's application log levels (LoggingConfig.ApplicationLogLevel).
+const LAMBDA_LOG_LEVELS: [&str; 6] = ["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"];
+
+/// Where a metric is read from: our namespace (the `MetricsNamespace` parameter) or AWS's.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum Namespace {
+    Own,
+    Aws(String),
+}
+
+/// Checks a (namespace, metric, dimensions) a widget or alarm names: a metric the function
+/// emits (`rudder_clevertap::metrics`) with dimensions it writes, or one AWS publishes with
+/// the dimension AWS gives it; each dimension value names a resource of the right type.
+fn check_metric(
+    template: &Template,
+    namespace: &Namespace,
+    metric: &str,
+    dimensions: &[(String, String)],
+    context: &str,
+) {
+    match namespace {
+        Namespace::Own => {
+            assert!(
+                rudder_clevertap::metrics::metric_names().any(|m| m == metric),
+                "{context}: {metric} is not a metric metrics.rs emits"
+            );
+            for (name, _) in dimensions {
+                assert!(
+                    [
+                        rudder_clevertap::metrics::FUNCTION_DIMENSION,
+                        rudder_clevertap::metrics::DESTINATION_DIMENSION
+                    ]
+                    .contains(&name.as_str()),
+                    "{context}: dimension {name} is not one metrics.rs writes"
+                );
+            }
+        }
+        Namespace::Aws(ns) => {
+            let (_, dimension, metrics) = AWS_METRICS
+                .iter()
+                .find(|(n, _, _)| n == ns)
+                .unwrap_or_else(|| panic!("{context}: namespace {ns}"));
+            assert!(metrics.contains(&metric), "{context}: {ns} {metric}");
+            assert!(
+                dimensions.iter().all(|(name, _)| name == dimension),
+                "{context}: {ns} {metric} is read by {dimension}: {dimensions:?}"
+            );
+        }
+    }
+    assert!(
+        !dimensions.is_empty(),
+        "{context}: {metric} has no dimension"
+    );
+    for (name, target) in dimensions {
+        let (_, kind) = DIMENSION_TARGETS
+            .iter()
+            .find(|(d, _)| d == name)
+            .unwrap_or_else(|| panic!("{context}: dimension {name}"));
+        assert_eq!(
+            template.resource(target)["Type"],
+            *kind,
+            "{context}: {name} = {target}"
+        );
+    }
+}
+
+/// The logical id a dimension value (`Ref`, `GetAtt ... QueueName`) names.
+fn dimension_target(value: &Value) -> String {
+    if value.get("Fn::GetAtt").is_some() {
+        Template::target(value, Some("QueueName"))
+    } else {
+        Template::target(value, None)
+    }
+}
+
+/// One alarm: (id, namespace, metric, [(dimension, target id)], properties).
+type Alarm = (String, Namespace, String, Vec<(String, String)>, Value);
+
+fn alarms(template: &Template) -> Vec<Alarm> {
+    template
+        .resources_of_type("AWS::CloudWatch::Alarm")
+        .into_iter()
+        .map(|(id, alarm)| {
+            let p = alarm["Properties"].clone();
+            let namespace = if p["Namespace"] == yaml("{Ref: MetricsNamespace}") {
+                Namespace::Own
+            } else {
+                Namespace::Aws(p["Namespace"].as_str().expect("a namespace").to_owned())
+            };
+            let dimensions = p["Dimensions"]
+                .as_sequence()
+                .unwrap_or_else(|| panic!("{id} has dimensions"))
+                .iter()
+                .map(|d| {
+                    (
+                        d["Name"].as_str().expect("a dimension name").to_owned(),
+                        dimension_target(&d["Value"]),
+                    )
+                })
+                .collect();
+            let metric = p["MetricName"].as_str().expect("a metric").to_owned();
+            (id, namespace, metric, dimensions, p)
+        })
+        .collect()
+}
+
+#[test]
+fn an_alarm_covers_every_failure_and_each_names_a_metric_that_exists() {
+    let template = Template::load();
+    let all = alarms(&template);
+    let covered: BTreeSet<(Namespace, String, String)> = all
+        .iter()
+        .map(|(_, ns, metric, dims, _)| (ns.clone(), metric.clone(), dims[0].1.clone()))
+        .collect();
+    let aws = |ns: &str| Namespace::Aws(ns.to_owned());
+    let dead_letter_queue = template.dead_letter_queue();
+    let mut expected = vec![
+        (
+            aws("AWS/SQS"),
+            "ApproximateNumberOfMessagesVisible",
+            dead_letter_queue.as_str(),
+        ),
+        (aws("AWS/SQS"), "ApproximateAgeOfOldestMessage", "Queue"),
+        (aws("AWS/Lambda"), "Url5xxCount", "WebhookFunction"),
+    ];
+    for function in ["QueueFunction", "WebhookFunction"] {
+        expected.push((aws("AWS/Lambda"), "Errors", function));
+        expected.push((aws("AWS/Lambda"), "Throttles", function));
+        expected.push((Namespace::Own, "EventsRetried", function));
+        expected.push((Namespace::Own, "CircuitOpened", function));
+    }
+    let expected: BTreeSet<(Namespace, String, String)> = expected
+        .into_iter()
+        .map(|(ns, m, t)| (ns, m.to_owned(), t.to_owned()))
+        .collect();
+    assert_eq!(covered, expected);
+    assert_eq!(all.len(), expected.len(), "one alarm for each");
+
+    for (id, namespace, metric, dimensions, p) in &all {
+        check_metric(&template, namespace, metric, dimensions, id);
+        // Webhook alarms exist only with the webhook.
+        let on_webhook = dimensions.iter().any(|(_, t)| t == "WebhookFunction");
+        let condition = &template.resource(id)["Condition"];
+        assert_eq!(
+            on_webhook,
+            condition == "WebhookEnabled",
+            "{id}: {condition:?}"
+        );
+        // Every alarm notifies the topic, when one is given, as it fires and as it clears.
+        let topic =
+            yaml("{Fn::If: [HasAlarmTopic, [{Ref: AlarmTopicArn}], {Ref: \"AWS::NoValue\"}]}");
+        assert_eq!(p["AlarmActions"], topic, "{id}");
+        assert_eq!(p["OKActions"], topic, "{id}");
+        assert_eq!(p["TreatMissingData"], "notBreaching", "{id}");
+        assert_eq!(p["ComparisonOperator"], "GreaterThanThreshold", "{id}");
+        // A threshold is a parameter with a default (or 0: any occurrence).
+        if let Some(parameter) = p["Threshold"]["Ref"].as_str() {
+            let declared = &template.0["Parameters"][parameter];
+            assert!(declared["Default"].is_number(), "{id}: {parameter}");
+            assert!(
+                declared["Description"]
+                    .as_str()
+                    .is_some_and(|d| d.contains("5 minutes") || d.contains("older than")),
+                "{id}: {parameter} says what it counts"
+            );
+        } else {
+            assert_eq!(template.number(&p["Threshold"]), 0, "{id}");
+        }
+    }
+}
+
+#[test]
+fn the_retried_alarms_need_sustained_retries_and_the_others_fire_at_once() {
+    let template = Template::load();
+    let periods = &template.0["Mappings"]["RetriedAlarmPeriods"];
+    for minutes in template.allowed_values("RetriedAlarmMinutes") {
+        let n = template.number(&periods[minutes.as_str()]["Periods"]);
+        assert_eq!(n * 5, minutes.parse::<u64>().unwrap(), "{minutes} minutes");
+    }
+    let default = template.0["Parameters"]["RetriedAlarmMinutes"]["Default"]
+        .as_u64()
+        .expect("a number");
+    assert!(
+        default >= 15,
+        "a blip the retries absorb must not page anyone"
+    );
+    for (id, _, metric, _, p) in alarms(&template) {
+        assert_eq!(template.number(&p["Period"]) % 60, 0, "{id}");
+        if metric == "EventsRetried" {
+            let lookup =
+                yaml("{Fn::FindInMap: [RetriedAlarmPeriods, {Ref: RetriedAlarmMinutes}, Periods]}");
+            assert_eq!(p["EvaluationPeriods"], lookup, "{id}");
+            assert_eq!(
+                p["DatapointsToAlarm"], lookup,
+                "{id}: every period, not some"
+            );
+            assert_eq!(template.number(&p["Period"]), 300, "{id}");
+        } else {
+            assert_eq!(template.number(&p["EvaluationPeriods"]), 1, "{id}");
+        }
+    }
+}
+
+/// The dashboard's body with its `Fn::Sub` variables replaced by `<Variable>`, parsed, and
+/// what each variable names.
+fn dashboard(
+    template: &Template,
+) -> (
+    serde_json::Value,
+    BTreeMap<String, Namespace>,
+    BTreeMap<String, String>,
+) {
+    let dashboards = template.resources_of_type("AWS::CloudWatch::Dashboard");
+    assert_eq!(dashboards.len(), 1, "one dashboard");
+    let sub = dashboards[0].1["Properties"]["DashboardBody"]["Fn::Sub"]
+        .as_sequence()
+        .expect("the body is Fn::Sub [text, variables]");
+    let mut text = sub[0].as_str().expect("the body's text").to_owned();
+    text = text.replace("${AWS::Region}", "us-east-1");
+    let mut namespaces = BTreeMap::new();
+    let mut targets = BTreeMap::new();
+    for (name, value) in sub[1].as_mapping().expect("variables") {
+        let name = name.as_str().expect("a variable name").to_owned();
+        let placeholder = format!("<{name}>");
+        assert!(text.contains(&format!("${{{name}}}")), "{name} is used");
+        text = text.replace(&format!("${{{name}}}"), &placeholder);
+        if *value == yaml("{Ref: MetricsNamespace}") {
+            namespaces.insert(placeholder, Namespace::Own);
+        } else {
+            // A webhook name is only there with the webhook: its `Fn::If`'s first branch.
+            let value = Template::fn_if(value).map_or(value, |(_, then, _)| then);
+            targets.insert(placeholder, dimension_target(value));
+        }
+    }
+    assert!(!text.contains("${"), "every variable is declared: {text}");
+    let body = serde_json::from_str(&text).expect("the dashboard body is JSON");
+    (body, namespaces, targets)
+}
+
+#[test]
+fn the_dashboard_shows_what_an_operator_watches_and_names_only_metrics_that_exist() {
+    let template = Template::load();
+    let (body, namespaces, targets) = dashboard(&template);
+    let widgets = body["widgets"].as_array().expect("widgets");
+    let mut shown: BTreeSet<(Namespace, String, String)> = BTreeSet::new();
+    let search = regex::Regex::new(
+        r#"^SEARCH\('\{(<[A-Za-z]+>),function,destination\} MetricName="([A-Za-z]+)" function="(<[A-Za-z]+>)"', 'Sum', 300\)$"#,
+    )
+    .expect("a regex");
+    for widget in widgets {
+        let p = &widget["properties"];
+        let title = p["title"].as_str().expect("every widget has a title");
+        assert_eq!(p["region"], "us-east-1", "{title}");
+        for line in p["metrics"].as_array().expect("metric widgets") {
+            let line = line.as_array().expect("a metric line");
+            if let Some(expression) = line[0]["expression"].as_str() {
+                let c = search
+                    .captures(expression)
+                    .unwrap_or_else(|| panic!("{title}: {expression}"));
+                assert_eq!(namespaces.get(&c[1]), Some(&Namespace::Own), "{title}");
+                let dims = vec![("function".to_owned(), targets[&c[3]].clone())];
+                check_metric(&template, &Namespace::Own, &c[2], &dims, title);
+                continue;
+            }
+            let ns = line[0].as_str().expect("a namespace");
+            let namespace = namespaces
+                .get(ns)
+                .cloned()
+                .unwrap_or_else(|| Namespace::Aws(ns.to_owned()));
+            let metric = line[1].as_str().expect("a metric name");
+            let mut dims = Vec::new();
+            let mut rest = &line[2..];
+            while let [name, value, tail @ ..] = rest
+                && let (Some(name), Some(value)) = (name.as_str(), value.as_str())
+            {
+                let target = targets
+                    .get(value)
+                    .unwrap_or_else(|| panic!("{title}: {value} is a variable"));
+                dims.push((name.to_owned(), target.clone()));
+                rest = tail;
+            }
+            assert!(
+                rest.len() <= 1 && rest.iter().all(|o| o.is_object()),
+                "{title}"
+            );
+            check_metric(&template, &namespace, metric, &dims, title);
+            shown.insert((namespace, metric.to_owned(), dims[0].1.clone()));
+        }
+    }
+    let aws = |ns: &str| Namespace::Aws(ns.to_owned());
+    let dead_letter_queue = template.dead_letter_queue();
+    let mut expected = vec![
+        (
+            aws("AWS/SQS"),
+            "ApproximateNumberOfMessagesVisible",
+            "Queue",
+        ),
+        (aws("AWS/SQS"), "ApproximateAgeOfOldestMessage", "Queue"),
+        (
+            aws("AWS/SQS"),
+            "ApproximateNumberOfMessagesVisible",
+            dead_letter_queue.as_str(),
+        ),
+        (aws("AWS/Lambda"), "UrlRequestCount", "WebhookFunction"),
+        (aws("AWS/Lambda"), "Url5xxCount", "WebhookFunction"),
+        (Namespace::Own, "UploadLatency", "QueueFunction"),
+        (Namespace::Own, "UploadRequests", "QueueFunction"),
+        (Namespace::Own, "CleverTapThrottled", "QueueFunction"),
+        (Namespace::Own, "CircuitOpened", "QueueFunction"),
+    ];
+    for function in ["QueueFunction", "WebhookFunction"] {
+        for metric in ["Duration", "Errors", "Throttles", "ConcurrentExecutions"] {
+            expected.push((aws("AWS/Lambda"), metric, function));
+        }
+        for metric in [
+            "EventsDelivered",
+            "EventsFiltered",
+            "EventsRejected",
+            "EventsRetried",
+            "ColdStart",
+        ] {
+            expected.push((Namespace::Own, metric, function));
+        }
+    }
+    for (ns, metric, target) in expected {
+        assert!(
+            shown.contains(&(ns.clone(), metric.to_owned(), target.to_owned())),
+            "the dashboard shows {ns:?} {metric} of {target}"
+        );
+    }
+}
+
+#[test]
+fn log_level_sets_lambdas_filter_and_the_functions_own_alike() {
+    let template = Template::load();
+    let levels = &template.0["Mappings"]["LogLevels"];
+    for level in template.allowed_values("LogLevel") {
+        let lambda = levels[level.as_str()]["Lambda"].as_str().expect("mapped");
+        assert_eq!(lambda, level.to_uppercase(), "{level}");
+        assert!(LAMBDA_LOG_LEVELS.contains(&lambda), "{lambda}");
+    }
+    for id in template.function_ids() {
+        let logging = &template.function(&id)["LoggingConfig"];
+        assert_eq!(
+            logging["ApplicationLogLevel"],
+            yaml("{Fn::FindInMap: [LogLevels, {Ref: LogLevel}, Lambda]}"),
+            "{id}"
+        );
+        assert_eq!(
+            template.env_var(&id, "RUST_LOG"),
+            yaml("{Ref: LogLevel}"),
+            "{id}"
+        );
+        assert_eq!(
+            template.env_var(&id, "METRICS_NAMESPACE"),
+            yaml("{Ref: MetricsNamespace}"),
+            "{id}: the alarms and the dashboard read the namespace the function writes"
+        );
+    }
+}
+
+#[test]
+fn saved_queries_read_the_functions_log_groups_and_the_fields_their_lines_carry() {
+    use rudder_clevertap::outcome::Status;
+    let template = Template::load();
+    let queries = template.resources_of_type("AWS::Logs::QueryDefinition");
+    let by_id: BTreeMap<String, &Value> = queries.into_iter().collect();
+    let expected = [
+        ("QueryRejectedByCode", Status::Rejected.as_str()),
+        ("QueryRetriesByCode", Status::Retry.as_str()),
+    ];
+    for (id, status) in expected {
+        let p = &by_id.get(id).unwrap_or_else(|| panic!("{id}"))["Properties"];
+        let q = p["QueryString"].as_str().expect("a query");
+        assert!(
+            q.contains(&format!("fields.status = \"{status}\"")),
+            "{id}: {q}"
+        );
+        assert!(q.contains("fields.message = \"message\""), "{id}: {q}");
+        assert!(q.contains("by fields.code"), "{id}: {q}");
+    }
+    let slowest = &by_id["QuerySlowestInvocations"]["Properties"];
+    let q = slowest["QueryString"].as_str().expect("a query");
+    assert!(q.contains("fields.message = \"invocation summary\""), "{q}");
+    assert!(q.contains("sort fields.duration_ms desc"), "{q}");
+    assert!(q.contains("span.xrayTraceId"), "{q}");
+    for (id, query) in &by_id {
+        let groups = template
+            .deployed(&query["Properties"]["LogGroupNames"])
+            .expect("log groups");
+        for group in groups.as_sequence().expect("a list") {
+            let target = Template::target(group, None);
+            assert_eq!(
+                template.resource(&target)["Type"],
+                "AWS::Logs::LogGroup",
+                "{id}"
+            );
+        }
+    }
+}
+
+#[test]
+fn the_metrics_parameters_default_to_what_the_binary_defaults_to() {
+    let template = Template::load();
+    let parameters = &template.0["Parameters"];
+    assert_eq!(
+        parameters["MetricsNamespace"]["Default"],
+        rudder_clevertap::config::DEFAULT_METRICS_NAMESPACE
+    );
+    assert_eq!(
+        parameters["MetricsPerDestination"]["Default"],
+        rudder_clevertap::config::DEFAULT_METRICS_PER_DESTINATION.to_string()
+    );
+    // Every namespace the parameter allows is one the binary accepts.
+    let pattern = regex::Regex::new(
+        parameters["MetricsNamespace"]["AllowedPattern"]
+            .as_str()
+            .expect("a pattern"),
+    )
+    .expect("the pattern is a regex");
+    for namespace in ["RudderCleverTap", "team/rudder-prod", "a.b_c#d:e"] {
+        assert!(pattern.is_match(namespace), "{namespace}");
+        let config = rudder_clevertap::config::Config::from_lookup(|name| {
+            (name == "METRICS_NAMESPACE").then(|| namespace.to_owned())
+        });
+        assert!(config.is_ok(), "{namespace}: {config:?}");
+    }
 }
