@@ -34,69 +34,7 @@ pub use record::RecordBuf;
 use std::borrow::Cow;
 use std::sync::Arc;
 
-/// The stable codes of every rejection and every filtering the transform gives, with what they
-/// mean.
-pub mod codes {
-    // Filtered: dropped on purpose, not an error (nothing is sent, dead-lettered or retried).
-
-    /// A message type other than identify, track, page, screen and alias (trimmed, in any
-    /// letter case: group, reset, record, anything else): RudderStack's processor filters these
-    /// too.
-    pub const FILTERED_MESSAGE_TYPE: &str = "filtered_message_type";
-    /// The event's `integrations` object does not send it to CleverTap (`"CleverTap": false`,
-    /// `"All": false` without `"CleverTap": true`, or not an object): RudderStack's processor
-    /// routes it to no CleverTap destination.
-    pub const INTEGRATION_DISABLED: &str = "integration_disabled";
-    /// `context.consentManagement.deniedConsentIds` denies consent the destination's consent
-    /// settings require (rudder-server's consent rules).
-    pub const CONSENT_DENIED: &str = "consent_denied";
-    /// A track event whose name is not in the destination's allow list (`whitelistedEvents`).
-    pub const EVENT_NOT_ALLOWED: &str = "event_not_allowed";
-    /// A track event whose name is in the destination's deny list (`blacklistedEvents`).
-    pub const EVENT_DENIED: &str = "event_denied";
-
-    // Rejected: the event is bad.
-
-    /// The text is not valid JSON.
-    pub const INVALID_JSON: &str = "invalid_json";
-    /// The JSON value is not an object.
-    pub const NOT_AN_OBJECT: &str = "not_an_object";
-    /// A value the mapping writes is nested deeper than `crate::json::writer::MAX_NESTING` levels.
-    pub const TOO_DEEP: &str = "too_deep";
-    /// `type` is absent, falsy or blank.
-    pub const MISSING_TYPE: &str = "missing_type";
-    /// `type` is not a string, or one of identify, track, page, screen and alias padded with
-    /// white space (RudderStack's processor trims it, its transformer does not).
-    pub const UNSUPPORTED_TYPE: &str = "unsupported_type";
-    /// Neither a userId (or trait id) nor an anonymousId. Deliberate deviation: the reference
-    /// sends a record without identity, which CleverTap refuses (code 523).
-    pub const MISSING_IDS: &str = "missing_ids";
-    /// userId, anonymousId or previousId is an object, array or boolean.
-    pub const INVALID_ID: &str = "invalid_id";
-    /// track/page/screen without a userId while the destination's `trackAnonymous` is off.
-    pub const ANONYMOUS_NOT_ALLOWED: &str = "anonymous_not_allowed";
-    /// A track event without `event`.
-    pub const MISSING_EVENT_NAME: &str = "missing_event_name";
-    /// A track event whose `event` is not a string.
-    pub const INVALID_EVENT_NAME: &str = "invalid_event_name";
-    /// Order Completed whose products, or a track event named `Charged` whose `Items`, are
-    /// truthy but not a non-empty array of objects (or JSON text holding one).
-    pub const INVALID_PRODUCTS: &str = "invalid_products";
-    /// `properties` is not an object.
-    pub const INVALID_PROPERTIES: &str = "invalid_properties";
-    /// `traits` or `context.traits` of an identify is not an object.
-    pub const INVALID_TRAITS: &str = "invalid_traits";
-    /// An alias without userId.
-    pub const MISSING_USER_ID: &str = "missing_user_id";
-    /// An alias without previousId.
-    pub const MISSING_PREVIOUS_ID: &str = "missing_previous_id";
-    /// A dynamic setting (`{{ event.path || DEFAULT }}`) took a value from the event that
-    /// cannot be that setting: an accountId, passcode or region that is not a non-empty string
-    /// or number, or a region not on the allowlist.
-    pub const INVALID_DYNAMIC_CONFIG: &str = "invalid_dynamic_config";
-    /// An input line that is not UTF-8 (the `transform` command reads bytes).
-    pub const INVALID_UTF8: &str = "invalid_utf8";
-}
+pub use crate::codes;
 
 /// One CleverTap upload record as compact JSON text (`{"type":"event",...}`), and the account
 /// it goes to when dynamic config sent its event to another one than the settings' own.

@@ -11,6 +11,7 @@ mod lambda;
 mod lambda_e2e;
 mod lambda_invoke;
 mod lambda_outcomes;
+mod layers;
 mod observability;
 mod outage;
 mod parity;
