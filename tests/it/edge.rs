@@ -133,3 +133,99 @@ async fn the_aws_clients_follow_no_redirect_either() {
     let logs = s.process.logs();
     assert!(logs.contains("dead_letter_failed"), "{logs}");
 }
+
+/// A server that accepts connections, reads what comes, and never answers: a Secrets Manager
+/// that hangs. It keeps every byte received, per connection.
+struct Silent {
+    url: String,
+    received: std::sync::Arc<std::sync::Mutex<Vec<Vec<u8>>>>,
+}
+
+impl Silent {
+    async fn start() -> Silent {
+        use tokio::io::AsyncReadExt;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let kept = received.clone();
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                let kept = kept.clone();
+                let n = {
+                    let mut all = kept.lock().unwrap();
+                    all.push(Vec::new());
+                    all.len() - 1
+                };
+                tokio::spawn(async move {
+                    let mut buf = [0u8; 4096];
+                    while let Ok(read) = stream.read(&mut buf).await {
+                        if read == 0 {
+                            break;
+                        }
+                        kept.lock().unwrap()[n].extend_from_slice(&buf[..read]);
+                    }
+                });
+            }
+        });
+        Silent { url, received }
+    }
+
+    /// HTTP attempts that asked for `needle` (a secret id).
+    fn attempts_for(&self, needle: &str) -> usize {
+        let all = self.received.lock().unwrap();
+        all.iter()
+            .map(|c| String::from_utf8_lossy(c).matches(needle).count())
+            .sum()
+    }
+}
+
+#[tokio::test]
+async fn a_secrets_manager_that_never_answers_costs_one_operation_per_destination_within_5_s() {
+    let silent = Silent::start().await;
+    let clevertap = MockCleverTap::start();
+    let s = Stack::start(&[
+        ("CLEVERTAP_ENDPOINT", clevertap.url().to_owned()),
+        ("AWS_ENDPOINT_URL_SECRETS_MANAGER", silent.url.clone()),
+    ])
+    .await;
+    let max_attempts = rudder_clevertap::credentials::SECRETS_MAX_ATTEMPTS as usize;
+
+    // The webhook: one lookup, one operation, answered 503 within the operation's bound.
+    let request = crate::support::lambda_events::webhook_request(
+        "dest-a",
+        Some(&format!("Bearer {TOKEN}")),
+        TRACK,
+    );
+    let started = std::time::Instant::now();
+    let response = s.invoke(&request).await;
+    let took = started.elapsed();
+    assert_eq!(response["statusCode"], 503, "{response}");
+    assert!(
+        response["body"]
+            .as_str()
+            .unwrap_or("")
+            .contains("secrets_unavailable"),
+        "{response}"
+    );
+    assert!(took < Duration::from_millis(6500), "{took:?}");
+    let attempts = silent.attempts_for("rudder-clevertap/dest-a");
+    assert!((1..=max_attempts).contains(&attempts), "{attempts} attempts");
+
+    // An SQS batch naming two destinations: one operation each, side by side.
+    let started = std::time::Instant::now();
+    let response = s
+        .invoke(&json!({"Records": [
+            sqs_message("m-1", TRACK, "dest-b"),
+            sqs_message("m-2", TRACK, "dest-c"),
+            sqs_message("m-3", TRACK, "dest-b"),
+        ]}))
+        .await;
+    let took = started.elapsed();
+    assert_eq!(batch_item_failures(&response), ["m-1", "m-2", "m-3"]);
+    assert!(took < Duration::from_millis(6500), "{took:?}");
+    for d in ["dest-b", "dest-c"] {
+        let attempts = silent.attempts_for(&format!("rudder-clevertap/{d}"));
+        assert!((1..=max_attempts).contains(&attempts), "{d}: {attempts}");
+    }
+    assert!(clevertap.requests().is_empty());
+}
