@@ -16,8 +16,8 @@
 //! The webhook looks settings up before the caller is authenticated: those lookups of
 //! destinations not cached go through `unknown` (their own small negative cache and a bounded
 //! rate of calls), and a wrong token's re-read ([`SettingsSource::reread`]) replaces cached
-//! settings only with settings read successfully. Per-destination counts are kept only for
-//! destinations whose settings were read successfully; the others are counted without a name.
+//! settings only with settings read successfully. Their counts name only destinations whose
+//! settings were read successfully, so an id anyone may send never becomes a metric dimension.
 
 pub mod error;
 mod unknown;
@@ -126,8 +126,9 @@ pub struct SecretsManagerSource {
     /// Unauthenticated lookups of destinations not in `slots`.
     unknown: unknown::Unknown,
     /// Secrets Manager calls and stale answers per destination since the last
-    /// `take_cache_misses`: named only for destinations whose settings were read successfully
-    /// (so bounded like the cache itself), the others under `None`.
+    /// `take_cache_misses`: named for destinations of trusted lookups (bounded like the cache
+    /// itself) and destinations read successfully; unauthenticated lookups of others under
+    /// `None`.
     misses: Mutex<HashMap<Option<DestinationId>, Counts>>,
 }
 
@@ -201,11 +202,19 @@ impl SecretsManagerSource {
         current.clone()
     }
 
-    async fn fetch(&self, destination: &DestinationId, fallback: Option<Fallback>) -> Entry {
+    /// One `GetSecretValue`, counted under the destination's name when `trusted` (a source that
+    /// names its destination under IAM, SQS) or when its settings were read successfully, now
+    /// or before; otherwise without a name.
+    async fn fetch(
+        &self,
+        destination: &DestinationId,
+        fallback: Option<Fallback>,
+        trusted: bool,
+    ) -> Entry {
         let secret_id = format!("{}{}", self.prefix, destination.as_str());
         let result = self.fetch_secret(destination, &secret_id).await;
         let now = Instant::now();
-        let known = result.is_ok() || fallback.is_some();
+        let known = trusted || result.is_ok() || fallback.is_some();
         self.count(known.then_some(destination), |c| c.misses += 1);
         if result.is_ok() {
             self.unknown.forget(destination);
@@ -335,7 +344,7 @@ impl SecretsManagerSource {
                 detail: "too many unauthenticated lookups of destinations not cached".into(),
             });
         }
-        let entry = self.fetch(destination, None).await;
+        let entry = self.fetch(destination, None, false).await;
         let result = entry.result.clone();
         match &result {
             Ok(_) => self.install(destination, entry),
@@ -358,7 +367,7 @@ impl SettingsSource for SecretsManagerSource {
         for round in 0..2 {
             let entry = slot
                 .cell
-                .get_or_init(|| self.fetch(destination, slot.fallback.clone()))
+                .get_or_init(|| self.fetch(destination, slot.fallback.clone(), true))
                 .await;
             if round == 1 || entry.read_at >= asked || Instant::now() < entry.expires {
                 if entry.stale {
@@ -405,7 +414,7 @@ impl SettingsSource for SecretsManagerSource {
             // Never read successfully: as any unauthenticated lookup of an unknown destination.
             return self.look_up_unknown(destination).await;
         };
-        let fresh = self.fetch(destination, Some(fallback)).await;
+        let fresh = self.fetch(destination, Some(fallback), true).await;
         if fresh.stale {
             // Secrets Manager failed (logged by `fetch`): the cache stays as it was, stale
             // settings included, and the token cannot be checked against a fresh read.

@@ -143,7 +143,11 @@ mod tests {
         assert!(unknown.get(&d).is_none());
         for n in 0..(UNKNOWN_CACHE_SIZE + 50) {
             let d = id(&format!("dest-{n}"));
-            unknown.remember(&d, CredentialsError::NotFound(d.clone()), Duration::from_secs(3600));
+            unknown.remember(
+                &d,
+                CredentialsError::NotFound(d.clone()),
+                Duration::from_secs(3600),
+            );
         }
         assert_eq!(unknown.remembered().len(), UNKNOWN_CACHE_SIZE);
     }

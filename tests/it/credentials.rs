@@ -15,9 +15,9 @@ use rudder_clevertap::credentials::{
 };
 use rudder_clevertap::ports::SettingsSource;
 use rudder_clevertap::settings::DestinationId;
+use serde_json::Value;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use serde_json::Value;
 use std::time::Duration;
 
 const PREFIX: &str = "rudder-clevertap/";
@@ -377,7 +377,11 @@ async fn a_deleted_secret_is_never_papered_over_with_stale_settings() {
 
 /// The webhook's answer through `Handler::handle`: status and error code.
 async fn post<S: SettingsSource, C: rudder_clevertap::ports::CleverTapApi>(
-    handler: &rudder_clevertap::handler::Handler<S, C, Option<rudder_clevertap::aws::dead_letter_queue::SqsDeadLetterQueue>>,
+    handler: &rudder_clevertap::handler::Handler<
+        S,
+        C,
+        Option<rudder_clevertap::aws::dead_letter_queue::SqsDeadLetterQueue>,
+    >,
     destination: &str,
     token: &str,
 ) -> (u64, Value) {
@@ -405,7 +409,8 @@ async fn a_wrong_token_during_an_outage_never_switches_off_the_stale_settings() 
         webhook_token_refresh: Duration::from_secs(1),
         ..rudder_clevertap::config::Config::default()
     };
-    let source = SecretsManagerSource::new(f.client.clone(), PREFIX.into(), Duration::from_millis(300));
+    let source =
+        SecretsManagerSource::new(f.client.clone(), PREFIX.into(), Duration::from_millis(300));
     let handler =
         rudder_clevertap::handler::Handler::new(config, source, delivery(policy(&clevertap)), None);
     assert_eq!(post(&handler, "dest-s", "tok-very-secret").await.0, 200);

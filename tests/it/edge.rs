@@ -209,7 +209,10 @@ async fn a_secrets_manager_that_never_answers_costs_one_operation_per_destinatio
     );
     assert!(took < Duration::from_millis(6500), "{took:?}");
     let attempts = silent.attempts_for("rudder-clevertap/dest-a");
-    assert!((1..=max_attempts).contains(&attempts), "{attempts} attempts");
+    assert!(
+        (1..=max_attempts).contains(&attempts),
+        "{attempts} attempts"
+    );
 
     // An SQS batch naming two destinations: one operation each, side by side.
     let started = std::time::Instant::now();
@@ -228,4 +231,89 @@ async fn a_secrets_manager_that_never_answers_costs_one_operation_per_destinatio
         assert!((1..=max_attempts).contains(&attempts), "{d}: {attempts}");
     }
     assert!(clevertap.requests().is_empty());
+}
+
+/// The webhook's whole response (status, headers, body) to `token` for `destination`.
+async fn post(s: &Stack, destination: &str, token: &str) -> Value {
+    let request = crate::support::lambda_events::webhook_request(
+        destination,
+        Some(&format!("Bearer {token}")),
+        TRACK,
+    );
+    s.invoke(&request).await
+}
+
+/// The EMF documents the process wrote so far.
+fn metric_documents(s: &Stack) -> Vec<Value> {
+    s.process
+        .logs()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|l| l.get("_aws").is_some())
+        .collect()
+}
+
+#[tokio::test]
+async fn random_ids_with_a_bogus_token_look_like_a_wrong_token_evict_nothing_and_mint_no_metric() {
+    let clevertap = MockCleverTap::start();
+    let s = Stack::start(&[
+        ("CLEVERTAP_ENDPOINT", clevertap.url().to_owned()),
+        ("SETTINGS_CACHE_SIZE", "3".to_owned()),
+    ])
+    .await;
+    s.moto
+        .create_secrets(&[("dest-bad", json!("not a settings object"))])
+        .await;
+    let first = post(&s, "dest-a", TOKEN).await;
+    assert_eq!(first["statusCode"], 200, "{first}");
+
+    // The answer to a wrong token for a destination that exists...
+    let wrong = post(&s, "dest-a", "guess").await;
+    assert_eq!(wrong["statusCode"], 401, "{wrong}");
+    // ...is the answer for an unusable secret and for ids without any secret, to the byte.
+    let bad = post(&s, "dest-bad", "guess").await;
+    assert_eq!(bad, wrong);
+    let burst = rudder_clevertap::credentials::UNKNOWN_LOOKUP_BURST as usize;
+    for n in 0..burst - 2 {
+        let random = post(&s, &format!("attacker-{n}"), "guess").await;
+        assert_eq!(random, wrong, "attacker-{n}");
+    }
+    // Past the container's budget, ids it holds nothing for are 503 (retry), not looked up.
+    let mut unavailable = 0;
+    for n in 100..120 {
+        let answer = post(&s, &format!("attacker-{n}"), "guess").await;
+        if answer["statusCode"] == 503 {
+            assert!(
+                answer["body"]
+                    .as_str()
+                    .unwrap_or("")
+                    .contains("secrets_unavailable"),
+                "{answer}"
+            );
+            unavailable += 1;
+        } else {
+            assert_eq!(answer, wrong, "attacker-{n}");
+        }
+    }
+    assert!(unavailable >= 17, "{unavailable} of 20 past the budget");
+
+    // dest-a is still cached: served without a GetSecretValue.
+    let again = post(&s, "dest-a", TOKEN).await;
+    assert_eq!(again["statusCode"], 200, "{again}\n{}", s.process.logs());
+    assert_eq!(clevertap.requests_for("ACC-A").len(), 2);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let docs = metric_documents(&s);
+    let last_a = docs
+        .iter()
+        .rfind(|d| d["destination"] == "dest-a")
+        .expect("a document for dest-a");
+    assert_eq!(last_a["SecretsCacheMiss"], 0, "{last_a}");
+    assert_eq!(last_a["EventsDelivered"], 1, "{last_a}");
+    for doc in &docs {
+        let destination = doc["destination"].as_str().unwrap_or("");
+        assert!(
+            !destination.starts_with("attacker-") && destination != "dest-bad",
+            "a metric dimension for an unauthenticated id: {doc}"
+        );
+    }
 }

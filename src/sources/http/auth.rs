@@ -54,7 +54,11 @@ impl TokenRefresh {
     /// concurrent callers get one re-read between them. `known`: the destination has settings.
     fn try_acquire(&self, destination: &DestinationId, known: bool) -> bool {
         let now = Instant::now();
-        let map = if known { &self.last } else { &self.last_unknown };
+        let map = if known {
+            &self.last
+        } else {
+            &self.last_unknown
+        };
         let mut last = map.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(at) = last.get(destination)
             && now.duration_since(*at) < self.every
@@ -66,19 +70,31 @@ impl TokenRefresh {
     }
 }
 
-/// The destination's settings if the caller holds one of its webhook tokens.
+/// The destination's settings if the caller holds one of its webhook tokens. `allowed`: the
+/// destination is one `WEBHOOK_DESTINATION_IDS` lets the webhook serve; one it does not is
+/// refused as a destination without settings is, without reading any secret.
 pub(super) async fn authenticate<S: SettingsSource>(
     source: &S,
     refresh: &TokenRefresh,
     headers: &HeaderMap,
     destination: &DestinationId,
+    allowed: bool,
 ) -> Result<Arc<DestinationSettings>, Reply> {
     let Some(token) = bearer_token(headers) else {
         tracing::warn!(destination = %destination, code = codes::UNAUTHORIZED, "webhook refused: no bearer token");
         return Err(Reply::unauthorized());
     };
     let asked = Instant::now();
-    let settings = usable(destination, source.settings_unauthenticated(destination).await)?;
+    let settings = if allowed {
+        usable(
+            destination,
+            source.settings_unauthenticated(destination).await,
+            true,
+        )?
+    } else {
+        tracing::warn!(destination = %destination, code = codes::UNAUTHORIZED, reason = codes::DESTINATION_NOT_ALLOWED, "webhook refused as a wrong token: destination not in WEBHOOK_DESTINATION_IDS");
+        None
+    };
     if let Some(settings) = &settings
         && accepts(settings, token)
     {
@@ -94,9 +110,15 @@ pub(super) async fn authenticate<S: SettingsSource>(
             "the token cannot be checked now; retry later",
         ));
     }
+    if !allowed {
+        return Err(Reply::unauthorized());
+    }
     // Perhaps rotated since this container read the secret: read it once more (not when this
     // request has just read it).
-    match usable(destination, source.reread(destination, asked).await)? {
+    let again = source.reread(destination, asked).await;
+    // A negative answer of this request's own read was logged already.
+    let quiet = settings.is_none();
+    match usable(destination, again, !quiet)? {
         Some(settings) if accepts(&settings, token) => {
             tracing::info!(destination = %destination, "webhook token matched after reading the secret again");
             Ok(settings)
@@ -121,6 +143,7 @@ pub(super) async fn authenticate<S: SettingsSource>(
 fn usable(
     destination: &DestinationId,
     looked_up: Result<Arc<DestinationSettings>, CredentialsError>,
+    log_refusal: bool,
 ) -> Result<Option<Arc<DestinationSettings>>, Reply> {
     match looked_up {
         Ok(settings) => Ok(Some(settings)),
@@ -133,7 +156,9 @@ fn usable(
             ))
         }
         Err(e) => {
-            tracing::warn!(destination = %destination, code = codes::UNAUTHORIZED, reason = e.code(), error = %e, "webhook refused as a wrong token: the destination has no usable settings");
+            if log_refusal {
+                tracing::warn!(destination = %destination, code = codes::UNAUTHORIZED, reason = e.code(), error = %e, "webhook refused as a wrong token: the destination has no usable settings");
+            }
             Ok(None)
         }
     }
@@ -320,13 +345,22 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_destination_outside_the_allowlist_is_403_before_any_secret_is_read() {
+    async fn a_destination_outside_the_allowlist_is_the_wrong_token_s_401_before_any_secret_is_read()
+     {
         let mut h = fakes::handler();
         h.config.webhook_destination_ids = Some(vec![DestinationId::parse("dest-b").unwrap()]);
+        let (status, wrong_token) = post(&h, "dest-b", "guess").await;
+        assert_eq!(status, 401, "{wrong_token}");
+        h.settings_source.fetched.lock().unwrap().clear();
         let (status, body) = post(&h, "dest-a", TOKEN).await;
-        assert_eq!(status, 403, "{body}");
-        assert_eq!(body["error"]["code"], "destination_not_allowed");
+        assert_eq!(status, 401, "{body}");
+        assert_eq!(body, wrong_token, "the answer does not tell the list");
         assert!(h.settings_source.fetched.lock().unwrap().is_empty());
+        // Nor does the next one, within the refresh period.
+        let listed = post(&h, "dest-b", "guess").await;
+        let unlisted = post(&h, "dest-a", TOKEN).await;
+        assert_eq!(listed.0, 503, "{}", listed.1);
+        assert_eq!(unlisted, listed);
         assert!(h.clevertap.calls().is_empty());
     }
 }
