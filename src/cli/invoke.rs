@@ -347,6 +347,7 @@ mod tests {
             destination_id: "d".into(),
             source_request_id: Some("req".into()),
             deduplication_id: None,
+            one_event: true,
         };
         let results =
             EventQueue::send(&PrintQueue, std::slice::from_ref(&message), Instant::now()).await;

@@ -516,3 +516,53 @@ async fn the_settings_cache_is_bounded_and_an_unknown_destination_costs_one_read
     source.settings(&id("dest-b")).await.unwrap();
     assert_eq!(reads(&source), 1, "dest-b was evicted, so read again");
 }
+
+#[tokio::test]
+async fn a_queued_event_with_a_top_level_regulation_type_or_batch_is_delivered_as_that_one_event() {
+    let s = Stack::start().await;
+    let webhook = s.webhook(&[]).await;
+    let queue = s.queue_function().await;
+    let looks_like_a_regulation = r#"{"type":"track","event":"Viewed","userId":"u-1","messageId":"e-1","regulationType":"suppress_with_delete","users":[{"userId":"u1"}]}"#;
+    let looks_like_a_batch = r#"{"type":"track","event":"Viewed","userId":"u-2","messageId":"e-2","batch":[{"type":"track","event":"Inner","userId":"u-9","messageId":"e-9"}]}"#;
+    let body = format!("[{looks_like_a_regulation},{looks_like_a_batch}]");
+    let (status, answer, _) = webhook.post("dest-a", TOKEN_A, &body).await;
+    assert_eq!(status, 202, "{answer}");
+    assert_eq!(answer["results"][0]["status"], "queued", "{answer}");
+    assert_eq!(answer["results"][1]["status"], "queued", "{answer}");
+
+    let queued = s.drain(&s.events_url, 2).await;
+    assert_eq!(queued.len(), 2);
+    for m in &queued {
+        assert_eq!(attribute(m, "bodyForm").as_deref(), Some("event"));
+    }
+    let response = queue.invoke(&sqs_event(&queued)).await;
+    assert!(
+        batch_item_failures(&response).is_empty(),
+        "{response}\n{}",
+        queue.process.logs()
+    );
+    let requests = s.clevertap.requests_for("ACC-A");
+    assert!(
+        requests.iter().all(|r| !r.path.contains("delete")),
+        "nothing deleted: {requests:?}"
+    );
+    let mut delivered: Vec<(String, String)> = requests
+        .iter()
+        .flat_map(|r| r.records())
+        .map(|r| {
+            (
+                r["identity"].as_str().unwrap_or("").to_owned(),
+                r["evtName"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect();
+    delivered.sort();
+    assert_eq!(
+        delivered,
+        [
+            ("u-1".to_owned(), "Viewed".to_owned()),
+            ("u-2".to_owned(), "Viewed".to_owned())
+        ]
+    );
+    assert!(s.drain(&s.dlq_url, 0).await.is_empty());
+}
