@@ -431,3 +431,77 @@ async fn a_wrong_token_during_an_outage_never_switches_off_the_stale_settings() 
     }
     assert_eq!(clevertap.requests_for("ACC-1").len(), 8);
 }
+
+#[tokio::test]
+async fn unauthenticated_lookups_of_unknown_ids_cost_a_bounded_bucket_and_evict_nothing() {
+    use rudder_clevertap::credentials::UNKNOWN_LOOKUP_BURST;
+    let f = fixture(Duration::from_secs(300)).await;
+    f.put("dest-a", &secret("ACC-1")).await;
+    f.put("dest-bad", "not json").await;
+    let source =
+        SecretsManagerSource::new(f.client.clone(), PREFIX.into(), Duration::from_secs(300))
+            .with_capacity(2);
+    source.settings(&id("dest-a")).await.unwrap();
+    let before = f.calls.get();
+    let started = std::time::Instant::now();
+
+    // Many more ids than either cache holds, each asked twice.
+    for round in 0..2 {
+        for n in 0..300 {
+            let e = source
+                .settings_unauthenticated(&id(&format!("attacker-{n}")))
+                .await
+                .unwrap_err();
+            assert!(
+                ["secret_not_found", "secrets_unavailable"].contains(&e.code()),
+                "round {round}: {e}"
+            );
+        }
+    }
+    let e = source
+        .settings_unauthenticated(&id("dest-bad"))
+        .await
+        .unwrap_err();
+    assert!(
+        ["secrets_unavailable", "secret_malformed"].contains(&e.code()),
+        "{e}"
+    );
+    let spent = f.calls.get() - before;
+    // The bucket: its burst, and one more call per 2 s (30 a minute) of the test's time.
+    let refilled = (started.elapsed().as_secs_f64() / 2.0).ceil() as usize;
+    assert!(
+        spent <= UNKNOWN_LOOKUP_BURST as usize + refilled,
+        "{spent} GetSecretValue for unknown ids"
+    );
+    assert!(spent >= UNKNOWN_LOOKUP_BURST as usize);
+    assert_eq!(
+        source.cached_destinations(),
+        1,
+        "nothing but dest-a in the cache"
+    );
+
+    // dest-a is still cached, for trusted and unauthenticated lookups alike.
+    let calls = f.calls.get();
+    source.settings(&id("dest-a")).await.unwrap();
+    source
+        .settings_unauthenticated(&id("dest-a"))
+        .await
+        .unwrap();
+    assert_eq!(f.calls.get(), calls);
+
+    // No per-destination count names an unknown id.
+    let misses = source.take_cache_misses();
+    for m in &misses {
+        let name = m.destination.as_ref().map(|d| d.as_str().to_owned());
+        assert!(
+            name.is_none() || name.as_deref() == Some("dest-a"),
+            "{misses:?}"
+        );
+    }
+    let unnamed: u64 = misses
+        .iter()
+        .filter(|m| m.destination.is_none())
+        .map(|m| m.count)
+        .sum();
+    assert_eq!(unnamed as usize, spent);
+}
