@@ -271,6 +271,7 @@ async fn random_ids_with_a_bogus_token_look_like_a_wrong_token_evict_nothing_and
     let wrong = post(&s, "dest-a", "guess").await;
     assert_eq!(wrong["statusCode"], 401, "{wrong}");
     // ...is the answer for an unusable secret and for ids without any secret, to the byte.
+    let started = std::time::Instant::now();
     let bad = post(&s, "dest-bad", "guess").await;
     assert_eq!(bad, wrong);
     let burst = rudder_clevertap::credentials::UNKNOWN_LOOKUP_BURST as usize;
@@ -295,7 +296,12 @@ async fn random_ids_with_a_bogus_token_look_like_a_wrong_token_evict_nothing_and
             assert_eq!(answer, wrong, "attacker-{n}");
         }
     }
-    assert!(unavailable >= 17, "{unavailable} of 20 past the budget");
+    // At most the bucket's leftover call and one per 2 s since it started being drawn on.
+    let refilled = 1 + (started.elapsed().as_secs_f64() / 2.0).ceil() as usize;
+    assert!(
+        unavailable + refilled >= 20,
+        "{unavailable} of 20 past the budget"
+    );
 
     // dest-a is still cached: served without a GetSecretValue.
     let again = post(&s, "dest-a", TOKEN).await;
