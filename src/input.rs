@@ -167,6 +167,17 @@ pub fn split_message_body(text: &str) -> Result<Body<'_>, Reason> {
     split_body(text)
 }
 
+/// A body marked as exactly one event (queue mode's messages, `bodyForm` = `event`,
+/// `crate::queue`): one item, the whole text, never read as a batch, NDJSON or a regulation. An
+/// item that is not one JSON object is rejected as any such item is.
+pub fn one_event_body(text: &str) -> Result<Body<'_>, Reason> {
+    let trimmed = text.trim();
+    if trimmed.is_empty() {
+        return Err(Reason::new(codes::EMPTY_BODY, "the body is empty"));
+    }
+    Ok(Body::Events(vec![line_item(trimmed)]))
+}
+
 /// Splits a body, keeping at most `max_items` items (events, or a regulation's users); the rest
 /// are counted in `beyond`, not read into items. NDJSON lines past the bound are not parsed, so
 /// a body is `invalid_json` as a whole when none of the first `max_items` lines is JSON.

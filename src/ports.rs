@@ -42,6 +42,30 @@ pub trait SettingsSource: Send + Sync {
         destination: &DestinationId,
     ) -> impl Future<Output = Result<Arc<DestinationSettings>, CredentialsError>> + Send;
 
+    /// The lookup of a caller not authenticated yet (the webhook, before its token is
+    /// checked): the same settings, but a destination this source holds nothing for must cost
+    /// a bounded number of reads and evict nothing (`credentials::unknown`). Sources without a
+    /// cache answer as [`SettingsSource::settings`].
+    fn settings_unauthenticated(
+        &self,
+        destination: &DestinationId,
+    ) -> impl Future<Output = Result<Arc<DestinationSettings>, CredentialsError>> + Send {
+        self.settings(destination)
+    }
+
+    /// The secret read again because a token matched none of the settings' tokens: nothing is
+    /// read when the answer held was read at or after `since` (this request read it), and only
+    /// settings read successfully replace the cached ones; a failed re-read leaves them, stale
+    /// settings included. Sources without a cache answer as [`SettingsSource::settings`].
+    fn reread(
+        &self,
+        destination: &DestinationId,
+        since: Instant,
+    ) -> impl Future<Output = Result<Arc<DestinationSettings>, CredentialsError>> + Send {
+        let _ = since;
+        self.settings(destination)
+    }
+
     /// Drops a cached entry (CleverTap answered 401/403 with it).
     fn invalidate(&self, destination: &DestinationId);
 

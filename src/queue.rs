@@ -1,6 +1,10 @@
 //! The events queue the webhook writes to in queue mode (docs/contracts.md §2, "Queue mode"):
 //! one SQS message per event (or per chunk of a regulation's users), carrying the authenticated
 //! destination as its `destinationId` attribute and the HTTP request id as `sourceRequestId`.
+//! An event's message also carries `bodyForm` = `event`: its body is that one event as it came,
+//! and the queue function reads it as exactly one event, never as a batch, NDJSON or a
+//! regulation (an event may well hold a top-level `batch` or `regulationType` member). A
+//! regulation's message is the regulation itself, read by the body rules.
 //! The queue function then delivers them in batches, as any other message.
 //!
 //! The sender sits behind a small object-safe trait, so the handler keeps its three type
@@ -21,6 +25,10 @@ pub mod attributes {
     pub const DESTINATION_ID: &str = crate::dead_letters::letter::attributes::DESTINATION_ID;
     /// The id of the HTTP request the event came in (API Gateway's or the Function URL's).
     pub const SOURCE_REQUEST_ID: &str = "sourceRequestId";
+    /// How the body is to be read; [`BODY_FORM_EVENT`] is the one form there is.
+    pub const BODY_FORM: &str = "bodyForm";
+    /// The body is exactly one event.
+    pub const BODY_FORM_EVENT: &str = "event";
 }
 
 /// One message for the events queue.
@@ -33,6 +41,8 @@ pub struct QueuedMessage {
     pub source_request_id: Option<String>,
     /// For a FIFO queue: the deduplication id (the request id and the item's index).
     pub deduplication_id: Option<String>,
+    /// The body is one event (`bodyForm` = `event`); false for a regulation.
+    pub one_event: bool,
 }
 
 impl QueuedMessage {
@@ -46,6 +56,10 @@ impl QueuedMessage {
             (
                 attributes::SOURCE_REQUEST_ID,
                 self.source_request_id.as_deref(),
+            ),
+            (
+                attributes::BODY_FORM,
+                self.one_event.then_some(attributes::BODY_FORM_EVENT),
             ),
         ]
         .into_iter()
@@ -106,6 +120,7 @@ mod tests {
             destination_id: "dest-a".into(),
             source_request_id: Some("req-1".into()),
             deduplication_id: None,
+            one_event: false,
         }
     }
 

@@ -1,6 +1,10 @@
 //! The real [`Transport`]: one reqwest client (rustls, pooled keep-alive connections, connect
 //! and request timeouts), built once per container and shared by every invocation, since a
 //! TLS handshake per request would cost more than the request itself.
+//!
+//! It follows no redirect (docs/contracts.md §5): reqwest drops `Authorization` on a redirect to
+//! another host but not `X-CleverTap-Passcode`, and a 301/302 would turn the upload into a GET.
+//! A 3xx is answered as it came and classified `clevertap_unexpected_status`.
 
 use crate::clevertap::request::{HEADER_ACCOUNT_ID, HEADER_PASSCODE};
 use crate::clevertap::transport::{ApiRequest, HttpReply, TransportError};
@@ -48,6 +52,8 @@ impl HttpTransport {
             .timeout(timeouts.request)
             .pool_idle_timeout(POOL_IDLE_TIMEOUT)
             .tcp_nodelay(true)
+            // The passcode goes to the allowlisted host and nowhere else.
+            .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("rudder-clevertap/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(ClientBuildError)?;

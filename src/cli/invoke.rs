@@ -79,10 +79,38 @@ impl<A: SettingsSource, B: SettingsSource> SettingsSource for Either<A, B> {
         }
     }
 
+    async fn settings_unauthenticated(
+        &self,
+        destination: &DestinationId,
+    ) -> Result<Arc<DestinationSettings>, CredentialsError> {
+        match self {
+            Either::Left(a) => a.settings_unauthenticated(destination).await,
+            Either::Right(b) => b.settings_unauthenticated(destination).await,
+        }
+    }
+
+    async fn reread(
+        &self,
+        destination: &DestinationId,
+        since: tokio::time::Instant,
+    ) -> Result<Arc<DestinationSettings>, CredentialsError> {
+        match self {
+            Either::Left(a) => a.reread(destination, since).await,
+            Either::Right(b) => b.reread(destination, since).await,
+        }
+    }
+
     fn invalidate(&self, destination: &DestinationId) {
         match self {
             Either::Left(a) => a.invalidate(destination),
             Either::Right(b) => b.invalidate(destination),
+        }
+    }
+
+    fn take_cache_misses(&self) -> Vec<crate::credentials::CacheMisses> {
+        match self {
+            Either::Left(a) => a.take_cache_misses(),
+            Either::Right(b) => b.take_cache_misses(),
         }
     }
 }
@@ -319,6 +347,7 @@ mod tests {
             destination_id: "d".into(),
             source_request_id: Some("req".into()),
             deduplication_id: None,
+            one_event: true,
         };
         let results =
             EventQueue::send(&PrintQueue, std::slice::from_ref(&message), Instant::now()).await;

@@ -56,7 +56,9 @@ impl CredentialsError {
 /// answered with settings past their TTL because Secrets Manager failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CacheMisses {
-    pub destination: DestinationId,
+    /// `None` for unauthenticated lookups of destinations whose settings were never read
+    /// successfully: an id anyone may send never becomes a metric dimension.
+    pub destination: Option<DestinationId>,
     pub count: u64,
     pub stale: u64,
 }

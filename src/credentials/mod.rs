@@ -9,11 +9,20 @@
 //!
 //! While Secrets Manager fails (`secrets_unavailable`), settings past their TTL keep being
 //! served for `SECRETS_STALE_SECONDS` more (stale), asking Secrets Manager again every 30 s at
-//! most; a missing or unusable secret is never papered over. A failed fetch is shared by the
-//! lookups already waiting on it, and an SQS batch looks each destination up once, so one
-//! invocation never repeats a failed fetch.
+//! most; a missing or unusable secret is never papered over. A lookup never uses a second
+//! fetch when one was made while it waited, whatever its answer, so one invocation asks
+//! Secrets Manager at most once per destination.
+//!
+//! The webhook looks settings up before the caller is authenticated: those lookups of
+//! destinations not cached go through `unknown` (their own small negative cache and a bounded
+//! rate of calls), and a wrong token's re-read ([`SettingsSource::reread`]) replaces cached
+//! settings only with settings read successfully. Their counts name only destinations whose
+//! settings were read successfully, so an id anyone may send never becomes a metric dimension.
 
 pub mod error;
+mod unknown;
+
+pub use unknown::{UNKNOWN_CACHE_SIZE, UNKNOWN_LOOKUP_BURST, UNKNOWN_LOOKUPS_PER_MINUTE};
 
 pub use error::{CacheMisses, CredentialsError};
 
@@ -22,6 +31,7 @@ use crate::lru::LruMap;
 use crate::ports::SettingsSource;
 use crate::settings::{DestinationId, DestinationSettings, SettingsError};
 use aws_config::SdkConfig;
+use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_sdk_secretsmanager::error::DisplayErrorContext;
 use std::collections::HashMap;
@@ -37,6 +47,9 @@ pub const SECRETS_OPERATION_TIMEOUT: Duration = Duration::from_secs(5);
 pub const SECRETS_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(2);
 /// TCP + TLS connect to Secrets Manager.
 pub const SECRETS_CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+/// HTTP attempts of one call (the SDK's standard retry, set here rather than left to its
+/// default): two attempts of 2 s fit in the 5 s of the whole call.
+pub const SECRETS_MAX_ATTEMPTS: u32 = 2;
 
 /// The timeouts every Secrets Manager call gets.
 pub fn secrets_timeouts() -> TimeoutConfig {
@@ -47,10 +60,17 @@ pub fn secrets_timeouts() -> TimeoutConfig {
         .build()
 }
 
+/// The retries every Secrets Manager call gets: [`SECRETS_MAX_ATTEMPTS`] attempts.
+pub fn secrets_retries() -> RetryConfig {
+    RetryConfig::standard().with_max_attempts(SECRETS_MAX_ATTEMPTS)
+}
+
 /// The Secrets Manager client configuration from the shared SDK config, with
-/// [`secrets_timeouts`]. Tests add interceptors to it.
+/// [`secrets_timeouts`] and [`secrets_retries`]. Tests add interceptors to it.
 pub fn secrets_client_config(sdk: &SdkConfig) -> aws_sdk_secretsmanager::config::Builder {
-    aws_sdk_secretsmanager::config::Builder::from(sdk).timeout_config(secrets_timeouts())
+    aws_sdk_secretsmanager::config::Builder::from(sdk)
+        .timeout_config(secrets_timeouts())
+        .retry_config(secrets_retries())
 }
 
 /// The Secrets Manager client, built once per container.
@@ -75,6 +95,8 @@ struct Entry {
     fallback: Option<Fallback>,
     /// `result` is the fallback, served past its TTL.
     stale: bool,
+    /// When the fetch that made it ended.
+    read_at: Instant,
 }
 
 /// One destination's cache slot: filled once by whoever comes first, shared by the rest.
@@ -101,9 +123,13 @@ pub struct SecretsManagerSource {
     /// How long settings past their TTL are served while Secrets Manager fails.
     stale_for: Duration,
     slots: Mutex<LruMap<DestinationId, Arc<Slot>>>,
+    /// Unauthenticated lookups of destinations not in `slots`.
+    unknown: unknown::Unknown,
     /// Secrets Manager calls and stale answers per destination since the last
-    /// `take_cache_misses` (one entry per destination, so bounded like the cache itself).
-    misses: Mutex<HashMap<DestinationId, Counts>>,
+    /// `take_cache_misses`: named for destinations of trusted lookups (bounded like the cache
+    /// itself) and destinations read successfully; unauthenticated lookups of others under
+    /// `None`.
+    misses: Mutex<HashMap<Option<DestinationId>, Counts>>,
 }
 
 impl SecretsManagerSource {
@@ -114,6 +140,7 @@ impl SecretsManagerSource {
             ttl,
             stale_for: DEFAULT_SECRETS_STALE,
             slots: Mutex::new(LruMap::new(DEFAULT_SETTINGS_CACHE_SIZE)),
+            unknown: unknown::Unknown::default(),
             misses: Mutex::new(HashMap::new()),
         }
     }
@@ -138,12 +165,13 @@ impl SecretsManagerSource {
         self
     }
 
-    fn count(&self, destination: &DestinationId, add: impl FnOnce(&mut Counts)) {
+    /// Adds to the counts of `destination` (`None`: one whose settings were never read).
+    fn count(&self, destination: Option<&DestinationId>, add: impl FnOnce(&mut Counts)) {
         add(self
             .misses
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .entry(destination.clone())
+            .entry(destination.cloned())
             .or_default());
     }
 
@@ -174,11 +202,23 @@ impl SecretsManagerSource {
         current.clone()
     }
 
-    async fn fetch(&self, destination: &DestinationId, fallback: Option<Fallback>) -> Entry {
-        self.count(destination, |c| c.misses += 1);
+    /// One `GetSecretValue`, counted under the destination's name when `trusted` (a source that
+    /// names its destination under IAM, SQS) or when its settings were read successfully, now
+    /// or before; otherwise without a name.
+    async fn fetch(
+        &self,
+        destination: &DestinationId,
+        fallback: Option<Fallback>,
+        trusted: bool,
+    ) -> Entry {
         let secret_id = format!("{}{}", self.prefix, destination.as_str());
         let result = self.fetch_secret(destination, &secret_id).await;
         let now = Instant::now();
+        let known = trusted || result.is_ok() || fallback.is_some();
+        self.count(known.then_some(destination), |c| c.misses += 1);
+        if result.is_ok() {
+            self.unknown.forget(destination);
+        }
         match result {
             Ok(settings) => {
                 tracing::debug!(destination = %destination, "destination settings fetched");
@@ -190,6 +230,7 @@ impl SecretsManagerSource {
                     result: Ok(settings),
                     expires: now + self.ttl,
                     stale: false,
+                    read_at: now,
                 }
             }
             Err(e @ CredentialsError::Unavailable { .. }) => match fallback {
@@ -207,6 +248,7 @@ impl SecretsManagerSource {
                         expires: (now + NEGATIVE_TTL.min(self.ttl)).min(fallback.until),
                         fallback: Some(fallback),
                         stale: true,
+                        read_at: now,
                     }
                 }
                 _ => self.failed(destination, e, now),
@@ -227,6 +269,7 @@ impl SecretsManagerSource {
             result: Err(e),
             fallback: None,
             stale: false,
+            read_at: now,
         }
     }
 
@@ -268,19 +311,67 @@ impl SecretsManagerSource {
     }
 }
 
+impl SecretsManagerSource {
+    /// The slot of `destination` if the cache holds one.
+    fn cached(&self, destination: &DestinationId) -> Option<Arc<Slot>> {
+        self.slots().get(destination).cloned()
+    }
+
+    /// Puts settings read successfully in the cache, in a slot of their own.
+    fn install(&self, destination: &DestinationId, entry: Entry) {
+        self.slots().insert(
+            destination.clone(),
+            Arc::new(Slot {
+                fallback: entry.fallback.clone(),
+                cell: OnceCell::from(entry),
+            }),
+        );
+    }
+
+    /// A destination the cache holds nothing for, looked up for a caller not authenticated:
+    /// one call from the shared bucket, its settings cached if read, a negative answer kept
+    /// apart (`unknown`), an outage not kept at all.
+    async fn look_up_unknown(&self, destination: &DestinationId) -> Fetched {
+        if !self.unknown.try_spend() {
+            tracing::warn!(
+                destination = %destination,
+                code = crate::codes::SECRETS_UNAVAILABLE,
+                per_minute = UNKNOWN_LOOKUPS_PER_MINUTE,
+                "destination settings not read: unauthenticated lookups of destinations not cached are over their rate"
+            );
+            return Err(CredentialsError::Unavailable {
+                destination: destination.clone(),
+                detail: "too many unauthenticated lookups of destinations not cached".into(),
+            });
+        }
+        let entry = self.fetch(destination, None, false).await;
+        let result = entry.result.clone();
+        match &result {
+            Ok(_) => self.install(destination, entry),
+            Err(CredentialsError::Unavailable { .. }) => {}
+            Err(e) => self
+                .unknown
+                .remember(destination, e.clone(), e.cache_for(self.ttl)),
+        }
+        result
+    }
+}
+
 impl SettingsSource for SecretsManagerSource {
     async fn settings(&self, destination: &DestinationId) -> Fetched {
+        let asked = Instant::now();
         let mut slot = self.slot(destination);
-        // At most two rounds: a stale entry is replaced once; the fresh slot is then filled by
-        // this call or by a concurrent one, and used whatever its age.
+        // At most two rounds: an expired entry read before this lookup began is replaced once;
+        // an entry read since (by this lookup or one it waited on) is used whatever its age or
+        // answer, so a failed read is never repeated by the same lookup.
         for round in 0..2 {
             let entry = slot
                 .cell
-                .get_or_init(|| self.fetch(destination, slot.fallback.clone()))
+                .get_or_init(|| self.fetch(destination, slot.fallback.clone(), true))
                 .await;
-            if round == 1 || Instant::now() < entry.expires {
+            if round == 1 || entry.read_at >= asked || Instant::now() < entry.expires {
                 if entry.stale {
-                    self.count(destination, |c| c.stale += 1);
+                    self.count(Some(destination), |c| c.stale += 1);
                 }
                 return entry.result.clone();
             }
@@ -291,6 +382,55 @@ impl SettingsSource for SecretsManagerSource {
             destination: destination.clone(),
             detail: "settings cache gave no answer".into(),
         })
+    }
+
+    async fn settings_unauthenticated(&self, destination: &DestinationId) -> Fetched {
+        if self.cached(destination).is_some() {
+            return self.settings(destination).await;
+        }
+        if let Some((error, _)) = self.unknown.get(destination) {
+            return Err(error);
+        }
+        self.look_up_unknown(destination).await
+    }
+
+    async fn reread(&self, destination: &DestinationId, since: Instant) -> Fetched {
+        let slot = self.cached(destination);
+        let entry = slot.as_ref().and_then(|s| s.cell.get());
+        if let Some(entry) = entry
+            && entry.read_at >= since
+        {
+            return entry.result.clone();
+        }
+        if let Some((error, read_at)) = self.unknown.get(destination)
+            && read_at >= since
+        {
+            return Err(error);
+        }
+        let fallback = entry
+            .and_then(|e| e.fallback.clone())
+            .or_else(|| slot.as_ref().and_then(|s| s.fallback.clone()));
+        let Some(fallback) = fallback else {
+            // Never read successfully: as any unauthenticated lookup of an unknown destination.
+            return self.look_up_unknown(destination).await;
+        };
+        let fresh = self.fetch(destination, Some(fallback), true).await;
+        if fresh.stale {
+            // Secrets Manager failed (logged by `fetch`): the cache stays as it was, stale
+            // settings included, and the token cannot be checked against a fresh read.
+            return Err(CredentialsError::Unavailable {
+                destination: destination.clone(),
+                detail: "the secret could not be read again".into(),
+            });
+        }
+        // A missing or unusable secret answers its error; only good settings replace the
+        // cached ones.
+        let result = fresh.result.clone();
+        if result.is_ok() {
+            tracing::info!(destination = %destination, "destination settings read again");
+            self.install(destination, fresh);
+        }
+        result
     }
 
     fn invalidate(&self, destination: &DestinationId) {

@@ -2,7 +2,8 @@
 //! §3): each event that maps to records becomes one message on the events queue, a regulation's
 //! valid users messages of at most [`MAX_USERS_PER_MESSAGE`]. Every message carries the unit's
 //! destination as `destinationId` (the queue function lets it act on that destination only) and
-//! its source id as `sourceRequestId`. An item SQS did not take (a refused entry, a failed call,
+//! its source id as `sourceRequestId`; an event's message is marked `bodyForm` = `event`, so the
+//! queue function reads it back as exactly that one event (`crate::queue`). An item SQS did not take (a refused entry, a failed call,
 //! the deadline) is `retry` (`enqueue_failed`); one too large for a message is rejected
 //! (`event_too_large`). A queued item's outcome is `Delivered`, standing for queued.
 
@@ -86,12 +87,14 @@ struct Sender<'r> {
 }
 
 impl Sender<'_> {
-    fn message(&self, body: String, n: usize) -> QueuedMessage {
+    /// Message `n` of the request; `one_event`: its body is one event (`bodyForm` = `event`).
+    fn message(&self, body: String, n: usize, one_event: bool) -> QueuedMessage {
         QueuedMessage {
             body,
             destination_id: self.destination.as_str().to_owned(),
             source_request_id: self.request_id.map(str::to_owned),
             deduplication_id: self.request_id.map(|id| format!("{id}-{n}")),
+            one_event,
         }
     }
 
@@ -143,7 +146,7 @@ impl Sender<'_> {
                 Mapped::Rejected(reason) => outcomes.push(Outcome::Rejected(reason.clone())),
                 Mapped::Filtered(reason) => outcomes.push(Outcome::Filtered(reason.clone())),
                 Mapped::Records(_) => {
-                    let message = self.message(p.raw.to_owned(), index);
+                    let message = self.message(p.raw.to_owned(), index, true);
                     let size = message.size();
                     if size > MAX_MESSAGE_BYTES {
                         outcomes.push(too_large(size));
@@ -204,7 +207,7 @@ impl Sender<'_> {
         let body = regulation.with_users_in(first..last + 1, |i| {
             regulation.users.get(i).is_some_and(|u| u.user_id.is_ok())
         });
-        let message = self.message(body, first);
+        let message = self.message(body, first, false);
         let size = message.size();
         if size <= MAX_MESSAGE_BYTES {
             chunks.push(chunk.to_vec());

@@ -95,6 +95,17 @@ impl SettingsSource for FakeSettings {
             .ok_or_else(|| CredentialsError::NotFound(destination.clone()))
     }
 
+    /// A re-read is recorded as an invalidation, then read as any lookup: the rotated
+    /// settings, if any, are seen.
+    async fn reread(
+        &self,
+        destination: &DestinationId,
+        _since: tokio::time::Instant,
+    ) -> Result<Arc<DestinationSettings>, CredentialsError> {
+        self.invalidate(destination);
+        self.settings(destination).await
+    }
+
     fn invalidate(&self, destination: &DestinationId) {
         self.invalidated
             .lock()

@@ -86,7 +86,11 @@ impl<P: Ports> Engine<P> {
     /// the invocation's summary line and EMF documents.
     pub fn take_metrics(&self) -> InvocationMetrics {
         for miss in self.settings_source.take_cache_misses() {
-            self.count(miss.destination.as_str(), |c| {
+            let label = miss
+                .destination
+                .as_ref()
+                .map_or(crate::metrics::NO_DESTINATION, DestinationId::as_str);
+            self.count(label, |c| {
                 c.secrets_cache_miss += miss.count;
                 c.secrets_stale += miss.stale;
             });

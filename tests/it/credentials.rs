@@ -15,6 +15,7 @@ use rudder_clevertap::credentials::{
 };
 use rudder_clevertap::ports::SettingsSource;
 use rudder_clevertap::settings::DestinationId;
+use serde_json::Value;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
@@ -77,6 +78,8 @@ impl Outage {
 struct Fixture {
     _moto: MotoServer,
     admin: aws_sdk_secretsmanager::Client,
+    /// The client `source` uses (interceptors included), for another source in a test.
+    client: aws_sdk_secretsmanager::Client,
     source: Arc<SecretsManagerSource>,
     calls: CallCounter,
     outage: Outage,
@@ -98,11 +101,13 @@ async fn fixture_stale(ttl: Duration, stale: Duration) -> Fixture {
             .interceptor(outage.clone())
             .build(),
     );
-    let source =
-        Arc::new(SecretsManagerSource::new(client, PREFIX.into(), ttl).with_stale_for(stale));
+    let source = Arc::new(
+        SecretsManagerSource::new(client.clone(), PREFIX.into(), ttl).with_stale_for(stale),
+    );
     Fixture {
         _moto: moto,
         admin,
+        client,
         source,
         calls,
         outage,
@@ -368,4 +373,135 @@ async fn a_deleted_secret_is_never_papered_over_with_stale_settings() {
     f.outage.set(true);
     let err = f.source.settings(&dest).await.unwrap_err();
     assert_eq!(err.reason().code, "secrets_unavailable");
+}
+
+/// The webhook's answer through `Handler::handle`: status and error code.
+async fn post<S: SettingsSource, C: rudder_clevertap::ports::CleverTapApi>(
+    handler: &rudder_clevertap::handler::Handler<
+        S,
+        C,
+        Option<rudder_clevertap::aws::dead_letter_queue::SqsDeadLetterQueue>,
+    >,
+    destination: &str,
+    token: &str,
+) -> (u64, Value) {
+    let request = crate::support::lambda_events::webhook_request(
+        destination,
+        Some(&format!("Bearer {token}")),
+        r#"{"type":"track","event":"Viewed","userId":"u-1","messageId":"e-1"}"#,
+    );
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let answer = handler
+        .handle(request.to_string().into(), deadline)
+        .await
+        .answer
+        .expect("an HTTP answer");
+    let body: Value = serde_json::from_str(answer["body"].as_str().unwrap_or("null")).unwrap();
+    (answer["statusCode"].as_u64().unwrap_or(0), body)
+}
+
+#[tokio::test]
+async fn a_wrong_token_during_an_outage_never_switches_off_the_stale_settings() {
+    let f = fixture(Duration::from_millis(300)).await;
+    f.put("dest-s", &secret("ACC-1")).await;
+    let clevertap = MockCleverTap::start();
+    let config = rudder_clevertap::config::Config {
+        webhook_token_refresh: Duration::from_secs(1),
+        ..rudder_clevertap::config::Config::default()
+    };
+    let source =
+        SecretsManagerSource::new(f.client.clone(), PREFIX.into(), Duration::from_millis(300));
+    let handler =
+        rudder_clevertap::handler::Handler::new(config, source, delivery(policy(&clevertap)), None);
+    assert_eq!(post(&handler, "dest-s", "tok-very-secret").await.0, 200);
+
+    // Secrets Manager goes down and the settings pass their TTL: served stale.
+    f.outage.set(true);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(post(&handler, "dest-s", "tok-very-secret").await.0, 200);
+    for round in 0..2 {
+        // A caller without the token, once per refresh period (the most it can re-read).
+        let (status, body) = post(&handler, "dest-s", "guess").await;
+        assert!(status == 401 || status == 503, "{status} {body}");
+        for _ in 0..3 {
+            let (status, body) = post(&handler, "dest-s", "tok-very-secret").await;
+            assert_eq!(status, 200, "round {round}: {body}");
+        }
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+    }
+    assert_eq!(clevertap.requests_for("ACC-1").len(), 8);
+}
+
+#[tokio::test]
+async fn unauthenticated_lookups_of_unknown_ids_cost_a_bounded_bucket_and_evict_nothing() {
+    use rudder_clevertap::credentials::UNKNOWN_LOOKUP_BURST;
+    let f = fixture(Duration::from_secs(300)).await;
+    f.put("dest-a", &secret("ACC-1")).await;
+    f.put("dest-bad", "not json").await;
+    let source =
+        SecretsManagerSource::new(f.client.clone(), PREFIX.into(), Duration::from_secs(300))
+            .with_capacity(2);
+    source.settings(&id("dest-a")).await.unwrap();
+    let before = f.calls.get();
+    let started = std::time::Instant::now();
+
+    // Many more ids than either cache holds, each asked twice.
+    for round in 0..2 {
+        for n in 0..300 {
+            let e = source
+                .settings_unauthenticated(&id(&format!("attacker-{n}")))
+                .await
+                .unwrap_err();
+            assert!(
+                ["secret_not_found", "secrets_unavailable"].contains(&e.code()),
+                "round {round}: {e}"
+            );
+        }
+    }
+    let e = source
+        .settings_unauthenticated(&id("dest-bad"))
+        .await
+        .unwrap_err();
+    assert!(
+        ["secrets_unavailable", "secret_malformed"].contains(&e.code()),
+        "{e}"
+    );
+    let spent = f.calls.get() - before;
+    // The bucket: its burst, and one more call per 2 s (30 a minute) of the test's time.
+    let refilled = (started.elapsed().as_secs_f64() / 2.0).ceil() as usize;
+    assert!(
+        spent <= UNKNOWN_LOOKUP_BURST as usize + refilled,
+        "{spent} GetSecretValue for unknown ids"
+    );
+    assert!(spent >= UNKNOWN_LOOKUP_BURST as usize);
+    assert_eq!(
+        source.cached_destinations(),
+        1,
+        "nothing but dest-a in the cache"
+    );
+
+    // dest-a is still cached, for trusted and unauthenticated lookups alike.
+    let calls = f.calls.get();
+    source.settings(&id("dest-a")).await.unwrap();
+    source
+        .settings_unauthenticated(&id("dest-a"))
+        .await
+        .unwrap();
+    assert_eq!(f.calls.get(), calls);
+
+    // No per-destination count names an unknown id.
+    let misses = source.take_cache_misses();
+    for m in &misses {
+        let name = m.destination.as_ref().map(|d| d.as_str().to_owned());
+        assert!(
+            name.is_none() || name.as_deref() == Some("dest-a"),
+            "{misses:?}"
+        );
+    }
+    let unnamed: u64 = misses
+        .iter()
+        .filter(|m| m.destination.is_none())
+        .map(|m| m.count)
+        .sum();
+    assert_eq!(unnamed as usize, spent);
 }

@@ -7,6 +7,7 @@ mod deletion;
 mod delivery;
 mod delivery_logs;
 mod docs;
+mod edge;
 mod lambda;
 mod lambda_e2e;
 mod lambda_invoke;

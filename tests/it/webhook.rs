@@ -444,18 +444,20 @@ async fn during_a_rotation_old_and_new_tokens_work_a_third_does_not_and_a_new_se
 }
 
 #[tokio::test]
-async fn secrets_manager_down_or_a_malformed_secret_is_503_and_a_wrong_token_401() {
+async fn secrets_manager_down_is_503_and_a_malformed_secret_or_a_wrong_token_401() {
     let s = Stack::start().await;
     s.moto
         .create_secrets(&[("dest-bad", json!("not a settings object"))])
         .await;
     let webhook = s.webhook(&[]).await;
-    let (status, body, response) = webhook.post("dest-bad", TOKEN_A, &track(1)).await;
-    assert_eq!(status, 503, "{body}");
-    assert_eq!(body["error"]["code"], "secret_malformed");
-    assert_eq!(response["headers"]["retry-after"], "10");
+    // Before authentication a malformed secret answers as a wrong token does (issue 20); the
+    // operator finds the code in the log.
+    let (status, malformed, _) = webhook.post("dest-bad", TOKEN_A, &track(1)).await;
+    assert_eq!(status, 401, "{malformed}");
     let (status, body, _) = webhook.post("dest-a", "wrong", &track(1)).await;
     assert_eq!(status, 401, "{body}");
+    assert_eq!(body, malformed);
+    assert!(webhook.process.logs().contains("secret_malformed"));
 
     let down = s
         .webhook(&[(
@@ -513,4 +515,54 @@ async fn the_settings_cache_is_bounded_and_an_unknown_destination_costs_one_read
     assert_eq!(reads(&source), 0, "dest-a is still cached");
     source.settings(&id("dest-b")).await.unwrap();
     assert_eq!(reads(&source), 1, "dest-b was evicted, so read again");
+}
+
+#[tokio::test]
+async fn a_queued_event_with_a_top_level_regulation_type_or_batch_is_delivered_as_that_one_event() {
+    let s = Stack::start().await;
+    let webhook = s.webhook(&[]).await;
+    let queue = s.queue_function().await;
+    let looks_like_a_regulation = r#"{"type":"track","event":"Viewed","userId":"u-1","messageId":"e-1","regulationType":"suppress_with_delete","users":[{"userId":"u1"}]}"#;
+    let looks_like_a_batch = r#"{"type":"track","event":"Viewed","userId":"u-2","messageId":"e-2","batch":[{"type":"track","event":"Inner","userId":"u-9","messageId":"e-9"}]}"#;
+    let body = format!("[{looks_like_a_regulation},{looks_like_a_batch}]");
+    let (status, answer, _) = webhook.post("dest-a", TOKEN_A, &body).await;
+    assert_eq!(status, 202, "{answer}");
+    assert_eq!(answer["results"][0]["status"], "queued", "{answer}");
+    assert_eq!(answer["results"][1]["status"], "queued", "{answer}");
+
+    let queued = s.drain(&s.events_url, 2).await;
+    assert_eq!(queued.len(), 2);
+    for m in &queued {
+        assert_eq!(attribute(m, "bodyForm").as_deref(), Some("event"));
+    }
+    let response = queue.invoke(&sqs_event(&queued)).await;
+    assert!(
+        batch_item_failures(&response).is_empty(),
+        "{response}\n{}",
+        queue.process.logs()
+    );
+    let requests = s.clevertap.requests_for("ACC-A");
+    assert!(
+        requests.iter().all(|r| !r.path.contains("delete")),
+        "nothing deleted: {requests:?}"
+    );
+    let mut delivered: Vec<(String, String)> = requests
+        .iter()
+        .flat_map(|r| r.records())
+        .map(|r| {
+            (
+                r["identity"].as_str().unwrap_or("").to_owned(),
+                r["evtName"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect();
+    delivered.sort();
+    assert_eq!(
+        delivered,
+        [
+            ("u-1".to_owned(), "Viewed".to_owned()),
+            ("u-2".to_owned(), "Viewed".to_owned())
+        ]
+    );
+    assert!(s.drain(&s.dlq_url, 0).await.is_empty());
 }

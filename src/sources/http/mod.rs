@@ -167,14 +167,12 @@ async fn serve<P: Ports>(
         },
     };
 
-    if !engine.config.webhook_allows(&destination) {
-        return not_served(&destination);
-    }
     let settings = match auth::authenticate(
         &engine.settings_source,
         &webhook.token_refresh,
         &request.headers,
         &destination,
+        engine.config.webhook_allows(&destination),
     )
     .await
     {
@@ -286,15 +284,6 @@ fn refuse_other_destinations(
 }
 
 /// 403 for a destination outside `WEBHOOK_DESTINATION_IDS`, before any secret is read.
-fn not_served(destination: &DestinationId) -> Reply {
-    tracing::warn!(destination = %destination, code = codes::DESTINATION_NOT_ALLOWED, "webhook refused: destination not in WEBHOOK_DESTINATION_IDS");
-    Reply::error(
-        403,
-        codes::DESTINATION_NOT_ALLOWED,
-        format!("this webhook does not serve destination {destination}"),
-    )
-}
-
 fn too_large(max: usize) -> Reply {
     Reply::error(
         413,

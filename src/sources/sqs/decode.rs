@@ -28,6 +28,9 @@ pub struct Message {
     pub(crate) receipt: Option<Receipt>,
     /// `ApproximateReceiveCount`: this receive included, so at least 1 (1 when absent).
     pub(crate) receive_count: u32,
+    /// The `bodyForm` attribute says the body is exactly one event (queue mode's messages):
+    /// it is never split as a batch, NDJSON or a regulation.
+    pub(crate) one_event: bool,
 }
 
 /// The queue and receipt handle of one receive of a message, for a visibility change.
@@ -134,6 +137,7 @@ fn decode(
             fifo,
             body: String::new(),
             destination_attr: None,
+            one_event: false,
             group_id,
             destination: Err(Outcome::retry(
                 codes::INVALID_SQS_RECORD,
@@ -175,6 +179,7 @@ fn decode(
         body: record.body.map(Cow::into_owned).unwrap_or_default(),
         destination_attr,
         destination,
+        one_event: record.body_form.as_deref() == Some(crate::queue::attributes::BODY_FORM_EVENT),
     }
 }
 

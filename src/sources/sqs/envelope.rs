@@ -26,6 +26,8 @@ pub struct SqsRecord<'a> {
     /// The `destinationId` message attribute: `None` when absent, `Some(None)` when present
     /// without a `stringValue`.
     pub destination_attr: Option<Option<Cow<'a, str>>>,
+    /// The `bodyForm` message attribute's string value (`crate::queue::attributes`).
+    pub body_form: Option<Cow<'a, str>>,
     /// Why this is not an SQS message, when it is not.
     pub problem: Option<String>,
 }
@@ -160,7 +162,8 @@ impl<'a> SqsRecord<'a> {
     }
 
     /// The `messageAttributes` member: the `destinationId` attribute (`Some(None)` when present
-    /// without a `stringValue`), or what the member was instead of an object.
+    /// without a `stringValue`) and the `bodyForm` one, or what the member was instead of an
+    /// object.
     fn message_attributes(&mut self, r: &mut Reader<'a>) -> Result<(), SyntaxError> {
         if r.peek() != Some(b'{') {
             let raw = r.value()?;
@@ -175,6 +178,8 @@ impl<'a> SqsRecord<'a> {
         r.members(|r, key| {
             if key == "destinationId" {
                 self.destination_attr = Some(string_value(r)?);
+            } else if key == crate::queue::attributes::BODY_FORM {
+                self.body_form = string_value(r)?;
             } else {
                 r.value()?;
             }

@@ -21,7 +21,7 @@ pub use envelope::SqsRecord;
 
 use crate::dead_letters::letter::Origin;
 use crate::engine::{Answers, Carry, Engine, Unit, settle};
-use crate::input::{Body, split_message_body};
+use crate::input::{Body, one_event_body, split_message_body};
 use crate::outcome::Reason;
 use crate::ports::Ports;
 use crate::sources::error::HandlerError;
@@ -48,7 +48,14 @@ pub(crate) async fn handle<P: Ports>(
     let fifo = messages.iter().any(|m| m.fifo);
     let bodies: Vec<Result<Body<'_>, Reason>> = messages
         .iter()
-        .map(|m| origin::scope(m, split_message_body(&m.body)))
+        .map(|m| {
+            let body = if m.one_event {
+                one_event_body(&m.body)
+            } else {
+                split_message_body(&m.body)
+            };
+            origin::scope(m, body)
+        })
         .collect();
     let settings = plan::fetch_settings(&engine.settings_source, &messages, &bodies).await;
     let units: Vec<Unit<'_>> = messages

@@ -659,3 +659,43 @@ async fn a_one_line_body_that_only_looks_like_an_event_gets_the_reason_of_a_body
     assert_eq!(letters[0].body, body);
     assert!(h.clevertap.calls().is_empty());
 }
+
+#[tokio::test]
+async fn a_message_marked_as_one_event_is_that_event_whatever_members_it_holds() {
+    let h = fakes::handler();
+    let regulation_like = r#"{"type":"track","event":"Viewed","userId":"u-1","messageId":"e-1","regulationType":"suppress_with_delete","users":[{"userId":"u1"}]}"#;
+    let batch_like = r#"{"type":"track","event":"Viewed","userId":"u-2","messageId":"e-2","batch":[{"type":"track","event":"Inner","userId":"u-9","messageId":"e-9"}]}"#;
+    let marked = |id: &str, body: &str| {
+        let mut record = sqs_record(QUEUE_ARN, id, body, Some("dest-a"));
+        record["messageAttributes"]["bodyForm"] = json!({"stringValue": "event",
+            "dataType": "String", "stringListValues": [], "binaryListValues": []});
+        record
+    };
+    let failures = run_sqs(
+        &h,
+        vec![
+            marked("m-1", regulation_like),
+            marked("m-2", batch_like),
+            marked("m-3", "[1,2]"),
+        ],
+    )
+    .await
+    .unwrap();
+    assert!(failures.is_empty(), "{failures:?}");
+    assert!(h.clevertap.deletes().is_empty(), "nothing deleted");
+    let calls = h.clevertap.calls();
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    assert_eq!(calls[0].events.len(), 2, "the two outer events only");
+    assert!(
+        calls[0]
+            .events
+            .iter()
+            .flatten()
+            .all(|r| !r.contains("Inner")),
+        "{calls:?}"
+    );
+    // A marked body that is not an object is one rejected item, not an array of two.
+    let letters = h.dead_letters.sent();
+    assert_eq!(letters.len(), 1, "{letters:?}");
+    assert_eq!(letters[0].rejection_code, "not_an_object");
+}

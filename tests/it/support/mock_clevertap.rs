@@ -93,6 +93,8 @@ pub struct Reply {
     pub body: String,
     /// Waited before answering (a slow or hanging CleverTap).
     pub delay: Duration,
+    /// A `Location` header (a redirect).
+    pub location: Option<String>,
 }
 
 impl Reply {
@@ -110,6 +112,15 @@ impl Reply {
             status,
             body: body.to_owned(),
             delay: Duration::ZERO,
+            location: None,
+        }
+    }
+
+    /// A redirect: `status` (3xx) with `Location: location`.
+    pub fn redirect(status: u16, location: &str) -> Reply {
+        Reply {
+            location: Some(location.to_owned()),
+            ..Reply::status(status, "")
         }
     }
 
@@ -415,9 +426,13 @@ async fn handle(
     if !reply.delay.is_zero() {
         tokio::time::sleep(reply.delay).await;
     }
-    let response = Response::builder()
+    let mut response = Response::builder()
         .status(reply.status)
-        .header("content-type", "application/json")
+        .header("content-type", "application/json");
+    if let Some(location) = &reply.location {
+        response = response.header("location", location.as_str());
+    }
+    let response = response
         .body(Full::new(Bytes::from(reply.body)))
         .unwrap_or_else(|_| Response::new(Full::new(Bytes::new())));
     Ok(response)
