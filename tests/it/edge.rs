@@ -119,7 +119,8 @@ async fn the_aws_clients_follow_no_redirect_either() {
     ])
     .await;
     let before = redirecting.requests().len();
-    let unsupported = r#"{"type":"purchase","userId":"u-3","messageId":"e-3"}"#;
+    // A padded type: RudderStack drops unknown types (filtered), but rejects this one.
+    let unsupported = r#"{"type":" track ","userId":"u-3","messageId":"e-3"}"#;
     let response = s
         .invoke(&json!({"Records": [sqs_message("m-2", unsupported, "dest-a")]}))
         .await;

@@ -267,8 +267,22 @@ impl LambdaProcess {
         LambdaProcess { child, logs }
     }
 
-    /// Everything the process wrote so far (stdout and stderr).
+    /// Everything the process wrote so far (stdout and stderr), once the reader threads have
+    /// caught up: the process writes a line before it answers, but the threads that collect its
+    /// output may still be reading it on a loaded machine. Waits until nothing new arrived for
+    /// 50 ms (2 s at most).
     pub fn logs(&self) -> String {
+        let quiet = std::time::Duration::from_millis(50);
+        let give_up = std::time::Instant::now() + std::time::Duration::from_secs(2);
+        let mut seen = self.logs.lock().unwrap().len();
+        loop {
+            std::thread::sleep(quiet);
+            let now = self.logs.lock().unwrap().len();
+            if now == seen || std::time::Instant::now() >= give_up {
+                break;
+            }
+            seen = now;
+        }
         self.logs.lock().unwrap().clone()
     }
 
