@@ -12,7 +12,7 @@ use crate::outcome::{Outcome, Status};
 use crate::ports::Ports;
 use crate::settings::{DestinationId, DestinationSettings};
 use crate::transform::Record;
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::sync::Arc;
 use tokio::time::Instant;
 use tracing::Instrument;
@@ -85,19 +85,63 @@ pub(super) async fn grouped<P: Ports>(
         .collect()
 }
 
-/// In order: one unit at a time. A unit that ends `retry` blocks the later units of its order
-/// key (an SQS FIFO `MessageGroupId`; units without one are one group): they are not sent and
-/// end `retry` too (`Err`, decided as a whole), so the source hands the group back in order.
-/// Other keys go on (docs/contracts.md §3, FIFO).
+/// In order: the units of one order key (an SQS FIFO `MessageGroupId`; units without one are one
+/// group) one at a time, the keys at the same time, so a slow or failing group never holds
+/// back another. A unit that ends `retry` blocks the later units of its key: they are not sent
+/// and end `retry` too (`Err`, decided as a whole), so the source hands the group back in
+/// order (docs/contracts.md §3, FIFO).
 pub(super) async fn in_order<P: Ports>(
     engine: &Engine<P>,
     units: &[Unit<'_>],
     deadline: Instant,
 ) -> Vec<Result<Vec<Outcome>, Outcome>> {
-    let mut carried = Vec::with_capacity(units.len());
-    let mut blocked: HashSet<Option<&str>> = HashSet::new();
-    for u in units {
-        if blocked.contains(&u.order_key) {
+    let mut keys: HashMap<Option<&str>, usize> = HashMap::new();
+    let mut groups: Vec<Vec<usize>> = Vec::new();
+    for (i, u) in units.iter().enumerate() {
+        let g = *keys.entry(u.order_key).or_insert_with(|| {
+            groups.push(Vec::new());
+            groups.len() - 1
+        });
+        groups[g].push(i);
+    }
+    let runs = groups
+        .iter()
+        .map(|members| one_group(engine, units, members, deadline));
+    let mut carried: Vec<Option<Result<Vec<Outcome>, Outcome>>> =
+        units.iter().map(|_| None).collect();
+    for (members, outcomes) in groups
+        .iter()
+        .zip(futures_util::future::join_all(runs).await)
+    {
+        for (&i, outcome) in members.iter().zip(outcomes) {
+            carried[i] = Some(outcome);
+        }
+    }
+    carried
+        .into_iter()
+        .map(|c| {
+            c.unwrap_or_else(|| {
+                Err(Outcome::retry(
+                    codes::DELIVERY_INCOMPLETE,
+                    "delivery reported no outcome for this message",
+                ))
+            })
+        })
+        .collect()
+}
+
+/// The units `members` of one order key, one at a time; after the first that needs a retry,
+/// the rest are not sent.
+async fn one_group<P: Ports>(
+    engine: &Engine<P>,
+    units: &[Unit<'_>],
+    members: &[usize],
+    deadline: Instant,
+) -> Vec<Result<Vec<Outcome>, Outcome>> {
+    let mut carried = Vec::with_capacity(members.len());
+    let mut blocked = false;
+    for u in members.iter().map(|&i| &units[i]) {
+        if blocked {
             carried.push(Err(Outcome::retry(
                 codes::FIFO_EARLIER_MESSAGE_FAILED,
                 "an earlier message of this message group needs a retry; not sent, to keep the \
@@ -107,9 +151,7 @@ pub(super) async fn in_order<P: Ports>(
         }
         let outcomes = match &u.work {
             Work::Decided(outcome) => {
-                if outcome.status() == Status::Retry {
-                    blocked.insert(u.order_key);
-                }
+                blocked = outcome.status() == Status::Retry;
                 carried.push(Ok(Vec::new()));
                 continue;
             }
@@ -129,9 +171,7 @@ pub(super) async fn in_order<P: Ports>(
                     .await
             }
         };
-        if outcomes.iter().any(|o| o.status() == Status::Retry) {
-            blocked.insert(u.order_key);
-        }
+        blocked = outcomes.iter().any(|o| o.status() == Status::Retry);
         carried.push(Ok(outcomes));
     }
     carried

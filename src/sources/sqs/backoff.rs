@@ -1,9 +1,9 @@
 //! Visibility backoff per message (docs/contracts.md §3): before the batch is answered, each
 //! message reported for a retry is told when to come back, from its outcome's code and its
 //! receive count (`crate::visibility::Schedule`), instead of after the queue's fixed
-//! visibility timeout. Messages listed without ending `retry` (FIFO: later messages of a
-//! group, already delivered) keep the queue's own timeout, and so does a message whose change
-//! fails: nothing is lost, a receive is spent sooner. The decision is pure (`decide`); `extend` applies it through the engine's
+//! visibility timeout. FIFO: a message listed behind its group's first failed message (blocked,
+//! or delivered and listed to keep the order) comes back no later than that one. A message whose
+//! change fails keeps the queue's own timeout: nothing is lost, a receive is spent sooner. The decision is pure (`decide`); `extend` applies it through the engine's
 //! visibility port, within the invocation's deadline.
 
 use super::decode::Message;
@@ -11,7 +11,7 @@ use crate::engine::{Engine, Settled};
 use crate::outcome::Outcome;
 use crate::ports::{AnyVisibility, Ports};
 use crate::visibility::{Kind, Schedule, VisibilityChange, VisibilityError, kind_of};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -38,21 +38,43 @@ pub(super) fn decide<'m>(
     mut pick: impl FnMut(u64, u64) -> u64,
 ) -> Vec<Decision<'m>> {
     let mut decisions = Vec::new();
+    // FIFO: the timeout of each group's first retried message; the later messages of its group
+    // come back with it, never after it.
+    let mut first_of_group: HashMap<Option<&str>, (Kind, u32)> = HashMap::new();
     for (index, ((message, s), &failed)) in messages.iter().zip(settled).zip(failed).enumerate() {
-        let (true, Outcome::Retry(reason), Some(receipt)) = (failed, &s.outcome, &message.receipt)
-        else {
+        let (true, Some(receipt)) = (failed, &message.receipt) else {
             continue;
         };
-        let kind = kind_of(&reason.code);
-        let (low, high) = schedule.range(kind, message.receive_count);
-        let seconds = pick(low, high).clamp(low, high);
+        let group = message.group_id.as_deref();
+        let own = match &s.outcome {
+            Outcome::Retry(reason) => {
+                let kind = kind_of(&reason.code);
+                let (low, high) = schedule.range(kind, message.receive_count);
+                let seconds = pick(low, high).clamp(low, high);
+                Some((kind, u32::try_from(seconds).unwrap_or(u32::MAX)))
+            }
+            _ => None,
+        };
+        let (kind, timeout_seconds) = match (message.fifo, first_of_group.get(&group), own) {
+            (true, Some(&(kind, first)), Some((_, own))) => (kind, own.min(first)),
+            (true, Some(&first), None) => first,
+            (_, _, Some(own)) => {
+                if message.fifo {
+                    first_of_group.insert(group, own);
+                }
+                own
+            }
+            // Listed without a retry of its own and behind no retried message: the queue's own
+            // timeout.
+            (_, None, None) | (false, Some(_), None) => continue,
+        };
         decisions.push(Decision {
             index,
             queue_url: &receipt.queue_url,
             kind,
             change: VisibilityChange {
                 receipt_handle: receipt.handle.clone(),
-                timeout_seconds: u32::try_from(seconds).unwrap_or(u32::MAX),
+                timeout_seconds,
             },
         });
     }
@@ -306,5 +328,49 @@ mod tests {
         );
         let none = decide(&schedule, &messages, &settled, &[false, false], |l, _| l);
         assert!(none.is_empty(), "not reported: not changed");
+    }
+
+    #[tokio::test]
+    async fn a_fifo_groups_later_messages_come_back_no_later_than_its_first_failure() {
+        use crate::lambda_events::{FIFO_ARN, sqs_record_in_group};
+        let visibility = FakeVisibility::default();
+        let h = handler(&visibility);
+        // g-1: a configuration error (no secret for dest-x) blocks a delivered and a pending
+        // message behind it; g-2: an outage, whose blocked message gets no longer than it.
+        let failures = fakes::run_sqs(
+            &h,
+            vec![
+                sqs_record_in_group(FIFO_ARN, "m-1", TRACK, Some("dest-x"), Some("g-1")),
+                sqs_record_in_group(FIFO_ARN, "m-2", TRACK, Some("dest-a"), Some("g-1")),
+                sqs_record_in_group(FIFO_ARN, "m-3", TRACK, Some("dest-b"), Some("g-2")),
+                received(
+                    sqs_record_in_group(FIFO_ARN, "m-4", TRACK, Some("dest-a"), Some("g-2")),
+                    9,
+                ),
+            ],
+        )
+        .await
+        .unwrap();
+        assert_eq!(failures, ["m-1", "m-2", "m-3", "m-4"]);
+        let changes = visibility.changes();
+        let timeout = |handle: &str| {
+            changes
+                .iter()
+                .find(|(_, c)| c.receipt_handle == handle)
+                .map(|(_, c)| c.timeout_seconds)
+                .unwrap_or_else(|| panic!("no change for {handle}: {changes:?}"))
+        };
+        assert_eq!(
+            timeout("rh-m-1"),
+            60,
+            "a configuration error: the short fixed timeout"
+        );
+        assert_eq!(
+            timeout("rh-m-2"),
+            60,
+            "behind it, not after the queue's own timeout"
+        );
+        assert!((900..=1200).contains(&timeout("rh-m-3")));
+        assert!(timeout("rh-m-4") <= timeout("rh-m-3"), "{changes:?}");
     }
 }

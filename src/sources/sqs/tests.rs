@@ -699,3 +699,71 @@ async fn a_message_marked_as_one_event_is_that_event_whatever_members_it_holds()
     assert_eq!(letters.len(), 1, "{letters:?}");
     assert_eq!(letters[0].rejection_code, "not_an_object");
 }
+
+/// CleverTap for `account` answers only at the deadline (a hanging account); the others answer
+/// at once while there is time left before the safety margin.
+struct HangingAccount(&'static str);
+
+impl crate::ports::CleverTapApi for HangingAccount {
+    async fn upload(
+        &self,
+        settings: &crate::settings::DestinationSettings,
+        events: &[&[crate::transform::Record]],
+        deadline: tokio::time::Instant,
+    ) -> crate::delivery::DeliveryReport {
+        let outcome = if settings.account_id == self.0 {
+            tokio::time::sleep_until(deadline).await;
+            Outcome::retry("clevertap_timeout", "no answer before the deadline")
+        } else if tokio::time::Instant::now() + std::time::Duration::from_secs(3) >= deadline {
+            Outcome::retry("retry_budget_exhausted", "no time left to send")
+        } else {
+            Outcome::Delivered
+        };
+        crate::delivery::DeliveryReport {
+            outcomes: vec![outcome; events.len()],
+            ..Default::default()
+        }
+    }
+
+    async fn delete(
+        &self,
+        _settings: &crate::settings::DestinationSettings,
+        identities: &[&str],
+        _deadline: tokio::time::Instant,
+    ) -> crate::delivery::DeliveryReport {
+        crate::delivery::DeliveryReport {
+            outcomes: vec![Outcome::Delivered; identities.len()],
+            ..Default::default()
+        }
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn fifo_groups_go_at_the_same_time_so_a_hanging_account_delays_no_other_group() {
+    let h = Handler::new(
+        crate::config::Config::default(),
+        fakes::FakeSettings::with(&[
+            ("dest-a", &fakes::settings_json("ACC-A", true)),
+            ("dest-b", &fakes::settings_json("ACC-B", false)),
+        ]),
+        HangingAccount("ACC-B"),
+        FakeDeadLetters::default(),
+    );
+    let failures = run_sqs(
+        &h,
+        vec![
+            in_group("m-a1", TRACK, "dest-b", Some("g-a1")),
+            in_group("m-a2", TRACK, "dest-b", Some("g-a2")),
+            in_group("m-b1", TRACK, "dest-a", Some("g-b1")),
+        ],
+    )
+    .await
+    .unwrap();
+    // One after another, the two hanging messages used the whole invocation and the healthy
+    // one was never sent.
+    assert_eq!(
+        failures,
+        ["m-a1", "m-a2"],
+        "the healthy group's message is delivered"
+    );
+}
