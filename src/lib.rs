@@ -21,6 +21,7 @@ pub mod json;
 pub mod lambda;
 pub mod lru;
 pub mod metrics;
+pub mod offline;
 pub mod outcome;
 pub mod ports;
 pub mod queue;
