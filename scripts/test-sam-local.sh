@@ -80,7 +80,7 @@ dockerd --data-root "$work/data" --exec-root "$work/exec" --pidfile "$work/docke
 pids+=($!)
 for _ in $(seq 1 100); do docker info >/dev/null 2>&1 && break; sleep 0.2; done
 docker info >/dev/null 2>&1 || { tail -n 20 "$work/dockerd.log" >&2; die "dockerd did not start"; }
-gateway=$(docker network inspect bridge --format '{{(index .IPAM.Config 0).Gateway}}')
+gateway=$(ip -4 -o addr show docker0 | awk '{print $4}' | cut -d/ -f1 | head -1)
 [ -n "$gateway" ] || die "the docker bridge has no gateway address"
 say "dockerd up; bridge gateway $gateway"
 
@@ -88,8 +88,8 @@ say "dockerd up; bridge gateway $gateway"
 say "sam build (SAM_BUILD_MODE=debug, Architecture=x86_64)"
 SAM_BUILD_MODE=debug sam build --parameter-overrides Architecture=x86_64 >"$work/build.log" 2>&1 ||
   { tail -n 30 "$work/build.log" >&2; die "sam build"; }
-bootstrap=.aws-sam/build/QueueFunction/bootstrap
-[ -x "$bootstrap" ] || die "sam build made no $bootstrap"
+bootstrap=$(ls .aws-sam/build/*/bootstrap 2>/dev/null | head -1)
+[ -x "$bootstrap" ] || die "sam build made no .aws-sam/build/*/bootstrap"
 
 # ---------------------------------------------------------------- the base image
 # A CA for the CleverTap stand-in; the image trusts it next to Debian's bundle.
@@ -119,7 +119,8 @@ say "base image $BASE_IMAGE imported"
 # invoke FUNCTION EVENT ENV_VARS OUT: sam local invoke, stdout (the answer) to OUT.json,
 # stderr (SAM's and the function's logs) to OUT.log.
 invoke() {
-  sam local invoke "$1" -e "$2" --env-vars "$3" --skip-pull-image ${4:+--template "$4"} \
+  sam local invoke "$1" -e "$2" --env-vars "$3" --parameter-overrides Architecture=x86_64 \
+    --skip-pull-image ${4:+--template "$4"} \
     >"$work/$5.json" 2>"$work/$5.log" || true
 }
 
@@ -160,7 +161,7 @@ if $offline_only; then say "passed (offline only) in $(($(date +%s) - started)) 
 # ---------------------------------------------------------------- run 2: moto + CleverTap stand-in
 moto_server -H "$gateway" -p 0 >"$work/moto.log" 2>&1 &
 pids+=($!)
-for _ in $(seq 1 100); do grep -q 'Running on' "$work/moto.log" && break; sleep 0.2; done
+for _ in $(seq 1 100); do grep -qs 'Running on' "$work/moto.log" && break; sleep 0.2; done
 moto_port=$(grep -o "Running on http://$gateway:[0-9]*" "$work/moto.log" | head -1 | sed 's/.*://')
 [ -n "$moto_port" ] || { cat "$work/moto.log" >&2; die "moto_server did not start"; }
 moto="http://$gateway:$moto_port"
@@ -208,7 +209,7 @@ PY
 
 # The built template, with the two variables this run adds declared (SAM sets only declared
 # ones): CLEVERTAP_ENDPOINT (test-only, never in template.yaml) and AWS_ENDPOINT_URL (moto).
-"$root/.venv/bin/python" - "$work/template.yaml" <<'PY'
+"$root/.venv/bin/python" - "$work/template.yaml" "$root" <<'PY'
 import sys, yaml
 template = yaml.safe_load(open(".aws-sam/build/template.yaml"))
 variables = template["Globals"]["Function"]["Environment"]["Variables"]
@@ -217,7 +218,7 @@ variables["AWS_ENDPOINT_URL"] = ""
 for resource in template["Resources"].values():
     code = (resource.get("Properties") or {}).get("CodeUri")
     if isinstance(code, str) and not code.startswith("/"):
-        resource["Properties"]["CodeUri"] = f".aws-sam/build/{code}"
+        resource["Properties"]["CodeUri"] = f"{sys.argv[2]}/.aws-sam/build/{code}"
 yaml.safe_dump(template, open(sys.argv[1], "w"), sort_keys=False)
 PY
 python3 - "$work/env.moto.json" "$dlq_url" "$stub" "$moto" <<'PY'
