@@ -920,7 +920,10 @@ mod tests {
         ])
         .unwrap();
         assert!(c.is_offline() && c.dry_run);
-        assert!(matches!(c.local_destinations, Some(LocalDestinations::Json(_))));
+        assert!(matches!(
+            c.local_destinations,
+            Some(LocalDestinations::Json(_))
+        ));
         assert!(!format!("{c:?}").contains("pc-77"), "{c:?}");
         let c = parse(&[(vars::LOCAL_DESTINATIONS_FILE, "events/x.json")]).unwrap();
         assert_eq!(
@@ -941,20 +944,29 @@ mod tests {
     #[test]
     fn offline_mode_next_to_a_queue_on_aws_is_refused() {
         let aws = "https://sqs.eu-west-1.amazonaws.com/123456789012/rudder-clevertap-dlq";
-        let err = parse(&[(vars::DRY_RUN, "true"), (vars::DEAD_LETTER_QUEUE_URL, aws)])
-            .unwrap_err();
+        let err =
+            parse(&[(vars::DRY_RUN, "true"), (vars::DEAD_LETTER_QUEUE_URL, aws)]).unwrap_err();
         assert_eq!(err.variable, vars::DRY_RUN);
-        assert!(err.to_string().contains(vars::DEAD_LETTER_QUEUE_URL), "{err}");
+        assert!(
+            err.to_string().contains(vars::DEAD_LETTER_QUEUE_URL),
+            "{err}"
+        );
         let err = parse(&[
             (vars::LOCAL_DESTINATIONS_FILE, "d.json"),
             (vars::WEBHOOK_MODE, "queue"),
-            (vars::EVENTS_QUEUE_URL, "https://sqs.cn-north-1.amazonaws.com.cn/1/q"),
+            (
+                vars::EVENTS_QUEUE_URL,
+                "https://sqs.cn-north-1.amazonaws.com.cn/1/q",
+            ),
         ])
         .unwrap_err();
         assert_eq!(err.variable, vars::LOCAL_DESTINATIONS_FILE);
         assert!(err.to_string().contains(vars::EVENTS_QUEUE_URL), "{err}");
         // A local emulator's queue is fine, and so is a real queue without offline mode.
-        for url in ["http://127.0.0.1:5000/123456789012/dlq", "http://172.17.0.1:5000/1/q"] {
+        for url in [
+            "http://127.0.0.1:5000/123456789012/dlq",
+            "http://172.17.0.1:5000/1/q",
+        ] {
             assert!(parse(&[(vars::DRY_RUN, "true"), (vars::DEAD_LETTER_QUEUE_URL, url)]).is_ok());
         }
         assert!(parse(&[(vars::DEAD_LETTER_QUEUE_URL, aws)]).is_ok());

@@ -7,8 +7,8 @@
 use crate::aws::dead_letter_queue::{SqsDeadLetterQueue, sqs_client};
 use crate::aws::events_queue::SqsEventQueue;
 use crate::aws::sqs_visibility::SqsVisibility;
-use crate::cli::invoke::{DryRunTransport, Either, PrintDeadLetters, PrintQueue};
 use crate::clevertap::client::{HttpTimeouts, HttpTransport};
+use crate::cli::invoke::{DryRunTransport, Either, PrintDeadLetters, PrintQueue};
 use crate::config::{Config, ConfigError, LocalDestinations, WebhookMode, vars};
 use crate::credentials::{SecretsManagerSource, StaticSource, secrets_client};
 use crate::delivery::{Delivery, DeliveryPolicy};
@@ -39,7 +39,11 @@ pub fn local_source(local: &LocalDestinations) -> Result<StaticSource, ConfigErr
 /// The runtime loop with the offline stand-ins where the configuration asks for them; AWS
 /// clients are built only for what still needs AWS.
 pub async fn run(config: Config) -> Result<(), StartError> {
-    let local = config.local_destinations.as_ref().map(local_source).transpose()?;
+    let local = config
+        .local_destinations
+        .as_ref()
+        .map(local_source)
+        .transpose()?;
     let queue_mode = config.webhook_mode == WebhookMode::Queue;
     let needs_aws = local.is_none()
         || (!config.dry_run && (config.dead_letter_queue_url.is_some() || queue_mode));
@@ -118,7 +122,9 @@ mod tests {
         let json = r#"{"web":{"accountId":"A","passcode":"pc-1","region":"in1"}}"#;
         let source = local_source(&LocalDestinations::Json(Secret::new(json))).unwrap();
         let id = DestinationId::parse("web").unwrap();
-        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
         let settings = rt.block_on(crate::ports::SettingsSource::settings(&source, &id));
         assert!(settings.is_ok());
 

@@ -53,7 +53,10 @@ fn env_local_json_holds_the_example_destinations_and_blanks_every_queue() {
     for function in ["QueueFunction", "WebhookFunction"] {
         let env: std::collections::HashMap<_, _> = local_env(function).into_iter().collect();
         let local: Value = serde_json::from_str(&env["LOCAL_DESTINATIONS"]).expect("JSON");
-        assert_eq!(local, example, "{function}: a copy of destinations.example.json");
+        assert_eq!(
+            local, example,
+            "{function}: a copy of destinations.example.json"
+        );
         assert_eq!(env["DRY_RUN"], "true", "{function}");
         assert_eq!(env["DEAD_LETTER_QUEUE_URL"], "", "{function}");
     }
@@ -68,9 +71,18 @@ async fn the_runtime_loop_offline_answers_the_sample_batch_as_make_run_does() {
     let (answer, logs) = runtime_answer(&local_env("QueueFunction"), "events/sqs-batch.json").await;
     assert_eq!(answer, dry_run_answer("events/sqs-batch.json"), "{logs}");
     assert!(logs.contains("offline_mode"), "{logs}");
-    assert!(logs.contains("dry-run: would send this CleverTap request"), "{logs}");
-    assert!(logs.contains("dry-run: would dead-letter this message"), "{logs}");
-    assert!(!logs.contains("FAKE-PASSCODE"), "a passcode reached the logs: {logs}");
+    assert!(
+        logs.contains("dry-run: would send this CleverTap request"),
+        "{logs}"
+    );
+    assert!(
+        logs.contains("dry-run: would dead-letter this message"),
+        "{logs}"
+    );
+    assert!(
+        !logs.contains("FAKE-PASSCODE"),
+        "a passcode reached the logs: {logs}"
+    );
 }
 
 #[tokio::test]
@@ -85,7 +97,10 @@ async fn the_webhook_offline_answers_the_function_url_sample_as_invoke_does() {
 async fn settings_can_come_from_a_file_as_make_invoke_local_passes_them() {
     let file = repo_root().join("events/destinations.example.json");
     let env = vec![
-        ("LOCAL_DESTINATIONS_FILE".to_owned(), file.display().to_string()),
+        (
+            "LOCAL_DESTINATIONS_FILE".to_owned(),
+            file.display().to_string(),
+        ),
         ("DRY_RUN".to_owned(), "true".to_owned()),
     ];
     let (answer, logs) = runtime_answer(&env, "events/sqs-batch.json").await;

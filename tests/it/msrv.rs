@@ -7,7 +7,9 @@ use serde_json::Value;
 use std::process::Command;
 
 fn version(text: &str) -> Vec<u64> {
-    text.split('.').map(|part| part.parse().unwrap_or(0)).collect()
+    text.split('.')
+        .map(|part| part.parse().unwrap_or(0))
+        .collect()
 }
 
 #[test]
@@ -29,7 +31,9 @@ fn rust_version_is_the_newest_that_a_locked_dependency_needs() {
         .iter()
         .find(|p| p["name"] == env!("CARGO_PKG_NAME"))
         .expect("this package");
-    let declared = ours["rust_version"].as_str().expect("Cargo.toml sets rust-version");
+    let declared = ours["rust_version"]
+        .as_str()
+        .expect("Cargo.toml sets rust-version");
     let (needed, by) = packages
         .iter()
         .filter(|p| p["name"] != env!("CARGO_PKG_NAME"))
