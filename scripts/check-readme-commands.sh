@@ -175,6 +175,7 @@ check "sam build + sam local invoke (Docker)" bash scripts/test-sam-local.sh
 check "make deploy-cargo-lambda against moto" bash scripts/test-cargo-lambda-deploy.sh
 skip "make deploy" "needs an AWS account and credentials"
 skip "dead-letters summary / redrive" "need a deployed queue; tests/it/dead_letters.rs runs both against moto"
+skip "make invoke-local OFFLINE=" "the handler would call Secrets Manager and CleverTap"
 
 echo
 echo "readme-commands: $passed passed, $failed failed, $skipped skipped"
