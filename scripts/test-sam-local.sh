@@ -39,11 +39,15 @@ say() { printf 'sam-local: %s\n' "$*" >&2; }
 die() { say "FAILED: $*"; exit 1; }
 
 # ---------------------------------------------------------------- Docker
-if ! command -v dockerd >/dev/null || ! command -v busybox >/dev/null; then
-  [ "$(id -u)" = 0 ] || die "dockerd or busybox is missing and this is not root: apt-get install docker.io busybox-static"
-  say "installing docker.io and busybox-static from Debian's packages"
+# command -> the Debian package that has it.
+declare -A packages=([dockerd]=docker.io [busybox]=busybox-static [ip]=iproute2 [openssl]=openssl [flock]=util-linux)
+wanted=()
+for tool in "${!packages[@]}"; do command -v "$tool" >/dev/null || wanted+=("${packages[$tool]}"); done
+if [ "${#wanted[@]}" -gt 0 ]; then
+  [ "$(id -u)" = 0 ] || die "missing ${wanted[*]} and this is not root: apt-get install ${wanted[*]}"
+  say "installing ${wanted[*]} from Debian's packages"
   apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker.io busybox-static >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${wanted[@]}" >/dev/null
 fi
 docker_cli=$(command -v docker) || die "no docker client"
 
@@ -76,7 +80,7 @@ flock -w 900 9 || die "another run holds /tmp/rudder-clevertap-sam-local.lock"
 export DOCKER_HOST="unix://$work/docker.sock"
 dockerd --data-root "$work/data" --exec-root "$work/exec" --pidfile "$work/dockerd.pid" \
   -H "$DOCKER_HOST" --storage-driver overlay2 \
-  --iptables=false --ip-forward=false --ip-masq=false >"$work/dockerd.log" 2>&1 &
+  --iptables=false --ip-forward=false --ip-masq=false >"$work/dockerd.log" 2>&1 9>&- &
 pids+=($!)
 for _ in $(seq 1 100); do docker info >/dev/null 2>&1 && break; sleep 0.2; done
 docker info >/dev/null 2>&1 || { tail -n 20 "$work/dockerd.log" >&2; die "dockerd did not start"; }
@@ -159,14 +163,14 @@ say "offline invokes took $(($(date +%s) - t0)) s"
 if $offline_only; then say "passed (offline only) in $(($(date +%s) - started)) s"; exit 0; fi
 
 # ---------------------------------------------------------------- run 2: moto + CleverTap stand-in
-moto_server -H "$gateway" -p 0 >"$work/moto.log" 2>&1 &
+moto_server -H "$gateway" -p 0 >"$work/moto.log" 2>&1 9>&- &
 pids+=($!)
 for _ in $(seq 1 100); do grep -qs 'Running on' "$work/moto.log" && break; sleep 0.2; done
 moto_port=$(grep -o "Running on http://$gateway:[0-9]*" "$work/moto.log" | head -1 | sed 's/.*://')
 [ -n "$moto_port" ] || { cat "$work/moto.log" >&2; die "moto_server did not start"; }
 moto="http://$gateway:$moto_port"
 
-python3 - "$gateway" "$work" >"$work/stub.port" 2>"$work/stub.log" <<'PY' &
+python3 - "$gateway" "$work" >"$work/stub.port" 2>"$work/stub.log" 9>&- <<'PY' &
 # A CleverTap stand-in over HTTPS: every upload accepted, every request body kept.
 import http.server, json, ssl, sys
 host, work = sys.argv[1:]

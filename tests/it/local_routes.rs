@@ -162,3 +162,22 @@ fn version_prints_the_package_version() {
         format!("rudder-clevertap {}", env!("CARGO_PKG_VERSION"))
     );
 }
+
+#[test]
+fn invoke_honours_the_offline_variables_as_the_runtime_loop_does() {
+    let json = std::fs::read_to_string(repo_root().join("events/destinations.example.json"))
+        .expect("the example settings");
+    let out = Command::new(binary())
+        .current_dir(repo_root())
+        .env_clear()
+        .env("LOCAL_DESTINATIONS", json)
+        .env("DRY_RUN", "true")
+        .args(["invoke", "events/sqs-batch.json"])
+        .output()
+        .expect("invoke runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let answer: Value = serde_json::from_slice(&out.stdout).expect("JSON answer");
+    assert_eq!(answer, dry_run_answer("events/sqs-batch.json"), "{stderr}");
+    assert!(stderr.contains("dry-run: would send"), "{stderr}");
+}
