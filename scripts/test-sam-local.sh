@@ -14,6 +14,9 @@
 #     pulled, SAM runs with --skip-pull-image.
 #   - for the delivery run: moto_server and an HTTPS CleverTap stand-in, both bound to the
 #     bridge's gateway address of that dockerd (reachable from the container and nowhere else).
+#     The queue function delivers the sample batch (secrets from moto, the bad event
+#     dead-lettered in moto's queue); the webhook, in queue mode as deployed by default, puts
+#     the Function URL sample's events on moto's events queue and answers 202.
 #
 # The build is `sam build --parameter-overrides Architecture=x86_64` with SAM_BUILD_MODE=debug
 # (cargo lambda build without --release): the README's command, on this x86_64 machine, fast.
@@ -200,16 +203,18 @@ for _ in $(seq 1 50); do [ -s "$work/stub.port" ] && break; sleep 0.2; done
 stub="https://$gateway:$(cat "$work/stub.port")"
 
 # Secrets and the dead-letter queue in moto (the SDK of moto's own package, boto3).
-dlq_url=$(AWS_ENDPOINT_URL="$moto" "$root/.venv/bin/python" - <<'PY'
+read -r dlq_url events_url < <(AWS_ENDPOINT_URL="$moto" "$root/.venv/bin/python" - <<'PY'
 import json, boto3
 dests = json.load(open("events/destinations.example.json"))
 sm = boto3.client("secretsmanager")
 for dest_id, settings in dests.items():
     sm.create_secret(Name=f"rudder-clevertap/{dest_id}", SecretString=json.dumps(settings))
-print(boto3.client("sqs").create_queue(QueueName="rudder-clevertap-dlq")["QueueUrl"])
+sqs = boto3.client("sqs")
+print(sqs.create_queue(QueueName="rudder-clevertap-dlq")["QueueUrl"],
+      sqs.create_queue(QueueName="rudder-clevertap-queue")["QueueUrl"])
 PY
 )
-[ -n "$dlq_url" ] || die "no dead-letter queue in moto"
+[ -n "$dlq_url" ] && [ -n "$events_url" ] || die "no queues in moto"
 
 # The built template, with the two variables this run adds declared (SAM sets only declared
 # ones): CLEVERTAP_ENDPOINT (test-only, never in template.yaml) and AWS_ENDPOINT_URL (moto).
@@ -225,11 +230,14 @@ for resource in template["Resources"].values():
         resource["Properties"]["CodeUri"] = f"{sys.argv[2]}/.aws-sam/build/{code}"
 yaml.safe_dump(template, open(sys.argv[1], "w"), sort_keys=False)
 PY
-python3 - "$work/env.moto.json" "$dlq_url" "$stub" "$moto" <<'PY'
+python3 - "$work/env.moto.json" "$dlq_url" "$stub" "$moto" "$events_url" <<'PY'
 import json, sys
-path, dlq, stub, moto = sys.argv[1:]
-json.dump({"QueueFunction": {"DEAD_LETTER_QUEUE_URL": dlq, "CLEVERTAP_ENDPOINT": stub,
-                             "AWS_ENDPOINT_URL": moto}}, open(path, "w"))
+path, dlq, stub, moto, events = sys.argv[1:]
+common = {"DEAD_LETTER_QUEUE_URL": dlq, "CLEVERTAP_ENDPOINT": stub, "AWS_ENDPOINT_URL": moto}
+# The webhook as the template deploys it by default: queue mode, onto the events queue.
+json.dump({"QueueFunction": common,
+           "WebhookFunction": dict(common, WEBHOOK_MODE="queue", EVENTS_QUEUE_URL=events)},
+          open(path, "w"))
 PY
 
 t0=$(date +%s)
@@ -252,5 +260,20 @@ print(f"sam-local: moto-queue: {len(requests)} uploads, {records} records at the
 PY
   { tail -n 40 "$work/moto-queue.log" >&2; die "moto-queue: delivery or dead letter missing"; }
 ! grep -q 'FAKE-PASSCODE' "$work/moto-queue.log" || die "moto-queue: a passcode reached the logs"
-say "delivery invoke took $(($(date +%s) - t0)) s"
+invoke WebhookFunction events/function-url-request.json "$work/env.moto.json" "$work/template.yaml" moto-webhook
+AWS_ENDPOINT_URL="$moto" "$root/.venv/bin/python" - "$work/moto-webhook.json" "$events_url" <<'PY' ||
+import json, sys, boto3
+answer_file, queue = sys.argv[1:]
+lines = [l for l in open(answer_file).read().splitlines() if l.startswith("{")]
+assert lines, "no answer"
+answer = json.loads(lines[-1])
+assert answer.get("statusCode") == 202, answer
+queued = boto3.client("sqs").receive_message(QueueUrl=queue, MaxNumberOfMessages=10,
+                                             MessageAttributeNames=["All"]).get("Messages", [])
+assert queued, "nothing on the events queue"
+assert all(m["MessageAttributes"]["destinationId"]["StringValue"] == "dest-a" for m in queued), queued
+print(f"sam-local: moto-webhook: 202, {len(queued)} message(s) on moto's events queue", file=sys.stderr)
+PY
+  { tail -n 40 "$work/moto-webhook.log" >&2; die "moto-webhook: queue mode did not queue the events"; }
+say "delivery invokes took $(($(date +%s) - t0)) s"
 say "passed in $(($(date +%s) - started)) s"
