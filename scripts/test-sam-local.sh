@@ -42,12 +42,12 @@ say() { printf 'sam-local: %s\n' "$*" >&2; }
 die() { say "FAILED: $*"; exit 1; }
 
 # ---------------------------------------------------------------- Docker
+[ "$(id -u)" = 0 ] || die "this test starts its own dockerd, which needs root (run make test as root, e.g. in CI)"
 # command -> the Debian package that has it.
 declare -A packages=([dockerd]=docker.io [busybox]=busybox-static [ip]=iproute2 [openssl]=openssl [flock]=util-linux)
 wanted=()
 for tool in "${!packages[@]}"; do command -v "$tool" >/dev/null || wanted+=("${packages[$tool]}"); done
 if [ "${#wanted[@]}" -gt 0 ]; then
-  [ "$(id -u)" = 0 ] || die "missing ${wanted[*]} and this is not root: apt-get install ${wanted[*]}"
   say "installing ${wanted[*]} from Debian's packages"
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${wanted[@]}" >/dev/null
