@@ -17,32 +17,13 @@ use crate::lambda::{StartError, serve};
 use crate::ports::AnyEventQueue;
 use std::sync::Arc;
 
-/// Reads the local settings: the variable's JSON or the file's. Errors name the variable or the
-/// file, never a value (the text holds passcodes).
-pub fn local_source(local: &LocalDestinations) -> Result<StaticSource, ConfigError> {
-    let (variable, text) = match local {
-        LocalDestinations::Json(json) => (vars::LOCAL_DESTINATIONS, json.expose().to_owned()),
-        LocalDestinations::File(path) => (
-            vars::LOCAL_DESTINATIONS_FILE,
-            std::fs::read_to_string(path).map_err(|e| ConfigError {
-                variable: vars::LOCAL_DESTINATIONS_FILE,
-                problem: format!("cannot read {}: {e}", path.display()),
-            })?,
-        ),
-    };
-    StaticSource::from_json(&text).map_err(|e| ConfigError {
-        variable,
-        problem: e.to_string(),
-    })
-}
-
 /// The runtime loop with the offline stand-ins where the configuration asks for them; AWS
 /// clients are built only for what still needs AWS.
 pub async fn run(config: Config) -> Result<(), StartError> {
     let local = config
         .local_destinations
         .as_ref()
-        .map(local_source)
+        .map(StaticSource::from_local)
         .transpose()?;
     let queue_mode = config.webhook_mode == WebhookMode::Queue;
     let needs_aws = local.is_none()
@@ -120,7 +101,7 @@ mod tests {
     #[test]
     fn local_settings_load_from_the_variable_and_errors_never_quote_a_value() {
         let json = r#"{"web":{"accountId":"A","passcode":"pc-1","region":"in1"}}"#;
-        let source = local_source(&LocalDestinations::Json(Secret::new(json))).unwrap();
+        let source = StaticSource::from_local(&LocalDestinations::Json(Secret::new(json))).unwrap();
         let id = DestinationId::parse("web").unwrap();
         let rt = tokio::runtime::Builder::new_current_thread()
             .build()
@@ -129,7 +110,7 @@ mod tests {
         assert!(settings.is_ok());
 
         let bad = r#"{"web":{"accountId":"A","passcode":"pc-secret-2","region":"mars"}}"#;
-        let err = local_source(&LocalDestinations::Json(Secret::new(bad))).unwrap_err();
+        let err = StaticSource::from_local(&LocalDestinations::Json(Secret::new(bad))).unwrap_err();
         assert_eq!(err.variable, vars::LOCAL_DESTINATIONS);
         assert!(!err.to_string().contains("pc-secret-2"), "{err}");
         assert!(err.to_string().contains("web"), "{err}");
@@ -138,7 +119,7 @@ mod tests {
     #[test]
     fn a_missing_local_file_is_named() {
         let path = std::path::PathBuf::from("/nonexistent/destinations.json");
-        let err = local_source(&LocalDestinations::File(path)).unwrap_err();
+        let err = StaticSource::from_local(&LocalDestinations::File(path)).unwrap_err();
         assert_eq!(err.variable, vars::LOCAL_DESTINATIONS_FILE);
         assert!(
             err.to_string().contains("/nonexistent/destinations.json"),

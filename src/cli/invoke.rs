@@ -164,7 +164,7 @@ async fn run(mut args: InvokeArgs) -> ExitCode {
     };
 
     let settings = match (&args.destinations, &sdk) {
-        (None, _) if local.is_some() => match local.map(crate::offline::local_source) {
+        (None, _) if local.is_some() => match local.map(StaticSource::from_local) {
             Some(Ok(s)) => Either::Left(s),
             Some(Err(e)) => return usage(e.to_string()),
             None => return usage("no destination settings".into()),
