@@ -1,6 +1,6 @@
 //! rudder-clevertap: delivers RudderStack events to CleverTap from AWS Lambda.
 //! `main.rs` wires these modules; everything testable lives here. Layers, top down (each imports
-//! only the ones below it; docs/architecture.md has the map): `lambda`, `offline`, `cli` → `handler` →
+//! only the ones below it; docs/architecture.md has the map): `lambda`, `cli` → `handler` →
 //! `sources` → `engine` → `dead_letters`, `delivery`, `clevertap` → `ports` → `transform` →
 //! `js`, `json`; the adapters (`aws`, `credentials`) implement `ports`.
 
@@ -21,7 +21,6 @@ pub mod json;
 pub mod lambda;
 pub mod lru;
 pub mod metrics;
-pub mod offline;
 pub mod outcome;
 pub mod ports;
 pub mod queue;

@@ -151,7 +151,7 @@ async fn run(mut args: InvokeArgs) -> ExitCode {
     }
     let payload = bytes::Bytes::from(event_text);
 
-    // The offline variables mean here what they mean in the runtime loop (crate::offline).
+    // The offline variables mean here what they mean in the runtime loop (lambda/offline.rs).
     args.dry_run |= config.dry_run;
     let local = (config.local_destinations.as_ref()).filter(|_| args.destinations.is_none());
     let queue_mode = config.webhook_mode == WebhookMode::Queue;

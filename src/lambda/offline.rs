@@ -4,6 +4,8 @@
 //! sends nothing, printing requests and dead letters as `invoke --dry-run` does (its stand-ins
 //! are reused here). Never the default; crate::config refuses it next to a queue on AWS.
 
+use super::StartError;
+use super::runtime_loop::serve;
 use crate::aws::dead_letter_queue::{SqsDeadLetterQueue, sqs_client};
 use crate::aws::events_queue::SqsEventQueue;
 use crate::aws::sqs_visibility::SqsVisibility;
@@ -13,7 +15,6 @@ use crate::config::{Config, ConfigError, LocalDestinations, WebhookMode, vars};
 use crate::credentials::{SecretsManagerSource, StaticSource, secrets_client};
 use crate::delivery::{Delivery, DeliveryPolicy};
 use crate::handler::Handler;
-use crate::lambda::{StartError, serve};
 use crate::ports::AnyEventQueue;
 use std::sync::Arc;
 
