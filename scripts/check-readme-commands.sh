@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
 # Runs the README's commands that can run on any machine (no AWS account, no internet), so the
-# README cannot silently rot. Commands that cannot run here are listed as skipped, with why.
+# README cannot silently rot, and checks that every file name the docs mention exists. Commands
+# that cannot run here are listed as skipped, with why. The three local routes of "Try it
+# locally" all run: `make run`, `sam build` + `sam local invoke` (scripts/test-sam-local.sh,
+# Docker installed and started by it), `make invoke-local` (cargo lambda watch + invoke); and
+# `make deploy-cargo-lambda` against moto (scripts/test-cargo-lambda-deploy.sh).
 #
 # Usage: scripts/check-readme-commands.sh [--with-build] [--with-arm64]
 #   --with-build  also run `make build-x86` (a release build through cargo-lambda and zig:
@@ -19,7 +23,7 @@ for arg in "$@"; do
   case "$arg" in
     --with-build) with_build=true ;;
     --with-arm64) with_arm64=true ;;
-    -h | --help) sed -n '2,15p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d'; exit 0 ;;
     *) echo "unknown argument: $arg (try --help)" >&2; exit 2 ;;
   esac
 done
@@ -120,6 +124,20 @@ run_invoke_http_regulation() {
   python3 -c 'import json,sys; r=json.load(sys.stdin); assert r["statusCode"]==200, r' <<<"$out"
 }
 
+# `make invoke-local`: the Lambda loop under cargo lambda watch, offline, answers as `make run` /
+# `invoke --dry-run` do on the same event.
+run_invoke_local() {
+  local event=$1 got want
+  got=$(make --no-print-directory -s invoke-local INVOKE_EVENT="$event" 2>/dev/null | tail -n 1)
+  want=$(cargo run -q -- invoke --dry-run --destinations events/destinations.example.json "$event" 2>/dev/null)
+  python3 -c 'import json,sys; g,w=json.loads(sys.argv[1]),json.loads(sys.argv[2]); assert g==w, (g,w)' "$got" "$want"
+}
+
+run_version() {
+  [ "$(cargo run -q -- --version)" = "rudder-clevertap $(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)" ]
+}
+
+check "file names in README and docs exist" python3 scripts/check_doc_paths.py
 check "make help" make --no-print-directory help
 check "make tools" make --no-print-directory tools
 check "make validate (cfn-lint template.yaml)" make --no-print-directory validate
@@ -150,9 +168,14 @@ if $with_build; then
 else
   skip "make build-x86" "slow release build; pass --with-build to run it"
 fi
-skip "make deploy / deploy-cargo-lambda" "needs an AWS account and credentials"
-skip "make invoke-local" "the handler would call Secrets Manager and CleverTap"
+check "rudder-clevertap --version" run_version
+check "make invoke-local (sqs-batch.json, offline)" run_invoke_local events/sqs-batch.json
+check "make invoke-local (function-url-request.json)" run_invoke_local events/function-url-request.json
+check "sam build + sam local invoke (Docker)" bash scripts/test-sam-local.sh
+check "make deploy-cargo-lambda against moto" bash scripts/test-cargo-lambda-deploy.sh
+skip "make deploy" "needs an AWS account and credentials"
 skip "dead-letters summary / redrive" "need a deployed queue; tests/it/dead_letters.rs runs both against moto"
+skip "make invoke-local OFFLINE=" "the handler would call Secrets Manager and CleverTap"
 
 echo
 echo "readme-commands: $passed passed, $failed failed, $skipped skipped"

@@ -3,7 +3,8 @@
 //! with a message naming the variable, instead of surfacing later as a puzzling per-message
 //! failure.
 
-use crate::settings::DestinationId;
+use crate::settings::{DestinationId, Secret};
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// Names of the environment variables the function reads (docs/contracts.md §7).
@@ -36,6 +37,13 @@ pub mod vars {
     pub const AWS_LAMBDA_LOG_FORMAT: &str = "AWS_LAMBDA_LOG_FORMAT";
     /// The invocation's X-Ray trace header, set per invocation by lambda_runtime.
     pub const X_AMZN_TRACE_ID: &str = "_X_AMZN_TRACE_ID";
+    /// Offline mode (local runs only): destination settings as a JSON object, instead of
+    /// Secrets Manager.
+    pub const LOCAL_DESTINATIONS: &str = "LOCAL_DESTINATIONS";
+    /// Offline mode: the same JSON object in a file.
+    pub const LOCAL_DESTINATIONS_FILE: &str = "LOCAL_DESTINATIONS_FILE";
+    /// Offline mode: `true` sends nothing and prints requests and dead letters to stderr.
+    pub const DRY_RUN: &str = "DRY_RUN";
     /// Set by Lambda (and `cargo lambda watch`, `sam local`): run the runtime loop.
     pub const AWS_LAMBDA_RUNTIME_API: &str = "AWS_LAMBDA_RUNTIME_API";
 }
@@ -132,6 +140,13 @@ pub const MAX_METRICS_NAMESPACE_LEN: usize = 255;
 /// Default of `METRICS_PER_DESTINATION`: every metric is also emitted per destination (one set
 /// of custom metrics per destination; `false` keeps only the function-level set).
 pub const DEFAULT_METRICS_PER_DESTINATION: bool = true;
+/// Where offline mode reads destination settings (`LOCAL_DESTINATIONS`, `LOCAL_DESTINATIONS_FILE`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LocalDestinations {
+    /// The JSON text itself; it holds passcodes, so Debug shows `<redacted>`.
+    Json(Secret),
+    File(PathBuf),
+}
 
 /// What the webhook does with a request's events (docs/contracts.md §2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -189,6 +204,10 @@ pub struct Config {
     pub metrics_namespace: String,
     /// Whether metrics are emitted per destination as well as per function.
     pub metrics_per_destination: bool,
+    /// Offline mode: settings from here instead of Secrets Manager (never the default).
+    pub local_destinations: Option<LocalDestinations>,
+    /// Offline mode: send nothing, print what would be sent (never the default).
+    pub dry_run: bool,
 }
 
 impl Default for Config {
@@ -216,6 +235,8 @@ impl Default for Config {
             secrets_stale: DEFAULT_SECRETS_STALE,
             metrics_namespace: DEFAULT_METRICS_NAMESPACE.to_owned(),
             metrics_per_destination: DEFAULT_METRICS_PER_DESTINATION,
+            local_destinations: None,
+            dry_run: false,
         }
     }
 }
@@ -365,7 +386,26 @@ impl Config {
                 Some(v) => parse_int(vars::SETTINGS_CACHE_SIZE, &v, 1, MAX_SETTINGS_CACHE_SIZE)?,
                 None => defaults.settings_cache_size,
             },
+            local_destinations: match (
+                get(vars::LOCAL_DESTINATIONS),
+                get(vars::LOCAL_DESTINATIONS_FILE),
+            ) {
+                (Some(_), Some(_)) => {
+                    return Err(ConfigError::new(
+                        vars::LOCAL_DESTINATIONS,
+                        format!("set it or {}, not both", vars::LOCAL_DESTINATIONS_FILE),
+                    ));
+                }
+                (Some(json), None) => Some(LocalDestinations::Json(Secret::new(json))),
+                (None, Some(path)) => Some(LocalDestinations::File(path.trim().into())),
+                (None, None) => None,
+            },
+            dry_run: match get(vars::DRY_RUN) {
+                Some(v) => parse_bool(vars::DRY_RUN, &v)?,
+                None => defaults.dry_run,
+            },
         };
+        config.refuse_offline_with_aws_queues()?;
         if config.webhook_mode == WebhookMode::Queue && config.events_queue_url.is_none() {
             return Err(ConfigError::new(
                 vars::WEBHOOK_MODE,
@@ -376,6 +416,43 @@ impl Config {
             ));
         }
         Ok(config)
+    }
+
+    /// Offline mode: settings from a local source, or a dry run (docs/contracts.md §7).
+    pub fn is_offline(&self) -> bool {
+        self.local_destinations.is_some() || self.dry_run
+    }
+
+    /// Offline mode next to a queue on AWS is a deployed function with local-run variables
+    /// left in: a dry run would ack events it never sent, local settings would bypass the
+    /// secrets. Refused, naming both variables.
+    fn refuse_offline_with_aws_queues(&self) -> Result<(), ConfigError> {
+        let offline = if self.dry_run {
+            vars::DRY_RUN
+        } else if let Some(LocalDestinations::Json(_)) = self.local_destinations {
+            vars::LOCAL_DESTINATIONS
+        } else if self.local_destinations.is_some() {
+            vars::LOCAL_DESTINATIONS_FILE
+        } else {
+            return Ok(());
+        };
+        let queues = [
+            (vars::DEAD_LETTER_QUEUE_URL, &self.dead_letter_queue_url),
+            (vars::EVENTS_QUEUE_URL, &self.events_queue_url),
+        ];
+        for (variable, url) in queues {
+            if let Some(url) = url.as_deref().filter(|u| is_aws_url(u)) {
+                return Err(ConfigError::new(
+                    offline,
+                    format!(
+                        "offline mode is for local runs and is refused next to a queue on AWS \
+                         ({variable}={url}); unset {offline} in a deployed function, or point \
+                         {variable} at a local emulator or leave it empty"
+                    ),
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Whether the webhook serves `destination` (`WEBHOOK_DESTINATION_IDS`; unset: every one).
@@ -403,6 +480,21 @@ fn parse_namespace(value: &str) -> Result<String, ConfigError> {
         ));
     }
     Ok(value.to_owned())
+}
+
+/// An AWS service URL (`*.amazonaws.com`, `*.amazonaws.com.cn`, `*.api.aws`).
+fn is_aws_url(url: &str) -> bool {
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+        .unwrap_or(url);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host = authority.rsplit('@').next().unwrap_or("");
+    let host = host.split(':').next().unwrap_or("").to_ascii_lowercase();
+    let host = host.trim_end_matches('.');
+    ["amazonaws.com", "amazonaws.com.cn", "api.aws"]
+        .iter()
+        .any(|domain| host == *domain || host.ends_with(&format!(".{domain}")))
 }
 
 fn parse_bool(variable: &'static str, value: &str) -> Result<bool, ConfigError> {
@@ -808,5 +900,78 @@ mod tests {
         assert!(p.safety_margin >= Duration::from_secs(3));
         assert_eq!(p.max_concurrent_requests, 5);
         assert_eq!(p.endpoint_override.as_deref(), Some("http://127.0.0.1:1"));
+    }
+
+    #[test]
+    fn offline_mode_is_off_unless_asked_for() {
+        let c = parse(&[]).unwrap();
+        assert!(!c.is_offline());
+        assert_eq!(c.local_destinations, None);
+        assert!(!c.dry_run);
+        let c = parse(&[(vars::DRY_RUN, "false"), (vars::LOCAL_DESTINATIONS, " ")]).unwrap();
+        assert!(!c.is_offline());
+    }
+
+    #[test]
+    fn offline_settings_come_from_the_variable_or_the_file_and_never_show_in_debug() {
+        let c = parse(&[
+            (vars::LOCAL_DESTINATIONS, r#"{"d":{"passcode":"pc-77"}}"#),
+            (vars::DRY_RUN, "true"),
+        ])
+        .unwrap();
+        assert!(c.is_offline() && c.dry_run);
+        assert!(matches!(
+            c.local_destinations,
+            Some(LocalDestinations::Json(_))
+        ));
+        assert!(!format!("{c:?}").contains("pc-77"), "{c:?}");
+        let c = parse(&[(vars::LOCAL_DESTINATIONS_FILE, "events/x.json")]).unwrap();
+        assert_eq!(
+            c.local_destinations,
+            Some(LocalDestinations::File("events/x.json".into()))
+        );
+        let err = parse(&[
+            (vars::LOCAL_DESTINATIONS, "{}"),
+            (vars::LOCAL_DESTINATIONS_FILE, "f.json"),
+        ])
+        .unwrap_err();
+        assert_eq!(err.variable, vars::LOCAL_DESTINATIONS);
+        let err = parse(&[(vars::DRY_RUN, "maybe")]).unwrap_err();
+        assert_eq!(err.variable, vars::DRY_RUN);
+        assert!(err.to_string().contains("maybe"), "{err}");
+    }
+
+    #[test]
+    fn offline_mode_next_to_a_queue_on_aws_is_refused() {
+        let aws = "https://sqs.eu-west-1.amazonaws.com/123456789012/rudder-clevertap-dlq";
+        let err =
+            parse(&[(vars::DRY_RUN, "true"), (vars::DEAD_LETTER_QUEUE_URL, aws)]).unwrap_err();
+        assert_eq!(err.variable, vars::DRY_RUN);
+        assert!(
+            err.to_string().contains(vars::DEAD_LETTER_QUEUE_URL),
+            "{err}"
+        );
+        let err = parse(&[
+            (vars::LOCAL_DESTINATIONS_FILE, "d.json"),
+            (vars::WEBHOOK_MODE, "queue"),
+            (
+                vars::EVENTS_QUEUE_URL,
+                "https://sqs.cn-north-1.amazonaws.com.cn/1/q",
+            ),
+        ])
+        .unwrap_err();
+        assert_eq!(err.variable, vars::LOCAL_DESTINATIONS_FILE);
+        assert!(err.to_string().contains(vars::EVENTS_QUEUE_URL), "{err}");
+        // A local emulator's queue is fine, and so is a real queue without offline mode.
+        for url in [
+            "http://127.0.0.1:5000/123456789012/dlq",
+            "http://172.17.0.1:5000/1/q",
+        ] {
+            assert!(parse(&[(vars::DRY_RUN, "true"), (vars::DEAD_LETTER_QUEUE_URL, url)]).is_ok());
+        }
+        assert!(parse(&[(vars::DEAD_LETTER_QUEUE_URL, aws)]).is_ok());
+        assert!(is_aws_url("https://SQS.us-east-1.AmazonAWS.com./1/q"));
+        assert!(!is_aws_url("https://amazonaws.com.example.org/1/q"));
+        assert!(!is_aws_url("https://notamazonaws.com/1/q"));
     }
 }

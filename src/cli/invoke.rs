@@ -133,7 +133,7 @@ impl<A: DeadLetterSink, B: DeadLetterSink> DeadLetterSink for Either<A, B> {
     }
 }
 
-async fn run(args: InvokeArgs) -> ExitCode {
+async fn run(mut args: InvokeArgs) -> ExitCode {
     let usage = |message: String| {
         eprintln!("rudder-clevertap invoke: {message}");
         ExitCode::from(2)
@@ -151,8 +151,11 @@ async fn run(args: InvokeArgs) -> ExitCode {
     }
     let payload = bytes::Bytes::from(event_text);
 
+    // The offline variables mean here what they mean in the runtime loop (lambda/offline.rs).
+    args.dry_run |= config.dry_run;
+    let local = (config.local_destinations.as_ref()).filter(|_| args.destinations.is_none());
     let queue_mode = config.webhook_mode == WebhookMode::Queue;
-    let needs_aws = args.destinations.is_none()
+    let needs_aws = (args.destinations.is_none() && local.is_none())
         || (!args.dry_run && (config.dead_letter_queue_url.is_some() || queue_mode));
     let sdk = if needs_aws {
         Some(aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await)
@@ -161,6 +164,11 @@ async fn run(args: InvokeArgs) -> ExitCode {
     };
 
     let settings = match (&args.destinations, &sdk) {
+        (None, _) if local.is_some() => match local.map(StaticSource::from_local) {
+            Some(Ok(s)) => Either::Left(s),
+            Some(Err(e)) => return usage(e.to_string()),
+            None => return usage("no destination settings".into()),
+        },
         (Some(path), _) => {
             let text = match tokio::fs::read_to_string(path).await {
                 Ok(t) => t,

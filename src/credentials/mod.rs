@@ -26,6 +26,7 @@ pub use unknown::{UNKNOWN_CACHE_SIZE, UNKNOWN_LOOKUP_BURST, UNKNOWN_LOOKUPS_PER_
 
 pub use error::{CacheMisses, CredentialsError};
 
+use crate::config::{ConfigError, LocalDestinations, vars};
 use crate::config::{DEFAULT_SECRETS_STALE, DEFAULT_SETTINGS_CACHE_SIZE, NEGATIVE_TTL};
 use crate::lru::LruMap;
 use crate::ports::SettingsSource;
@@ -481,6 +482,26 @@ pub struct StaticSource {
 impl StaticSource {
     pub fn new(destinations: HashMap<DestinationId, Arc<DestinationSettings>>) -> Self {
         StaticSource { destinations }
+    }
+
+    /// Offline mode's settings (docs/contracts.md §7): the JSON of `LOCAL_DESTINATIONS` or the
+    /// file of `LOCAL_DESTINATIONS_FILE`. Errors name the variable or the file, never a value
+    /// (the text holds passcodes).
+    pub fn from_local(local: &LocalDestinations) -> Result<Self, ConfigError> {
+        let (variable, text) = match local {
+            LocalDestinations::Json(json) => (vars::LOCAL_DESTINATIONS, json.expose().to_owned()),
+            LocalDestinations::File(path) => (
+                vars::LOCAL_DESTINATIONS_FILE,
+                std::fs::read_to_string(path).map_err(|e| ConfigError {
+                    variable: vars::LOCAL_DESTINATIONS_FILE,
+                    problem: format!("cannot read {}: {e}", path.display()),
+                })?,
+            ),
+        };
+        Self::from_json(&text).map_err(|e| ConfigError {
+            variable,
+            problem: e.to_string(),
+        })
     }
 
     /// Parses `{ "dest-id": {settings...}, ... }`. Errors name the destination id, never a value.

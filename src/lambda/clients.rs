@@ -15,6 +15,9 @@ use crate::handler::Handler;
 
 /// Builds the clients once, and serves invocations until Lambda stops.
 pub async fn run(config: Config) -> Result<(), StartError> {
+    if config.is_offline() {
+        return super::offline::run(config).await;
+    }
     let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let settings = SecretsManagerSource::new(
         secrets_client(&sdk),

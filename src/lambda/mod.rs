@@ -13,6 +13,7 @@
 mod allocator;
 mod clients;
 pub mod logs;
+mod offline;
 mod raw_payload;
 mod runtime_loop;
 

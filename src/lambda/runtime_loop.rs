@@ -52,8 +52,13 @@ pub async fn serve<S: SettingsSource, C: CleverTapApi, D: DeadLetterSink>(
 }
 
 /// The invocation deadline (`Lambda-Runtime-Deadline-Ms`, ms since the epoch) as a monotonic
-/// instant; a deadline in the past is now.
+/// instant; a deadline in the past is now. A value too small to be a time since the epoch
+/// (before 2001) is milliseconds from now, at most Lambda's 15 minutes: `cargo lambda watch`
+/// sends a fixed 600000 (docs/contracts.md §7, offline mode).
 pub fn deadline_from_epoch_ms(deadline_ms: u64) -> Instant {
+    if deadline_ms < 1_000_000_000_000 {
+        return Instant::now() + Duration::from_millis(deadline_ms.min(900_000));
+    }
     let deadline = UNIX_EPOCH + Duration::from_millis(deadline_ms);
     let left = deadline
         .duration_since(SystemTime::now())
@@ -81,7 +86,15 @@ mod tests {
 
     #[test]
     fn a_deadline_in_the_past_is_now() {
-        let d = deadline_from_epoch_ms(1_000);
+        let d = deadline_from_epoch_ms(1_700_000_000_000);
         assert!(d <= Instant::now());
+    }
+
+    #[test]
+    fn a_deadline_too_small_for_an_epoch_time_is_relative_as_cargo_lambda_watch_means_it() {
+        let left = deadline_from_epoch_ms(600_000) - Instant::now();
+        assert!(left > Duration::from_secs(590), "{left:?}");
+        let left = deadline_from_epoch_ms(999_999_999_999) - Instant::now();
+        assert!(left <= Duration::from_secs(900), "{left:?}");
     }
 }

@@ -136,14 +136,14 @@ pub fn identify(
     .into_iter()
     .find(|r| truthy(*r))
     .flatten();
-    if let Some(overrides) = overrides.filter(|r| kind(*r) == Kind::Object) {
-        if let Some(members) = super::event::object_members(overrides) {
-            // `Object.assign` turns `__proto__` into a prototype, never a member. Deliberate
-            // difference: lodash's `pickBy` then copies that prototype's members into the
-            // reference's profile; they are not sent here.
-            for (key, value) in members.iter().filter(|(k, _)| k.as_ref() != PROTO) {
-                profile.insert(key.clone(), Val::Nested(*value));
-            }
+    if let Some(overrides) = overrides.filter(|r| kind(*r) == Kind::Object)
+        && let Some(members) = super::event::object_members(overrides)
+    {
+        // `Object.assign` turns `__proto__` into a prototype, never a member. Deliberate
+        // difference: lodash's `pickBy` then copies that prototype's members into the
+        // reference's profile; they are not sent here.
+        for (key, value) in members.iter().filter(|(k, _)| k.as_ref() != PROTO) {
+            profile.insert(key.clone(), Val::Nested(*value));
         }
     }
 

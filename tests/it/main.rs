@@ -13,6 +13,8 @@ mod lambda_e2e;
 mod lambda_invoke;
 mod lambda_outcomes;
 mod layers;
+mod local_routes;
+mod msrv;
 mod observability;
 mod outage;
 mod parity;

@@ -505,7 +505,9 @@ fn every_function_runs_on_provided_al2023_on_arm64_with_the_bootstrap_handler() 
     for id in template.function_ids() {
         let function = template.function(&id);
         assert_eq!(function["Runtime"], "provided.al2023", "{id}");
-        assert_eq!(function["Architectures"], yaml("[arm64]"), "{id}");
+        let architectures = function["Architectures"].as_sequence().expect("a list");
+        let resolved: Vec<Value> = architectures.iter().map(|a| template.resolve(a)).collect();
+        assert_eq!(resolved, vec![Value::from("arm64")], "{id} (by default)");
         assert_eq!(function["Handler"], "bootstrap", "{id}");
         assert_eq!(function["CodeUri"], ".", "{id} builds from the crate root");
     }
@@ -899,6 +901,10 @@ fn every_environment_variable_the_function_reads_is_set_and_no_test_only_one_is(
         for name in TEST_ONLY_ENV_VARS {
             assert!(!env.contains_key(name), "{id} must not set {name}");
         }
+        // Offline mode is declared (for `sam local invoke --env-vars`) and always off.
+        assert_eq!(template.env_var(&id, "DRY_RUN"), "false", "{id}");
+        assert_eq!(template.env_var(&id, "LOCAL_DESTINATIONS"), "", "{id}");
+        assert!(!env.contains_key("LOCAL_DESTINATIONS_FILE"), "{id}");
         // Numeric settings parse as the binary will parse them.
         for name in [
             "MAX_CONCURRENT_REQUESTS",
