@@ -413,3 +413,52 @@ async fn a_5_mib_body_of_empty_objects_is_bounded_answered_under_the_cap_and_fit
         "peak RSS {peak_kib} KiB is over 128 MB"
     );
 }
+
+// ------------------------------------------------------------ what cannot heal is not retried
+
+#[tokio::test]
+async fn sync_a_good_event_beside_one_too_large_for_any_letter_is_delivered_once_and_answered_finally()
+ {
+    let s = Stack::start(Dlq::Queue(vec![])).await;
+    let big = big_group("g-big", 300 * 1024);
+    let body = format!("[{TRACK},{big}]");
+    // The sender posts again while the answer asks for a retry, three times at most.
+    let mut statuses = Vec::new();
+    for _ in 0..3 {
+        let (status, answer, _) = s.webhook(&body).await;
+        statuses.push(status);
+        if status < 500 {
+            assert_eq!(answer["results"][1]["status"], "rejected", "{answer}");
+            break;
+        }
+    }
+    assert_eq!(statuses.len(), 1, "{statuses:?}\n{}", s.logs());
+    // Only the good event maps to records: every upload is its.
+    assert_eq!(
+        s.clevertap.requests().len(),
+        1,
+        "the good event reaches CleverTap exactly once"
+    );
+    let letters = s.dead_letters(1).await;
+    assert_eq!(letters.len(), 1);
+    let (text, attributes) = &letters[0];
+    assert!(big.starts_with(text.as_str()));
+    assert_eq!(attributes["truncated"], "true");
+    assert_eq!(attributes["originalSize"], big.len().to_string());
+    assert_eq!(attributes["sha256"].len(), 64);
+}
+
+#[tokio::test]
+async fn a_line_with_a_control_character_is_rejected_and_its_letter_written_with_it_replaced() {
+    let s = Stack::start(Dlq::Queue(vec![])).await;
+    let body = format!("{TRACK}\ngarbage\u{1}line");
+    let (status, answer, _) = s.webhook(&body).await;
+    assert!(status < 500, "{status} {answer}\n{}", s.logs());
+    assert_eq!(answer["results"][1]["status"], "rejected", "{answer}");
+    assert_eq!(answer["results"][1]["code"], "invalid_json", "{answer}");
+    let letters = s.dead_letters(1).await;
+    assert_eq!(letters.len(), 1);
+    let (text, attributes) = &letters[0];
+    assert_eq!(text, "garbage\u{FFFD}line");
+    assert_eq!(attributes["bodyChanged"], "true");
+}
