@@ -462,3 +462,35 @@ async fn a_line_with_a_control_character_is_rejected_and_its_letter_written_with
     assert_eq!(text, "garbage\u{FFFD}line");
     assert_eq!(attributes["bodyChanged"], "true");
 }
+
+#[tokio::test]
+async fn a_400_to_every_upload_retries_every_event_in_at_most_n_requests_dead_lettering_none() {
+    use crate::support::mock_clevertap::Reply;
+    let s = Stack::start(Dlq::Queue(vec![])).await;
+    s.clevertap
+        .go_down(Reply::status(400, r#"{"status":"fail","error":"blocked"}"#));
+    let events: Vec<String> = (0..100)
+        .map(|n| {
+            format!(
+                r#"{{"type":"track","event":"Viewed","userId":"u-{n}","messageId":"e-{n}","properties":{{}}}}"#
+            )
+        })
+        .collect();
+    let (status, answer, _) = s.webhook(&format!("[{}]", events.join(","))).await;
+    assert_eq!(status, 503, "{answer}");
+    let results = answer["results"].as_array().unwrap();
+    assert_eq!(results.len(), 100);
+    for r in results {
+        assert_eq!(r["status"], "retry", "{r}");
+        assert_eq!(r["code"], "clevertap_refused_whole", "{r}");
+    }
+    let requests = s.clevertap.request_count();
+    assert!(requests <= 100, "{requests} requests for 100 records");
+    assert!(s.dead_letters(0).await.is_empty(), "nothing dead-lettered");
+    let logs = s.logs_once(|l| l.contains("clevertap_refused_whole")).await;
+    assert!(
+        logs.lines()
+            .any(|l| l.contains("refused whole") && l.contains("items=100")),
+        "{logs}"
+    );
+}
