@@ -84,10 +84,12 @@ pub trait Transport: Send + Sync {
 
 /// Where dead letters go.
 pub trait DeadLetterSink: Send + Sync {
-    /// Sends the letters; one result per letter, in the same order.
+    /// Sends the letters; one result per letter, in the same order. Nothing is waited for
+    /// after `stop`: a letter not written by then is `DeadLetterError::Deadline`.
     fn send(
         &self,
         letters: &[DeadLetter],
+        stop: tokio::time::Instant,
     ) -> impl Future<Output = Vec<Result<(), DeadLetterError>>> + Send;
 
     /// Whether there is a queue at all (`DEAD_LETTER_QUEUE_URL` set).
@@ -102,9 +104,13 @@ impl<D: DeadLetterSink> DeadLetterSink for Option<D> {
         self.as_ref().is_some_and(DeadLetterSink::configured)
     }
 
-    async fn send(&self, letters: &[DeadLetter]) -> Vec<Result<(), DeadLetterError>> {
+    async fn send(
+        &self,
+        letters: &[DeadLetter],
+        stop: tokio::time::Instant,
+    ) -> Vec<Result<(), DeadLetterError>> {
         match self {
-            Some(sink) => sink.send(letters).await,
+            Some(sink) => sink.send(letters, stop).await,
             None => letters
                 .iter()
                 .map(|_| Err(DeadLetterError::NotConfigured))

@@ -26,6 +26,9 @@ const MAX_DEDUPLICATION_ID_CHARS: usize = 128;
 pub const SEND_OPERATION_TIMEOUT: Duration = Duration::from_millis(2500);
 /// Attempt timeout of a dead-letter send, so one retry still fits the operation timeout.
 pub const SEND_ATTEMPT_TIMEOUT: Duration = Duration::from_millis(1000);
+/// Dead-lettering ends this long before the invocation's deadline, whatever SQS does: the
+/// visibility changes and the answer need the rest (docs/contracts.md §3).
+pub const STOP_BEFORE_DEADLINE: Duration = Duration::from_secs(1);
 
 /// Names of the dead letter's message attributes.
 pub mod attributes {
@@ -271,6 +274,8 @@ pub enum DeadLetterError {
     Send(#[source] Arc<aws_sdk_sqs::Error>),
     #[error("SQS did not report on the dead letter")]
     Unreported,
+    #[error("not written before the invocation's deadline")]
+    Deadline,
 }
 
 impl DeadLetterError {
@@ -282,6 +287,7 @@ impl DeadLetterError {
             DeadLetterError::Refused { .. } => "dead_letter_refused",
             DeadLetterError::Build(_) | DeadLetterError::Send(_) => "dead_letter_send_failed",
             DeadLetterError::Unreported => "dead_letter_unreported",
+            DeadLetterError::Deadline => "dead_letter_deadline",
         }
     }
 }

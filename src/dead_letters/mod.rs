@@ -53,11 +53,13 @@ struct Planned {
 }
 
 /// Dead-letters the rejected items of every group and turns those whose letter was not written
-/// into retries. Returns, per group, how many items were dead-lettered.
+/// into retries. Nothing is waited for past `deadline` minus `letter::STOP_BEFORE_DEADLINE`.
+/// Returns, per group, how many items were dead-lettered.
 pub(crate) async fn dead_letter<D: DeadLetterSink>(
     sink: &D,
     groups: &mut [Group<'_, '_, '_>],
     without_queue: WithoutQueue,
+    deadline: tokio::time::Instant,
 ) -> Vec<usize> {
     let mut written = vec![0; groups.len()];
     if without_queue == WithoutQueue::StayRejected && !sink.configured() {
@@ -91,7 +93,10 @@ pub(crate) async fn dead_letter<D: DeadLetterSink>(
     if letters.is_empty() {
         return written;
     }
-    let mut results = sink.send(&letters).await.into_iter();
+    let stop = deadline
+        .checked_sub(letter::STOP_BEFORE_DEADLINE)
+        .unwrap_or(deadline);
+    let mut results = sink.send(&letters, stop).await.into_iter();
     for (letter, (g, items)) in letters.iter().zip(holders) {
         let group = &mut groups[g];
         match results.next().unwrap_or(Err(DeadLetterError::Unreported)) {
@@ -241,6 +246,10 @@ mod tests {
             .collect()
     }
 
+    fn far() -> tokio::time::Instant {
+        tokio::time::Instant::now() + std::time::Duration::from_secs(60)
+    }
+
     fn origin() -> Origin<'static> {
         Origin {
             destination_id: Some("dest-a"),
@@ -280,6 +289,7 @@ mod tests {
                 outcomes: &mut outcomes,
             }],
             WithoutQueue::Retry,
+            far(),
         )
         .await;
         assert_eq!(written, [4]);
@@ -317,6 +327,7 @@ mod tests {
                 outcomes: &mut outcomes,
             }],
             WithoutQueue::Retry,
+            far(),
         )
         .await;
         let letters = sink.sent();
@@ -341,6 +352,7 @@ mod tests {
                 outcomes: &mut outcomes,
             }],
             WithoutQueue::Retry,
+            far(),
         )
         .await;
         assert_eq!(written, [2]);
@@ -386,6 +398,7 @@ mod tests {
                     outcomes: &mut outcomes,
                 }],
                 WithoutQueue::Retry,
+                far(),
             )
             .await;
             let l = &sink.sent()[0];
@@ -423,6 +436,7 @@ mod tests {
                 },
             ],
             WithoutQueue::Retry,
+            far(),
         )
         .await;
         assert_eq!(written, [1, 0]);
@@ -449,7 +463,7 @@ mod tests {
                 origin: origin(),
                 outcomes,
             };
-            dead_letter(sink, &mut [group], without).await[0]
+            dead_letter(sink, &mut [group], without, far()).await[0]
         }
         let written = run(&none, &prepared, &mut outcomes, WithoutQueue::StayRejected).await;
         assert_eq!((written, outcomes[0].status()), (0, Status::Rejected));
@@ -487,6 +501,7 @@ mod tests {
                 outcomes: &mut outcomes,
             }],
             WithoutQueue::Retry,
+            far(),
         )
         .await;
         assert_eq!(written, [4]);
@@ -521,6 +536,7 @@ mod tests {
                 outcomes: &mut outcomes,
             }],
             WithoutQueue::Retry,
+            far(),
         )
         .await;
         let l = &sink.sent()[0];

@@ -247,7 +247,11 @@ impl FakeDeadLetters {
 }
 
 impl DeadLetterSink for FakeDeadLetters {
-    async fn send(&self, letters: &[DeadLetter]) -> Vec<Result<(), DeadLetterError>> {
+    async fn send(
+        &self,
+        letters: &[DeadLetter],
+        _stop: tokio::time::Instant,
+    ) -> Vec<Result<(), DeadLetterError>> {
         letters
             .iter()
             .map(|letter| {

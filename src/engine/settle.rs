@@ -68,7 +68,7 @@ pub async fn settle<P: Ports>(
             (Ok(outcomes), Work::Events { prepared, .. }) => Settled::events(prepared, &outcomes),
         })
         .collect();
-    dead_letter(engine, units, &mut settled, answers).await;
+    dead_letter(engine, units, &mut settled, answers, deadline).await;
     count(engine, units, &settled, matches!(carry, Carry::Enqueue(_)));
     settled
 }
@@ -80,6 +80,7 @@ async fn dead_letter<P: Ports>(
     units: &[Unit<'_>],
     settled: &mut [Settled],
     answers: Answers,
+    deadline: Instant,
 ) {
     let without_queue = match answers {
         Answers::PerUnit => WithoutQueue::Retry,
@@ -105,7 +106,8 @@ async fn dead_letter<P: Ports>(
     if groups.is_empty() {
         return;
     }
-    let written = dead_letters::dead_letter(&engine.dead_letters, &mut groups, without_queue).await;
+    let written =
+        dead_letters::dead_letter(&engine.dead_letters, &mut groups, without_queue, deadline).await;
     drop(groups);
     for (i, n) in members.into_iter().zip(written) {
         settled[i].refresh();

@@ -30,6 +30,8 @@ enum Dlq {
     Unreachable,
     /// No `DEAD_LETTER_QUEUE_URL` at all.
     None,
+    /// A queue behind this SQS endpoint (every SQS call of the binary goes there).
+    At(String),
 }
 
 struct Stack {
@@ -66,6 +68,10 @@ impl Stack {
                 Some("http://127.0.0.1:1/123456789012/gone".to_owned())
             }
             Dlq::None => None,
+            Dlq::At(endpoint) => {
+                env.push(("AWS_ENDPOINT_URL_SQS", endpoint.clone()));
+                Some(format!("{endpoint}/123456789012/dlq"))
+            }
         };
         if let Some(url) = &dlq_url {
             env.push(("DEAD_LETTER_QUEUE_URL", url.clone()));
@@ -493,4 +499,34 @@ async fn a_400_to_every_upload_retries_every_event_in_at_most_n_requests_dead_le
             .any(|l| l.contains("refused whole") && l.contains("items=100")),
         "{logs}"
     );
+}
+
+#[tokio::test]
+async fn dead_lettering_against_a_slow_sqs_ends_before_the_deadline_and_the_invocation_answers() {
+    use crate::support::mock_clevertap::Reply;
+    use crate::support::slow_sqs::SlowSqs;
+    let sqs = SlowSqs::start().await;
+    let s = Stack::start(Dlq::At(sqs.endpoint.clone())).await;
+    // CleverTap too is slow: delivery takes its time up to the deadline minus the margin.
+    s.clevertap
+        .go_down(Reply::status(503, "{}").after(Duration::from_secs(30)));
+    let batch = json!({"Records": [
+        message("m-bad-1", "not json", "dest-a"),
+        message("m-bad-2", "not json either", "dest-a"),
+        message("m-ok", TRACK, "dest-a"),
+    ]});
+    let deadline = Duration::from_secs(6);
+    let started = std::time::Instant::now();
+    let response = s.api.invoke(batch.to_string(), deadline).await.response();
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed < deadline,
+        "answered after {elapsed:?}, past the {deadline:?} deadline\n{}",
+        s.logs()
+    );
+    let mut failures = batch_item_failures(&response);
+    failures.sort();
+    assert_eq!(failures, ["m-bad-1", "m-bad-2", "m-ok"], "{response}");
+    let logs = s.logs_once(|l| l.contains("invocation summary")).await;
+    assert!(logs.contains("dead_letter_deadline"), "{logs}");
 }

@@ -6,6 +6,7 @@ pub mod lambda_events;
 pub mod mock_clevertap;
 pub mod moto;
 pub mod runtime_api;
+pub mod slow_sqs;
 pub mod sqs_proxy;
 
 use std::path::PathBuf;
