@@ -530,3 +530,63 @@ async fn dead_lettering_against_a_slow_sqs_ends_before_the_deadline_and_the_invo
     let logs = s.logs_once(|l| l.contains("invocation summary")).await;
     assert!(logs.contains("dead_letter_deadline"), "{logs}");
 }
+
+#[tokio::test]
+async fn a_6_mb_batch_of_empty_object_messages_and_two_good_ones_fits_256_mb_and_acks_the_good() {
+    let s = Stack::start(Dlq::Queue(vec![])).await;
+    // SQS's largest message body, `[{},{},...]`: about 87,000 items each.
+    let body_bytes = 262_000;
+    let items = (body_bytes - 2 + 1) / 3;
+    let mut body = String::with_capacity(body_bytes);
+    body.push('[');
+    for i in 0..items {
+        if i > 0 {
+            body.push(',');
+        }
+        body.push_str("{}");
+    }
+    body.push(']');
+    let bad = 22;
+    let mut records: Vec<Value> = (0..bad)
+        .map(|i| message(&format!("m-empty-{i}"), &body, "dest-a"))
+        .collect();
+    records.push(message("m-good-1", TRACK, "dest-a"));
+    records.push(message("m-good-2", TRACK, "dest-a"));
+    let payload = json!({ "Records": records }).to_string();
+    assert!(payload.len() <= 6 * 1024 * 1024, "{}", payload.len());
+    drop(body);
+    let response = s
+        .api
+        .invoke(payload, Duration::from_secs(60))
+        .await
+        .response();
+    let peak_kib = s.process.peak_rss_kib().expect("VmHWM of the process");
+    eprintln!(
+        "peak RSS for a 6 MB batch of {bad} messages of {items} empty objects: {peak_kib} KiB"
+    );
+    assert_eq!(
+        batch_item_failures(&response),
+        Vec::<String>::new(),
+        "{response}"
+    );
+    assert_eq!(
+        s.clevertap.requests().len(),
+        1,
+        "the good ones are delivered"
+    );
+    assert!(
+        peak_kib < 256 * 1024,
+        "peak RSS {peak_kib} KiB is over the template's 256 MB"
+    );
+    let letters = s.dead_letters(2 * bad).await;
+    let beyond: Vec<&Letter> = letters
+        .iter()
+        .filter(|l| l.1["rejectionCode"] == "too_many_items")
+        .collect();
+    assert_eq!(beyond.len(), bad, "{} letters", letters.len());
+    assert!(
+        beyond
+            .iter()
+            .all(|l| l.1.get("truncated").map(String::as_str) == Some("true"))
+    );
+}

@@ -21,7 +21,7 @@ pub use envelope::SqsRecord;
 
 use crate::dead_letters::letter::Origin;
 use crate::engine::{Answers, Carry, Engine, Unit, settle};
-use crate::input::{Body, split_message_body};
+use crate::input::{Body, split_message_body_bounded};
 use crate::outcome::Reason;
 use crate::ports::Ports;
 use crate::sources::error::HandlerError;
@@ -46,15 +46,35 @@ pub(crate) async fn handle<P: Ports>(
         return Err(e);
     }
     let fifo = messages.iter().any(|m| m.fifo);
+    // At most MAX_ITEMS_PER_BODY items of a message are read: any batch fits the memory.
+    let max_items = engine.config.max_items_per_body;
+    let mut beyond: Vec<usize> = Vec::with_capacity(messages.len());
     let bodies: Vec<Result<Body<'_>, Reason>> = messages
         .iter()
-        .map(|m| origin::scope(m, split_message_body(&m.body)))
+        .map(|m| {
+            let split = split_message_body_bounded(&m.body, max_items);
+            beyond.push(split.as_ref().map_or(0, |s| s.beyond));
+            if let Ok(split) = &split
+                && split.beyond > 0
+            {
+                tracing::warn!(
+                    message_id = m.id.as_deref().unwrap_or(""),
+                    code = crate::codes::TOO_MANY_ITEMS,
+                    processed = max_items,
+                    beyond = split.beyond,
+                    "message has more items than MAX_ITEMS_PER_BODY: the rest are rejected \
+                     too_many_items, dead-lettered with the message body"
+                );
+            }
+            origin::scope(m, split.map(|s| s.body))
+        })
         .collect();
     let settings = plan::fetch_settings(&engine.settings_source, &messages, &bodies).await;
     let units: Vec<Unit<'_>> = messages
         .iter()
         .zip(bodies)
-        .map(|(m, body)| Unit {
+        .zip(beyond)
+        .map(|((m, body), beyond)| Unit {
             work: plan::plan(m, body, &settings),
             body: &m.body,
             origin: Origin {
@@ -64,7 +84,7 @@ pub(crate) async fn handle<P: Ports>(
             },
             label: m.metric_label(),
             order_key: m.group_id.as_deref(),
-            beyond: 0,
+            beyond,
         })
         .collect();
 
