@@ -135,7 +135,8 @@ pub trait EventQueue: Send + Sync {
     }
 }
 
-/// Where the visibility of retried SQS messages is changed.
+/// Where the visibility of retried SQS messages is changed, and where what is left of a
+/// regulation goes back on its own queue (docs/contracts.md §6).
 pub trait MessageVisibility: Send + Sync {
     /// Changes the visibility of messages of the queue at `queue_url`; one result per change,
     /// in the same order.
@@ -144,6 +145,18 @@ pub trait MessageVisibility: Send + Sync {
         queue_url: &str,
         changes: &[VisibilityChange],
     ) -> impl Future<Output = Vec<Result<(), VisibilityError>>> + Send;
+
+    /// Puts `message` on the queue at `queue_url`, waiting for nothing past `stop`. Without
+    /// it (the default) nothing is put back and the regulation comes back whole.
+    fn requeue(
+        &self,
+        queue_url: &str,
+        message: &QueuedMessage,
+        stop: Instant,
+    ) -> impl Future<Output = Result<(), EnqueueError>> + Send {
+        let _ = (queue_url, message, stop);
+        async { Err(EnqueueError::NotConfigured) }
+    }
 }
 
 /// [`EventQueue`] made object safe, so the engine holds any queue as `Arc<dyn AnyEventQueue>`.
@@ -177,6 +190,12 @@ pub trait AnyVisibility: Send + Sync {
         queue_url: &'a str,
         changes: &'a [VisibilityChange],
     ) -> BoxFuture<'a, Vec<Result<(), VisibilityError>>>;
+    fn requeue<'a>(
+        &'a self,
+        queue_url: &'a str,
+        message: &'a QueuedMessage,
+        stop: Instant,
+    ) -> BoxFuture<'a, Result<(), EnqueueError>>;
 }
 
 impl<V: MessageVisibility> AnyVisibility for V {
@@ -186,5 +205,14 @@ impl<V: MessageVisibility> AnyVisibility for V {
         changes: &'a [VisibilityChange],
     ) -> BoxFuture<'a, Vec<Result<(), VisibilityError>>> {
         Box::pin(MessageVisibility::change(self, queue_url, changes))
+    }
+
+    fn requeue<'a>(
+        &'a self,
+        queue_url: &'a str,
+        message: &'a QueuedMessage,
+        stop: Instant,
+    ) -> BoxFuture<'a, Result<(), EnqueueError>> {
+        Box::pin(MessageVisibility::requeue(self, queue_url, message, stop))
     }
 }

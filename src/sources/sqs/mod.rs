@@ -14,6 +14,7 @@ mod decode;
 mod envelope;
 mod origin;
 mod plan;
+mod rest;
 
 pub(crate) use decode::decode_batch;
 pub use decode::{DESTINATION_ATTRIBUTE, Message};
@@ -96,6 +97,9 @@ pub(crate) async fn handle<P: Ports>(
     };
     let settled = settle(engine, &units, carry, Answers::PerUnit, deadline).await;
     let mut failed: Vec<bool> = settled.iter().map(|s| s.is_retry()).collect();
+    if !fifo {
+        rest::requeue_rests(engine, &messages, &units, &settled, &mut failed, deadline).await;
+    }
     if fifo {
         // The later messages of a failed message's group come again with it, in order.
         let groups: Vec<Option<&str>> = units.iter().map(|u| u.order_key).collect();
