@@ -114,6 +114,10 @@ pub const CLEVERTAP_BAD_RESPONSE: &str = "clevertap_bad_response";
 pub const CLEVERTAP_INVALID_REQUEST: &str = "clevertap_invalid_request";
 /// The account's circuit breaker is open: CleverTap kept failing, so nothing was sent.
 pub const CLEVERTAP_CIRCUIT_OPEN: &str = "clevertap_circuit_open";
+/// A request refused whole (400/413) whose two halves were refused whole too: whatever answers
+/// refuses everything (a proxy, a WAF, a regression), not one bad record. Retried, never
+/// dead-lettered, and counted for the account's circuit (docs/contracts.md §5).
+pub const CLEVERTAP_REFUSED_WHOLE: &str = "clevertap_refused_whole";
 /// No time was left in the invocation to send the record.
 pub const RETRY_BUDGET_EXHAUSTED: &str = "retry_budget_exhausted";
 
@@ -199,9 +203,10 @@ pub fn traits(code: &str) -> Traits {
         | DEAD_LETTER_FAILED => (Kind::Fixed, Health::Answered),
         // The request could not be built: a configuration error that says nothing of CleverTap.
         CLEVERTAP_INVALID_REQUEST => (Kind::Fixed, Health::Unknown),
-        CLEVERTAP_UNAVAILABLE | CLEVERTAP_TIMEOUT | CLEVERTAP_UNREACHABLE => {
-            (Kind::Backoff, Health::Down)
-        }
+        CLEVERTAP_UNAVAILABLE
+        | CLEVERTAP_TIMEOUT
+        | CLEVERTAP_UNREACHABLE
+        | CLEVERTAP_REFUSED_WHOLE => (Kind::Backoff, Health::Down),
         CLEVERTAP_THROTTLED => (Kind::Backoff, Health::Throttled),
         _ => (Kind::Backoff, Health::Answered),
     };
@@ -259,6 +264,7 @@ pub const ALL: &[&str] = &[
     CLEVERTAP_BAD_RESPONSE,
     CLEVERTAP_INVALID_REQUEST,
     CLEVERTAP_CIRCUIT_OPEN,
+    CLEVERTAP_REFUSED_WHOLE,
     RETRY_BUDGET_EXHAUSTED,
     INVALID_REGULATION,
     UNSUPPORTED_REGULATION_TYPE,

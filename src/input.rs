@@ -154,6 +154,12 @@ static BATCH_KEY: LazyLock<memmem::Finder<'static>> =
 /// `pipeline::prepare` gives it the reason [`split_body`] gives. Anything else goes through
 /// [`split_body`]. This saves one full pass over every message (BENCHMARKS.md, "Whole path").
 pub fn split_message_body(text: &str) -> Result<Body<'_>, Reason> {
+    split_message_body_bounded(text, usize::MAX).map(|split| split.body)
+}
+
+/// [`split_message_body`] keeping at most `max_items` items, the rest counted in `beyond`
+/// (`MAX_ITEMS_PER_BODY` for SQS messages too: docs/contracts.md §2, limits).
+pub fn split_message_body_bounded(text: &str, max_items: usize) -> Result<Split<'_>, Reason> {
     let trimmed = text.trim();
     let bytes = trimmed.as_bytes();
     let one_plain_event = trimmed.starts_with('{')
@@ -162,9 +168,9 @@ pub fn split_message_body(text: &str) -> Result<Body<'_>, Reason> {
         && REGULATION_KEY.find(bytes).is_none()
         && BATCH_KEY.find(bytes).is_none();
     if one_plain_event {
-        return Ok(Body::Events(vec![Item::ok(trimmed)]));
+        return Ok(one(trimmed));
     }
-    split_body(text)
+    split_body_bounded(text, max_items)
 }
 
 /// A body marked as exactly one event (queue mode's messages, `bodyForm` = `event`,

@@ -108,10 +108,12 @@ pub trait Transport: Send + Sync {
 
 /// Where dead letters go.
 pub trait DeadLetterSink: Send + Sync {
-    /// Sends the letters; one result per letter, in the same order.
+    /// Sends the letters; one result per letter, in the same order. Nothing is waited for
+    /// after `stop`: a letter not written by then is `DeadLetterError::Deadline`.
     fn send(
         &self,
         letters: &[DeadLetter],
+        stop: tokio::time::Instant,
     ) -> impl Future<Output = Vec<Result<(), DeadLetterError>>> + Send;
 
     /// Whether there is a queue at all (`DEAD_LETTER_QUEUE_URL` set).
@@ -126,9 +128,13 @@ impl<D: DeadLetterSink> DeadLetterSink for Option<D> {
         self.as_ref().is_some_and(DeadLetterSink::configured)
     }
 
-    async fn send(&self, letters: &[DeadLetter]) -> Vec<Result<(), DeadLetterError>> {
+    async fn send(
+        &self,
+        letters: &[DeadLetter],
+        stop: tokio::time::Instant,
+    ) -> Vec<Result<(), DeadLetterError>> {
         match self {
-            Some(sink) => sink.send(letters).await,
+            Some(sink) => sink.send(letters, stop).await,
             None => letters
                 .iter()
                 .map(|_| Err(DeadLetterError::NotConfigured))
@@ -153,7 +159,8 @@ pub trait EventQueue: Send + Sync {
     }
 }
 
-/// Where the visibility of retried SQS messages is changed.
+/// Where the visibility of retried SQS messages is changed, and where what is left of a
+/// regulation goes back on its own queue (docs/contracts.md §6).
 pub trait MessageVisibility: Send + Sync {
     /// Changes the visibility of messages of the queue at `queue_url`; one result per change,
     /// in the same order.
@@ -162,6 +169,18 @@ pub trait MessageVisibility: Send + Sync {
         queue_url: &str,
         changes: &[VisibilityChange],
     ) -> impl Future<Output = Vec<Result<(), VisibilityError>>> + Send;
+
+    /// Puts `message` on the queue at `queue_url`, waiting for nothing past `stop`. Without
+    /// it (the default) nothing is put back and the regulation comes back whole.
+    fn requeue(
+        &self,
+        queue_url: &str,
+        message: &QueuedMessage,
+        stop: Instant,
+    ) -> impl Future<Output = Result<(), EnqueueError>> + Send {
+        let _ = (queue_url, message, stop);
+        async { Err(EnqueueError::NotConfigured) }
+    }
 }
 
 /// [`EventQueue`] made object safe, so the engine holds any queue as `Arc<dyn AnyEventQueue>`.
@@ -195,6 +214,12 @@ pub trait AnyVisibility: Send + Sync {
         queue_url: &'a str,
         changes: &'a [VisibilityChange],
     ) -> BoxFuture<'a, Vec<Result<(), VisibilityError>>>;
+    fn requeue<'a>(
+        &'a self,
+        queue_url: &'a str,
+        message: &'a QueuedMessage,
+        stop: Instant,
+    ) -> BoxFuture<'a, Result<(), EnqueueError>>;
 }
 
 impl<V: MessageVisibility> AnyVisibility for V {
@@ -204,5 +229,14 @@ impl<V: MessageVisibility> AnyVisibility for V {
         changes: &'a [VisibilityChange],
     ) -> BoxFuture<'a, Vec<Result<(), VisibilityError>>> {
         Box::pin(MessageVisibility::change(self, queue_url, changes))
+    }
+
+    fn requeue<'a>(
+        &'a self,
+        queue_url: &'a str,
+        message: &'a QueuedMessage,
+        stop: Instant,
+    ) -> BoxFuture<'a, Result<(), EnqueueError>> {
+        Box::pin(MessageVisibility::requeue(self, queue_url, message, stop))
     }
 }

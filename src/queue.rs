@@ -66,13 +66,10 @@ impl QueuedMessage {
         .filter_map(|(name, value)| value.filter(|v| !v.is_empty()).map(|v| (name, v)))
     }
 
-    /// The size SQS counts against its limit: body plus each attribute's name, type and value.
+    /// The size SQS counts against its limit: the body as it is sent (`aws::sqs_batch::sqs_body`)
+    /// plus each attribute's name, type and value.
     pub fn size(&self) -> usize {
-        self.body.len()
-            + self
-                .attributes()
-                .map(|(name, value)| name.len() + "String".len() + value.len())
-                .sum::<usize>()
+        crate::aws::sqs_batch::message_size(&self.body, self.attributes())
     }
 }
 

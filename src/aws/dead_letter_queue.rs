@@ -1,13 +1,15 @@
 //! The real dead-letter queue: SQS `SendMessageBatch`, packed within SQS's limits
 //! (`aws::sqs_batch`), each failed entry reported on its own so only its message is retried; a
 //! batch SQS refuses as a whole is sent again letter by letter, so one bad letter never holds
-//! back the others.
+//! back the others. Nothing is waited for past the stop the caller gives (the invocation's
+//! deadline less what the answer needs): a letter not written by then fails alone.
 
 use crate::aws::sqs_batch::{self, EntryResult};
 use crate::dead_letters::letter::*;
 use crate::ports::DeadLetterSink;
 use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 use std::sync::Arc;
+use tokio::time::Instant;
 
 /// An SQS client for dead-lettering, with operation timeouts that fit the safety margin.
 pub fn sqs_client(sdk_config: &aws_config::SdkConfig) -> aws_sdk_sqs::Client {
@@ -58,6 +60,7 @@ impl SqsDeadLetterQueue {
     async fn send_batch(
         &self,
         letters: &[(usize, &DeadLetter)],
+        stop: Instant,
     ) -> Vec<(usize, Result<(), DeadLetterError>)> {
         let mut results: Vec<(usize, Result<(), DeadLetterError>)> = Vec::new();
         let mut entries = Vec::with_capacity(letters.len());
@@ -70,7 +73,10 @@ impl SqsDeadLetterQueue {
         if entries.is_empty() {
             return results;
         }
-        match self.call(&entries).await {
+        let Some(answer) = self.call(&entries, stop).await else {
+            return out_of_time(results, &entries);
+        };
+        match answer {
             Err(e) if entries.len() > 1 && refused_as_a_whole(&e) => {
                 tracing::warn!(
                     code = "dead_letter_batch_refused",
@@ -79,8 +85,10 @@ impl SqsDeadLetterQueue {
                     "SQS refused a dead-letter batch as a whole: sending its letters one by one"
                 );
                 let alone = entries.chunks(1).map(|one| async move {
-                    let answer = self.call(one).await;
-                    Self::read(one, answer)
+                    match self.call(one, stop).await {
+                        Some(answer) => Self::read(one, answer),
+                        None => out_of_time(Vec::new(), one),
+                    }
                 });
                 let sent = futures_util::future::join_all(alone).await;
                 results.extend(sent.into_iter().flatten());
@@ -90,15 +98,21 @@ impl SqsDeadLetterQueue {
         results
     }
 
-    /// One `SendMessageBatch` call with these entries.
+    /// One `SendMessageBatch` call with these entries; `None` when `stop` came first (or had
+    /// come already).
     async fn call(
         &self,
         entries: &[(usize, usize, SendMessageBatchRequestEntry)],
-    ) -> Result<SendMessageBatchOutput, SendError> {
-        self.target
+        stop: Instant,
+    ) -> Option<Result<SendMessageBatchOutput, SendError>> {
+        if Instant::now() >= stop {
+            return None;
+        }
+        let call = self
+            .target
             .call(entries.iter().map(|(_, _, entry)| entry))
-            .send()
-            .await
+            .send();
+        tokio::time::timeout_at(stop, call).await.ok()
     }
 
     /// Each entry's result from a call's answer.
@@ -135,6 +149,24 @@ impl SqsDeadLetterQueue {
                 .collect(),
         }
     }
+}
+
+/// `results` with every entry of `entries` failed for the deadline.
+fn out_of_time(
+    mut results: Vec<(usize, Result<(), DeadLetterError>)>,
+    entries: &[(usize, usize, SendMessageBatchRequestEntry)],
+) -> Vec<(usize, Result<(), DeadLetterError>)> {
+    tracing::error!(
+        code = DeadLetterError::Deadline.code(),
+        entries = entries.len(),
+        "dead letters not written before the invocation's deadline"
+    );
+    results.extend(
+        entries
+            .iter()
+            .map(|(_, index, _)| (*index, Err(DeadLetterError::Deadline))),
+    );
+    results
 }
 
 type SendMessageBatchOutput = aws_sdk_sqs::operation::send_message_batch::SendMessageBatchOutput;
@@ -174,7 +206,11 @@ fn refused_as_a_whole(e: &SendError) -> bool {
 }
 
 impl DeadLetterSink for SqsDeadLetterQueue {
-    async fn send(&self, letters: &[DeadLetter]) -> Vec<Result<(), DeadLetterError>> {
+    async fn send(
+        &self,
+        letters: &[DeadLetter],
+        stop: Instant,
+    ) -> Vec<Result<(), DeadLetterError>> {
         let mut results: Vec<Option<Result<(), DeadLetterError>>> =
             letters.iter().map(|_| None).collect();
         let packed = sqs_batch::pack(letters.iter().map(DeadLetter::size));
@@ -187,7 +223,8 @@ impl DeadLetterSink for SqsDeadLetterQueue {
             .into_iter()
             .map(|call| call.into_iter().map(|i| (i, &letters[i])).collect())
             .collect();
-        let sent = futures_util::future::join_all(batches.iter().map(|b| self.send_batch(b))).await;
+        let sent =
+            futures_util::future::join_all(batches.iter().map(|b| self.send_batch(b, stop))).await;
         for (index, result) in sent.into_iter().flatten() {
             results[index] = Some(result);
         }
@@ -307,7 +344,7 @@ mod tests {
     async fn without_a_queue_every_letter_fails_so_nothing_is_lost() {
         let none: Option<SqsDeadLetterQueue> = None;
         assert!(!none.configured());
-        let results = none.send(&[letter("a"), letter("b")]).await;
+        let results = none.send(&[letter("a"), letter("b")], Instant::now()).await;
         assert_eq!(results.len(), 2);
         assert!(
             results

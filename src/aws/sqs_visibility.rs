@@ -1,6 +1,8 @@
 //! The real visibility port: SQS `ChangeMessageVisibilityBatch`, 10 entries a call, each entry
 //! succeeding or failing alone. A change that fails costs nothing but time: the message comes
-//! back after the queue's own visibility timeout.
+//! back after the queue's own visibility timeout. The same client puts what is left of a
+//! regulation back on its own queue (`requeue`, docs/contracts.md §6), one `SendMessageBatch`
+//! entry through `aws::sqs_batch`, like every other SQS writer.
 
 use crate::aws::sqs_batch::MAX_ENTRIES_PER_BATCH;
 use crate::ports::MessageVisibility;
@@ -103,5 +105,32 @@ impl MessageVisibility for SqsVisibility {
         )
         .await;
         batches.into_iter().flatten().collect()
+    }
+
+    async fn requeue(
+        &self,
+        queue_url: &str,
+        message: &crate::queue::QueuedMessage,
+        stop: tokio::time::Instant,
+    ) -> Result<(), crate::queue::EnqueueError> {
+        use crate::aws::sqs_batch::{self, EntryResult};
+        use crate::queue::EnqueueError;
+        let target = sqs_batch::Target::new(self.client.clone(), queue_url);
+        let fifo = target.fifo.then(|| sqs_batch::Fifo {
+            group: &message.destination_id,
+            deduplication_id: message.deduplication_id.as_deref(),
+        });
+        let entry = sqs_batch::entry(0, &message.body, message.attributes(), fifo)
+            .map_err(|_| EnqueueError::Build)?;
+        let call = target.call([&entry]).send();
+        match tokio::time::timeout_at(stop, call).await {
+            Err(_) => Err(EnqueueError::Deadline),
+            Ok(Err(_)) => Err(EnqueueError::Send),
+            Ok(Ok(output)) => match sqs_batch::result_of(&output, 0) {
+                EntryResult::Sent => Ok(()),
+                EntryResult::Refused { code, .. } => Err(EnqueueError::Refused { code }),
+                EntryResult::Unreported => Err(EnqueueError::Unreported),
+            },
+        }
     }
 }

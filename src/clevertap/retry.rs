@@ -98,6 +98,29 @@ impl Verdict {
 
 pub use crate::codes::Health;
 
+/// The verdict on a request refused whole (400/413) whose two halves were refused whole too
+/// (`first` is the halves' reason). `everything`: the halves of the whole request, so the
+/// account's problem, not the records' (it counts for the circuit, `codes::traits`); else the
+/// halves of a part, so several bad records, not halved further. Retried later under its own
+/// code either way, never dead-lettered.
+pub fn refused_whole(first: &Reason, records: usize, everything: bool) -> Verdict {
+    let what = if everything {
+        "not one bad record but a refusal of everything"
+    } else {
+        "several bad records among them, not halved further"
+    };
+    Verdict::RetryLater {
+        reason: Reason::new(
+            codes::CLEVERTAP_REFUSED_WHOLE,
+            format!(
+                "{records} records and both halves holding them were refused whole ({}): {what}",
+                first.code
+            ),
+        ),
+        credentials: false,
+    }
+}
+
 impl Verdict {
     /// What this verdict on a whole request says about CleverTap's health, from its reason
     /// code: the one mapping of failures to the circuit breaker and the adaptive bound.
@@ -105,6 +128,16 @@ impl Verdict {
         self.reason().map_or(Health::Answered, |reason| {
             codes::traits(&reason.code).health
         })
+    }
+
+    /// What this verdict on a whole request (`probe`: the circuit's probe) tells the circuit
+    /// once it is in: a refusal to split says nothing yet (its halves tell, and a refusal of
+    /// everything is then counted, `refused_whole`), except for the probe, which was answered.
+    pub fn request_health(&self, probe: bool) -> Health {
+        match self {
+            Verdict::Split(_) if !probe => Health::Unknown,
+            _ => self.health(),
+        }
     }
 }
 

@@ -125,10 +125,14 @@ impl<A: Transport, B: Transport> Transport for Either<A, B> {
 }
 
 impl<A: DeadLetterSink, B: DeadLetterSink> DeadLetterSink for Either<A, B> {
-    async fn send(&self, letters: &[DeadLetter]) -> Vec<Result<(), DeadLetterError>> {
+    async fn send(
+        &self,
+        letters: &[DeadLetter],
+        stop: tokio::time::Instant,
+    ) -> Vec<Result<(), DeadLetterError>> {
         match self {
-            Either::Left(a) => a.send(letters).await,
-            Either::Right(b) => b.send(letters).await,
+            Either::Left(a) => a.send(letters, stop).await,
+            Either::Right(b) => b.send(letters, stop).await,
         }
     }
 }
@@ -280,7 +284,11 @@ impl Transport for DryRunTransport {
 pub struct PrintDeadLetters;
 
 impl DeadLetterSink for PrintDeadLetters {
-    async fn send(&self, letters: &[DeadLetter]) -> Vec<Result<(), DeadLetterError>> {
+    async fn send(
+        &self,
+        letters: &[DeadLetter],
+        _stop: tokio::time::Instant,
+    ) -> Vec<Result<(), DeadLetterError>> {
         for letter in letters {
             let attributes: serde_json::Map<String, Value> = letter
                 .attributes()
@@ -373,7 +381,9 @@ mod tests {
                 message_group_id: None,
             },
         );
-        let results = PrintDeadLetters.send(&[letter]).await;
+        let results = PrintDeadLetters
+            .send(&[letter], tokio::time::Instant::now())
+            .await;
         assert!(matches!(results.as_slice(), [Ok(())]));
     }
 }

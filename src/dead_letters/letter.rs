@@ -1,16 +1,20 @@
 //! Dead-lettering of rejected events (docs/contracts.md §3). A dead letter is redrivable as it is: its
 //! body is the rejected events only and its attributes copy the routing (`destinationId`) and say
-//! why (`rejectionCode`, `rejectionMessage`, `sourceMessageId`). Attribute values hold only the
-//! characters SQS accepts, so a letter is never refused for what an event or a reason echoes.
+//! why (`rejectionCode`, `rejectionMessage`, `sourceMessageId`). Body and attribute values hold
+//! only the characters SQS accepts (`aws::sqs_batch::sqs_body`, `sqs_text`), so a letter is
+//! never refused for what an event or a reason echoes. An item too large for any letter is still
+//! written, cut to fit and marked (`truncated`, `originalSize`, `sha256` of the whole item), so
+//! `rejected` always means a letter exists.
 //! Splitting a unit's rejected items into letters is `crate::dead_letters`'s; the sender is the
 //! port `ports::DeadLetterSink`, whose real one is `aws::dead_letter_queue`.
 
+use crate::aws::sqs_batch::{BODY_CHANGED_VALUE, attribute_size, sqs_body};
 use crate::outcome::Reason;
-use std::borrow::Cow;
+use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use crate::aws::sqs_batch::{MAX_BATCH_BYTES, MAX_ENTRIES_PER_BATCH};
+pub use crate::aws::sqs_batch::{MAX_BATCH_BYTES, MAX_ENTRIES_PER_BATCH, sqs_accepts, sqs_text};
 /// `rejectionMessage` is cut to at most 1 KB (docs/contracts.md §3).
 pub const MAX_REJECTION_MESSAGE_BYTES: usize = 1024;
 /// Room kept for `rejectionCode` when a letter's size is bounded before its reason is known;
@@ -22,6 +26,9 @@ const MAX_DEDUPLICATION_ID_CHARS: usize = 128;
 pub const SEND_OPERATION_TIMEOUT: Duration = Duration::from_millis(2500);
 /// Attempt timeout of a dead-letter send, so one retry still fits the operation timeout.
 pub const SEND_ATTEMPT_TIMEOUT: Duration = Duration::from_millis(1000);
+/// Dead-lettering ends this long before the invocation's deadline, whatever SQS does: the
+/// visibility changes and the answer need the rest (docs/contracts.md §3).
+pub const STOP_BEFORE_DEADLINE: Duration = Duration::from_secs(1);
 
 /// Names of the dead letter's message attributes.
 pub mod attributes {
@@ -29,6 +36,33 @@ pub mod attributes {
     pub const REJECTION_CODE: &str = "rejectionCode";
     pub const REJECTION_MESSAGE: &str = "rejectionMessage";
     pub const SOURCE_MESSAGE_ID: &str = "sourceMessageId";
+    /// The body had characters SQS refuses and is not JSON: they were replaced by U+FFFD.
+    pub const BODY_CHANGED: &str = crate::aws::sqs_batch::BODY_CHANGED;
+    /// `"true"`: the body is the first part of the item only.
+    pub const TRUNCATED: &str = "truncated";
+    /// The whole item's size in bytes, as it came.
+    pub const ORIGINAL_SIZE: &str = "originalSize";
+    /// SHA-256 of the whole item as it came, lower-case hex.
+    pub const SHA256: &str = "sha256";
+}
+
+/// The most bytes the marking attributes can take: `bodyChanged`, `truncated`, `originalSize`
+/// (at most 20 digits) and `sha256` (64 hex digits).
+const MAX_MARKS_BYTES: usize = attribute_size(attributes::BODY_CHANGED, BODY_CHANGED_VALUE)
+    + attribute_size(attributes::TRUNCATED, "true")
+    + attribute_size(attributes::ORIGINAL_SIZE, "18446744073709551615")
+    + attribute_size(
+        attributes::SHA256,
+        "0000000000000000000000000000000000000000000000000000000000000000",
+    );
+
+/// What a letter cut to fit says of the whole item it holds the start of.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Truncation {
+    /// The whole item's size in bytes, in decimal.
+    pub original_size: String,
+    /// SHA-256 of the whole item, lower-case hex.
+    pub sha256: String,
 }
 
 /// One message for the dead-letter queue.
@@ -48,6 +82,10 @@ pub struct DeadLetter {
     /// Which letter of its group this is (1, 2, ...) when the group's rejected items did not
     /// fit in one; `None` for a group's only letter. Keeps FIFO deduplication ids distinct.
     pub part: Option<usize>,
+    /// The body had characters SQS refuses and is not JSON: they were replaced by U+FFFD.
+    pub body_changed: bool,
+    /// Set when the body is only the start of the item: the item alone was too large for SQS.
+    pub truncated: Option<Truncation>,
 }
 
 /// Where a dead letter's items came from; copied to its attributes so a redrive routes the same
@@ -64,9 +102,15 @@ pub struct Origin<'a> {
 
 impl DeadLetter {
     /// A letter carrying `body` (the rejected items), rejected for `reason`. The message is
-    /// `reason.message` as given (the code when it is empty); every attribute value keeps only
-    /// the characters SQS accepts.
+    /// `reason.message` as given (the code when it is empty); the body is made one SQS accepts
+    /// (`sqs_body`) and every attribute value keeps only the characters SQS accepts.
     pub fn new(body: String, reason: &Reason, origin: Origin<'_>) -> Self {
+        let clean = sqs_body(&body);
+        let body_changed = clean.changed;
+        let body = match clean.text {
+            std::borrow::Cow::Borrowed(_) => body,
+            std::borrow::Cow::Owned(text) => text,
+        };
         let attribute = |s: Option<&str>| {
             s.filter(|s| !s.is_empty())
                 .map(|s| sqs_text(s).into_owned())
@@ -87,7 +131,29 @@ impl DeadLetter {
                 .filter(|s| !s.is_empty())
                 .map(str::to_owned),
             part: None,
+            body_changed,
+            truncated: None,
         }
+    }
+
+    /// A letter for one item too large for any letter: the start of it (as much as fits in
+    /// `room` bytes once made one SQS accepts), marked `truncated`, with the whole item's size
+    /// and SHA-256.
+    pub fn cut(whole: String, room: usize, reason: &Reason, origin: Origin<'_>) -> Self {
+        let original_size = whole.len().to_string();
+        let sha256: String = Sha256::digest(whole.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let mut letter = DeadLetter::new(whole, reason, origin);
+        let end = floor_char_boundary(&letter.body, room);
+        letter.body.truncate(end);
+        letter.body.shrink_to_fit();
+        letter.truncated = Some(Truncation {
+            original_size,
+            sha256,
+        });
+        letter
     }
 
     /// The same letter as part `part` (1, 2, ...) of a group split into several.
@@ -105,6 +171,7 @@ impl DeadLetter {
         letter.size() - letter.rejection_code.len() - letter.rejection_message.len()
             + MAX_REJECTION_CODE_BYTES
             + MAX_REJECTION_MESSAGE_BYTES
+            + MAX_MARKS_BYTES
     }
 
     /// The FIFO deduplication id: the source's id, with the part number when there are several.
@@ -136,6 +203,22 @@ impl DeadLetter {
                 attributes::SOURCE_MESSAGE_ID,
                 self.source_message_id.as_deref(),
             ),
+            (
+                attributes::BODY_CHANGED,
+                self.body_changed.then_some(BODY_CHANGED_VALUE),
+            ),
+            (
+                attributes::TRUNCATED,
+                self.truncated.as_ref().map(|_| "true"),
+            ),
+            (
+                attributes::ORIGINAL_SIZE,
+                self.truncated.as_ref().map(|t| t.original_size.as_str()),
+            ),
+            (
+                attributes::SHA256,
+                self.truncated.as_ref().map(|t| t.sha256.as_str()),
+            ),
         ]
         .into_iter()
         .filter_map(|(name, value)| value.map(|v| (name, v)))
@@ -146,27 +229,8 @@ impl DeadLetter {
         self.body.len()
             + self
                 .attributes()
-                .map(|(name, value)| name.len() + "String".len() + value.len())
+                .map(|(name, value)| attribute_size(name, value))
                 .sum::<usize>()
-    }
-}
-
-/// Whether SQS accepts `c` in a message body or a String attribute value: `#x9 | #xA | #xD |
-/// #x20-#xD7FF | #xE000-#xFFFD | #x10000-#x10FFFF` (Amazon SQS `SendMessage`).
-pub const fn sqs_accepts(c: char) -> bool {
-    matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
-}
-
-/// `text` with every character SQS refuses replaced by U+FFFD (borrowed when there is none).
-pub fn sqs_text(text: &str) -> Cow<'_, str> {
-    if text.chars().all(sqs_accepts) {
-        Cow::Borrowed(text)
-    } else {
-        Cow::Owned(
-            text.chars()
-                .map(|c| if sqs_accepts(c) { c } else { '\u{FFFD}' })
-                .collect(),
-        )
     }
 }
 
@@ -180,14 +244,19 @@ fn truncate_chars(text: &str, max: usize) -> &str {
 
 /// The longest prefix of `text` of at most `max` bytes that ends on a character boundary.
 fn truncate(text: &str, max: usize) -> &str {
+    &text[..floor_char_boundary(text, max)]
+}
+
+/// The largest character boundary of `text` at most `max`.
+fn floor_char_boundary(text: &str, max: usize) -> usize {
     if text.len() <= max {
-        return text;
+        return text.len();
     }
     let mut end = max;
     while !text.is_char_boundary(end) {
         end -= 1;
     }
-    &text[..end]
+    end
 }
 
 /// Why one dead letter was not sent. Its source message is then reported for a retry.
@@ -205,6 +274,8 @@ pub enum DeadLetterError {
     Send(#[source] Arc<aws_sdk_sqs::Error>),
     #[error("SQS did not report on the dead letter")]
     Unreported,
+    #[error("not written before the invocation's deadline")]
+    Deadline,
 }
 
 impl DeadLetterError {
@@ -216,6 +287,7 @@ impl DeadLetterError {
             DeadLetterError::Refused { .. } => "dead_letter_refused",
             DeadLetterError::Build(_) | DeadLetterError::Send(_) => "dead_letter_send_failed",
             DeadLetterError::Unreported => "dead_letter_unreported",
+            DeadLetterError::Deadline => "dead_letter_deadline",
         }
     }
 }

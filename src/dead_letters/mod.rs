@@ -6,16 +6,24 @@
 //!
 //! A group's rejected items (a message's or a request's events, a regulation's users, a body
 //! decided as a whole) go into as many letters as SQS's size limit needs, never splitting an
-//! item; an item too large for any letter alone is `dead_letter_failed` at once. Every letter of
-//! an invocation goes in one send, which packs them into `SendMessageBatch` calls.
+//! item; an item too large for any letter alone gets a letter of its own, cut to fit and marked
+//! (`DeadLetter::cut`): no retry could ever make it fit, so it is never retried for its size.
+//! Every letter of an invocation goes in one send, which packs them into `SendMessageBatch`
+//! calls.
 
 pub mod letter;
 pub mod rejections;
 
+use crate::aws::sqs_batch::sqs_body;
 use crate::codes;
 use crate::outcome::{Outcome, Reason};
 use crate::ports::DeadLetterSink;
 use letter::{DeadLetter, DeadLetterError, MAX_BATCH_BYTES, Origin};
+
+/// The length of `text` once made a body SQS accepts.
+fn sent_len(text: &str) -> usize {
+    sqs_body(text).text.len()
+}
 use rejections::Rejections;
 
 /// One group whose rejected items are dead-lettered.
@@ -45,11 +53,13 @@ struct Planned {
 }
 
 /// Dead-letters the rejected items of every group and turns those whose letter was not written
-/// into retries. Returns, per group, how many items were dead-lettered.
+/// into retries. Nothing is waited for past `deadline` minus `letter::STOP_BEFORE_DEADLINE`.
+/// Returns, per group, how many items were dead-lettered.
 pub(crate) async fn dead_letter<D: DeadLetterSink>(
     sink: &D,
     groups: &mut [Group<'_, '_, '_>],
     without_queue: WithoutQueue,
+    deadline: tokio::time::Instant,
 ) -> Vec<usize> {
     let mut written = vec![0; groups.len()];
     if without_queue == WithoutQueue::StayRejected && !sink.configured() {
@@ -83,7 +93,10 @@ pub(crate) async fn dead_letter<D: DeadLetterSink>(
     if letters.is_empty() {
         return written;
     }
-    let mut results = sink.send(&letters).await.into_iter();
+    let stop = deadline
+        .checked_sub(letter::STOP_BEFORE_DEADLINE)
+        .unwrap_or(deadline);
+    let mut results = sink.send(&letters, stop).await.into_iter();
     for (letter, (g, items)) in letters.iter().zip(holders) {
         let group = &mut groups[g];
         match results.next().unwrap_or(Err(DeadLetterError::Unreported)) {
@@ -100,38 +113,39 @@ pub(crate) async fn dead_letter<D: DeadLetterSink>(
 }
 
 /// The letters of one group: its rejected items in order, as many per letter as fit under
-/// SQS's limit with the attributes. Items too large for any letter are failed here.
+/// SQS's limit with the attributes. An item too large for any letter gets one of its own, cut.
 fn plan(group: &mut Group<'_, '_, '_>) -> Vec<Planned> {
     let items = group.items;
     let budget = MAX_BATCH_BYTES.saturating_sub(DeadLetter::attributes_bound(group.origin));
     // Computed once: for a regulation each is a pass over its users.
     let (overhead, overhead_alone) = (items.overhead(), items.overhead_alone());
-    let mut parts: Vec<Vec<usize>> = Vec::new();
+    let mut parts: Vec<(Vec<usize>, bool)> = Vec::new();
     let mut current: Vec<usize> = Vec::new();
     let mut size = 0;
     for i in 0..group.outcomes.len() {
         if !matches!(group.outcomes[i], Outcome::Rejected(_)) {
             continue;
         }
-        let alone = items.raw(i).len() + overhead_alone;
+        let item_len = sent_len(items.raw(i));
+        let alone = item_len + overhead_alone;
         if alone > budget {
-            let e = DeadLetterError::TooLarge {
-                size: alone + (MAX_BATCH_BYTES - budget),
-            };
-            tracing::error!(
-                code = e.code(),
+            tracing::warn!(
+                code = "dead_letter_truncated",
                 destination = group.origin.destination_id.unwrap_or(""),
                 source_message_id = group.origin.source_message_id.unwrap_or(""),
                 item = i,
                 bytes = alone,
-                "a rejected item is too large for any dead letter: it is retried (dead_letter_failed)"
+                "a rejected item is too large for any dead letter: its letter holds its start, marked truncated"
             );
-            fail(&mut group.outcomes[i], &e);
+            if !current.is_empty() {
+                parts.push((std::mem::take(&mut current), false));
+            }
+            parts.push((vec![i], true));
             continue;
         }
-        let cost = items.raw(i).len() + 1;
+        let cost = item_len + 1;
         if !current.is_empty() && size + cost > budget {
-            parts.push(std::mem::take(&mut current));
+            parts.push((std::mem::take(&mut current), false));
         }
         if current.is_empty() {
             size = overhead;
@@ -140,20 +154,24 @@ fn plan(group: &mut Group<'_, '_, '_>) -> Vec<Planned> {
         size += cost;
     }
     if !current.is_empty() {
-        parts.push(current);
+        parts.push((current, false));
     }
     let several = parts.len() > 1;
     parts
         .into_iter()
         .enumerate()
-        .map(|(n, part)| {
+        .map(|(n, (part, cut))| {
             let first = part
                 .iter()
                 .find_map(|&i| group.outcomes[i].reason())
                 .cloned()
                 .unwrap_or_else(|| Reason::new(codes::DELIVERY_INCOMPLETE, "no reason recorded"));
             let reason = Reason::first_of(first, part.len(), items.noun());
-            let letter = DeadLetter::new(items.body(&part), &reason, group.origin);
+            let letter = if cut {
+                DeadLetter::cut(items.body(&part), budget, &reason, group.origin)
+            } else {
+                DeadLetter::new(items.body(&part), &reason, group.origin)
+            };
             Planned {
                 letter: if several { letter.part(n + 1) } else { letter },
                 items: part,
@@ -228,6 +246,10 @@ mod tests {
             .collect()
     }
 
+    fn far() -> tokio::time::Instant {
+        tokio::time::Instant::now() + std::time::Duration::from_secs(60)
+    }
+
     fn origin() -> Origin<'static> {
         Origin {
             destination_id: Some("dest-a"),
@@ -267,6 +289,7 @@ mod tests {
                 outcomes: &mut outcomes,
             }],
             WithoutQueue::Retry,
+            far(),
         )
         .await;
         assert_eq!(written, [4]);
@@ -304,6 +327,7 @@ mod tests {
                 outcomes: &mut outcomes,
             }],
             WithoutQueue::Retry,
+            far(),
         )
         .await;
         let letters = sink.sent();
@@ -313,7 +337,9 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn an_event_too_large_for_any_letter_is_retried_and_the_others_still_go() {
+    async fn an_event_too_large_for_any_letter_gets_its_start_in_a_marked_letter_and_stays_rejected()
+     {
+        use sha2::{Digest, Sha256};
         let raws = [padded(0, 300 * 1024), padded(1, 10)];
         let prepared = events(&raws);
         let mut outcomes = rejected(2);
@@ -326,19 +352,64 @@ mod tests {
                 outcomes: &mut outcomes,
             }],
             WithoutQueue::Retry,
+            far(),
         )
         .await;
-        assert_eq!(written, [1]);
-        let reason = outcomes[0].reason().unwrap();
-        assert_eq!(outcomes[0].status(), Status::Retry);
-        assert_eq!(reason.code, "dead_letter_failed");
-        assert!(reason.message.contains("unsupported_type"), "{reason:?}");
-        assert!(
-            reason.message.contains("dead_letter_too_large"),
-            "{reason:?}"
+        assert_eq!(written, [2]);
+        assert!(outcomes.iter().all(|o| o.status() == Status::Rejected));
+        let letters = sink.sent();
+        assert_eq!(letters.len(), 2);
+        let cut = &letters[0];
+        assert!(cut.size() <= MAX_BATCH_BYTES, "{}", cut.size());
+        assert!(raws[0].starts_with(&cut.body));
+        assert!(cut.body.len() > 250 * 1024, "{}", cut.body.len());
+        let attributes: std::collections::HashMap<_, _> = cut.attributes().collect();
+        assert_eq!(attributes["truncated"], "true");
+        assert_eq!(attributes["originalSize"], raws[0].len().to_string());
+        let sha: String = Sha256::digest(raws[0].as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(attributes["sha256"], sha);
+        assert_eq!(letters[1].body, raws[1]);
+        assert_eq!(letters[1].truncated, None);
+        assert_eq!(
+            (cut.part, letters[1].part),
+            (Some(1), Some(2)),
+            "distinct FIFO ids"
         );
-        assert_eq!(outcomes[1].status(), Status::Rejected);
-        assert_eq!(sink.sent()[0].body, raws[1]);
+    }
+
+    #[tokio::test]
+    async fn a_body_sqs_refuses_is_re_escaped_when_json_and_replaced_and_marked_otherwise() {
+        let prepared = events(&["{\"a\":\"\u{FFFF}\"}", "garbage\u{1}line"]);
+        for (i, expected, changed) in [
+            (0, r#"{"a":"\uFFFF"}"#, false),
+            (1, "garbage\u{FFFD}line", true),
+        ] {
+            let mut outcomes = rejected(2);
+            outcomes[1 - i] = Outcome::Delivered;
+            let sink = FakeDeadLetters::default();
+            dead_letter(
+                &sink,
+                &mut [Group {
+                    items: Rejections::Events(&prepared),
+                    origin: origin(),
+                    outcomes: &mut outcomes,
+                }],
+                WithoutQueue::Retry,
+                far(),
+            )
+            .await;
+            let l = &sink.sent()[0];
+            assert_eq!(l.body, expected);
+            assert_eq!(l.body_changed, changed);
+            assert_eq!(
+                l.attributes()
+                    .any(|(n, v)| n == "bodyChanged" && v == "true"),
+                changed
+            );
+        }
     }
 
     #[tokio::test]
@@ -365,6 +436,7 @@ mod tests {
                 },
             ],
             WithoutQueue::Retry,
+            far(),
         )
         .await;
         assert_eq!(written, [1, 0]);
@@ -391,7 +463,7 @@ mod tests {
                 origin: origin(),
                 outcomes,
             };
-            dead_letter(sink, &mut [group], without).await[0]
+            dead_letter(sink, &mut [group], without, far()).await[0]
         }
         let written = run(&none, &prepared, &mut outcomes, WithoutQueue::StayRejected).await;
         assert_eq!((written, outcomes[0].status()), (0, Status::Rejected));
@@ -429,6 +501,7 @@ mod tests {
                 outcomes: &mut outcomes,
             }],
             WithoutQueue::Retry,
+            far(),
         )
         .await;
         assert_eq!(written, [4]);
@@ -463,6 +536,7 @@ mod tests {
                 outcomes: &mut outcomes,
             }],
             WithoutQueue::Retry,
+            far(),
         )
         .await;
         let l = &sink.sent()[0];

@@ -56,11 +56,16 @@ impl Rejections<'_, '_> {
         }
     }
 
-    /// The size of a body holding one item, less that item's length. For a regulation, a pass
+    /// The size of a body holding one item, less that item's length, as SQS gets it
+    /// (`aws::sqs_batch::sqs_body`). For a regulation, a pass
     /// over its users: compute it once.
     pub fn overhead_alone(&self) -> usize {
         match self {
-            Rejections::Users(regulation) => regulation.with_users(|_| false).len(),
+            Rejections::Users(regulation) => {
+                crate::aws::sqs_batch::sqs_body(&regulation.with_users(|_| false))
+                    .text
+                    .len()
+            }
             Rejections::Events(_) | Rejections::Whole(_) => 0,
         }
     }

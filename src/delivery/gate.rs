@@ -177,6 +177,16 @@ impl AccountGate {
         &self.breaker
     }
 
+    /// A refusal of everything (`clevertap::retry::refused_whole`) found over several requests:
+    /// one failure for the circuit. Returns the circuit's change of state, if any.
+    pub fn count_failure(&self, health: crate::codes::Health) -> Option<Transition> {
+        let transition = self.breaker.record(health, false, Instant::now());
+        if let Some(t) = transition {
+            self.log_transition(t);
+        }
+        transition
+    }
+
     /// Waits until a request of `call` may be sent: an open circuit refuses at once; otherwise
     /// a permit of the account's bound (and the delete lane for deletes), then the breaker's
     /// word. While a probe is in flight, waits for its answer. The caller bounds the wait.

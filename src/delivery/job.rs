@@ -1,7 +1,10 @@
 //! One delivery call's work on the wire: a chunk of items is sent within the account's bound,
 //! the answer read, and every item given an outcome. Failures where CleverTap took nothing are
 //! resent with backoff while the retry budget lasts, and a 400/413 splits the request until the
-//! bad item is alone. An item CleverTap may already hold (an answer that does not account for
+//! bad item is alone, unless both halves of the whole request are refused whole too: that is
+//! a refusal of everything (`clevertap::retry::refused_whole`), retried and counted for the
+//! circuit, never dead-lettered, so a call costs at most 1 + 2⌈log₂ N⌉ requests for N records
+//! whatever the answers (docs/contracts.md §5). An item CleverTap may already hold (an answer that does not account for
 //! it, no answer in time) is sent once more, alone in its request, and never a third time in
 //! one invocation: a storm of unclear answers cannot multiply copies at CleverTap. What each
 //! failure means is decided in `clevertap::retry`, not here.
@@ -15,7 +18,7 @@ use super::gate::{AccountGate, Entry, Ticket};
 use super::{DeliveryPolicy, DeliveryStats, backoff};
 use crate::clevertap::request::{self, Call};
 use crate::clevertap::response::{Reading, read_reply};
-use crate::clevertap::retry::{Failure, Health, Verdict, classify};
+use crate::clevertap::retry::{Failure, Health, Verdict, classify, refused_whole};
 use crate::clevertap::transport::{ApiRequest, TransportError};
 use crate::codes;
 use crate::outcome::{Outcome, Reason};
@@ -45,6 +48,22 @@ struct Batch {
     items: Vec<usize>,
     attempt: u32,
     last_failure: Option<Reason>,
+    level: Level,
+    /// For one half of a refused request: the split it came from, shared with its sibling.
+    pair: Option<u32>,
+}
+
+/// Where a batch sits in the halving of a refused request. When both halves of a refused
+/// request are refused whole too, no more halving: the halves of the whole request make a
+/// refusal of everything; the halves of a part, several bad records (both retried).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Level {
+    /// The chunk's request (or what is left of it).
+    Whole,
+    /// One half of the whole request.
+    Half,
+    /// A half of a part.
+    Deeper,
 }
 
 /// Everything one delivery call shares between its requests.
@@ -193,8 +212,30 @@ impl<T: Transport> Job<'_, T> {
             items,
             attempt: 0,
             last_failure: None,
+            level: Level::Whole,
+            pair: None,
         }];
-        while let Some(batch) = work.pop() {
+        // A half refused whole, waiting for its sibling's answer; the splits made so far.
+        let mut parked: Option<(Batch, Failure)> = None;
+        let mut splits: u32 = 0;
+        loop {
+            let Some(batch) = work.pop() else {
+                // The sibling ended without being refused whole: the parked half is halved on.
+                match parked.take() {
+                    Some((batch, failure)) => {
+                        self.whole_failure(
+                            &mut result,
+                            &mut work,
+                            &mut unclear,
+                            batch,
+                            &failure,
+                            &mut splits,
+                        );
+                        continue;
+                    }
+                    None => break,
+                }
+            };
             if batch.items.is_empty() {
                 continue;
             }
@@ -257,6 +298,8 @@ impl<T: Transport> Job<'_, T> {
                     items: rest,
                     attempt: batch.attempt,
                     last_failure: None,
+                    level: Level::Whole,
+                    pair: None,
                 });
             }
             result.stats.requests += 1;
@@ -269,7 +312,36 @@ impl<T: Transport> Job<'_, T> {
             };
             match reading {
                 Reading::Whole(failure) => {
-                    self.whole_failure(&mut result, &mut work, &mut unclear, batch, &failure);
+                    let verdict = classify(&failure);
+                    if let (Some(pair), Verdict::Split(reason)) = (batch.pair, &verdict) {
+                        match parked.take() {
+                            Some((sibling, _)) if sibling.pair == Some(pair) => {
+                                self.both_refused(&mut result, sibling, batch, reason);
+                            }
+                            other => {
+                                if let Some((earlier, earlier_failure)) = other {
+                                    self.whole_failure(
+                                        &mut result,
+                                        &mut work,
+                                        &mut unclear,
+                                        earlier,
+                                        &earlier_failure,
+                                        &mut splits,
+                                    );
+                                }
+                                parked = Some((batch, failure));
+                            }
+                        }
+                        continue;
+                    }
+                    self.whole_failure(
+                        &mut result,
+                        &mut work,
+                        &mut unclear,
+                        batch,
+                        &failure,
+                        &mut splits,
+                    );
                 }
                 Reading::PerRecord(per_item) => {
                     let mut again = Vec::new();
@@ -293,6 +365,8 @@ impl<T: Transport> Job<'_, T> {
                             items: again,
                             attempt: batch.attempt + 1,
                             last_failure: again_reason,
+                            level: batch.level,
+                            pair: batch.pair,
                         });
                     }
                 }
@@ -390,6 +464,7 @@ impl<T: Transport> Job<'_, T> {
         unclear: &mut Unclear,
         batch: Batch,
         failure: &Failure,
+        splits: &mut u32,
     ) {
         match act(result, classify(failure), &batch.items, false) {
             Then::Done => {}
@@ -397,6 +472,11 @@ impl<T: Transport> Job<'_, T> {
                 result.stats.splits += 1;
                 let mut first = batch.items;
                 let second = first.split_off(first.len() / 2);
+                let level = match batch.level {
+                    Level::Whole => Level::Half,
+                    Level::Half | Level::Deeper => Level::Deeper,
+                };
+                *splits += 1;
                 // Pushed so that the first half is sent first; a split is not a retry, so the
                 // halves go at once, without a backoff.
                 for items in [second, first] {
@@ -404,6 +484,8 @@ impl<T: Transport> Job<'_, T> {
                         items,
                         attempt: batch.attempt,
                         last_failure: None,
+                        level,
+                        pair: Some(*splits),
                     });
                 }
             }
@@ -411,8 +493,33 @@ impl<T: Transport> Job<'_, T> {
                 items: batch.items,
                 attempt: batch.attempt + 1,
                 last_failure: Some(reason),
+                level: batch.level,
+                pair: batch.pair,
             }),
             Then::Unclear(reason) => unclear.add(&batch.items, reason),
+        }
+    }
+
+    /// Both halves of a refused request refused whole too: no more halving. Every record of
+    /// both is retried under `refused_whole`'s code; for the halves of the whole request (a
+    /// refusal of everything) the account's circuit counts one failure.
+    fn both_refused(&self, result: &mut ChunkResult, first: Batch, second: Batch, reason: &Reason) {
+        let everything = first.level == Level::Half;
+        let mut items = first.items;
+        items.extend(second.items);
+        let verdict = refused_whole(reason, items.len(), everything);
+        let health = verdict.health();
+        tracing::warn!(
+            account_id = %self.settings.account_id,
+            path = self.call.path(),
+            items = items.len(),
+            everything,
+            code = crate::codes::CLEVERTAP_REFUSED_WHOLE,
+            "a request and both its halves were refused whole: retried, not dead-lettered"
+        );
+        act(result, verdict, &items, false);
+        if everything {
+            count_transition(&mut result.stats, self.gate.count_failure(health));
         }
     }
 
@@ -463,7 +570,7 @@ impl<T: Transport> Job<'_, T> {
             }
         };
         let health = match &reading {
-            Reading::Whole(failure) => classify(failure).health(),
+            Reading::Whole(failure) => classify(failure).request_health(ticket.is_probe()),
             Reading::PerRecord(_) => Health::Answered,
         };
         count_transition(stats, ticket.settle(health));

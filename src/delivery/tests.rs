@@ -871,3 +871,74 @@ fn events_dynamic_config_sends_elsewhere_go_in_requests_of_their_own_account() {
         assert_eq!(report.stats.records_accepted, 5);
     });
 }
+
+#[test]
+fn a_400_to_everything_retries_every_record_in_three_requests_and_counts_for_the_circuit() {
+    // A stand-in answering 400 to every upload: the request and both its halves are refused
+    // whole, so nothing is dead-lettered and the halving stops there.
+    let fake = Fake::scripted(std::iter::repeat_n(Behaviour::Status(400), 1000));
+    let (report, delivery) = run_with(breaker_policy(1), fake, &[1; 100]);
+    let codes = codes_of(&report);
+    assert!(
+        codes.iter().all(|c| c == codes::CLEVERTAP_REFUSED_WHOLE),
+        "{codes:?}"
+    );
+    assert!(
+        report
+            .outcomes
+            .iter()
+            .all(|o| o.status() == crate::outcome::Status::Retry)
+    );
+    let requests = delivery.transport().state().requests;
+    assert!(requests <= 100, "{requests} requests for 100 records");
+    assert_eq!(requests, 3);
+    assert_eq!(
+        report.stats.circuit_opened, 1,
+        "the refusal counts for the circuit"
+    );
+    assert!(delivery.gate("ACC").breaker().is_open());
+}
+
+#[test]
+fn two_records_refused_whole_each_are_retried_not_rejected() {
+    let fake = Fake::scripted(std::iter::repeat_n(Behaviour::Status(400), 10));
+    let (report, delivery) = run(fake, &[1, 1]);
+    assert_eq!(
+        codes_of(&report),
+        [
+            codes::CLEVERTAP_REFUSED_WHOLE,
+            codes::CLEVERTAP_REFUSED_WHOLE
+        ]
+    );
+    assert_eq!(delivery.transport().state().requests, 3);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    /// Whatever CleverTap answers to the halving, a call of N records (one request's worth)
+    /// costs at most 1 + 2⌈log₂ N⌉ requests: at most N from 7 records up.
+    #[test]
+    fn refusals_of_any_pattern_cost_at_most_one_plus_twice_log2_n_requests(
+        n in 1usize..=300,
+        script in proptest::collection::vec(
+            prop_oneof![
+                2 => Just(Behaviour::Status(400)),
+                1 => Just(Behaviour::Status(413)),
+                2 => Just(Behaviour::Success),
+            ],
+            0..64,
+        ),
+    ) {
+        let sizes = vec![1; n];
+        let (report, delivery) = run(Fake::scripted(script), &sizes);
+        prop_assert_eq!(report.outcomes.len(), n);
+        let requests = delivery.transport().state().requests;
+        let log2 = usize::BITS - (n - 1).leading_zeros();
+        let bound = 1 + 2 * log2 as usize;
+        prop_assert!(requests <= bound, "{} requests for {} records (bound {})", requests, n, bound);
+        if n >= 7 {
+            prop_assert!(requests <= n);
+        }
+    }
+}

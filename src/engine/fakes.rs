@@ -258,7 +258,11 @@ impl FakeDeadLetters {
 }
 
 impl DeadLetterSink for FakeDeadLetters {
-    async fn send(&self, letters: &[DeadLetter]) -> Vec<Result<(), DeadLetterError>> {
+    async fn send(
+        &self,
+        letters: &[DeadLetter],
+        _stop: tokio::time::Instant,
+    ) -> Vec<Result<(), DeadLetterError>> {
         letters
             .iter()
             .map(|letter| {
@@ -329,6 +333,7 @@ impl EventQueue for FakeQueue {
 pub struct FakeVisibility {
     changes: Arc<Mutex<Vec<(String, VisibilityChange)>>>,
     attempts: Arc<Mutex<usize>>,
+    requeued: Arc<Mutex<Vec<(String, crate::queue::QueuedMessage)>>>,
     broken: bool,
 }
 
@@ -348,6 +353,11 @@ impl FakeVisibility {
     /// The calls made, failed ones included.
     pub fn attempts(&self) -> usize {
         *self.attempts.lock().unwrap()
+    }
+
+    /// The messages put back on a queue (queue URL, message), in order.
+    pub fn requeued(&self) -> Vec<(String, crate::queue::QueuedMessage)> {
+        self.requeued.lock().unwrap().clone()
     }
 }
 
@@ -372,6 +382,22 @@ impl MessageVisibility for FakeVisibility {
         let mut recorded = self.changes.lock().unwrap();
         recorded.extend(changes.iter().map(|c| (queue_url.to_owned(), c.clone())));
         changes.iter().map(|_| Ok(())).collect()
+    }
+
+    async fn requeue(
+        &self,
+        queue_url: &str,
+        message: &crate::queue::QueuedMessage,
+        _stop: Instant,
+    ) -> Result<(), crate::queue::EnqueueError> {
+        if self.broken {
+            return Err(crate::queue::EnqueueError::Send);
+        }
+        self.requeued
+            .lock()
+            .unwrap()
+            .push((queue_url.to_owned(), message.clone()));
+        Ok(())
     }
 }
 

@@ -6,6 +6,8 @@
 
 use super::unit::{Settled, Unit, Work};
 use super::{Engine, carry, enqueue};
+use crate::codes;
+use crate::dead_letters::rejections::Rejections;
 use crate::dead_letters::{self, Group, WithoutQueue};
 use crate::outcome::{Outcome, Status, StatusCounts};
 use crate::ports::{AnyEventQueue, Ports};
@@ -68,7 +70,7 @@ pub async fn settle<P: Ports>(
             (Ok(outcomes), Work::Events { prepared, .. }) => Settled::events(prepared, &outcomes),
         })
         .collect();
-    dead_letter(engine, units, &mut settled, answers).await;
+    dead_letter(engine, units, &mut settled, answers, deadline).await;
     count(engine, units, &settled, matches!(carry, Carry::Enqueue(_)));
     settled
 }
@@ -80,11 +82,32 @@ async fn dead_letter<P: Ports>(
     units: &[Unit<'_>],
     settled: &mut [Settled],
     answers: Answers,
+    deadline: Instant,
 ) {
     let without_queue = match answers {
         Answers::PerUnit => WithoutQueue::Retry,
         Answers::PerItem => WithoutQueue::StayRejected,
     };
+    // A unit answered as a whole, with items past the bound, that will not come back: those
+    // items are rejected `too_many_items`, in one letter holding the body as it came (cut to
+    // fit when it must be), so that they too are dead-lettered.
+    let mut beyond_units = Vec::new();
+    let mut beyond_outcomes: Vec<[Outcome; 1]> = Vec::new();
+    if answers == Answers::PerUnit {
+        for (i, unit) in units.iter().enumerate() {
+            if unit.beyond > 0 && !settled[i].is_retry() {
+                beyond_units.push(i);
+                beyond_outcomes.push([Outcome::rejected(
+                    codes::TOO_MANY_ITEMS,
+                    format!(
+                        "{} items past MAX_ITEMS_PER_BODY were not read; the letter holds the \
+                         whole body",
+                        unit.beyond
+                    ),
+                )]);
+            }
+        }
+    }
     let mut members = Vec::new();
     let mut groups = Vec::new();
     for (i, (unit, s)) in units.iter().zip(settled.iter_mut()).enumerate() {
@@ -102,14 +125,29 @@ async fn dead_letter<P: Ports>(
             outcomes: &mut s.items,
         });
     }
+    for (&i, outcomes) in beyond_units.iter().zip(beyond_outcomes.iter_mut()) {
+        groups.push(Group {
+            items: Rejections::Whole(units[i].body),
+            origin: units[i].origin,
+            outcomes,
+        });
+    }
     if groups.is_empty() {
         return;
     }
-    let written = dead_letters::dead_letter(&engine.dead_letters, &mut groups, without_queue).await;
+    let written =
+        dead_letters::dead_letter(&engine.dead_letters, &mut groups, without_queue, deadline).await;
     drop(groups);
     for (i, n) in members.into_iter().zip(written) {
         settled[i].refresh();
         settled[i].dead_lettered = n;
+    }
+    // A letter of the items past the bound not written: the message comes back.
+    for (i, [outcome]) in beyond_units.into_iter().zip(beyond_outcomes) {
+        if outcome.status() == Status::Retry {
+            settled[i].items.push(outcome);
+            settled[i].refresh();
+        }
     }
 }
 

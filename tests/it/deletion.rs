@@ -463,3 +463,43 @@ fn the_regulation_samples_run_under_invoke_dry_run() {
         assert!(!stderr.contains(secret), "{secret} leaked");
     }
 }
+
+/// Sync mode, scaled ten times (100 ms per delete call, a 6 s deadline: 30 calls fit): a
+/// regulation of 5,000 users sent again while answered 503 is deleted within 8 requests, each
+/// user in at most 2 calls.
+#[tokio::test]
+async fn sync_a_regulation_of_5000_users_resent_while_503_finishes_each_user_in_at_most_2_calls() {
+    use crate::support::mock_clevertap::Reply;
+    let s = Stack::start().await;
+    s.clevertap
+        .respond_with(|req| Reply::success(req).after(Duration::from_millis(100)));
+    let body = regulation(&["dest-a"], &user_ids(0..5000));
+    let authorization = format!("Bearer {TOKEN_A}");
+    let request = webhook_request("dest-a", Some(&authorization), &body);
+    let mut statuses = Vec::new();
+    for _ in 0..8 {
+        let response = s
+            .api
+            .invoke(request.to_string(), Duration::from_secs(6))
+            .await
+            .response();
+        let status = response["statusCode"].as_u64().unwrap_or(0);
+        statuses.push(status);
+        if status < 500 {
+            break;
+        }
+    }
+    assert_eq!(statuses.last(), Some(&200), "{statuses:?}");
+    let mut calls: HashMap<String, usize> = HashMap::new();
+    for r in s.deletes_for("ACC-A") {
+        for id in r.identities() {
+            *calls.entry(id).or_default() += 1;
+        }
+    }
+    assert_eq!(calls.len(), 5000, "after {statuses:?}");
+    let most = calls.values().copied().max().unwrap_or(0);
+    assert!(
+        most <= 2,
+        "a user was in {most} delete calls ({statuses:?})"
+    );
+}

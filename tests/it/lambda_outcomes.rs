@@ -30,6 +30,8 @@ enum Dlq {
     Unreachable,
     /// No `DEAD_LETTER_QUEUE_URL` at all.
     None,
+    /// A queue behind this SQS endpoint (every SQS call of the binary goes there).
+    At(String),
 }
 
 struct Stack {
@@ -66,6 +68,10 @@ impl Stack {
                 Some("http://127.0.0.1:1/123456789012/gone".to_owned())
             }
             Dlq::None => None,
+            Dlq::At(endpoint) => {
+                env.push(("AWS_ENDPOINT_URL_SQS", endpoint.clone()));
+                Some(format!("{endpoint}/123456789012/dlq"))
+            }
         };
         if let Some(url) = &dlq_url {
             env.push(("DEAD_LETTER_QUEUE_URL", url.clone()));
@@ -411,5 +417,176 @@ async fn a_5_mib_body_of_empty_objects_is_bounded_answered_under_the_cap_and_fit
     assert!(
         peak_kib < 128 * 1024,
         "peak RSS {peak_kib} KiB is over 128 MB"
+    );
+}
+
+// ------------------------------------------------------------ what cannot heal is not retried
+
+#[tokio::test]
+async fn sync_a_good_event_beside_one_too_large_for_any_letter_is_delivered_once_and_answered_finally()
+ {
+    let s = Stack::start(Dlq::Queue(vec![])).await;
+    let big = big_group("g-big", 300 * 1024);
+    let body = format!("[{TRACK},{big}]");
+    // The sender posts again while the answer asks for a retry, three times at most.
+    let mut statuses = Vec::new();
+    for _ in 0..3 {
+        let (status, answer, _) = s.webhook(&body).await;
+        statuses.push(status);
+        if status < 500 {
+            assert_eq!(answer["results"][1]["status"], "rejected", "{answer}");
+            break;
+        }
+    }
+    assert_eq!(statuses.len(), 1, "{statuses:?}\n{}", s.logs());
+    // Only the good event maps to records: every upload is its.
+    assert_eq!(
+        s.clevertap.requests().len(),
+        1,
+        "the good event reaches CleverTap exactly once"
+    );
+    let letters = s.dead_letters(1).await;
+    assert_eq!(letters.len(), 1);
+    let (text, attributes) = &letters[0];
+    assert!(big.starts_with(text.as_str()));
+    assert_eq!(attributes["truncated"], "true");
+    assert_eq!(attributes["originalSize"], big.len().to_string());
+    assert_eq!(attributes["sha256"].len(), 64);
+}
+
+#[tokio::test]
+async fn a_line_with_a_control_character_is_rejected_and_its_letter_written_with_it_replaced() {
+    let s = Stack::start(Dlq::Queue(vec![])).await;
+    let body = format!("{TRACK}\ngarbage\u{1}line");
+    let (status, answer, _) = s.webhook(&body).await;
+    assert!(status < 500, "{status} {answer}\n{}", s.logs());
+    assert_eq!(answer["results"][1]["status"], "rejected", "{answer}");
+    assert_eq!(answer["results"][1]["code"], "invalid_json", "{answer}");
+    let letters = s.dead_letters(1).await;
+    assert_eq!(letters.len(), 1);
+    let (text, attributes) = &letters[0];
+    assert_eq!(text, "garbage\u{FFFD}line");
+    assert_eq!(attributes["bodyChanged"], "true");
+}
+
+#[tokio::test]
+async fn a_400_to_every_upload_retries_every_event_in_at_most_n_requests_dead_lettering_none() {
+    use crate::support::mock_clevertap::Reply;
+    let s = Stack::start(Dlq::Queue(vec![])).await;
+    s.clevertap
+        .go_down(Reply::status(400, r#"{"status":"fail","error":"blocked"}"#));
+    let events: Vec<String> = (0..100)
+        .map(|n| {
+            format!(
+                r#"{{"type":"track","event":"Viewed","userId":"u-{n}","messageId":"e-{n}","properties":{{}}}}"#
+            )
+        })
+        .collect();
+    let (status, answer, _) = s.webhook(&format!("[{}]", events.join(","))).await;
+    assert_eq!(status, 503, "{answer}");
+    let results = answer["results"].as_array().unwrap();
+    assert_eq!(results.len(), 100);
+    for r in results {
+        assert_eq!(r["status"], "retry", "{r}");
+        assert_eq!(r["code"], "clevertap_refused_whole", "{r}");
+    }
+    let requests = s.clevertap.request_count();
+    assert!(requests <= 100, "{requests} requests for 100 records");
+    assert!(s.dead_letters(0).await.is_empty(), "nothing dead-lettered");
+    let logs = s.logs_once(|l| l.contains("clevertap_refused_whole")).await;
+    assert!(
+        logs.lines()
+            .any(|l| l.contains("refused whole") && l.contains("items=100")),
+        "{logs}"
+    );
+}
+
+#[tokio::test]
+async fn dead_lettering_against_a_slow_sqs_ends_before_the_deadline_and_the_invocation_answers() {
+    use crate::support::mock_clevertap::Reply;
+    use crate::support::slow_sqs::SlowSqs;
+    let sqs = SlowSqs::start().await;
+    let s = Stack::start(Dlq::At(sqs.endpoint.clone())).await;
+    // CleverTap too is slow: delivery takes its time up to the deadline minus the margin.
+    s.clevertap
+        .go_down(Reply::status(503, "{}").after(Duration::from_secs(30)));
+    let batch = json!({"Records": [
+        message("m-bad-1", "not json", "dest-a"),
+        message("m-bad-2", "not json either", "dest-a"),
+        message("m-ok", TRACK, "dest-a"),
+    ]});
+    let deadline = Duration::from_secs(6);
+    let started = std::time::Instant::now();
+    let response = s.api.invoke(batch.to_string(), deadline).await.response();
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed < deadline,
+        "answered after {elapsed:?}, past the {deadline:?} deadline\n{}",
+        s.logs()
+    );
+    let mut failures = batch_item_failures(&response);
+    failures.sort();
+    assert_eq!(failures, ["m-bad-1", "m-bad-2", "m-ok"], "{response}");
+    let logs = s.logs_once(|l| l.contains("invocation summary")).await;
+    assert!(logs.contains("dead_letter_deadline"), "{logs}");
+}
+
+#[tokio::test]
+async fn a_6_mb_batch_of_empty_object_messages_and_two_good_ones_fits_256_mb_and_acks_the_good() {
+    let s = Stack::start(Dlq::Queue(vec![])).await;
+    // SQS's largest message body, `[{},{},...]`: about 87,000 items each.
+    let body_bytes = 262_000;
+    let items = (body_bytes - 2 + 1) / 3;
+    let mut body = String::with_capacity(body_bytes);
+    body.push('[');
+    for i in 0..items {
+        if i > 0 {
+            body.push(',');
+        }
+        body.push_str("{}");
+    }
+    body.push(']');
+    let bad = 22;
+    let mut records: Vec<Value> = (0..bad)
+        .map(|i| message(&format!("m-empty-{i}"), &body, "dest-a"))
+        .collect();
+    records.push(message("m-good-1", TRACK, "dest-a"));
+    records.push(message("m-good-2", TRACK, "dest-a"));
+    let payload = json!({ "Records": records }).to_string();
+    assert!(payload.len() <= 6 * 1024 * 1024, "{}", payload.len());
+    drop(body);
+    let response = s
+        .api
+        .invoke(payload, Duration::from_secs(60))
+        .await
+        .response();
+    let peak_kib = s.process.peak_rss_kib().expect("VmHWM of the process");
+    eprintln!(
+        "peak RSS for a 6 MB batch of {bad} messages of {items} empty objects: {peak_kib} KiB"
+    );
+    assert_eq!(
+        batch_item_failures(&response),
+        Vec::<String>::new(),
+        "{response}"
+    );
+    assert_eq!(
+        s.clevertap.requests().len(),
+        1,
+        "the good ones are delivered"
+    );
+    assert!(
+        peak_kib < 256 * 1024,
+        "peak RSS {peak_kib} KiB is over the template's 256 MB"
+    );
+    let letters = s.dead_letters(2 * bad).await;
+    let beyond: Vec<&Letter> = letters
+        .iter()
+        .filter(|l| l.1["rejectionCode"] == "too_many_items")
+        .collect();
+    assert_eq!(beyond.len(), bad, "{} letters", letters.len());
+    assert!(
+        beyond
+            .iter()
+            .all(|l| l.1.get("truncated").map(String::as_str) == Some("true"))
     );
 }

@@ -213,6 +213,8 @@ struct Poller<'a> {
     /// Per message id, the highest receive count seen.
     receives: HashMap<String, u32>,
     invocations: usize,
+    /// Each invocation's deadline.
+    timeout: Duration,
 }
 
 impl<'a> Poller<'a> {
@@ -222,6 +224,7 @@ impl<'a> Poller<'a> {
             api,
             receives: HashMap::new(),
             invocations: 0,
+            timeout: FUNCTION_TIMEOUT,
         }
     }
 
@@ -294,7 +297,7 @@ impl<'a> Poller<'a> {
         self.invocations += 1;
         let response = self
             .api
-            .invoke(json!({"Records": records}).to_string(), FUNCTION_TIMEOUT)
+            .invoke(json!({"Records": records}).to_string(), self.timeout)
             .await
             .response();
         let reported: BTreeSet<String> =
@@ -566,5 +569,65 @@ async fn a_missing_secret_dead_letters_its_messages_after_max_receives_while_oth
         started.elapsed(),
         healthy.len(),
         poller.invocations
+    );
+}
+
+/// A regulation far larger than one invocation's deadline can delete, scaled ten times (100 ms
+/// per delete call, a 6 s deadline: 30 calls fit, as 27 calls of 1 s fit a 30 s one): the
+/// users deleted stay deleted and only the rest comes back, as a message of its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_regulation_of_5000_users_is_deleted_within_8_receives_each_user_in_at_most_2_calls() {
+    let (soak, queues) = Soak::start(&[(
+        "dest-a",
+        json!({"accountId": "ACC-A", "passcode": "pc-a-1234"}),
+    )])
+    .await;
+    soak.clevertap
+        .respond_with(|req| Reply::success(req).after(Duration::from_millis(100)));
+    let users: Vec<Value> = (0..5000)
+        .map(|i| json!({"userId": format!("u-{i}")}))
+        .collect();
+    let regulation = json!({"regulationType": "suppress_with_delete",
+                            "destinationIds": ["dest-a"], "users": users});
+    queues.send(&regulation.to_string(), "dest-a").await;
+    let mut poller = Poller::new(&queues, &soak.api);
+    poller.timeout = Duration::from_secs(6);
+    let started = Instant::now();
+    let mut receives = 0;
+    while receives < 8 && started.elapsed() < Duration::from_secs(120) {
+        let got = poller.poll().await;
+        receives += got;
+        if got == 0 {
+            if queues.depth(&queues.url).await == 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    let mut calls: HashMap<String, usize> = HashMap::new();
+    for r in soak.clevertap.requests() {
+        for id in r.identities() {
+            *calls.entry(id).or_default() += 1;
+        }
+    }
+    assert_eq!(
+        calls.len(),
+        5000,
+        "{} users deleted after {receives} receives\n{}",
+        calls.len(),
+        soak.process
+            .logs()
+            .lines()
+            .filter(|l| l.contains("regulation"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    assert!(receives <= 8, "{receives} receives");
+    let most = calls.values().copied().max().unwrap_or(0);
+    assert!(most <= 2, "a user was in {most} delete calls");
+    assert_eq!(
+        queues.depth(&queues.url).await,
+        0,
+        "nothing left on the queue"
     );
 }

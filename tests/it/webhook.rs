@@ -566,3 +566,74 @@ async fn a_queued_event_with_a_top_level_regulation_type_or_batch_is_delivered_a
     );
     assert!(s.drain(&s.dlq_url, 0).await.is_empty());
 }
+
+// ------------------------------------------------------------ what cannot heal is not retried
+
+/// A track event of about `size` bytes (it maps to records: only its size is wrong).
+fn big_track(id: &str, size: usize) -> String {
+    format!(
+        r#"{{"type":"track","event":"Viewed","userId":"u-1","messageId":"{id}","properties":{{"pad":"{}"}}}}"#,
+        "x".repeat(size)
+    )
+}
+
+#[tokio::test]
+async fn queue_mode_an_event_too_large_to_queue_is_rejected_with_its_letter_cut_and_marked() {
+    use sha2::Digest;
+    let s = Stack::start().await;
+    let webhook = s.webhook(&[]).await;
+    let event = big_track("e-big", 300 * 1024);
+    let (status, body, response) = webhook.post("dest-a", TOKEN_A, &event).await;
+    assert!(
+        status < 500,
+        "{status} {response}\n{}",
+        webhook.process.logs()
+    );
+    assert_eq!(body["results"][0]["status"], "rejected", "{body}");
+    assert_eq!(body["results"][0]["code"], "event_too_large", "{body}");
+    let letters = s.drain(&s.dlq_url, 1).await;
+    assert_eq!(letters.len(), 1);
+    let letter = &letters[0];
+    let text = letter.body().unwrap_or("");
+    assert!(
+        event.starts_with(text),
+        "the letter holds the event's start"
+    );
+    assert!(text.len() > 200 * 1024, "{} bytes", text.len());
+    assert_eq!(attribute(letter, "truncated").as_deref(), Some("true"));
+    assert_eq!(
+        attribute(letter, "originalSize"),
+        Some(event.len().to_string())
+    );
+    let sha: String = sha2::Sha256::digest(event.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(attribute(letter, "sha256"), Some(sha));
+    assert_eq!(
+        attribute(letter, "rejectionCode").as_deref(),
+        Some("event_too_large")
+    );
+    assert!(s.drain(&s.events_url, 0).await.is_empty(), "nothing queued");
+}
+
+#[tokio::test]
+async fn a_json_event_with_characters_sqs_refuses_is_queued_as_the_same_json_value() {
+    let s = Stack::start().await;
+    let webhook = s.webhook(&[]).await;
+    let event = "{\"type\":\"track\",\"event\":\"Viewed\",\"userId\":\"u-1\",\"messageId\":\"e-ffff\",\"properties\":{\"odd\":\"a\u{FFFF}b\u{FFFE}c\"}}";
+    let (status, body, _) = webhook.post("dest-a", TOKEN_A, event).await;
+    assert_eq!(status, 202, "{body}\n{}", webhook.process.logs());
+    let queued = s.drain(&s.events_url, 1).await;
+    assert_eq!(queued.len(), 1);
+    let text = queued[0].body().unwrap_or("");
+    assert!(text.chars().all(sqs_accepts), "{text:?}");
+    let sent: Value = serde_json::from_str(text).unwrap();
+    assert_eq!(sent, serde_json::from_str::<Value>(event).unwrap());
+    assert_eq!(attribute(&queued[0], "bodyChanged"), None);
+}
+
+/// What SQS accepts in a body (Amazon SQS `SendMessage`).
+fn sqs_accepts(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
+}

@@ -10,6 +10,7 @@
 mod answer;
 mod auth;
 mod parts;
+mod progress;
 mod state;
 
 pub use answer::{MAX_ANSWER_BYTES, STATUS_QUEUED};
@@ -244,15 +245,20 @@ async fn serve<P: Ports>(
         order_key: None,
         beyond: unprocessed.count,
     };
-    let settled = settle(
-        engine,
-        std::slice::from_ref(&unit),
-        carry,
-        Answers::PerItem,
-        deadline,
-    )
-    .await
-    .pop();
+    let settled = match (&webhook.mode, &unit.work) {
+        (Mode::Sync, Work::Regulation { .. }) => {
+            progress::settle_regulation(engine, &webhook.progress, &unit, deadline).await
+        }
+        _ => settle(
+            engine,
+            std::slice::from_ref(&unit),
+            carry,
+            Answers::PerItem,
+            deadline,
+        )
+        .await
+        .pop(),
+    };
     results(&unit, settled.as_ref(), taken, unprocessed)
 }
 

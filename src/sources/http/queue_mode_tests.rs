@@ -139,12 +139,11 @@ async fn an_event_larger_than_an_sqs_message_is_rejected_event_too_large() {
         "x".repeat(300 * 1024)
     );
     let (status, body, _) = post(&h, "dest-a", &format!("[{big},{TRACK}]")).await;
-    // Too large to queue, and too large for a dead letter too: rejected only once dead-lettered,
-    // so it is answered for a retry (the sender learns it cannot go through from the message).
-    assert_eq!(status, 503, "{body}");
-    assert_eq!(body["results"][0]["code"], "dead_letter_failed");
-    let message = body["results"][0]["message"].as_str().unwrap_or_default();
-    assert!(message.contains("event_too_large"), "{message}");
+    // Too large to queue, and too large for a dead letter too: its letter holds its start,
+    // marked truncated, so the answer is final (issue 21: never a retry no retry can heal).
+    assert!(status < 500, "{status} {body}");
+    assert_eq!(body["results"][0]["status"], "rejected", "{body}");
+    assert_eq!(body["results"][0]["code"], "event_too_large");
     assert_eq!(body["results"][1]["status"], "queued");
     assert_eq!(queue.sent().len(), 1);
 }

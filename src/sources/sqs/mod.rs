@@ -14,6 +14,7 @@ mod decode;
 mod envelope;
 mod origin;
 mod plan;
+mod rest;
 
 pub(crate) use decode::decode_batch;
 pub use decode::{DESTINATION_ATTRIBUTE, Message};
@@ -21,7 +22,7 @@ pub use envelope::SqsRecord;
 
 use crate::dead_letters::letter::Origin;
 use crate::engine::{Answers, Carry, Engine, Unit, settle};
-use crate::input::{Body, one_event_body, split_message_body};
+use crate::input::{Body, one_event_body, split_message_body_bounded};
 use crate::outcome::Reason;
 use crate::ports::Ports;
 use crate::sources::error::HandlerError;
@@ -46,22 +47,41 @@ pub(crate) async fn handle<P: Ports>(
         return Err(e);
     }
     let fifo = messages.iter().any(|m| m.fifo);
+    // At most MAX_ITEMS_PER_BODY items of a message are read: any batch fits the memory.
+    let max_items = engine.config.max_items_per_body;
+    let mut beyond: Vec<usize> = Vec::with_capacity(messages.len());
     let bodies: Vec<Result<Body<'_>, Reason>> = messages
         .iter()
         .map(|m| {
-            let body = if m.one_event {
-                one_event_body(&m.body)
+            // A queued event (`bodyForm=event`) is that one event; other bodies are split, at
+            // most MAX_ITEMS_PER_BODY items read.
+            let split = if m.one_event {
+                one_event_body(&m.body).map(|body| crate::input::Split { body, beyond: 0 })
             } else {
-                split_message_body(&m.body)
+                split_message_body_bounded(&m.body, max_items)
             };
-            origin::scope(m, body)
+            beyond.push(split.as_ref().map_or(0, |s| s.beyond));
+            if let Ok(split) = &split
+                && split.beyond > 0
+            {
+                tracing::warn!(
+                    message_id = m.id.as_deref().unwrap_or(""),
+                    code = crate::codes::TOO_MANY_ITEMS,
+                    processed = max_items,
+                    beyond = split.beyond,
+                    "message has more items than MAX_ITEMS_PER_BODY: the rest are rejected \
+                     too_many_items, dead-lettered with the message body"
+                );
+            }
+            origin::scope(m, split.map(|s| s.body))
         })
         .collect();
     let settings = plan::fetch_settings(&engine.settings_source, &messages, &bodies).await;
     let units: Vec<Unit<'_>> = messages
         .iter()
         .zip(bodies)
-        .map(|(m, body)| Unit {
+        .zip(beyond)
+        .map(|((m, body), beyond)| Unit {
             work: plan::plan(m, body, &settings),
             body: &m.body,
             origin: Origin {
@@ -71,7 +91,7 @@ pub(crate) async fn handle<P: Ports>(
             },
             label: m.metric_label(),
             order_key: m.group_id.as_deref(),
-            beyond: 0,
+            beyond,
         })
         .collect();
 
@@ -83,6 +103,9 @@ pub(crate) async fn handle<P: Ports>(
     };
     let settled = settle(engine, &units, carry, Answers::PerUnit, deadline).await;
     let mut failed: Vec<bool> = settled.iter().map(|s| s.is_retry()).collect();
+    if !fifo {
+        rest::requeue_rests(engine, &messages, &units, &settled, &mut failed, deadline).await;
+    }
     if fifo {
         // The later messages of a failed message's group come again with it, in order.
         let groups: Vec<Option<&str>> = units.iter().map(|u| u.order_key).collect();

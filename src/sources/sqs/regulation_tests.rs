@@ -272,3 +272,44 @@ async fn fifo_stops_at_a_regulation_needing_a_retry_and_reports_every_later_mess
     assert_eq!(h.clevertap.calls().len(), 1, "nothing after f-2 is sent");
     assert_eq!(h.clevertap.deletes().len(), 1);
 }
+
+/// A regulation whose delete of u-2 fails (a retry), with a visibility port that records.
+async fn partly_deleted(
+    visibility: crate::engine::fakes::FakeVisibility,
+) -> (Vec<String>, crate::engine::fakes::FakeVisibility) {
+    let h = fakes::handler_deleting(|_, identity| {
+        if identity == "u-2" {
+            Outcome::retry("clevertap_unavailable", "503")
+        } else {
+            Outcome::Delivered
+        }
+    })
+    .with_visibility(visibility.clone());
+    let body = regulation(&[], &users(&["u-1", "u-2", "u-3"]));
+    let failures = sqs_failures(
+        &h,
+        vec![sqs_record(QUEUE_ARN, "m-1", &body, Some("dest-a"))],
+    )
+    .await;
+    (failures, visibility)
+}
+
+#[tokio::test]
+async fn a_regulation_partly_deleted_puts_its_other_users_back_on_its_queue_and_is_acked() {
+    let (failures, visibility) = partly_deleted(fakes::FakeVisibility::default()).await;
+    assert!(failures.is_empty(), "{failures:?}");
+    let requeued = visibility.requeued();
+    assert_eq!(requeued.len(), 1);
+    let (_, message) = &requeued[0];
+    assert_eq!(message.destination_id, "dest-a");
+    let rest: Value = serde_json::from_str(&message.body).unwrap();
+    assert_eq!(rest["users"], json!([{"userId": "u-2"}]));
+    assert_eq!(rest["regulationType"], "suppress_with_delete");
+}
+
+#[tokio::test]
+async fn when_the_rest_cannot_be_queued_the_regulation_comes_back_whole() {
+    let (failures, visibility) = partly_deleted(fakes::FakeVisibility::broken()).await;
+    assert_eq!(failures, ["m-1"]);
+    assert!(visibility.requeued().is_empty());
+}

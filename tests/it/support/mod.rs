@@ -6,6 +6,7 @@ pub mod lambda_events;
 pub mod mock_clevertap;
 pub mod moto;
 pub mod runtime_api;
+pub mod slow_sqs;
 pub mod sqs_proxy;
 
 use std::path::PathBuf;
@@ -23,7 +24,11 @@ pub fn conformance_dir() -> PathBuf {
         .join("conformance")
 }
 
-/// The built `rudder-clevertap` binary.
+/// The built `rudder-clevertap` binary; `RUDDER_CLEVERTAP_BIN` names another build (the
+/// release binary, for a memory figure: BENCHMARKS.md).
 pub fn binary() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_rudder-clevertap"))
+    std::env::var_os("RUDDER_CLEVERTAP_BIN").map_or_else(
+        || PathBuf::from(env!("CARGO_BIN_EXE_rudder-clevertap")),
+        PathBuf::from,
+    )
 }
