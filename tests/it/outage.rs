@@ -10,6 +10,7 @@
 //! smallest unit (1 s). The verdicts count receives, requests and dead letters; none depends
 //! on how fast the machine is.
 
+use crate::support::lambda_events::message_attribute;
 use crate::support::mock_clevertap::{MockCleverTap, Reply};
 use crate::support::moto::MotoServer;
 use crate::support::repo_root;
@@ -269,9 +270,10 @@ impl<'a> Poller<'a> {
                             .map(|(k, v)| {
                                 (
                                     k.clone(),
-                                    json!({"stringValue": v.string_value(),
-                                           "dataType": v.data_type(),
-                                           "stringListValues": [], "binaryListValues": []}),
+                                    message_attribute(
+                                        v.string_value().unwrap_or_default(),
+                                        v.data_type(),
+                                    ),
                                 )
                             })
                             .collect()

@@ -4,7 +4,7 @@
 //! trouble answered 503. moto is Secrets Manager and SQS, CleverTap is the mock, and each
 //! function is its own process under its own Runtime API, as in a deployment.
 
-use crate::support::lambda_events::{batch_item_failures, webhook_request};
+use crate::support::lambda_events::{batch_item_failures, message_attribute, webhook_request};
 use crate::support::mock_clevertap::MockCleverTap;
 use crate::support::moto::MotoServer;
 use crate::support::runtime_api::{LambdaProcess, RuntimeApi};
@@ -211,8 +211,7 @@ fn sqs_event(messages: &[aws_sdk_sqs::types::Message]) -> Value {
                 .map(|(k, v)| {
                     (
                         k.clone(),
-                        json!({"stringValue": v.string_value(), "dataType": v.data_type(),
-                               "stringListValues": [], "binaryListValues": []}),
+                        message_attribute(v.string_value().unwrap_or_default(), v.data_type()),
                     )
                 })
                 .collect();

@@ -3,7 +3,9 @@
 
 use crate::engine::MAX_USERS_PER_MESSAGE;
 use crate::engine::fakes::{self, FakeHandler, FakeQueue, TOKEN, call_http, run_sqs};
-use crate::lambda_events::{QUEUE_ARN, REQUEST_ID, http_request, sqs_record};
+use crate::lambda_events::{
+    QUEUE_ARN, REQUEST_ID, http_request, sqs_record, with_string_attributes,
+};
 use crate::queue::QueuedMessage;
 use serde_json::{Value, json};
 
@@ -23,19 +25,7 @@ async fn post(h: &FakeHandler, destination: &str, body: &str) -> (u16, Value, Va
 
 /// The SQS record the queue function would receive for a queued message.
 fn record_of(id: &str, m: &QueuedMessage) -> Value {
-    let mut record = sqs_record(QUEUE_ARN, id, &m.body, None);
-    let attributes: serde_json::Map<String, Value> = m
-        .attributes()
-        .map(|(k, v)| {
-            (
-                k.to_owned(),
-                json!({"stringValue": v, "dataType": "String",
-                       "stringListValues": [], "binaryListValues": []}),
-            )
-        })
-        .collect();
-    record["messageAttributes"] = Value::Object(attributes);
-    record
+    with_string_attributes(sqs_record(QUEUE_ARN, id, &m.body, None), m.attributes())
 }
 
 #[tokio::test]

@@ -62,7 +62,7 @@ pub(super) fn scope<'a>(
 mod tests {
     use crate::dead_letters::letter::DeadLetter;
     use crate::engine::fakes::{self, FakeHandler, TOKEN, call_http, sqs_failures};
-    use crate::lambda_events::{QUEUE_ARN, http_request, sqs_record};
+    use crate::lambda_events::{QUEUE_ARN, http_request, sqs_record, with_string_attributes};
     use serde_json::{Value, json};
 
     fn regulation(destinations: &[&str]) -> String {
@@ -73,19 +73,10 @@ mod tests {
 
     /// The SQS record of a dead letter moved back to the source queue, attributes and all.
     fn redriven(id: &str, letter: &DeadLetter) -> Value {
-        let mut record = sqs_record(QUEUE_ARN, id, &letter.body, None);
-        let attributes: serde_json::Map<String, Value> = letter
-            .attributes()
-            .map(|(k, v)| {
-                (
-                    k.to_owned(),
-                    json!({"stringValue": v, "dataType": "String",
-                           "stringListValues": [], "binaryListValues": []}),
-                )
-            })
-            .collect();
-        record["messageAttributes"] = Value::Object(attributes);
-        record
+        with_string_attributes(
+            sqs_record(QUEUE_ARN, id, &letter.body, None),
+            letter.attributes(),
+        )
     }
 
     fn fetched(h: &FakeHandler) -> Vec<String> {

@@ -3,7 +3,7 @@
 use crate::engine::fakes::{self, FakeCleverTap, FakeDeadLetters, run_sqs};
 use crate::handler::{Handler, HandlerError};
 use crate::lambda_events::{
-    FIFO_ARN, MESSAGE_GROUP_ID, QUEUE_ARN, sqs_record, sqs_record_in_group,
+    FIFO_ARN, MESSAGE_GROUP_ID, QUEUE_ARN, sqs_record, sqs_record_in_group, with_string_attributes,
 };
 use crate::outcome::Outcome;
 use crate::settings::DestinationId;
@@ -666,10 +666,10 @@ async fn a_message_marked_as_one_event_is_that_event_whatever_members_it_holds()
     let regulation_like = r#"{"type":"track","event":"Viewed","userId":"u-1","messageId":"e-1","regulationType":"suppress_with_delete","users":[{"userId":"u1"}]}"#;
     let batch_like = r#"{"type":"track","event":"Viewed","userId":"u-2","messageId":"e-2","batch":[{"type":"track","event":"Inner","userId":"u-9","messageId":"e-9"}]}"#;
     let marked = |id: &str, body: &str| {
-        let mut record = sqs_record(QUEUE_ARN, id, body, Some("dest-a"));
-        record["messageAttributes"]["bodyForm"] = json!({"stringValue": "event",
-            "dataType": "String", "stringListValues": [], "binaryListValues": []});
-        record
+        with_string_attributes(
+            sqs_record(QUEUE_ARN, id, body, Some("dest-a")),
+            [("bodyForm", "event")],
+        )
     };
     let failures = run_sqs(
         &h,

@@ -32,6 +32,23 @@ pub fn sqs_record(arn: &str, id: &str, body: &str, destination: Option<&str>) ->
     sqs_record_in_group(arn, id, body, destination, Some(MESSAGE_GROUP_ID))
 }
 
+/// One SQS message attribute as Lambda hands it over.
+pub fn message_attribute(value: &str, data_type: &str) -> Value {
+    json!({"stringValue": value, "dataType": data_type,
+           "stringListValues": [], "binaryListValues": []})
+}
+
+/// `record` with these String message attributes added (or replaced).
+pub fn with_string_attributes<N: AsRef<str>, V: AsRef<str>>(
+    mut record: Value,
+    attributes: impl IntoIterator<Item = (N, V)>,
+) -> Value {
+    for (name, value) in attributes {
+        record["messageAttributes"][name.as_ref()] = message_attribute(value.as_ref(), "String");
+    }
+    record
+}
+
 /// One SQS record from the queue `arn` in the FIFO message group `group` (no `MessageGroupId`
 /// attribute when `None`), with a `destinationId` attribute when `destination` is given.
 pub fn sqs_record_in_group(
@@ -42,8 +59,7 @@ pub fn sqs_record_in_group(
     group: Option<&str>,
 ) -> Value {
     let message_attributes = match destination {
-        Some(d) => json!({"destinationId": {"stringValue": d, "dataType": "String",
-                          "stringListValues": [], "binaryListValues": []}}),
+        Some(d) => json!({"destinationId": message_attribute(d, "String")}),
         None => json!({}),
     };
     let mut attributes = json!({"ApproximateReceiveCount": "1", "SentTimestamp": "1709634030000"});
