@@ -201,6 +201,15 @@ mod tests {
         record
     }
 
+    /// The timeout a change gave the message of receipt `handle`.
+    fn timeout_of(changes: &[(String, VisibilityChange)], handle: &str) -> u32 {
+        changes
+            .iter()
+            .find(|(_, c)| c.receipt_handle == handle)
+            .map(|(_, c)| c.timeout_seconds)
+            .unwrap_or_else(|| panic!("no change for {handle}: {changes:?}"))
+    }
+
     /// A handler whose uploads to ACC-B fail with 503s, with a recording visibility port.
     fn handler(visibility: &FakeVisibility) -> fakes::FakeHandler {
         let mut h = fakes::handler().with_visibility(visibility.clone());
@@ -235,13 +244,7 @@ mod tests {
         let changes = visibility.changes();
         let url = "https://sqs.us-east-1.amazonaws.com/123456789012/events";
         assert!(changes.iter().all(|(queue, _)| queue == url), "{changes:?}");
-        let timeout = |handle: &str| {
-            changes
-                .iter()
-                .find(|(_, c)| c.receipt_handle == handle)
-                .map(|(_, c)| c.timeout_seconds)
-                .unwrap_or_else(|| panic!("no change for {handle}: {changes:?}"))
-        };
+        let timeout = |handle: &str| timeout_of(&changes, handle);
         // Defaults: base 1200 s, cap 4800 s, drawn from the step's upper quarter.
         assert!((900..=1200).contains(&timeout("rh-m-down-1")));
         assert!((3600..=4800).contains(&timeout("rh-m-down-3")));
@@ -353,13 +356,7 @@ mod tests {
         .unwrap();
         assert_eq!(failures, ["m-1", "m-2", "m-3", "m-4"]);
         let changes = visibility.changes();
-        let timeout = |handle: &str| {
-            changes
-                .iter()
-                .find(|(_, c)| c.receipt_handle == handle)
-                .map(|(_, c)| c.timeout_seconds)
-                .unwrap_or_else(|| panic!("no change for {handle}: {changes:?}"))
-        };
+        let timeout = |handle: &str| timeout_of(&changes, handle);
         assert_eq!(
             timeout("rh-m-1"),
             60,
