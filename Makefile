@@ -34,7 +34,7 @@ OFFLINE ?= --env-var LOCAL_DESTINATIONS_FILE=$(CURDIR)/events/destinations.examp
 INVOKE_TIMEOUT ?= 600
 
 .PHONY: help tools run transform-sample test lint bench validate build build-x86 arm64-target deploy \
-	deploy-cargo-lambda invoke-local sam-local bench-whole-path bench-webhook
+	deploy-cargo-lambda invoke-local sam-local bench-whole-path bench-webhook bench-throughput
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-20s %s\n", $$1, $$2}'
@@ -61,6 +61,9 @@ bench: ## criterion benchmarks (see BENCHMARKS.md)
 
 bench-whole-path: ## release binary under a local Runtime API: cold start, 10,000-message batch (CPU, user/system, page faults), peak RSS, ratio to `transform`
 	@bash scripts/bench-whole-path.sh
+
+bench-throughput: ## release binary, CPU limited to MemorySize's vCPU share (cgroup, needs root), batches at the template's BatchSize (<= 6 MB), CleverTap at 150 ms: events/s of one instance, 3 runs + BatchSize 100, cost per million events
+	@bash scripts/bench-throughput.sh
 
 bench-webhook: tools ## release binary, webhook queue mode against moto: requests/s of one instance, CPU per request
 	@bash scripts/bench-webhook.sh

@@ -139,7 +139,7 @@ class CleverTap(Quiet):
         st = self.stats
         with st.lock:
             st.in_flight += 1
-            st.timeline.append((arrived, st.in_flight))
+            st.timeline.append((time.perf_counter(), st.in_flight))
             over = self.max_in_flight is not None and st.in_flight > self.max_in_flight
         try:
             self.answer(arrived, over)
@@ -278,6 +278,25 @@ def serve(handler):
     server = Server(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server
+
+
+def aws_env(secrets_port, clevertap_port):
+    """The environment Lambda gives the function, minus what each benchmark sets: fake
+    credentials, no AWS config file, Secrets Manager and CleverTap on 127.0.0.1."""
+    return {
+        "PATH": "/usr/bin:/bin",
+        "AWS_LAMBDA_FUNCTION_NAME": "rudder-clevertap",
+        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+        "AWS_LAMBDA_LOG_FORMAT": "JSON",
+        "AWS_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "AKIDBENCHMARK",
+        "AWS_SECRET_ACCESS_KEY": "bench-not-a-secret",
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "AWS_CONFIG_FILE": "/dev/null",
+        "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
+        "AWS_ENDPOINT_URL_SECRETS_MANAGER": f"http://127.0.0.1:{secrets_port}",
+        "CLEVERTAP_ENDPOINT": f"http://127.0.0.1:{clevertap_port}",
+    }
 
 
 def on_cpu_seconds(pid):
