@@ -421,6 +421,15 @@ def main():
     wall = t1 - t0
     events = messages * INVOCATIONS
     durations = [(runtime.answers[r][2] - runtime.handed_out[r]) * 1000 for r in rids]
+    # hand-out -> the invocation's first upload arriving at CleverTap, and its last answer ->
+    # the function's response: the parts of an invocation not spent waiting on CleverTap
+    firsts, tails = [], []
+    for r in rids:
+        start, end = runtime.handed_out[r], runtime.answers[r][2]
+        mine = [t for t in stats.arrivals if start <= t <= end]
+        if mine:
+            firsts.append((min(mine) - start) * 1000)
+            tails.append((end - max(mine)) * 1000 - LATENCY_MS)
     previous = ["warm-up"] + rids[:-1]
     cpus = [(runtime.marks[r][0] - runtime.marks[p][0]) * 1000 for r, p in zip(rids, previous)]
     stat_first, stat_last = runtime.marks["warm-up"][1], runtime.marks[rids[-1]][1]
@@ -481,6 +490,8 @@ def main():
         "throttled_ms_total": round((stat_last.get("throttled_time", 0)
                                      - stat_first.get("throttled_time", 0)) / 1e6, 1),
         "invocation_ms": spread(durations),
+        "to_first_upload_ms": spread(firsts or [0]),
+        "last_answer_to_response_ms": spread(tails or [0]),
         "handler_duration_ms": spread([summaries[r].get("duration_ms", 0) for r in rids
                                        if r in summaries] or [0], 0),
         "log_bytes_per_invocation": round(sum(log_bytes.values()) / INVOCATIONS),
@@ -532,6 +543,8 @@ def print_table(r):
         ("CPU per invocation (schedstat)", rng(r["cpu_ms_per_invocation"], " ms")),
         ("throttled periods per invocation", rng(r["throttled_periods_per_invocation"])),
         ("invocation duration (handed out -> answer)", rng(r["invocation_ms"], " ms")),
+        ("  of which: handed out -> first upload", rng(r["to_first_upload_ms"], " ms")),
+        ("  last upload's answer -> response", rng(r["last_answer_to_response_ms"], " ms")),
         ("handler duration_ms (summary line)", rng(r["handler_duration_ms"], " ms")),
         ("log bytes per invocation", f"{r['log_bytes_per_invocation']:,} "
                                      f"{r['log_bytes_per_invocation_by_kind']} at "

@@ -138,6 +138,8 @@ run_version() {
 }
 
 check "file names in README and docs exist" python3 scripts/check_doc_paths.py
+check "README's cost table = cost_per_million.py" \
+  python3 scripts/cost_per_million.py --check README.md docs/bench/throughput.jsonl
 check "make help" make --no-print-directory help
 check "make tools" make --no-print-directory tools
 check "make validate (cfn-lint template.yaml)" make --no-print-directory validate
@@ -154,6 +156,7 @@ check "make -n deploy-cargo-lambda (target exists)" \
 skip "make test" "this script is part of it"
 skip "make lint" "run by CI"
 skip "make bench" "minutes of release-mode benchmarking; figures are in BENCHMARKS.md"
+skip "make bench-throughput" "needs root and a cgroup v1 cpu controller; figures are in BENCHMARKS.md"
 if $with_arm64; then
   check "make build (arm64)" make --no-print-directory build
   check "build made an aarch64 bootstrap" \
