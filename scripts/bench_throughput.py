@@ -392,8 +392,23 @@ def main():
         pid = proc.pid
         runtime.on_answer = lambda rid: (on_cpu_seconds(pid), limit.stat())
 
+        def wait(rid, timeout):
+            """The answer to `rid`; stops at once if the function exits instead."""
+            end = time.monotonic() + timeout
+            with runtime.answered:
+                while rid not in runtime.answers:
+                    if proc.poll() is not None:
+                        with open(log_path, "rb") as f:
+                            tail = f.read()[-2000:].decode(errors="replace")
+                        raise SystemExit(f"CHECK FAILED: the function exited ({proc.returncode}) "
+                                         f"before answering {rid}; the end of its log:\n{tail}")
+                    if time.monotonic() > end:
+                        raise SystemExit(f"CHECK FAILED: {rid} got no answer in {timeout} s")
+                    runtime.answered.wait(0.5)
+            return runtime.answers[rid]
+
         runtime.invoke("warm-up", payload)
-        kind, data, _ = runtime.wait("warm-up", 120)
+        kind, data, _ = wait("warm-up", 120)
         if kind != "response":
             raise SystemExit(f"CHECK FAILED: the warm-up invocation failed: {data[:500]!r}")
         if not limit.holds(pid):
@@ -405,7 +420,7 @@ def main():
             runtime.invoke(rid, payload)
         failed = 0
         for rid in rids:
-            kind, data, _ = runtime.wait(rid, 120)
+            kind, data, _ = wait(rid, 120)
             if kind != "response":
                 raise SystemExit(f"CHECK FAILED: invocation {rid} failed: {data[:500]!r}")
             failed += len(json.loads(data).get("batchItemFailures") or [])
