@@ -1158,6 +1158,45 @@ fn the_parameters_operators_set_are_declared_with_sound_defaults() {
 }
 
 #[test]
+fn the_readme_parameters_table_gives_every_parameter_with_its_default() {
+    let template = Template::load();
+    let readme = std::fs::read_to_string(repo_root().join("README.md")).expect("README.md");
+    let start = readme
+        .find("\n### Parameters\n")
+        .expect("a Parameters section");
+    let section = &readme[start + 1..];
+    let end = section[4..].find("\n### ").map_or(section.len(), |n| n + 4);
+    let rows: Vec<Vec<&str>> = section[..end]
+        .lines()
+        .filter(|line| line.starts_with("| `"))
+        .map(|line| line.split(" | ").collect())
+        .collect();
+    assert!(!rows.is_empty(), "the section has a table");
+    let parameters = template.0["Parameters"]
+        .as_mapping()
+        .expect("Parameters is a map");
+    for (name, parameter) in parameters {
+        let name = name.as_str().expect("names are strings");
+        let row = rows
+            .iter()
+            .find(|row| row[0].contains(&format!("`{name}`")))
+            .unwrap_or_else(|| panic!("README's Parameters table has no row for {name}"));
+        let default = match &parameter["Default"] {
+            Value::String(text) => text.clone(),
+            Value::Number(number) => number.to_string(),
+            other => panic!("{name}: default {other:?}"),
+        };
+        let documented = row[1];
+        assert!(
+            documented.starts_with("see ")
+                || documented.starts_with(&format!("`{default}`"))
+                || (default.is_empty() && documented == "empty"),
+            "{name}: README says {documented:?}, the template's default is {default:?}"
+        );
+    }
+}
+
+#[test]
 fn the_outputs_give_the_queue_the_dead_letter_queue_and_the_webhook_url() {
     let template = Template::load();
     let outputs = &template.0["Outputs"];
