@@ -1,6 +1,7 @@
 //! The deployment template keeps the promises docs/contracts.md makes about running in AWS: the retry
 //! budget fits the function timeout, SQS never hands out a message that is still being worked
-//! on, a CleverTap account never sees more than its 15 concurrent requests, every role holds
+//! on (for every batching window allowed), every batching pair the rules accept is one AWS
+//! accepts, a CleverTap account never sees more than its 15 concurrent requests, every role holds
 //! exactly what it needs, a day-long CleverTap outage dead-letters nothing while every message
 //! still ends inside the queue's retention, and operators get the alarms, dashboard, saved
 //! queries, logs, parameters and outputs the README describes (every metric an alarm or widget
