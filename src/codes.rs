@@ -157,7 +157,7 @@ pub const EVENT_TOO_LARGE: &str = "event_too_large";
 pub enum Kind {
     /// Trouble that passes: exponential backoff up to the cap.
     Backoff,
-    /// A configuration error: a short fixed timeout.
+    /// A short fixed timeout: a configuration error, or a record the invocation never sent.
     Fixed,
 }
 
@@ -188,8 +188,8 @@ pub struct Traits {
 
 /// The one table keyed by code. A retry for trouble that passes backs off; a configuration
 /// error that never heals by itself (or a rejected event whose dead letter was not written:
-/// SQS's own redrive takes it to the dead-letter queue soon instead) takes the short fixed
-/// schedule. Unknown codes back off: waiting longer never loses a message, dead-lettering too
+/// SQS's own redrive takes it to the dead-letter queue soon instead), and work the invocation
+/// never reached, take the short fixed schedule. Unknown codes back off: waiting longer never loses a message, dead-lettering too
 /// soon would. Only CleverTap failing to answer counts towards its circuit.
 pub fn traits(code: &str) -> Traits {
     let (schedule, health) = match code {
@@ -201,6 +201,10 @@ pub fn traits(code: &str) -> Traits {
         | UNKNOWN_REGION
         | INVALID_SQS_RECORD
         | DEAD_LETTER_FAILED => (Kind::Fixed, Health::Answered),
+        // Never sent: the invocation's time ran out before the record's turn (earlier messages of
+        // its FIFO group, a long regulation, a batch larger than the time). Nothing is wrong
+        // with CleverTap, so the message comes back soon instead of after the outage backoff.
+        RETRY_BUDGET_EXHAUSTED => (Kind::Fixed, Health::Unknown),
         // The request could not be built: a configuration error that says nothing of CleverTap.
         CLEVERTAP_INVALID_REQUEST => (Kind::Fixed, Health::Unknown),
         CLEVERTAP_UNAVAILABLE

@@ -199,6 +199,7 @@ mod tests {
             codes::CLEVERTAP_INVALID_REQUEST,
             codes::INVALID_SQS_RECORD,
             codes::DEAD_LETTER_FAILED,
+            codes::RETRY_BUDGET_EXHAUSTED,
         ] {
             assert_eq!(kind_of(code), Kind::Fixed, "{code}");
         }
@@ -214,7 +215,6 @@ mod tests {
             codes::CLEVERTAP_RECORD_FAILED,
             codes::CLEVERTAP_RECORD_UNCONFIRMED,
             codes::CLEVERTAP_BAD_RESPONSE,
-            codes::RETRY_BUDGET_EXHAUSTED,
             codes::FIFO_EARLIER_MESSAGE_FAILED,
             codes::DELIVERY_INCOMPLETE,
             "a_code_added_later",

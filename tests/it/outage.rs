@@ -23,7 +23,9 @@ use serde_json::{Value, json};
 use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
-/// The event source mapping's batch size in the template.
+/// The poller's batch size: at most this many messages per invocation. The template's (its
+/// `QueueBatchSize` default, 10,000, and at most 6 MB) is larger, but these tests never have
+/// more than 86 messages on the queue, so both hand over the same batches.
 const BATCH_SIZE: usize = 100;
 /// The function's timeout in the template: each invocation's deadline.
 const FUNCTION_TIMEOUT: Duration = Duration::from_secs(30);

@@ -1,6 +1,7 @@
 //! The deployment template keeps the promises docs/contracts.md makes about running in AWS: the retry
 //! budget fits the function timeout, SQS never hands out a message that is still being worked
-//! on, a CleverTap account never sees more than its 15 concurrent requests, every role holds
+//! on (for every batching window allowed), every batching pair the rules accept is one AWS
+//! accepts, a CleverTap account never sees more than its 15 concurrent requests, every role holds
 //! exactly what it needs, a day-long CleverTap outage dead-letters nothing while every message
 //! still ends inside the queue's retention, and operators get the alarms, dashboard, saved
 //! queries, logs, parameters and outputs the README describes (every metric an alarm or widget
@@ -68,6 +69,14 @@ const CONFIGURATION_ERROR_DEAD_LETTERED_WITHIN_SECONDS: u64 = 3600;
 const TEST_ONLY_ENV_VARS: [&str; 1] = ["CLEVERTAP_ENDPOINT"];
 /// The most messages Lambda takes from a FIFO queue per batch (AWS's limit).
 const FIFO_MAX_BATCH_SIZE: u64 = 10;
+/// The most messages Lambda takes from a standard queue per batch (AWS's limit).
+const STANDARD_MAX_BATCH_SIZE: u64 = 10_000;
+/// The longest batching window AWS allows, in seconds.
+const MAX_BATCHING_WINDOW_SECONDS: u64 = 300;
+/// AWS: a standard queue's batches of more than this many messages need a window of 1 s or more.
+const MAX_BATCH_SIZE_WITHOUT_WINDOW: u64 = 10;
+/// Batch sizes the batching tests deploy: both ends, both sides of 10, and the default.
+const SAMPLE_BATCH_SIZES: [u64; 8] = [1, 2, 9, 10, 11, 100, 9_999, 10_000];
 /// SQS's longest queue name, `.fifo` included.
 const MAX_QUEUE_NAME_LEN: usize = 80;
 /// The stack name `samconfig.toml` deploys.
@@ -171,6 +180,19 @@ impl Template {
             assert!(!default.is_null(), "parameter {name} has a default");
             return default.clone();
         }
+        if let Some(args) = value.get("Fn::FindInMap").and_then(Value::as_sequence) {
+            let key = |n: usize| -> String {
+                match self.resolve(&args[n]) {
+                    Value::String(text) => text,
+                    Value::Number(number) => number.to_string(),
+                    other => panic!("Fn::FindInMap key {other:?} is not a scalar"),
+                }
+            };
+            let (map, top, second) = (key(0), key(1), key(2));
+            let found = &self.0["Mappings"][map.as_str()][top.as_str()][second.as_str()];
+            assert!(!found.is_null(), "Mappings {map} has {top} / {second}");
+            return found.clone();
+        }
         if let Some(branches) = value.get("Fn::If").and_then(Value::as_sequence) {
             let condition = branches[0].as_str().expect("Fn::If names a condition");
             let picked = if self.condition(condition) {
@@ -250,6 +272,25 @@ impl Template {
                 (queue_type, deployed)
             })
             .collect()
+    }
+
+    /// The same template for each allowed `QueueType`, each of [`SAMPLE_BATCH_SIZES`] and each
+    /// allowed batching window: (queue type, `QueueBatchSize`, window, template).
+    fn each_batching(&self) -> Vec<(String, u64, u64, Self)> {
+        let mut all = Vec::new();
+        for (queue_type, typed) in self.each_queue_type() {
+            for size in SAMPLE_BATCH_SIZES {
+                for window in self.allowed_values("QueueMaximumBatchingWindowInSeconds") {
+                    let deployed = typed.with_parameters(&[
+                        ("QueueBatchSize", &size.to_string()),
+                        ("QueueMaximumBatchingWindowInSeconds", &window),
+                    ]);
+                    let window = window.parse().expect("a whole number of seconds");
+                    all.push((queue_type.clone(), size, window, deployed));
+                }
+            }
+        }
+        all
     }
 
     /// A function's environment variable as deployed with these defaults (`None` when an
@@ -535,8 +576,13 @@ fn the_timeout_fits_the_retry_budget_the_safety_margin_and_dead_lettering() {
 
 #[test]
 fn the_queue_stays_invisible_for_six_function_timeouts_plus_the_batching_window() {
-    for (queue_type, template) in Template::load().each_queue_type() {
-        let mut checked = 0;
+    // For every window the template allows, with each queue type and batch size: the queue's
+    // own visibility timeout covers six function timeouts plus the window the trigger waits
+    // (AWS's advice), and no more: it is also what a crashed batch, or a message whose
+    // visibility change failed, waits before it comes back.
+    let all = Template::load().each_batching();
+    let mut checked = 0;
+    for (queue_type, size, window_parameter, template) in &all {
         for id in template.function_ids() {
             let timeout = template.number(&template.function(&id)["Timeout"]);
             for event in template.sqs_events(&id) {
@@ -546,15 +592,38 @@ fn the_queue_stays_invisible_for_six_function_timeouts_plus_the_batching_window(
                     .optional_number(&event["MaximumBatchingWindowInSeconds"])
                     .unwrap_or(0);
                 let needed = VISIBILITY_TIMEOUT_FACTOR * timeout + window;
-                assert!(
-                    visibility >= needed,
-                    "{queue_type} {id}: visibility {visibility} s < {needed} s"
+                let context = format!(
+                    "{queue_type}, QueueBatchSize {size}, window parameter {window_parameter} s, \
+                     {id}: visibility {visibility} s, 6 x {timeout} s + {window} s = {needed} s"
                 );
+                assert!(visibility >= needed, "{context}");
+                assert_eq!(visibility, needed, "{context}: longer than needed");
                 checked += 1;
             }
         }
-        assert_eq!(checked, 1, "exactly one SQS event source");
     }
+    assert_eq!(checked, all.len(), "exactly one SQS event source");
+    // The mapping has an entry for each allowed window and no other.
+    let template = Template::load();
+    let mapped: Vec<String> = template.0["Mappings"]["BatchingWindowVisibility"]
+        .as_mapping()
+        .expect("a mapping per window")
+        .keys()
+        .map(|key| key.as_str().expect("keys are strings").to_owned())
+        .collect();
+    assert_eq!(
+        mapped,
+        template.allowed_values("QueueMaximumBatchingWindowInSeconds")
+    );
+    // With the defaults: 6 x 30 + 5, as the README and the header say.
+    let queue = &template.resource("Queue")["Properties"];
+    assert_eq!(template.number(&queue["VisibilityTimeout"]), 185);
+    let fifo = template.with_parameters(&[("QueueType", "fifo")]);
+    assert_eq!(
+        fifo.number(&fifo.resource("Queue")["Properties"]["VisibilityTimeout"]),
+        180,
+        "FIFO has no window"
+    );
 }
 
 #[test]
@@ -603,16 +672,72 @@ fn the_sqs_event_reports_batch_item_failures_and_sets_its_batching() {
             event["FunctionResponseTypes"],
             yaml("[ReportBatchItemFailures]")
         );
+        assert!(
+            template.number(&event["ScalingConfig"]["MaximumConcurrency"]) >= 2,
+            "{queue_type}"
+        );
+    }
+    // Whatever batching parameters the rules accept, the trigger is one AWS accepts.
+    let mut accepted = 0;
+    for (queue_type, size, window, template) in Template::load().each_batching() {
+        if !template.rules_accept_defaults() {
+            continue;
+        }
+        let context = format!("{queue_type}, QueueBatchSize {size}, window {window} s");
+        let event = &template.sqs_events("QueueFunction")[0];
         let batch_size = template.number(&event["BatchSize"]);
         let window = template.optional_number(&event["MaximumBatchingWindowInSeconds"]);
-        assert!((1..=10_000).contains(&batch_size), "{queue_type}");
-        assert!(window.unwrap_or(0) <= 300, "{queue_type}");
+        let most = if queue_type == "fifo" {
+            FIFO_MAX_BATCH_SIZE
+        } else {
+            STANDARD_MAX_BATCH_SIZE
+        };
+        assert!((1..=most).contains(&batch_size), "{context}: {batch_size}");
         assert!(
-            batch_size <= 10 || window >= Some(1),
-            "{queue_type}: AWS needs a window for batches over 10"
+            window.unwrap_or(0) <= MAX_BATCHING_WINDOW_SECONDS,
+            "{context}"
         );
-        assert!(template.number(&event["ScalingConfig"]["MaximumConcurrency"]) >= 2);
+        assert!(
+            batch_size <= MAX_BATCH_SIZE_WITHOUT_WINDOW || window >= Some(1),
+            "{context}: AWS needs a window for batches over 10"
+        );
+        accepted += 1;
     }
+    assert!(accepted > 0);
+}
+
+#[test]
+fn the_batching_parameters_default_to_what_fits_6_mb_within_a_5_second_window() {
+    let template = Template::load();
+    let parameters = &template.0["Parameters"];
+    let size = &parameters["QueueBatchSize"];
+    assert_eq!(size["Type"], "Number");
+    assert_eq!(template.number(&size["Default"]), STANDARD_MAX_BATCH_SIZE);
+    assert_eq!(template.number(&size["MinValue"]), 1);
+    assert_eq!(template.number(&size["MaxValue"]), STANDARD_MAX_BATCH_SIZE);
+    let description = size["Description"].as_str().expect("a description");
+    assert!(
+        description.contains("6 MB") && description.contains("FIFO"),
+        "QueueBatchSize says what Lambda and FIFO make of it: {description}"
+    );
+
+    let window = &parameters["QueueMaximumBatchingWindowInSeconds"];
+    assert_eq!(window["Type"], "Number");
+    assert_eq!(template.number(&window["Default"]), 5);
+    let allowed: Vec<u64> = template
+        .allowed_values("QueueMaximumBatchingWindowInSeconds")
+        .iter()
+        .map(|w| w.parse().expect("whole seconds"))
+        .collect();
+    assert_eq!(allowed.first(), Some(&0), "no window is allowed");
+    assert_eq!(allowed.last(), Some(&MAX_BATCHING_WINDOW_SECONDS));
+    assert!(allowed.windows(2).all(|w| w[0] < w[1]), "{allowed:?}");
+    assert!(allowed.contains(&5));
+    let description = window["Description"].as_str().expect("a description");
+    assert!(
+        description.contains("FIFO") && description.contains("ignored"),
+        "{description}"
+    );
 }
 
 #[test]
@@ -668,21 +793,67 @@ fn the_source_and_dead_letter_queues_are_both_standard_or_both_fifo() {
 }
 
 #[test]
-fn a_fifo_trigger_takes_at_most_10_messages_without_a_window_and_a_standard_one_100() {
+fn a_standard_trigger_takes_the_batching_parameters_and_a_fifo_one_at_most_10_without_a_window() {
+    for (queue_type, size, window, template) in Template::load().each_batching() {
+        let context = format!("{queue_type}, QueueBatchSize {size}, window {window} s");
+        let event = &template.sqs_events("QueueFunction")[0];
+        let batch_size = template.number(&event["BatchSize"]);
+        let deployed_window = template.optional_number(&event["MaximumBatchingWindowInSeconds"]);
+        if queue_type == "fifo" {
+            // QueueBatchSize applies up to AWS's 10; the window is ignored.
+            assert_eq!(batch_size, size.min(FIFO_MAX_BATCH_SIZE), "{context}");
+            assert_eq!(
+                deployed_window, None,
+                "{context}: Lambda has no batching window for FIFO queues"
+            );
+        } else {
+            assert_eq!(batch_size, size, "{context}");
+            assert_eq!(deployed_window, Some(window), "{context}");
+        }
+    }
+    // The defaults: as many messages as fit 6 MB, within 5 s; FIFO 10, no window.
     for (queue_type, template) in Template::load().each_queue_type() {
         let event = &template.sqs_events("QueueFunction")[0];
         let batch_size = template.number(&event["BatchSize"]);
         let window = template.optional_number(&event["MaximumBatchingWindowInSeconds"]);
         if queue_type == "fifo" {
-            assert!(batch_size <= FIFO_MAX_BATCH_SIZE, "{batch_size}");
-            assert_eq!(
-                window, None,
-                "Lambda has no batching window for FIFO queues"
-            );
+            assert_eq!((batch_size, window), (FIFO_MAX_BATCH_SIZE, None));
         } else {
-            assert_eq!(batch_size, 100);
-            assert_eq!(window, Some(5));
+            assert_eq!((batch_size, window), (STANDARD_MAX_BATCH_SIZE, Some(5)));
         }
+    }
+}
+
+#[test]
+fn the_rules_refuse_exactly_a_standard_batch_over_10_without_a_window() {
+    let mut refused = 0;
+    for (queue_type, size, window, template) in Template::load().each_batching() {
+        let needs_window = queue_type == "standard" && size > MAX_BATCH_SIZE_WITHOUT_WINDOW;
+        assert_eq!(
+            template.rules_accept_defaults(),
+            !needs_window || window >= 1,
+            "{queue_type}, QueueBatchSize {size}, window {window} s"
+        );
+        refused += usize::from(!template.rules_accept_defaults());
+    }
+    assert!(refused > 0);
+    // The refusal names both parameters, so the deploy error says what to change.
+    let template = Template::load();
+    let rules = template.0["Rules"].as_mapping().expect("Rules is a map");
+    let batching: Vec<&Value> = rules
+        .values()
+        .filter(|rule| {
+            serde_yaml_ng::to_string(rule)
+                .expect("serialises")
+                .contains("QueueBatchSize")
+        })
+        .collect();
+    assert_eq!(batching.len(), 1, "one batching rule");
+    let description = batching[0]["Assertions"][0]["AssertDescription"]
+        .as_str()
+        .expect("the rule says why");
+    for name in ["QueueBatchSize", "QueueMaximumBatchingWindowInSeconds"] {
+        assert!(description.contains(name), "{description}");
     }
 }
 
@@ -984,6 +1155,45 @@ fn the_parameters_operators_set_are_declared_with_sound_defaults() {
     for name in parameters.as_mapping().expect("Parameters is a map").keys() {
         let name = name.as_str().expect("names are strings");
         assert!(text.contains(name), "parameter {name} is used");
+    }
+}
+
+#[test]
+fn the_readme_parameters_table_gives_every_parameter_with_its_default() {
+    let template = Template::load();
+    let readme = std::fs::read_to_string(repo_root().join("README.md")).expect("README.md");
+    let start = readme
+        .find("\n### Parameters\n")
+        .expect("a Parameters section");
+    let section = &readme[start + 1..];
+    let end = section[4..].find("\n### ").map_or(section.len(), |n| n + 4);
+    let rows: Vec<Vec<&str>> = section[..end]
+        .lines()
+        .filter(|line| line.starts_with("| `"))
+        .map(|line| line.split(" | ").collect())
+        .collect();
+    assert!(!rows.is_empty(), "the section has a table");
+    let parameters = template.0["Parameters"]
+        .as_mapping()
+        .expect("Parameters is a map");
+    for (name, parameter) in parameters {
+        let name = name.as_str().expect("names are strings");
+        let row = rows
+            .iter()
+            .find(|row| row[0].contains(&format!("`{name}`")))
+            .unwrap_or_else(|| panic!("README's Parameters table has no row for {name}"));
+        let default = match &parameter["Default"] {
+            Value::String(text) => text.clone(),
+            Value::Number(number) => number.to_string(),
+            other => panic!("{name}: default {other:?}"),
+        };
+        let documented = row[1];
+        assert!(
+            documented.starts_with("see ")
+                || documented.starts_with(&format!("`{default}`"))
+                || (default.is_empty() && documented == "empty"),
+            "{name}: README says {documented:?}, the template's default is {default:?}"
+        );
     }
 }
 

@@ -301,6 +301,37 @@ mod tests {
         assert_eq!(h.take_metrics().totals().visibility_failed, 1);
     }
 
+    #[tokio::test]
+    async fn a_message_never_sent_because_the_deadline_came_comes_back_soon() {
+        let visibility = FakeVisibility::default();
+        let mut h = fakes::handler().with_visibility(visibility.clone());
+        // What delivery answers for records whose turn came after its hard stop
+        // (tests/it/delivery.rs, a_deadline_already_inside_the_margin_sends_nothing).
+        h.clevertap = FakeCleverTap::answering(|account, _| {
+            if account == "ACC-B" {
+                Outcome::retry(codes::RETRY_BUDGET_EXHAUSTED, "no time was left")
+            } else {
+                Outcome::Delivered
+            }
+        });
+        let failures = fakes::run_sqs(
+            &h,
+            vec![
+                sqs_message("m-ok", TRACK, "dest-a"),
+                sqs_message("m-first", TRACK, "dest-b"),
+                received(sqs_message("m-ninth", TRACK, "dest-b"), 9),
+            ],
+        )
+        .await
+        .unwrap();
+        assert_eq!(failures, ["m-first", "m-ninth"]);
+        let changes = visibility.changes();
+        // The short fixed timeout, not the outage backoff (15-80 min), whatever the receive
+        // count: the records were never tried, nothing says CleverTap is down.
+        assert_eq!(timeout_of(&changes, "rh-m-first"), 60, "{changes:?}");
+        assert_eq!(timeout_of(&changes, "rh-m-ninth"), 60, "{changes:?}");
+    }
+
     #[test]
     fn messages_without_a_receipt_are_skipped_and_the_draw_stays_in_its_range() {
         let mut no_handle = sqs_message("m-2", TRACK, "dest-b");
