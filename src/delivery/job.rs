@@ -373,6 +373,8 @@ impl<T: Transport> Job<'_, T> {
             if ticket.is_probe() && batch.items.len() > PROBE_ITEMS {
                 // The probe goes alone and small; the rest follows once its answer is in.
                 let rest = batch.items.split_off(PROBE_ITEMS);
+                // The probe's answer says nothing of the whole half: no inference from it.
+                batch.inferable = false;
                 let mut rest = Batch::new(rest, batch.attempt, None);
                 rest.parent = batch.parent.clone();
                 work.push(rest);
