@@ -64,12 +64,12 @@ struct Batch {
 }
 
 impl Batch {
-    /// A first send of `items`, or a resend after `last_failure`.
-    fn new(items: Vec<usize>, attempt: u32, last_failure: Option<Reason>) -> Self {
+    /// A first send of `items`, a part of its own (not a half).
+    fn new(items: Vec<usize>, attempt: u32) -> Self {
         Batch {
             items,
             attempt,
-            last_failure,
+            last_failure: None,
             level: Level::Whole,
             pair: None,
             parent: None,
@@ -281,7 +281,7 @@ impl<T: Transport> Job<'_, T> {
             sent: 0,
             splits: 0,
         };
-        let mut work = vec![Batch::new(items, 0, None)];
+        let mut work = vec![Batch::new(items, 0)];
         // A half refused whole, waiting for its sibling's answer.
         let mut parked: Option<(Batch, Failure)> = None;
         loop {
@@ -375,7 +375,7 @@ impl<T: Transport> Job<'_, T> {
                 let rest = batch.items.split_off(PROBE_ITEMS);
                 // The probe's answer says nothing of the whole half: no inference from it.
                 batch.inferable = false;
-                let mut rest = Batch::new(rest, batch.attempt, None);
+                let mut rest = Batch::new(rest, batch.attempt);
                 rest.parent = batch.parent.clone();
                 work.push(rest);
             }
