@@ -121,6 +121,24 @@ pub fn refused_whole(first: &Reason, records: usize, everything: bool) -> Verdic
     }
 }
 
+/// The verdict on records of a refused request (400/413, `refusal` the part's reason, when
+/// known) that its halving, capped at `limit` requests (`delivery::job::halving_limit`), did
+/// not narrow down: retried later under the refusal's own code, never dead-lettered; not a sign
+/// of an outage, so the caller does not count it for the circuit.
+pub fn halving_stopped(refusal: Option<&Reason>, records: usize, limit: usize) -> Verdict {
+    let code = refusal.map_or("refused whole", |r| r.code.as_ref());
+    Verdict::RetryLater {
+        reason: Reason::new(
+            codes::CLEVERTAP_REFUSED_WHOLE,
+            format!(
+                "{records} records of a request refused whole ({code}) were not narrowed down: \
+                 the halving stopped at its request limit ({limit} requests)"
+            ),
+        ),
+        credentials: false,
+    }
+}
+
 impl Verdict {
     /// What this verdict on a whole request says about CleverTap's health, from its reason
     /// code: the one mapping of failures to the circuit breaker and the adaptive bound.

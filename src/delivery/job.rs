@@ -3,8 +3,10 @@
 //! resent with backoff while the retry budget lasts, and a 400/413 splits the request until the
 //! bad item is alone, unless both halves of the whole request are refused whole too: that is
 //! a refusal of everything (`clevertap::retry::refused_whole`), retried and counted for the
-//! circuit, never dead-lettered, so a call costs at most 1 + 2⌈log₂ N⌉ requests for N records
-//! whatever the answers (docs/contracts.md §5). An item CleverTap may already hold (an answer that does not account for
+//! circuit, never dead-lettered. The halving of a request of N records sends at most
+//! max(N, 3) requests (one for N = 1), the first included ([`halving_limit`]); what it has not
+//! narrowed down by then is retried (`clevertap::retry::halving_stopped`), never dead-lettered
+//! (docs/contracts.md §5). An item CleverTap may already hold (an answer that does not account for
 //! it, no answer in time) is sent once more, alone in its request, and never a third time in
 //! one invocation: a storm of unclear answers cannot multiply copies at CleverTap. What each
 //! failure means is decided in `clevertap::retry`, not here.
@@ -18,7 +20,7 @@ use super::gate::{AccountGate, Entry, Ticket};
 use super::{DeliveryPolicy, DeliveryStats, backoff};
 use crate::clevertap::request::{self, Call};
 use crate::clevertap::response::{Reading, read_reply};
-use crate::clevertap::retry::{Failure, Health, Verdict, classify, refused_whole};
+use crate::clevertap::retry::{Failure, Health, Verdict, classify, halving_stopped, refused_whole};
 use crate::clevertap::transport::{ApiRequest, TransportError};
 use crate::codes;
 use crate::outcome::{Outcome, Reason};
@@ -51,6 +53,72 @@ struct Batch {
     level: Level,
     /// For one half of a refused request: the split it came from, shared with its sibling.
     pair: Option<u32>,
+    /// For one half: the refusal of the part it came from.
+    parent: Option<Reason>,
+    /// For one half: that refusal was a 400, so once the sibling is taken this half is known to
+    /// hold it (a 413 may come from the sum of sizes: not inferred).
+    inferable: bool,
+    /// Its sibling was taken: it holds its parent's 400, so it is split without being sent
+    /// whole (a single record is still sent alone before it is rejected).
+    known_bad: bool,
+}
+
+impl Batch {
+    /// A first send of `items`, a part of its own (not a half).
+    fn new(items: Vec<usize>, attempt: u32) -> Self {
+        Batch {
+            items,
+            attempt,
+            last_failure: None,
+            level: Level::Whole,
+            pair: None,
+            parent: None,
+            inferable: false,
+            known_bad: false,
+        }
+    }
+
+    /// The same part sent again after `reason`.
+    fn again(&self, items: Vec<usize>, reason: Option<Reason>) -> Self {
+        Batch {
+            items,
+            attempt: self.attempt + 1,
+            last_failure: reason,
+            level: self.level,
+            pair: self.pair,
+            parent: self.parent.clone(),
+            inferable: self.inferable,
+            known_bad: false,
+        }
+    }
+}
+
+/// The most requests the halving of one request of `records` records sends, the first
+/// included: max(N, 3) for N ≥ 2, one for a single record. Three for two records is the least
+/// that tells a refusal of everything (the request and both halves refused) from one bad record.
+pub const fn halving_limit(records: usize) -> usize {
+    if records <= 1 {
+        1
+    } else if records < 3 {
+        3
+    } else {
+        records
+    }
+}
+
+/// The halving's request count against its limit, and the splits made so far.
+struct Halving {
+    limit: usize,
+    /// First sends of the chunk's parts (the request itself, its halves, a probe's rest);
+    /// resends after a passing failure and the second sends of unclear items are not counted.
+    sent: usize,
+    splits: u32,
+}
+
+impl Halving {
+    fn room(&self) -> usize {
+        self.limit.saturating_sub(self.sent)
+    }
 }
 
 /// Where a batch sits in the halving of a refused request. When both halves of a refused
@@ -208,16 +276,14 @@ impl<T: Transport> Job<'_, T> {
     pub(super) async fn run_chunk(&self, items: Vec<usize>) -> ChunkResult {
         let mut result = ChunkResult::default();
         let mut unclear = Unclear::default();
-        let mut work = vec![Batch {
-            items,
-            attempt: 0,
-            last_failure: None,
-            level: Level::Whole,
-            pair: None,
-        }];
-        // A half refused whole, waiting for its sibling's answer; the splits made so far.
+        let mut halving = Halving {
+            limit: halving_limit(items.len()),
+            sent: 0,
+            splits: 0,
+        };
+        let mut work = vec![Batch::new(items, 0)];
+        // A half refused whole, waiting for its sibling's answer.
         let mut parked: Option<(Batch, Failure)> = None;
-        let mut splits: u32 = 0;
         loop {
             let Some(batch) = work.pop() else {
                 // The sibling ended without being refused whole: the parked half is halved on.
@@ -229,7 +295,7 @@ impl<T: Transport> Job<'_, T> {
                             &mut unclear,
                             batch,
                             &failure,
-                            &mut splits,
+                            &mut halving,
                         );
                         continue;
                     }
@@ -237,6 +303,19 @@ impl<T: Transport> Job<'_, T> {
                 }
             };
             if batch.items.is_empty() {
+                continue;
+            }
+            if batch.known_bad
+                && batch.items.len() > 1
+                && let Some(reason) = batch.parent.clone()
+            {
+                // Its sibling was taken: this half holds its parent's 400, no need to send it.
+                self.split(&mut result, &mut work, batch, &reason, true, &mut halving);
+                continue;
+            }
+            let first_send = batch.last_failure.is_none();
+            if first_send && halving.room() == 0 {
+                stopped(&mut result, &batch, &halving);
                 continue;
             }
             if let Some(last) = &batch.last_failure {
@@ -294,15 +373,16 @@ impl<T: Transport> Job<'_, T> {
             if ticket.is_probe() && batch.items.len() > PROBE_ITEMS {
                 // The probe goes alone and small; the rest follows once its answer is in.
                 let rest = batch.items.split_off(PROBE_ITEMS);
-                work.push(Batch {
-                    items: rest,
-                    attempt: batch.attempt,
-                    last_failure: None,
-                    level: Level::Whole,
-                    pair: None,
-                });
+                // The probe's answer says nothing of the whole half: no inference from it.
+                batch.inferable = false;
+                let mut rest = Batch::new(rest, batch.attempt);
+                rest.parent = batch.parent.clone();
+                work.push(rest);
             }
             result.stats.requests += 1;
+            if first_send {
+                halving.sent += 1;
+            }
             let reading = match self.send(&batch.items, ticket, &mut result.stats).await {
                 Sent::Reading(reading) => reading,
                 Sent::OutOfTime => {
@@ -326,7 +406,7 @@ impl<T: Transport> Job<'_, T> {
                                         &mut unclear,
                                         earlier,
                                         &earlier_failure,
-                                        &mut splits,
+                                        &mut halving,
                                     );
                                 }
                                 parked = Some((batch, failure));
@@ -340,10 +420,18 @@ impl<T: Transport> Job<'_, T> {
                         &mut unclear,
                         batch,
                         &failure,
-                        &mut splits,
+                        &mut halving,
                     );
                 }
                 Reading::PerRecord(per_item) => {
+                    if batch.inferable {
+                        // Taken: its unsent sibling holds the parent's 400.
+                        if let Some(sibling) = work.iter_mut().find(|b| {
+                            b.pair == batch.pair && b.inferable && b.last_failure.is_none()
+                        }) {
+                            sibling.known_bad = true;
+                        }
+                    }
                     let mut again = Vec::new();
                     let mut again_reason = None;
                     for (&item, failure) in batch.items.iter().zip(per_item) {
@@ -361,13 +449,7 @@ impl<T: Transport> Job<'_, T> {
                         }
                     }
                     if !again.is_empty() {
-                        work.push(Batch {
-                            items: again,
-                            attempt: batch.attempt + 1,
-                            last_failure: again_reason,
-                            level: batch.level,
-                            pair: batch.pair,
-                        });
+                        work.push(batch.again(again, again_reason));
                     }
                 }
             }
@@ -464,39 +546,63 @@ impl<T: Transport> Job<'_, T> {
         unclear: &mut Unclear,
         batch: Batch,
         failure: &Failure,
-        splits: &mut u32,
+        halving: &mut Halving,
     ) {
-        match act(result, classify(failure), &batch.items, false) {
-            Then::Done => {}
-            Then::Split => {
-                result.stats.splits += 1;
-                let mut first = batch.items;
-                let second = first.split_off(first.len() / 2);
-                let level = match batch.level {
-                    Level::Whole => Level::Half,
-                    Level::Half | Level::Deeper => Level::Deeper,
-                };
-                *splits += 1;
-                // Pushed so that the first half is sent first; a split is not a retry, so the
-                // halves go at once, without a backoff.
-                for items in [second, first] {
-                    work.push(Batch {
-                        items,
-                        attempt: batch.attempt,
-                        last_failure: None,
-                        level,
-                        pair: Some(*splits),
-                    });
-                }
+        let verdict = classify(failure);
+        let reason = verdict.reason().cloned();
+        match (act(result, verdict, &batch.items, false), reason) {
+            (Then::Done, _) => {}
+            (Then::Split, Some(reason)) => {
+                let inferable = matches!(failure, Failure::Status { status: 400, .. });
+                self.split(result, work, batch, &reason, inferable, halving);
             }
-            Then::Again(reason) => work.push(Batch {
-                items: batch.items,
-                attempt: batch.attempt + 1,
-                last_failure: Some(reason),
-                level: batch.level,
-                pair: batch.pair,
-            }),
-            Then::Unclear(reason) => unclear.add(&batch.items, reason),
+            (Then::Split, None) => stopped(result, &batch, halving),
+            (Then::Again(reason), _) => work.push(batch.again(batch.items.clone(), Some(reason))),
+            (Then::Unclear(reason), _) => unclear.add(&batch.items, reason),
+        }
+    }
+
+    /// Halves a part refused whole (`reason`; `inferable`: a 400), within the halving's limit:
+    /// the request itself needs room for both halves, to tell a refusal of everything from a
+    /// bad record; a deeper part, room for one (the other waits for its turn, and is retried if
+    /// the limit comes first). Without room, its records are retried.
+    fn split(
+        &self,
+        result: &mut ChunkResult,
+        work: &mut Vec<Batch>,
+        batch: Batch,
+        reason: &Reason,
+        inferable: bool,
+        halving: &mut Halving,
+    ) {
+        let needed = if batch.level == Level::Whole { 2 } else { 1 };
+        if halving.room() < needed {
+            let mut batch = batch;
+            batch.parent = Some(reason.clone());
+            stopped(result, &batch, halving);
+            return;
+        }
+        result.stats.splits += 1;
+        let mut first = batch.items;
+        let second = first.split_off(first.len() / 2);
+        let level = match batch.level {
+            Level::Whole => Level::Half,
+            Level::Half | Level::Deeper => Level::Deeper,
+        };
+        halving.splits += 1;
+        // Pushed so that the first half is sent first; a split is not a retry, so the halves
+        // go without a backoff.
+        for items in [second, first] {
+            work.push(Batch {
+                items,
+                attempt: batch.attempt,
+                last_failure: None,
+                level,
+                pair: Some(halving.splits),
+                parent: Some(reason.clone()),
+                inferable,
+                known_bad: false,
+            });
         }
     }
 
@@ -598,6 +704,19 @@ impl<T: Transport> Job<'_, T> {
         }
         Sent::Reading(reading)
     }
+}
+
+/// The halving reached its limit before `batch` was narrowed down: its records are retried
+/// under `clevertap_refused_whole`, never dead-lettered, not counted for the circuit.
+fn stopped(result: &mut ChunkResult, batch: &Batch, halving: &Halving) {
+    let verdict = halving_stopped(batch.parent.as_ref(), batch.items.len(), halving.limit);
+    tracing::warn!(
+        items = batch.items.len(),
+        limit = halving.limit,
+        code = codes::CLEVERTAP_REFUSED_WHOLE,
+        "the halving of a refused request stopped at its request limit: retried, not dead-lettered"
+    );
+    act(result, verdict, &batch.items, false);
 }
 
 /// A short label of a failure for logs (no body text).

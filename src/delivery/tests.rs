@@ -54,6 +54,9 @@ struct FakeState {
     max_in_flight: usize,
     /// `base_url + path`, account id and passcode of every request.
     sent_to: Vec<(String, String, String)>,
+    /// When set, before the script: a request holding any of these identities is answered
+    /// this status (a bad record, or with every identity, a blanket refusal); others succeed.
+    refuse_holding: Option<(std::collections::HashSet<String>, u16)>,
 }
 
 #[derive(Default)]
@@ -66,6 +69,16 @@ impl Fake {
         Fake {
             state: Mutex::new(FakeState {
                 script: script.into_iter().collect(),
+                ..FakeState::default()
+            }),
+        }
+    }
+
+    /// Answers `status` to every request holding one of `bad`'s identities, success otherwise.
+    fn refusing(bad: impl IntoIterator<Item = String>, status: u16) -> Self {
+        Fake {
+            state: Mutex::new(FakeState {
+                refuse_holding: Some((bad.into_iter().collect(), status)),
                 ..FakeState::default()
             }),
         }
@@ -258,7 +271,16 @@ impl Transport for Fake {
                     state.resent_after_accept.push(id);
                 }
             }
-            state.script.pop_front().unwrap_or(Behaviour::Success)
+            match &state.refuse_holding {
+                Some((bad, status)) => {
+                    if records.iter().any(|r| bad.contains(&identity(r))) {
+                        Behaviour::Status(*status)
+                    } else {
+                        Behaviour::Success
+                    }
+                }
+                None => state.script.pop_front().unwrap_or(Behaviour::Success),
+            }
         };
         if let Behaviour::Slow(delay) = behaviour {
             {
@@ -385,15 +407,41 @@ fn a_400_splits_the_request_in_halves_until_each_part_goes_through() {
         Behaviour::Success,
         Behaviour::Success,
         Behaviour::Success,
+        Behaviour::Success,
     ]);
-    let (report, delivery) = run(fake, &[2, 2]);
-    // [0-0,0-1,1-0,1-1] -> 400 -> [0-0,0-1] 400 -> [0-0] ok, [0-1] ok; [1-0,1-1] ok.
+    let (report, delivery) = run(fake, &[4, 4]);
+    // [e0, e1] -> 400 -> [e0] 400, [e1] ok -> [0-0,0-1] ok, so [0-2,0-3] holds the 400: split
+    // without being sent whole -> [0-2] ok, so [0-3] is sent alone: ok.
     assert_eq!(
         report.outcomes,
         vec![Outcome::Delivered, Outcome::Delivered]
     );
-    assert_eq!(report.stats.splits, 2);
-    assert_eq!(delivery.transport().state().requests, 5);
+    assert_eq!(report.stats.splits, 3);
+    let state = delivery.transport().state();
+    assert_eq!(state.items_per_request, [8, 4, 4, 2, 1, 1]);
+}
+
+#[test]
+fn four_records_whose_halving_needs_a_fifth_request_are_retried_not_sent_again() {
+    // The same answers for four records: the fifth request is over the limit (max(N, 3) = 4).
+    let fake = Fake::scripted([
+        Behaviour::Status(400),
+        Behaviour::Status(400),
+        Behaviour::Success,
+        Behaviour::Success,
+        Behaviour::Success,
+    ]);
+    let (report, delivery) = run(fake, &[2, 2]);
+    assert_eq!(report.outcomes[1], Outcome::Delivered);
+    let reason = report.outcomes[0].reason().expect("retried");
+    assert_eq!(reason.code, codes::CLEVERTAP_REFUSED_WHOLE);
+    assert!(
+        reason.message.contains("request limit"),
+        "{}",
+        reason.message
+    );
+    assert_eq!(report.outcomes[0].status(), crate::outcome::Status::Retry);
+    assert_eq!(delivery.transport().state().items_per_request, [4, 2, 2, 1]);
 }
 
 #[test]
@@ -917,9 +965,9 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
 
     /// Whatever CleverTap answers to the halving, a call of N records (one request's worth)
-    /// costs at most 1 + 2⌈log₂ N⌉ requests: at most N from 7 records up.
+    /// costs at most max(N, 3) requests (one for N = 1), and at most 1 + 2⌈log₂ N⌉.
     #[test]
-    fn refusals_of_any_pattern_cost_at_most_one_plus_twice_log2_n_requests(
+    fn refusals_of_any_pattern_cost_at_most_max_n_3_requests(
         n in 1usize..=300,
         script in proptest::collection::vec(
             prop_oneof![
@@ -937,8 +985,183 @@ proptest! {
         let log2 = usize::BITS - (n - 1).leading_zeros();
         let bound = 1 + 2 * log2 as usize;
         prop_assert!(requests <= bound, "{} requests for {} records (bound {})", requests, n, bound);
-        if n >= 7 {
-            prop_assert!(requests <= n);
+        prop_assert!(requests <= job::halving_limit(n), "{} requests for {} records", requests, n);
+    }
+}
+
+/// Runs `n` one-record events against a CleverTap refusing (`status`) every request holding
+/// one of `bad` (record indexes); the report, the sizes of the requests, and the delivery.
+fn run_refusing(
+    policy: DeliveryPolicy,
+    n: usize,
+    bad: &[usize],
+    status: u16,
+) -> (DeliveryReport, Vec<usize>, Delivery<Fake>) {
+    let fake = Fake::refusing(bad.iter().map(|e| format!("{e}-0")), status);
+    let (report, delivery) = run_with(policy, fake, &vec![1; n]);
+    let sizes = delivery.transport().state().items_per_request.clone();
+    (report, sizes, delivery)
+}
+
+/// Checks one run over `bad`: the request limit, one outcome per record, a good record never
+/// rejected, a record rejected only for its own refusal, a retry only as `refused_whole`.
+fn check_refusing(n: usize, bad: &[usize], status: u16) -> usize {
+    let (report, sizes, _) = run_refusing(test_policy(), n, bad, status);
+    assert!(
+        sizes.len() <= job::halving_limit(n),
+        "{} requests for {n} records, bad {bad:?} ({status}): {sizes:?}",
+        sizes.len()
+    );
+    assert_eq!(report.outcomes.len(), n);
+    let rejected_code = if status == 400 {
+        codes::CLEVERTAP_BAD_REQUEST
+    } else {
+        codes::CLEVERTAP_PAYLOAD_TOO_LARGE
+    };
+    for (e, outcome) in report.outcomes.iter().enumerate() {
+        match outcome {
+            Outcome::Delivered => assert!(!bad.contains(&e), "{n} {bad:?}: bad {e} delivered"),
+            Outcome::Rejected(reason) => {
+                assert!(bad.contains(&e), "{n} {bad:?}: good record {e} rejected");
+                assert_eq!(reason.code, rejected_code);
+            }
+            Outcome::Retry(reason) => {
+                assert_eq!(
+                    reason.code,
+                    codes::CLEVERTAP_REFUSED_WHOLE,
+                    "{n} {bad:?} {e}"
+                )
+            }
+            other => panic!("{n} {bad:?}: {e} {other:?}"),
         }
     }
+    sizes.len()
+}
+
+/// The worst case of the halving's requests for N = 1..=8 (docs/contracts.md §5).
+const WORST_REQUESTS: [usize; 8] = [1, 3, 3, 4, 5, 6, 7, 7];
+
+#[test]
+fn the_halving_sends_at_most_max_n_3_requests_whatever_records_are_bad() {
+    // Every set of bad records up to 8 records; beyond, none, all, each one, each pair of
+    // neighbours and a spread of pseudo-random sets, up to 64 records; 400 and 413 alike.
+    for n in 1..=64usize {
+        let mut sets: Vec<Vec<usize>> = Vec::new();
+        if n <= 8 {
+            for mask in 0u32..(1 << n) {
+                sets.push((0..n).filter(|i| mask & (1 << i) != 0).collect());
+            }
+        } else {
+            sets.push(Vec::new());
+            sets.push((0..n).collect());
+            sets.extend((0..n).map(|i| vec![i]));
+            sets.extend((1..n).map(|i| vec![i - 1, i]));
+            let mut x: u64 = 0x9E37_79B9_7F4A_7C15 ^ n as u64;
+            for _ in 0..16 {
+                x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+                let density = 1 + (x >> 60) as usize;
+                sets.push(
+                    (0..n)
+                        .filter(|i| (x >> (i % 61)) as usize % 16 < density)
+                        .collect(),
+                );
+            }
+        }
+        let worst = [400, 413]
+            .iter()
+            .flat_map(|&status| sets.iter().map(move |bad| check_refusing(n, bad, status)))
+            .max()
+            .unwrap_or(0);
+        let log2 = (usize::BITS - (n - 1).leading_zeros()) as usize;
+        assert!(
+            worst <= job::halving_limit(n).min(1 + 2 * log2),
+            "{n}: {worst}"
+        );
+        if n <= 8 {
+            assert_eq!(worst, WORST_REQUESTS[n - 1], "{n} records");
+        }
+    }
+}
+
+#[test]
+fn one_bad_record_among_two_to_eight_is_rejected_alone_where_the_limit_allows() {
+    for n in 2..=8usize {
+        for at in 0..n {
+            let (report, sizes, delivery) = run_refusing(breaker_policy(1), n, &[at], 400);
+            assert!(sizes.len() <= job::halving_limit(n), "{n} {at}: {sizes:?}");
+            let resolved = report.outcomes[at].status() == crate::outcome::Status::Rejected;
+            for (e, outcome) in report.outcomes.iter().enumerate() {
+                match outcome.reason() {
+                    None => assert_ne!(e, at, "{n} {at}"),
+                    Some(r) if e == at && resolved => {
+                        assert_eq!(r.code, codes::CLEVERTAP_BAD_REQUEST)
+                    }
+                    Some(r) => {
+                        assert_eq!(
+                            outcome.status(),
+                            crate::outcome::Status::Retry,
+                            "{n} {at} {e}"
+                        );
+                        assert_eq!(r.code, codes::CLEVERTAP_REFUSED_WHOLE);
+                        assert!(r.message.contains("request limit"), "{}", r.message);
+                    }
+                }
+            }
+            // From 7 records (and for 2) the limit always finds it; never counted as an outage.
+            if n == 2 || n >= 7 {
+                assert!(resolved, "{n} records, bad at {at}: {:?}", report.outcomes);
+                assert!(
+                    report
+                        .outcomes
+                        .iter()
+                        .filter(|o| **o == Outcome::Delivered)
+                        .count()
+                        == n - 1
+                );
+            }
+            assert!(!delivery.gate("ACC").breaker().is_open(), "{n} {at}");
+        }
+    }
+}
+
+#[test]
+fn a_blanket_refusal_of_two_to_ten_records_is_retried_in_three_requests_and_counted_once() {
+    for status in [400, 413] {
+        for n in 2..=10usize {
+            let all: Vec<usize> = (0..n).collect();
+            for (threshold, opens) in [(1, true), (2, false)] {
+                let (report, sizes, delivery) =
+                    run_refusing(breaker_policy(threshold), n, &all, status);
+                assert_eq!(sizes.len(), 3, "{n} ({status}): {sizes:?}");
+                assert_eq!(
+                    codes_of(&report),
+                    vec![codes::CLEVERTAP_REFUSED_WHOLE; n],
+                    "{n} ({status})"
+                );
+                assert!(
+                    report
+                        .outcomes
+                        .iter()
+                        .all(|o| o.status() == crate::outcome::Status::Retry)
+                );
+                assert_eq!(
+                    delivery.gate("ACC").breaker().is_open(),
+                    opens,
+                    "{n} {threshold}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn one_record_refused_whole_is_rejected_in_one_request() {
+    let (report, sizes, delivery) = run_refusing(breaker_policy(1), 1, &[0], 400);
+    assert_eq!(sizes, [1]);
+    assert_eq!(codes_of(&report), [codes::CLEVERTAP_BAD_REQUEST]);
+    assert_eq!(
+        report.outcomes[0].status(),
+        crate::outcome::Status::Rejected
+    );
+    assert!(!delivery.gate("ACC").breaker().is_open());
 }

@@ -8,6 +8,7 @@ mod carry;
 mod enqueue;
 pub mod erase;
 pub mod prepare;
+pub mod progress;
 pub mod settle;
 pub mod unit;
 
@@ -39,6 +40,8 @@ pub struct Engine<P: Ports> {
     /// Where retried SQS messages are told when to come back (visibility backoff); `None`
     /// leaves them to the queue's own visibility timeout.
     pub visibility: Option<Box<dyn AnyVisibility>>,
+    /// Which users of the regulations retried were deleted (sync webhook, FIFO queues).
+    pub progress: progress::Progress,
     /// Counters of the invocation in progress (Lambda runs one at a time per container).
     metrics: Mutex<InvocationMetrics>,
 }
@@ -56,6 +59,7 @@ impl<P: Ports> Engine<P> {
             clevertap,
             dead_letters,
             visibility: None,
+            progress: progress::Progress::default(),
             metrics: Mutex::new(InvocationMetrics::default()),
         }
     }

@@ -74,18 +74,37 @@ struct Queues {
     url: String,
     arn: String,
     dlq_url: String,
+    /// FIFO queues (both, as SQS wants): messages go in one group.
+    fifo: bool,
 }
 
 impl Queues {
-    async fn create(moto: &MotoServer) -> Queues {
+    /// The source queue and its dead-letter queue, both FIFO (`QueueType=fifo`) or standard.
+    async fn create_of_type(moto: &MotoServer, fifo: bool) -> Queues {
         let sqs = aws_sdk_sqs::Client::new(&moto.sdk_config().await);
-        let dlq_url = moto.create_queue("soak-dlq").await;
+        let (suffix, fifo_attributes): (&str, &[(QueueAttributeName, &str)]) = if fifo {
+            (
+                ".fifo",
+                &[
+                    (QueueAttributeName::FifoQueue, "true"),
+                    (QueueAttributeName::ContentBasedDeduplication, "true"),
+                ],
+            )
+        } else {
+            ("", &[])
+        };
+        let dlq_url = moto
+            .create_queue_with(&format!("soak-dlq{suffix}"), fifo_attributes)
+            .await;
         let dlq_arn = queue_arn(&sqs, &dlq_url).await;
         let redrive = json!({"deadLetterTargetArn": dlq_arn,
                              "maxReceiveCount": max_receive_count()});
-        let url = sqs
+        let queue = sqs
             .create_queue()
-            .queue_name("soak-events")
+            .queue_name(format!("soak-events{suffix}"));
+        let url = fifo_attributes
+            .iter()
+            .fold(queue, |q, (name, value)| q.attributes(name.clone(), *value))
             .attributes(
                 QueueAttributeName::VisibilityTimeout,
                 QUEUE_VISIBILITY_TIMEOUT.to_string(),
@@ -104,13 +123,16 @@ impl Queues {
             url,
             arn,
             dlq_url,
+            fifo,
         }
     }
 
     async fn send(&self, body: &str, destination: &str) {
-        self.sqs
-            .send_message()
-            .queue_url(&self.url)
+        let mut send = self.sqs.send_message();
+        if self.fifo {
+            send = send.message_group_id("user-1");
+        }
+        send.queue_url(&self.url)
             .message_body(body)
             .message_attributes(
                 "destinationId",
@@ -370,9 +392,14 @@ struct Soak {
 
 impl Soak {
     async fn start(secrets: &[(&str, Value)]) -> (Soak, Queues) {
+        Soak::start_on(secrets, false).await
+    }
+
+    /// [`Soak::start`] over FIFO queues (`fifo`) or standard ones.
+    async fn start_on(secrets: &[(&str, Value)], fifo: bool) -> (Soak, Queues) {
         let moto = MotoServer::start();
         moto.create_secrets(secrets).await;
-        let queues = Queues::create(&moto).await;
+        let queues = Queues::create_of_type(&moto, fifo).await;
         let clevertap = MockCleverTap::start();
         let api = RuntimeApi::start().await;
         let mut env = moto.env();
@@ -581,10 +608,25 @@ async fn a_missing_secret_dead_letters_its_messages_after_max_receives_while_oth
 /// users deleted stay deleted and only the rest comes back, as a message of its own.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_regulation_of_5000_users_is_deleted_within_8_receives_each_user_in_at_most_2_calls() {
-    let (soak, queues) = Soak::start(&[(
-        "dest-a",
-        json!({"accountId": "ACC-A", "passcode": "pc-a-1234"}),
-    )])
+    regulation_of_5000_users_makes_progress(false).await;
+}
+
+/// The same over a FIFO queue: the regulation comes back whole (a message of its own would
+/// break the group's order), and the container remembers which users it deleted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_fifo_queue_a_regulation_of_5000_users_is_deleted_within_8_receives_each_user_in_at_most_2_calls()
+ {
+    regulation_of_5000_users_makes_progress(true).await;
+}
+
+async fn regulation_of_5000_users_makes_progress(fifo: bool) {
+    let (soak, queues) = Soak::start_on(
+        &[(
+            "dest-a",
+            json!({"accountId": "ACC-A", "passcode": "pc-a-1234"}),
+        )],
+        fifo,
+    )
     .await;
     soak.clevertap
         .respond_with(|req| Reply::success(req).after(Duration::from_millis(100)));

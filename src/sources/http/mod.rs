@@ -247,7 +247,7 @@ async fn serve<P: Ports>(
     };
     let settled = match (&webhook.mode, &unit.work) {
         (Mode::Sync, Work::Regulation { .. }) => {
-            progress::settle_regulation(engine, &webhook.progress, &unit, deadline).await
+            progress::settle_regulation(engine, &unit, deadline).await
         }
         _ => settle(
             engine,

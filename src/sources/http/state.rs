@@ -20,8 +20,6 @@ pub(crate) enum Mode {
 pub struct WebhookState {
     pub(super) mode: Mode,
     pub(super) token_refresh: TokenRefresh,
-    /// Sync mode: the users already deleted of regulations answered for a retry.
-    pub(super) progress: super::progress::Progress,
 }
 
 impl WebhookState {
@@ -35,7 +33,6 @@ impl WebhookState {
                 config.webhook_token_refresh,
                 config.settings_cache_size,
             ),
-            progress: super::progress::Progress::default(),
         }
     }
 

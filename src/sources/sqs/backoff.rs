@@ -3,8 +3,12 @@
 //! receive count (`crate::visibility::Schedule`), instead of after the queue's fixed
 //! visibility timeout. FIFO: a message listed behind its group's first failed message (blocked,
 //! or delivered and listed to keep the order) comes back no later than that one. A message whose
-//! change fails keeps the queue's own timeout: nothing is lost, a receive is spent sooner. The decision is pure (`decide`); `extend` applies it through the engine's
-//! visibility port, within the invocation's deadline.
+//! change fails keeps the queue's own timeout: nothing is lost, a receive is spent sooner.
+//! A FIFO regulation that deleted users in this receive and comes back whole for the rest
+//! (`resume`) takes the short fixed timeout, whatever its code: it is making progress, and an
+//! outage's wait (20-80 min) would hold its group for nothing. The decision is pure
+//! (`decide`); `extend` applies it through the engine's visibility port, within the
+//! invocation's deadline.
 
 use super::decode::Message;
 use crate::engine::{Engine, Settled};
@@ -29,12 +33,14 @@ pub(super) struct Decision<'m> {
 }
 
 /// The visibility of every message reported for a retry (`failed` and its outcome a retry)
-/// that has a receipt; `pick(low, high)` draws the timeout.
+/// that has a receipt; `progressed`: its FIFO regulation deleted users in this receive (the
+/// short fixed timeout); `pick(low, high)` draws the timeout.
 pub(super) fn decide<'m>(
     schedule: &Schedule,
     messages: &'m [Message],
     settled: &[Settled],
     failed: &[bool],
+    progressed: &[bool],
     mut pick: impl FnMut(u64, u64) -> u64,
 ) -> Vec<Decision<'m>> {
     let mut decisions = Vec::new();
@@ -48,7 +54,11 @@ pub(super) fn decide<'m>(
         let group = message.group_id.as_deref();
         let own = match &s.outcome {
             Outcome::Retry(reason) => {
-                let kind = kind_of(&reason.code);
+                let kind = if message.fifo && progressed.get(index).copied().unwrap_or(false) {
+                    Kind::Fixed
+                } else {
+                    kind_of(&reason.code)
+                };
                 let (low, high) = schedule.range(kind, message.receive_count);
                 let seconds = pick(low, high).clamp(low, high);
                 Some((kind, u32::try_from(seconds).unwrap_or(u32::MAX)))
@@ -88,15 +98,21 @@ pub(super) async fn extend<P: Ports>(
     messages: &[Message],
     settled: &[Settled],
     failed: &[bool],
+    progressed: &[bool],
     deadline: Instant,
 ) {
     let Some(port) = handler.visibility.as_deref() else {
         return;
     };
     let schedule = Schedule::from_config(&handler.config);
-    let decisions = decide(&schedule, messages, settled, failed, |low, high| {
-        rand::random_range(low..=high)
-    });
+    let decisions = decide(
+        &schedule,
+        messages,
+        settled,
+        failed,
+        progressed,
+        |low, high| rand::random_range(low..=high),
+    );
     if decisions.is_empty() {
         return;
     }
@@ -352,7 +368,14 @@ mod tests {
             cap: 40,
             fixed: 5,
         };
-        let decisions = decide(&schedule, &messages, &settled, &[true, true], |_, _| 1000);
+        let decisions = decide(
+            &schedule,
+            &messages,
+            &settled,
+            &[true, true],
+            &[],
+            |_, _| 1000,
+        );
         assert_eq!(decisions.len(), 1);
         assert_eq!(decisions[0].index, 0);
         assert_eq!(decisions[0].kind, Kind::Backoff);
@@ -360,7 +383,14 @@ mod tests {
             decisions[0].change.timeout_seconds, 10,
             "clamped to the step"
         );
-        let none = decide(&schedule, &messages, &settled, &[false, false], |l, _| l);
+        let none = decide(
+            &schedule,
+            &messages,
+            &settled,
+            &[false, false],
+            &[],
+            |l, _| l,
+        );
         assert!(none.is_empty(), "not reported: not changed");
     }
 

@@ -15,6 +15,7 @@ mod envelope;
 mod origin;
 mod plan;
 mod rest;
+mod resume;
 
 pub(crate) use decode::decode_batch;
 pub use decode::{DESTINATION_ATTRIBUTE, Message};
@@ -101,7 +102,11 @@ pub(crate) async fn handle<P: Ports>(
     } else {
         Carry::Together
     };
-    let settled = settle(engine, &units, carry, Answers::PerUnit, deadline).await;
+    // FIFO: a regulation this container remembers in part deletes only its rest.
+    let resumed = resume::Resumed::find(engine, &messages, &units);
+    let units = resumed.units(units);
+    let mut settled = settle(engine, &units, carry, Answers::PerUnit, deadline).await;
+    let progressed = resumed.settle(engine, &mut settled, &units);
     let mut failed: Vec<bool> = settled.iter().map(|s| s.is_retry()).collect();
     if !fifo {
         rest::requeue_rests(engine, &messages, &units, &settled, &mut failed, deadline).await;
@@ -111,7 +116,7 @@ pub(crate) async fn handle<P: Ports>(
         let groups: Vec<Option<&str>> = units.iter().map(|u| u.order_key).collect();
         fail_the_rest_of_each_group(&groups, &mut failed);
     }
-    backoff::extend(engine, &messages, &settled, &failed, deadline).await;
+    backoff::extend(engine, &messages, &settled, &failed, &progressed, deadline).await;
     answer::answer(&messages, &settled, &failed, fifo)
 }
 

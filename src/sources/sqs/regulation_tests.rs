@@ -313,3 +313,62 @@ async fn when_the_rest_cannot_be_queued_the_regulation_comes_back_whole() {
     assert_eq!(failures, ["m-1"]);
     assert!(visibility.requeued().is_empty());
 }
+
+#[tokio::test]
+async fn a_fifo_regulation_partly_deleted_comes_back_soon_and_then_deletes_only_its_rest() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let visibility = fakes::FakeVisibility::default();
+    let down = Arc::new(AtomicBool::new(true));
+    let failing = down.clone();
+    let h = fakes::handler_deleting(move |_, identity| {
+        if identity != "u-1" && failing.load(Ordering::SeqCst) {
+            Outcome::retry("clevertap_unavailable", "503")
+        } else {
+            Outcome::Delivered
+        }
+    })
+    .with_visibility(visibility.clone());
+    let body = regulation(&[], &users(&["u-1", "u-2", "u-3"]));
+    let record = |id: &str| sqs_record(FIFO_ARN, id, &body, Some("dest-a"));
+    let identities = |h: &fakes::FakeHandler, from: usize| -> Vec<String> {
+        h.clevertap.deletes()[from..]
+            .iter()
+            .flat_map(|d| d.identities.clone())
+            .collect()
+    };
+
+    assert_eq!(sqs_failures(&h, vec![record("m-1")]).await, ["m-1"]);
+    assert!(
+        visibility.requeued().is_empty(),
+        "FIFO: no message of its own"
+    );
+    assert_eq!(identities(&h, 0), ["u-1", "u-2", "u-3"]);
+    // It made progress: the short fixed timeout, not an outage's 20 minutes.
+    let changes = visibility.changes();
+    assert_eq!(changes.len(), 1);
+    assert_eq!(changes[0].1.timeout_seconds, 60, "{changes:?}");
+
+    // Received again, still failing: nothing new deleted, so it backs off.
+    let calls = h.clevertap.deletes().len();
+    assert_eq!(sqs_failures(&h, vec![record("m-1")]).await, ["m-1"]);
+    assert_eq!(
+        identities(&h, calls),
+        ["u-2", "u-3"],
+        "u-1 is not deleted again"
+    );
+    let timeout = visibility.changes()[1].1.timeout_seconds;
+    assert!((900..=1200).contains(&timeout), "{timeout}");
+
+    // CleverTap is back: the rest is deleted and the message acked.
+    down.store(false, Ordering::SeqCst);
+    let calls = h.clevertap.deletes().len();
+    assert!(sqs_failures(&h, vec![record("m-1")]).await.is_empty());
+    assert_eq!(identities(&h, calls), ["u-2", "u-3"]);
+    assert!(h.dead_letters.sent().is_empty());
+
+    // Finished: forgotten; another message of the same body is another regulation.
+    let calls = h.clevertap.deletes().len();
+    assert!(sqs_failures(&h, vec![record("m-2")]).await.is_empty());
+    assert_eq!(identities(&h, calls), ["u-1", "u-2", "u-3"]);
+}

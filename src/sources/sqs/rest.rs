@@ -5,7 +5,8 @@
 //! stay deleted: each user meets at most the delete calls of the receives that reach it, and a
 //! regulation of 10,000 users needs no more receives than its calls need deadlines. Without
 //! that message written, the original comes back whole, as before. Not for FIFO queues, whose
-//! order a new message would break.
+//! order a new message would break: there the container remembers the deleted users instead
+//! (`resume`).
 
 use super::decode::Message;
 use crate::dead_letters::letter::STOP_BEFORE_DEADLINE;
