@@ -121,6 +121,23 @@ pub fn refused_whole(first: &Reason, records: usize, everything: bool) -> Verdic
     }
 }
 
+/// The verdict on the circuit's probe (one record) refused whole (400/413, `first`): retried
+/// under `clevertap_refused_whole`, never rejected. The circuit opened on failures, so a
+/// refusal of this one record is as likely whatever answers refusing everything as the record
+/// itself; a bad record is found the next time it goes in a request of its own or with others.
+pub fn probe_refused(first: &Reason) -> Verdict {
+    Verdict::RetryLater {
+        reason: Reason::new(
+            codes::CLEVERTAP_REFUSED_WHOLE,
+            format!(
+                "the circuit's probe, one record, was refused whole ({}): not judged on a probe",
+                first.code
+            ),
+        ),
+        credentials: false,
+    }
+}
+
 /// The verdict on records of a refused request (400/413, `refusal` the part's reason, when
 /// known) that its halving, capped at `limit` requests (`delivery::job::halving_limit`), did
 /// not narrow down: retried later under the refusal's own code, never dead-lettered; not a sign

@@ -20,7 +20,9 @@ use super::gate::{AccountGate, Entry, Ticket};
 use super::{DeliveryPolicy, DeliveryStats, backoff};
 use crate::clevertap::request::{self, Call};
 use crate::clevertap::response::{Reading, read_reply};
-use crate::clevertap::retry::{Failure, Health, Verdict, classify, halving_stopped, refused_whole};
+use crate::clevertap::retry::{
+    Failure, Health, Verdict, classify, halving_stopped, probe_refused, refused_whole,
+};
 use crate::clevertap::transport::{ApiRequest, TransportError};
 use crate::codes;
 use crate::outcome::{Outcome, Reason};
@@ -61,6 +63,10 @@ struct Batch {
     /// Its sibling was taken: it holds its parent's 400, so it is split without being sent
     /// whole (a single record is still sent alone before it is rejected).
     known_bad: bool,
+    /// Sent as the circuit's probe: a refusal of its one record says nothing of that record
+    /// (the circuit opened on failures; whatever answers may refuse everything), so it is
+    /// retried, never rejected.
+    probe: bool,
 }
 
 impl Batch {
@@ -75,6 +81,7 @@ impl Batch {
             parent: None,
             inferable: false,
             known_bad: false,
+            probe: false,
         }
     }
 
@@ -89,6 +96,7 @@ impl Batch {
             parent: self.parent.clone(),
             inferable: self.inferable,
             known_bad: false,
+            probe: false,
         }
     }
 }
@@ -370,6 +378,7 @@ impl<T: Transport> Job<'_, T> {
                 }
             };
             let mut batch = batch;
+            batch.probe = ticket.is_probe();
             if ticket.is_probe() && batch.items.len() > PROBE_ITEMS {
                 // The probe goes alone and small; the rest follows once its answer is in.
                 let rest = batch.items.split_off(PROBE_ITEMS);
@@ -548,7 +557,12 @@ impl<T: Transport> Job<'_, T> {
         failure: &Failure,
         halving: &mut Halving,
     ) {
-        let verdict = classify(failure);
+        let verdict = match classify(failure) {
+            Verdict::Split(reason) if batch.probe && batch.items.len() == 1 => {
+                probe_refused(&reason)
+            }
+            verdict => verdict,
+        };
         let reason = verdict.reason().cloned();
         match (act(result, verdict, &batch.items, false), reason) {
             (Then::Done, _) => {}
@@ -602,6 +616,7 @@ impl<T: Transport> Job<'_, T> {
                 parent: Some(reason.clone()),
                 inferable,
                 known_bad: false,
+                probe: false,
             });
         }
     }

@@ -1155,6 +1155,37 @@ fn a_blanket_refusal_of_two_to_ten_records_is_retried_in_three_requests_and_coun
 }
 
 #[test]
+fn a_probe_refused_whole_is_retried_not_rejected_so_a_refusal_of_everything_rejects_nothing() {
+    paused_runtime().block_on(async {
+        // Whatever answers refuses everything with 400, for ever.
+        let fake = Fake::scripted(std::iter::repeat_n(Behaviour::Status(400), 100));
+        let delivery = Delivery::new(fake, breaker_policy(1));
+        let events = events(&[1, 1, 1, 1]);
+        let slices: Vec<&[Record]> = events.iter().map(Vec::as_slice).collect();
+        let deadline = || Instant::now() + Duration::from_secs(30);
+        // The whole and both halves refused: a refusal of everything, which opens the circuit.
+        let report = delivery.upload(&settings(), &slices, deadline()).await;
+        assert_eq!(codes_of(&report), vec![codes::CLEVERTAP_REFUSED_WHOLE; 4]);
+        assert!(delivery.gate("ACC").breaker().is_open());
+        // After the cooldown the probe goes: one record, refused whole like everything else.
+        // One record refused on a probe says nothing about that record: retried, never
+        // rejected (dead-lettered), and nothing else of the call is judged either.
+        tokio::time::sleep(Duration::from_secs(13)).await;
+        let report = delivery.upload(&settings(), &slices, deadline()).await;
+        assert_eq!(report.stats.probes, 1);
+        assert!(
+            report
+                .outcomes
+                .iter()
+                .all(|o| o.status() == crate::outcome::Status::Retry),
+            "{:?}",
+            codes_of(&report)
+        );
+        assert_eq!(report.stats.records_rejected, 0);
+    });
+}
+
+#[test]
 fn one_record_refused_whole_is_rejected_in_one_request() {
     let (report, sizes, delivery) = run_refusing(breaker_policy(1), 1, &[0], 400);
     assert_eq!(sizes, [1]);
