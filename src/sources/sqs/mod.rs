@@ -1,8 +1,10 @@
 //! SQS batches (docs/contracts.md §2, §3): each message decoded on its own, so one bad body
 //! never fails the batch (`envelope`, `decode`); settings fetched once per destination and each
 //! message made a unit of work (`plan`); the units settled on the engine, a standard queue's
-//! together, a FIFO queue's in order per `MessageGroupId`; retried messages told when to come
-//! back (`backoff`); and the answer and log lines (`answer`).
+//! together and as they are made (each message planned, so transformed, when the engine pulls
+//! it: the first uploads leave while later messages are transformed), a FIFO queue's in order
+//! per `MessageGroupId` once all are made; retried messages told when to come back
+//! (`backoff`); and the answer and log lines (`answer`).
 //! A message ends as the worst of its events: delivered (acked), rejected (dead-lettered, then
 //! acked) or retry (reported in `batchItemFailures`); a rejected event whose dead letter is not
 //! written is a retry (`dead_letter_failed`). A batch with a message that has no `messageId`
