@@ -1,8 +1,8 @@
 //! A standard queue's batch uploads while it is still being transformed (docs/contracts.md §5,
 //! "Batching"): the first request leaves before the last message is made a unit, and requests,
-//! retries, dead letters and answers stay what they were. Through the real delivery over a
-//! recording transport, in paused time; the order is read from the test trace
-//! (`fakes::trace`), never from the clock.
+//! retries, dead letters and answers stay what they were; meanwhile the runtime gets turns, so
+//! answers are read too. Through the real delivery over a recording transport, in paused time;
+//! the order is read from the test trace (`fakes::trace`), never from the clock.
 
 use crate::clevertap::transport::{ApiRequest, HttpReply, TransportError};
 use crate::config::Config;
@@ -20,8 +20,10 @@ use std::sync::Mutex;
 /// holding the same first record came before it.
 type Answer = Box<dyn Fn(&[Value], usize) -> HttpReply + Send + Sync>;
 
-/// CleverTap over the wire, in memory: keeps each request's records and traces
-/// `request <n records>` when a request is sent.
+/// CleverTap over the wire, in memory: keeps each request's records, traces `request <n
+/// records>` when a request is sent, and answers from a task of its own, as a connection task
+/// does: the answer only arrives once the runtime had a turn, and then it traces `answered <n
+/// records>`.
 struct Recording {
     requests: Mutex<Vec<Vec<Value>>>,
     answer: Answer,
@@ -54,7 +56,12 @@ impl Transport for Recording {
             requests.push(records.clone());
             before
         };
-        Ok((self.answer)(&records, before))
+        let reply = (self.answer)(&records, before);
+        let reply = tokio::spawn(async move { reply })
+            .await
+            .expect("the answering task runs");
+        fakes::trace(|| format!("answered {}", records.len()));
+        Ok(reply)
     }
 }
 
@@ -141,6 +148,15 @@ async fn the_first_request_leaves_before_the_last_message_is_transformed() {
         first_request < last_planned,
         "the first request waited for the whole batch: {:?}",
         &trace[first_request.saturating_sub(2)..(first_request + 2).min(trace.len())]
+    );
+    // The runtime had turns while messages were still being transformed: an answer was read.
+    let first_answer = trace
+        .iter()
+        .position(|line| line.starts_with("answered "))
+        .expect("answers were read");
+    assert!(
+        first_answer < last_planned,
+        "no answer was read before the last message was transformed"
     );
     let planned_before = trace[..first_request]
         .iter()
