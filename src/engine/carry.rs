@@ -1,7 +1,7 @@
-//! Delivering units. Together (`grouped`): one upload per destination with the events of all
-//! its units, and the regulations' deletes beside them. In order (`in_order`): one unit at a
-//! time; once a unit needs a retry, nothing more of its order key is sent, and the other keys go
-//! on. Each unit gets one outcome per item.
+//! Delivering units in order (`in_order`): one unit at a time; once a unit needs a retry,
+//! nothing more of its order key is sent, and the other keys go on; and the regulations' deletes
+//! (`erase_regulations`), which delivering together (`super::stream`) runs too. Each unit gets
+//! one outcome per item.
 
 use super::Engine;
 use super::erase::{Erasure, erase_all};
@@ -12,78 +12,10 @@ use crate::outcome::{Outcome, Status};
 use crate::ports::Ports;
 use crate::settings::{DestinationId, DestinationSettings};
 use crate::transform::Record;
+use std::borrow::Borrow;
 use std::collections::HashMap;
-use std::sync::Arc;
 use tokio::time::Instant;
 use tracing::Instrument;
-
-/// The units of one destination delivered together.
-struct DestinationGroup<'p> {
-    destination: &'p DestinationId,
-    settings: &'p Arc<DestinationSettings>,
-    /// Indices of the units whose events go to it.
-    members: Vec<usize>,
-}
-
-/// Together: one upload per destination with the events of all its units. Per unit, one
-/// outcome per item (none for a unit decided before delivery).
-pub(super) async fn grouped<P: Ports>(
-    engine: &Engine<P>,
-    units: &[Unit<'_>],
-    deadline: Instant,
-) -> Vec<Vec<Outcome>> {
-    let mut groups: Vec<DestinationGroup<'_>> = Vec::new();
-    for (i, u) in units.iter().enumerate() {
-        if let Work::Events {
-            destination,
-            settings,
-            ..
-        } = &u.work
-        {
-            match groups.iter_mut().find(|g| g.destination == destination) {
-                Some(group) => group.members.push(i),
-                None => groups.push(DestinationGroup {
-                    destination,
-                    settings,
-                    members: vec![i],
-                }),
-            }
-        }
-    }
-    let uploads = groups.iter().map(|group| {
-        let span = tracing::info_span!("upload", destination = group.destination.as_str());
-        async move {
-            let slices: Vec<&[Record]> = group
-                .members
-                .iter()
-                .filter_map(|&i| units[i].prepared())
-                .flat_map(record_slices)
-                .collect();
-            engine
-                .upload(group.destination, group.settings, &slices, deadline)
-                .await
-        }
-        .instrument(span)
-    });
-    let (uploaded, erased) = tokio::join!(
-        futures_util::future::join_all(uploads),
-        erase_regulations(engine, units, deadline)
-    );
-
-    let mut per_plan = erased;
-    for (group, outcomes) in groups.iter().zip(uploaded) {
-        let mut outcomes = outcomes.into_iter();
-        for &i in &group.members {
-            if let Some(prepared) = units[i].prepared() {
-                per_plan[i] = Some(merge_outcomes(prepared, &mut outcomes));
-            }
-        }
-    }
-    per_plan
-        .into_iter()
-        .map(Option::unwrap_or_default)
-        .collect()
-}
 
 /// In order: the units of one order key (an SQS FIFO `MessageGroupId`; units without one are one
 /// group) one at a time, the keys at the same time, so a slow or failing group never holds
@@ -194,16 +126,16 @@ pub(super) async fn deliver<P: Ports>(
 
 /// Carries out the regulations among `units` together (one delete call series per destination);
 /// per unit, its users' outcomes (`None` for units that are not regulations).
-async fn erase_regulations<P: Ports>(
+pub(super) async fn erase_regulations<'a, P: Ports>(
     engine: &Engine<P>,
-    units: &[Unit<'_>],
+    units: &[impl Borrow<Unit<'a>>],
     deadline: Instant,
 ) -> Vec<Option<Vec<Outcome>>> {
     let mut members = Vec::new();
     let erasures: Vec<Erasure<'_, '_>> = units
         .iter()
         .enumerate()
-        .filter_map(|(i, u)| match &u.work {
+        .filter_map(|(i, u)| match &u.borrow().work {
             Work::Regulation {
                 regulation,
                 targets,

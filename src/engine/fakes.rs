@@ -18,6 +18,33 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use tokio::time::Instant;
 
+thread_local! {
+    /// What the test hooks saw, in order, while a test on this thread traces ([`start_trace`]).
+    /// The handler runs on the test's thread (a current-thread runtime), so one thread's trace
+    /// is one test's.
+    static TRACE: std::cell::RefCell<Option<Vec<String>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Starts an empty trace on this thread.
+pub fn start_trace() {
+    TRACE.with(|t| *t.borrow_mut() = Some(Vec::new()));
+}
+
+/// Adds `line()` to this thread's trace, if one was started: the test hook of the code under
+/// test (a message made a unit) and of the fakes (a request sent).
+pub fn trace(line: impl FnOnce() -> String) {
+    TRACE.with(|t| {
+        if let Some(trace) = t.borrow_mut().as_mut() {
+            trace.push(line());
+        }
+    });
+}
+
+/// The trace so far, and no more tracing on this thread.
+pub fn take_trace() -> Vec<String> {
+    TRACE.with(|t| t.borrow_mut().take().unwrap_or_default())
+}
+
 pub const TOKEN: &str = "tok-secret-7";
 pub const PASSCODE: &str = "pc-secret-9";
 

@@ -10,13 +10,14 @@ pub mod erase;
 pub mod prepare;
 pub mod progress;
 pub mod settle;
+mod stream;
 pub mod unit;
 
 #[cfg(test)]
 pub(crate) mod fakes;
 
 pub use enqueue::MAX_USERS_PER_MESSAGE;
-pub use settle::{Answers, Carry, settle};
+pub use settle::{Answers, Carry, settle, settle_as_made};
 pub use unit::{Settled, Unit, Work};
 
 use crate::config::Config;

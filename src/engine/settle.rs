@@ -1,11 +1,12 @@
-//! The one settle step of every source: a source's units are carried out (delivered together or
-//! in order, or queued), each unit's items get their outcomes, the rejected ones are
+//! The one settle step of every source: a source's units are carried out (delivered together,
+//! in order, or queued; together also while they are still being made, `settle_as_made`), each
+//! unit's items get their outcomes, the rejected ones are
 //! dead-lettered (`crate::dead_letters`: a rejected item whose letter is not written becomes a
 //! retry), each unit is summed up again, and the counters are added to once per label. What is
 //! left to the source is its answer.
 
 use super::unit::{Settled, Unit, Work};
-use super::{Engine, carry, enqueue};
+use super::{Engine, carry, enqueue, stream};
 use crate::codes;
 use crate::dead_letters::rejections::Rejections;
 use crate::dead_letters::{self, Group, WithoutQueue};
@@ -16,8 +17,10 @@ use tokio::time::Instant;
 /// How a source's units are carried out.
 #[derive(Clone, Copy)]
 pub enum Carry<'q> {
-    /// Delivered together: one upload per destination for all its units (an SQS standard
-    /// queue, a webhook request).
+    /// Delivered together: per destination, one upload per full request's worth of its
+    /// units' records, the rest in one more (an SQS standard queue, a webhook request). Units
+    /// still being made go through [`settle_as_made`] instead, which starts those uploads
+    /// while the later units are made.
     Together,
     /// Delivered one unit at a time, in order per order key (an SQS FIFO queue).
     InOrder,
@@ -48,8 +51,9 @@ pub async fn settle<P: Ports>(
     deadline: Instant,
 ) -> Vec<Settled> {
     let carried: Vec<Result<Vec<Outcome>, Outcome>> = match carry {
-        Carry::Together => carry::grouped(engine, units, deadline)
+        Carry::Together => stream::together(engine, units, deadline)
             .await
+            .1
             .into_iter()
             .map(Ok)
             .collect(),
@@ -60,6 +64,42 @@ pub async fn settle<P: Ports>(
             .map(Ok)
             .collect(),
     };
+    finish(
+        engine,
+        units,
+        carried,
+        answers,
+        matches!(carry, Carry::Enqueue(_)),
+        deadline,
+    )
+    .await
+}
+
+/// [`settle`] with [`Carry::Together`] for units still being made: each is pulled from `units`
+/// (making one runs its transform) while the uploads of the ones made before are already
+/// under way (`super::stream`). The units, in their order, and one [`Settled`] per unit.
+pub async fn settle_as_made<'a, P: Ports>(
+    engine: &Engine<P>,
+    units: impl IntoIterator<Item = Unit<'a>>,
+    answers: Answers,
+    deadline: Instant,
+) -> (Vec<Unit<'a>>, Vec<Settled>) {
+    let (units, carried) = stream::together(engine, units, deadline).await;
+    let carried = carried.into_iter().map(Ok).collect();
+    let settled = finish(engine, &units, carried, answers, false, deadline).await;
+    (units, settled)
+}
+
+/// Everything after the units are carried out: each unit summed up, the rejected ones
+/// dead-lettered, the counters added to.
+async fn finish<P: Ports>(
+    engine: &Engine<P>,
+    units: &[Unit<'_>],
+    carried: Vec<Result<Vec<Outcome>, Outcome>>,
+    answers: Answers,
+    queued: bool,
+    deadline: Instant,
+) -> Vec<Settled> {
     let mut settled: Vec<Settled> = units
         .iter()
         .zip(carried)
@@ -71,7 +111,7 @@ pub async fn settle<P: Ports>(
         })
         .collect();
     dead_letter(engine, units, &mut settled, answers, deadline).await;
-    count(engine, units, &settled, matches!(carry, Carry::Enqueue(_)));
+    count(engine, units, &settled, queued);
     settled
 }
 

@@ -1,8 +1,10 @@
 //! SQS batches (docs/contracts.md §2, §3): each message decoded on its own, so one bad body
 //! never fails the batch (`envelope`, `decode`); settings fetched once per destination and each
 //! message made a unit of work (`plan`); the units settled on the engine, a standard queue's
-//! together, a FIFO queue's in order per `MessageGroupId`; retried messages told when to come
-//! back (`backoff`); and the answer and log lines (`answer`).
+//! together and as they are made (each message planned, so transformed, when the engine pulls
+//! it: the first uploads leave while later messages are transformed), a FIFO queue's in order
+//! per `MessageGroupId` once all are made; retried messages told when to come back
+//! (`backoff`); and the answer and log lines (`answer`).
 //! A message ends as the worst of its events: delivered (acked), rejected (dead-lettered, then
 //! acked) or retry (reported in `batchItemFailures`); a rejected event whose dead letter is not
 //! written is a retry (`dead_letter_failed`). A batch with a message that has no `messageId`
@@ -22,7 +24,7 @@ pub use decode::{DESTINATION_ATTRIBUTE, Message};
 pub use envelope::SqsRecord;
 
 use crate::dead_letters::letter::Origin;
-use crate::engine::{Answers, Carry, Engine, Unit, settle};
+use crate::engine::{Answers, Carry, Engine, Unit, settle, settle_as_made};
 use crate::input::{Body, one_event_body, split_message_body_bounded};
 use crate::outcome::Reason;
 use crate::ports::Ports;
@@ -78,35 +80,47 @@ pub(crate) async fn handle<P: Ports>(
         })
         .collect();
     let settings = plan::fetch_settings(&engine.settings_source, &messages, &bodies).await;
-    let units: Vec<Unit<'_>> = messages
+    // Each message made a unit as it is pulled (the transform runs then): a standard queue's
+    // uploads start while the later messages are still being transformed.
+    let units = messages
         .iter()
         .zip(bodies)
         .zip(beyond)
-        .map(|((m, body), beyond)| Unit {
-            work: plan::plan(m, body, &settings),
-            body: &m.body,
-            origin: Origin {
-                destination_id: m.destination_attr.as_deref(),
-                source_message_id: m.id.as_deref(),
-                message_group_id: m.group_id.as_deref(),
-            },
-            label: m.metric_label(),
-            order_key: m.group_id.as_deref(),
-            beyond,
-        })
-        .collect();
-
-    // A FIFO batch keeps order per MessageGroupId (docs/contracts.md §3, FIFO).
-    let carry = if fifo {
-        Carry::InOrder
+        .map(|((m, body), beyond)| {
+            let unit = Unit {
+                work: plan::plan(m, body, &settings),
+                body: &m.body,
+                origin: Origin {
+                    destination_id: m.destination_attr.as_deref(),
+                    source_message_id: m.id.as_deref(),
+                    message_group_id: m.group_id.as_deref(),
+                },
+                label: m.metric_label(),
+                order_key: m.group_id.as_deref(),
+                beyond,
+            };
+            #[cfg(test)]
+            crate::engine::fakes::trace(|| format!("planned {}", m.id.as_deref().unwrap_or("")));
+            unit
+        });
+    // Declared here: a FIFO regulation's remembered rest (`resume`) lives as long as the units.
+    let resumed;
+    let (units, settled, progressed) = if fifo {
+        // A FIFO batch keeps order per MessageGroupId (docs/contracts.md §3, FIFO): every unit
+        // is made first, then carried in order.
+        let units: Vec<Unit<'_>> = units.collect();
+        // FIFO: a regulation this container remembers in part deletes only its rest.
+        resumed = resume::Resumed::find(engine, &messages, &units);
+        let units = resumed.units(units);
+        let mut settled = settle(engine, &units, Carry::InOrder, Answers::PerUnit, deadline).await;
+        let progressed = resumed.settle(engine, &mut settled, &units);
+        (units, settled, progressed)
     } else {
-        Carry::Together
+        let (units, settled) = settle_as_made(engine, units, Answers::PerUnit, deadline).await;
+        // Only FIFO regulations are remembered and resumed (`resume`).
+        let progressed = vec![false; settled.len()];
+        (units, settled, progressed)
     };
-    // FIFO: a regulation this container remembers in part deletes only its rest.
-    let resumed = resume::Resumed::find(engine, &messages, &units);
-    let units = resumed.units(units);
-    let mut settled = settle(engine, &units, carry, Answers::PerUnit, deadline).await;
-    let progressed = resumed.settle(engine, &mut settled, &units);
     let mut failed: Vec<bool> = settled.iter().map(|s| s.is_retry()).collect();
     if !fifo {
         rest::requeue_rests(engine, &messages, &units, &settled, &mut failed, deadline).await;
@@ -137,5 +151,7 @@ fn fail_the_rest_of_each_group(groups: &[Option<&str>], failed: &mut [bool]) {
 
 #[cfg(test)]
 mod regulation_tests;
+#[cfg(test)]
+mod stream_tests;
 #[cfg(test)]
 mod tests;

@@ -1,6 +1,7 @@
-//! What is to become of each message before anything is sent: the settings of every
-//! destination the batch names are fetched once, together; then each message is decided at once
-//! (no destination, no settings, a body that cannot be read), or becomes events to deliver, or a
+//! What is to become of each message: the settings of every destination the batch names are
+//! fetched once, together, before any message is planned; then each message, as the engine
+//! pulls it (a standard queue's first uploads may be under way by then), is decided at once (no
+//! destination, no settings, a body that cannot be read), or becomes events to deliver, or a
 //! regulation to carry out. A destination whose settings cannot be had never judges an event:
 //! its messages are retried, never dead-lettered.
 
