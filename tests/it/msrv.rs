@@ -16,7 +16,10 @@ fn version(text: &str) -> Vec<u64> {
 fn rust_version_is_the_newest_that_a_locked_dependency_needs() {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let output = Command::new(cargo)
-        .args(["metadata", "--format-version", "1", "--locked", "--offline"])
+        // Not --offline: a fresh machine's build has downloaded only its own platform's
+        // crates, and metadata reads every locked package (crates.io is reachable wherever
+        // the build is).
+        .args(["metadata", "--format-version", "1", "--locked"])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .expect("cargo metadata runs");
