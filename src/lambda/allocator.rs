@@ -6,10 +6,11 @@
 //! come from the heap, the heap's top is given back only past 32 MiB free, and nothing is
 //! trimmed after an invocation. Against the former settings (blocks over 128 KiB in their own
 //! mappings, `malloc_trim(0)` after each invocation) a 6 MB batch costs about 30% less CPU (no
-//! ~5,000 page faults per batch), for a peak RSS of ~37 MB instead of ~26 MB, well within the
+//! ~5,000 page faults per batch), for a peak RSS of 31-38 MB instead of ~26 MB, well within the
 //! 64 MB target. Trimming only when the heap's free part passes 16 MiB, or to a 16 MiB pad,
 //! kept most of the faults; a 1 MiB mmap threshold half of them; an 8 MiB trim threshold some;
-//! `M_ARENA_MAX` 1 and `M_TOP_PAD` changed nothing measurable (one thread allocates).
+//! a 1 GiB trim threshold, `M_ARENA_MAX` 1, `M_TOP_PAD` and `M_MXFAST` 0 changed nothing
+//! measurable (one thread allocates); a larger tcache was slower.
 
 /// Blocks below this size come from the heap and are reused after free; 32 MiB is the most
 /// glibc accepts, above a 6 MB payload and its copies. Setting it also stops glibc moving the
