@@ -59,7 +59,7 @@ lint: ## rustfmt and clippy, warnings as errors
 bench: ## criterion benchmarks (see BENCHMARKS.md)
 	$(CARGO) bench
 
-bench-whole-path: ## release binary under a local Runtime API: cold start, 10,000-message batch (CPU, user/system, page faults), peak RSS, ratio to `transform`
+bench-whole-path: ## release binary under a local Runtime API: cold start, the largest SQS batch Lambda hands over (6 MB: 4,490 messages; CPU, user/system, page faults), peak RSS, ratio to `transform`
 	@bash scripts/bench-whole-path.sh
 
 bench-throughput: ## release binary, CPU limited to MemorySize's vCPU share (cgroup, needs root), batches at the template's BatchSize (<= 6 MB), CleverTap at 150 ms: events/s of one instance, 3 runs + BatchSize 100, cost per million events

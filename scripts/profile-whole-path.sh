@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Profiles the whole path (BENCHMARKS.md, "Whole path"): the bench-profile binary (optimised,
-# symbols kept) under scripts/bench_whole_path.py, one cold start and one 10,000-message batch,
+# symbols kept) under scripts/bench_whole_path.py, one cold start and one 6 MB batch (4,490 messages),
 # with one tool wrapped around the function's process and around the `transform` command's:
 #   scripts/profile-whole-path.sh callgrind   # instructions per function (valgrind)
 #   scripts/profile-whole-path.sh dhat        # allocations per call site (valgrind)

@@ -324,6 +324,15 @@ impl<'a> Reader<'a> {
             }
             match bytes[i] {
                 b'"' => break,
+                // `\"`, a body's escape every few bytes, decoded in place: the other escapes
+                // go through the table (issue 22: fewer instructions per escape).
+                b'\\' if bytes.get(i + 1) == Some(&b'"') => {
+                    if let Some(dst) = out.get_mut(w) {
+                        *dst = b'"';
+                    }
+                    i += 2;
+                    w += 1;
+                }
                 b'\\' => {
                     let Ok((read, wrote)) = escape::unescape_into(bytes, i, out, w) else {
                         self.pos = i;

@@ -1,9 +1,8 @@
 //! The runtime loop: lambda_runtime hands each invocation's raw payload (`raw_payload`) and
-//! deadline to the one handler; after it, the summary line and metrics (`logs`), and the heap
-//! given back (`allocator`).
+//! deadline to the one handler; after it, the summary line and metrics (`logs`). The memory the
+//! invocation freed stays with malloc for the next one (`allocator`).
 
 use super::StartError;
-use super::allocator::trim_heap;
 use super::raw_payload::{PayloadSlot, RawPayload};
 use crate::handler::{Handler, HandlerError};
 use crate::ports::{CleverTapApi, DeadLetterSink, SettingsSource};
@@ -39,7 +38,6 @@ pub async fn serve<S: SettingsSource, C: CleverTapApi, D: DeadLetterSink>(
                 code,
                 started.elapsed(),
             );
-            trim_heap();
             invocation.answer
         }
     });
