@@ -29,7 +29,9 @@ import sys
 import threading
 import time
 import urllib.request
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
+
+from bench_common import Quiet
 
 REQUESTS = int(os.environ.get("REQUESTS", "1000"))
 WARMUP = int(os.environ.get("WARMUP", "50"))
@@ -84,28 +86,6 @@ def request(i):
             "timeEpoch": 1709634300000},
         "body": event(i), "isBase64Encoded": False,
     }, separators=(",", ":")).encode()
-
-
-class Quiet(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    # Headers and body go in two writes: without TCP_NODELAY, Nagle and the peer's delayed ACK
-    # would add ~40 ms to every small answer.
-    disable_nagle_algorithm = True
-
-    def log_message(self, *args):
-        pass
-
-    def body(self):
-        n = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(n) if n else b""
-
-    def send(self, status, payload, headers=()):
-        self.send_response(status)
-        self.send_header("Content-Length", str(len(payload)))
-        for k, v in headers:
-            self.send_header(k, v)
-        self.end_headers()
-        self.wfile.write(payload)
 
 
 class StubSqs(Quiet):

@@ -34,8 +34,9 @@ import sys
 import threading
 import time
 
-from bench_common import (PASSCODE, STATS, CleverTap, Runtime, RuntimeApi, SecretsManager, event,
-                          on_cpu_seconds, proc_times, serve, sqs_batch, sqs_record, status_kb)
+from bench_common import (PASSCODE, STATS, CleverTap, Runtime, RuntimeApi, SecretsManager, aws_env,
+                          event, on_cpu_seconds, proc_times, serve, sqs_batch, sqs_record,
+                          status_kb)
 
 # Lambda's limit on a synchronous invocation's payload, which an SQS event source's batch is
 # held to: the whole invocation JSON, the SQS envelope included.
@@ -69,19 +70,8 @@ def main():
     CleverTap.latency_ms = MOCK_LATENCY_MS
     clevertap, secrets = serve(CleverTap), serve(SecretsManager)
     env = {
-        "PATH": "/usr/bin:/bin",
-        "AWS_LAMBDA_FUNCTION_NAME": "rudder-clevertap",
+        **aws_env(secrets.server_port, clevertap.server_port),
         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "128",
-        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
-        "AWS_LAMBDA_LOG_FORMAT": "JSON",
-        "AWS_REGION": "us-east-1",
-        "AWS_ACCESS_KEY_ID": "AKIDBENCHMARK",
-        "AWS_SECRET_ACCESS_KEY": "bench-not-a-secret",
-        "AWS_EC2_METADATA_DISABLED": "true",
-        "AWS_CONFIG_FILE": "/dev/null",
-        "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
-        "AWS_ENDPOINT_URL_SECRETS_MANAGER": f"http://127.0.0.1:{secrets.server_port}",
-        "CLEVERTAP_ENDPOINT": f"http://127.0.0.1:{clevertap.server_port}",
         "RUST_LOG": os.environ.get("FUNCTION_RUST_LOG", "info"),
     }
 
