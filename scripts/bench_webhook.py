@@ -29,9 +29,8 @@ import sys
 import threading
 import time
 import urllib.request
-from http.server import ThreadingHTTPServer
 
-from bench_common import Quiet
+from bench_common import CLK_TCK, CONTEXT, PREFIX, Quiet, serve
 
 REQUESTS = int(os.environ.get("REQUESTS", "1000"))
 WARMUP = int(os.environ.get("WARMUP", "50"))
@@ -42,19 +41,7 @@ MOTO = os.environ.get("MOTO", os.path.join(os.path.dirname(__file__), "..", ".ve
                                            "moto_server"))
 DESTINATION = "bench"
 TOKEN = "bench-webhook-token-not-a-secret"
-CLK_TCK = os.sysconf("SC_CLK_TCK")
-PREFIX = "/2018-06-01/runtime"
 ACCOUNT = "123456789012"
-
-CONTEXT = {
-    "library": {"name": "RudderLabs JavaScript SDK", "version": "3.0.3"},
-    "locale": "en-GB",
-    "ip": "203.0.113.7",
-    "userAgent": "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36",
-    "page": {"path": "/pricing", "referrer": "https://www.google.com/", "title": "Pricing",
-             "url": "https://shop.example.com/pricing?utm_source=newsletter"},
-    "traits": {"email": "ana@example.com"},
-}
 
 
 def event(i):
@@ -154,19 +141,6 @@ class RuntimeApi(Quiet):
         with runtime.answered:
             runtime.answers[request_id] = (kind, data, now)
             runtime.answered.notify_all()
-
-
-class Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def handle_error(self, request, client_address):
-        pass
-
-
-def serve(handler):
-    server = Server(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server
 
 
 def cpu_seconds(pid):
