@@ -72,6 +72,11 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// How many bytes of the text are not read yet.
+    pub fn remaining(&self) -> usize {
+        self.text.len().saturating_sub(self.pos)
+    }
+
     fn bytes(&self) -> &'a [u8] {
         self.text.as_bytes()
     }

@@ -83,7 +83,10 @@ fn records<'a>(r: &mut Reader<'a>) -> Result<Option<Vec<SqsRecord<'a>>>, SyntaxE
         r.value()?;
         return Ok(None);
     }
-    let mut records = Vec::new();
+    // Sized from the text left (a record of SQS's is rarely under 1 KB of envelope and body;
+    // at most 10,000 per batch): one allocation instead of a dozen growths, each a copy of
+    // every record so far (cpu2).
+    let mut records = Vec::with_capacity((r.remaining() / 1024).clamp(1, 10_000));
     r.elements(|r| {
         records.push(SqsRecord::read(r)?);
         Ok(())

@@ -18,8 +18,9 @@ pub struct Message {
     /// The record's `eventSourceARN` names a FIFO queue.
     pub(crate) fifo: bool,
     pub(crate) body: String,
-    /// The `destinationId` attribute as it came (copied to a dead letter).
-    pub(crate) destination_attr: Option<String>,
+    /// The `destinationId` attribute as it came (copied to a dead letter); shared by the
+    /// messages that name the same one.
+    pub(crate) destination_attr: Option<Arc<str>>,
     pub(crate) group_id: Option<String>,
     /// The destination, or the outcome of a message that has none.
     pub(crate) destination: Result<DestinationId, Outcome>,
@@ -75,6 +76,35 @@ impl QueueUrls {
     }
 }
 
+/// The destination of the records' `destinationId` attributes: a batch's messages mostly name
+/// one, so it is checked and allocated once, not once per message (cpu2).
+#[derive(Default)]
+struct Destinations {
+    last: Option<(Arc<str>, Result<DestinationId, Outcome>)>,
+}
+
+impl Destinations {
+    /// The attribute's text, shared, and the destination it names.
+    fn of(&mut self, value: &str) -> (Arc<str>, Result<DestinationId, Outcome>) {
+        match &self.last {
+            Some((known, destination)) if **known == *value => {
+                (Arc::clone(known), destination.clone())
+            }
+            _ => {
+                let text: Arc<str> = Arc::from(value);
+                let destination = DestinationId::parse(value).map_err(|e| {
+                    Outcome::rejected(
+                        codes::INVALID_DESTINATION_ID,
+                        format!("message attribute {DESTINATION_ATTRIBUTE}: {e}"),
+                    )
+                });
+                self.last = Some((Arc::clone(&text), destination.clone()));
+                (text, destination)
+            }
+        }
+    }
+}
+
 /// The receive count an SQS record states, at least 1.
 fn receive_count(value: Option<&str>) -> u32 {
     value
@@ -108,9 +138,10 @@ pub(crate) fn decode_batch(
     default: Option<&DestinationId>,
 ) -> Vec<Message> {
     let mut queues = QueueUrls::default();
+    let mut destinations = Destinations::default();
     records
         .into_iter()
-        .map(|r| decode(r, default, &mut queues))
+        .map(|r| decode(r, default, &mut queues, &mut destinations))
         .collect()
 }
 
@@ -119,6 +150,7 @@ fn decode(
     record: SqsRecord<'_>,
     default: Option<&DestinationId>,
     queues: &mut QueueUrls,
+    destinations: &mut Destinations,
 ) -> Message {
     let fifo = is_fifo_arn(record.event_source_arn.as_deref());
     let receipt = Receipt::of(
@@ -145,30 +177,29 @@ fn decode(
             )),
         };
     }
-    let destination_attr = record
-        .destination_attr
-        .as_ref()
-        .and_then(|value| value.as_deref())
-        .map(str::to_owned);
-    let destination = match (&record.destination_attr, &destination_attr) {
-        (Some(_), Some(value)) => DestinationId::parse(value).map_err(|e| {
-            Outcome::rejected(
+    let (destination_attr, destination) = match &record.destination_attr {
+        Some(Some(value)) => {
+            let (text, destination) = destinations.of(value);
+            (Some(text), destination)
+        }
+        Some(None) => (
+            None,
+            Err(Outcome::rejected(
                 codes::INVALID_DESTINATION_ID,
-                format!("message attribute {DESTINATION_ATTRIBUTE}: {e}"),
-            )
-        }),
-        (Some(_), None) => Err(Outcome::rejected(
-            codes::INVALID_DESTINATION_ID,
-            format!("message attribute {DESTINATION_ATTRIBUTE} must be a String"),
-        )),
-        (None, _) => default.cloned().ok_or_else(|| {
-            Outcome::retry(
-                codes::NO_DESTINATION,
-                format!(
-                    "no {DESTINATION_ATTRIBUTE} message attribute and no DEFAULT_DESTINATION_ID"
-                ),
-            )
-        }),
+                format!("message attribute {DESTINATION_ATTRIBUTE} must be a String"),
+            )),
+        ),
+        None => (
+            None,
+            default.cloned().ok_or_else(|| {
+                Outcome::retry(
+                    codes::NO_DESTINATION,
+                    format!(
+                        "no {DESTINATION_ATTRIBUTE} message attribute and no DEFAULT_DESTINATION_ID"
+                    ),
+                )
+            }),
+        ),
     };
     Message {
         receipt,
@@ -199,6 +230,7 @@ mod tests {
             SqsRecord::from_text(&text).unwrap(),
             None,
             &mut QueueUrls::default(),
+            &mut Destinations::default(),
         )
     }
 
@@ -243,6 +275,46 @@ mod tests {
                 Some(events.to_owned())
             ]
         );
+    }
+
+    #[test]
+    fn messages_naming_destinations_in_turn_keep_their_own_and_share_equal_ones() {
+        let mut bad = sqs_message_on(QUEUE_ARN, "m-3", "{}", "dest a");
+        bad["messageAttributes"]["destinationId"]["stringValue"] = json!("dest a");
+        let texts = [
+            sqs_message_on(QUEUE_ARN, "m-1", "{}", "dest-a").to_string(),
+            sqs_message_on(QUEUE_ARN, "m-2", "{}", "dest-a").to_string(),
+            bad.to_string(),
+            sqs_message_on(QUEUE_ARN, "m-4", "{}", "dest-b").to_string(),
+            sqs_message_on(QUEUE_ARN, "m-5", "{}", "dest-a").to_string(),
+        ];
+        let records = texts
+            .iter()
+            .map(|t| SqsRecord::from_text(t).unwrap())
+            .collect();
+        let messages = decode_batch(records, None);
+        let seen: Vec<(Option<&str>, Result<&str, &str>)> = messages
+            .iter()
+            .map(|m| {
+                let d = m.destination.as_ref().map(DestinationId::as_str);
+                (
+                    m.destination_attr.as_deref(),
+                    d.map_err(|o| o.reason().map_or("", |r| r.code.as_ref())),
+                )
+            })
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                (Some("dest-a"), Ok("dest-a")),
+                (Some("dest-a"), Ok("dest-a")),
+                (Some("dest a"), Err(codes::INVALID_DESTINATION_ID)),
+                (Some("dest-b"), Ok("dest-b")),
+                (Some("dest-a"), Ok("dest-a")),
+            ]
+        );
+        let (a, b) = (&messages[0].destination_attr, &messages[1].destination_attr);
+        assert!(Arc::ptr_eq(a.as_ref().unwrap(), b.as_ref().unwrap()));
     }
 
     #[test]

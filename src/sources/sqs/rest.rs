@@ -52,7 +52,7 @@ pub(super) async fn requeue_rests<P: Ports>(
         let message = QueuedMessage {
             body: regulation
                 .with_users(|u| s.items.get(u).is_some_and(|o| *o != Outcome::Delivered)),
-            destination_id: m.destination_attr.clone().unwrap_or_default(),
+            destination_id: m.destination_attr.as_deref().unwrap_or_default().to_owned(),
             source_request_id: None,
             // A regulation keeps its own form: never marked as one event.
             one_event: false,
