@@ -66,9 +66,12 @@ where
     let mut kept: Vec<U> = Vec::new();
     let mut kept_at: Vec<usize> = Vec::new();
     let mut uploads = FuturesUnordered::new();
-    let mut done: Vec<Carried<U>> = Vec::new();
+    let units = units.into_iter();
+    // Sized once (an SQS batch's iterator knows its length): no regrowth copying every unit
+    // carried so far (cpu2).
+    let mut done: Vec<Carried<U>> = Vec::with_capacity(units.size_hint().0);
     let mut made = 0;
-    for (i, unit) in units.into_iter().enumerate() {
+    for (i, unit) in units.enumerate() {
         made = i + 1;
         let (at, records) = match &unit.borrow().work {
             Work::Events {
@@ -134,7 +137,12 @@ where
         slots[i] = Some((unit, erased.unwrap_or_default()));
     }
     debug_assert!(slots.iter().all(Option::is_some), "every unit comes back");
-    slots.into_iter().flatten().unzip()
+    let mut back = (Vec::with_capacity(made), Vec::with_capacity(made));
+    for (unit, outcomes) in slots.into_iter().flatten() {
+        back.0.push(unit);
+        back.1.push(outcomes);
+    }
+    back
 }
 
 /// Moves a destination's pending units into an upload of their records, which gives each unit
