@@ -212,13 +212,19 @@ proptest! {
             for (i, r) in results.iter().enumerate() {
                 prop_assert_eq!(r["index"].as_u64(), Some(i as u64));
                 let s = r["status"].as_str().unwrap_or("");
+                // `filtered` in both modes: an event RudderStack would drop (another message
+                // type, consent, ...) is answered so before it is queued or sent
+                // (docs/contracts.md §3).
                 let allowed: &[&str] = if queue_mode {
-                    &["queued", "rejected", "retry"]
+                    &["queued", "filtered", "rejected", "retry"]
                 } else {
-                    &["delivered", "rejected", "retry"]
+                    &["delivered", "filtered", "rejected", "retry"]
                 };
                 prop_assert!(allowed.contains(&s), "{}", r);
-                prop_assert_eq!(r.get("code").is_some(), s == "rejected" || s == "retry");
+                prop_assert_eq!(
+                    r.get("code").is_some(),
+                    s == "filtered" || s == "rejected" || s == "retry"
+                );
             }
             prop_assert!([200, 202, 400, 503].contains(&status), "{}", status);
             prop_assert_eq!(status == 202, queue_mode && status < 300);
