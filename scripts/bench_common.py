@@ -238,6 +238,9 @@ class RuntimeApi(Quiet):
     """One per process: a killed process's pending poll must not swallow the next invocation."""
 
     runtime = None  # set on the subclass made for each process
+    # What each invocation says of itself; a benchmark's subclass may change them.
+    deadline_seconds = 900
+    function_arn = "arn:aws:lambda:us-east-1:123456789012:function:rudder-clevertap"
 
     def do_GET(self):
         RUNTIME = self.runtime
@@ -247,13 +250,12 @@ class RuntimeApi(Quiet):
         if RUNTIME.first_poll is None:
             RUNTIME.first_poll = time.perf_counter()
         request_id, payload = RUNTIME.queue.get()
-        deadline_ms = int(time.time() * 1000) + 900_000
+        deadline_ms = int(time.time() * 1000) + self.deadline_seconds * 1000
         RUNTIME.handed_out[request_id] = time.perf_counter()
         self.send(200, payload, [
             ("Lambda-Runtime-Aws-Request-Id", request_id),
             ("Lambda-Runtime-Deadline-Ms", str(deadline_ms)),
-            ("Lambda-Runtime-Invoked-Function-Arn",
-             "arn:aws:lambda:us-east-1:123456789012:function:rudder-clevertap"),
+            ("Lambda-Runtime-Invoked-Function-Arn", self.function_arn),
             ("Lambda-Runtime-Trace-Id", "Root=1-5bef4de7-ad49b0e87f6ef6c87fc2e700;Sampled=0"),
             ("Content-Type", "application/json"),
         ])

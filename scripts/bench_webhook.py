@@ -21,7 +21,6 @@ Usage: bench_webhook.py BINARY   (env: REQUESTS, WARMUP, RUNS, SQS=moto|stub, MO
 
 import json
 import os
-import queue
 import signal
 import socket
 import subprocess
@@ -30,7 +29,7 @@ import threading
 import time
 import urllib.request
 
-from bench_common import CLK_TCK, CONTEXT, PREFIX, Quiet, serve
+from bench_common import CLK_TCK, CONTEXT, Quiet, Runtime, RuntimeApi, serve
 
 REQUESTS = int(os.environ.get("REQUESTS", "1000"))
 WARMUP = int(os.environ.get("WARMUP", "50"))
@@ -92,55 +91,11 @@ class StubSqs(Quiet):
                   [("Content-Type", "application/x-amz-json-1.0")])
 
 
-class Runtime:
-    """The Lambda Runtime API: hands out queued invocations, collects answers with timings."""
+class WebhookApi(RuntimeApi):
+    """The Runtime API as the webhook function sees it: a Function URL's 30 s."""
 
-    def __init__(self):
-        self.queue = queue.Queue()
-        self.answers = {}
-        self.answered = threading.Condition()
-        self.handed_out = {}
-
-    def invoke(self, request_id, payload):
-        self.queue.put((request_id, payload))
-
-    def wait(self, request_id, timeout):
-        with self.answered:
-            ok = self.answered.wait_for(lambda: request_id in self.answers, timeout)
-        if not ok:
-            raise SystemExit(f"invocation {request_id} got no answer in {timeout} s")
-        return self.answers[request_id]
-
-
-class RuntimeApi(Quiet):
-    runtime = None
-
-    def do_GET(self):
-        runtime = self.runtime
-        if self.path != PREFIX + "/invocation/next":
-            self.send(404, b"")
-            return
-        request_id, payload = runtime.queue.get()
-        runtime.handed_out[request_id] = time.perf_counter()
-        self.send(200, payload, [
-            ("Lambda-Runtime-Aws-Request-Id", request_id),
-            ("Lambda-Runtime-Deadline-Ms", str(int(time.time() * 1000) + 30_000)),
-            ("Lambda-Runtime-Invoked-Function-Arn",
-             f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:rudder-clevertap-webhook"),
-            ("Lambda-Runtime-Trace-Id", "Root=1-5bef4de7-ad49b0e87f6ef6c87fc2e700;Sampled=0"),
-            ("Content-Type", "application/json"),
-        ])
-
-    def do_POST(self):
-        runtime = self.runtime
-        data = self.body()
-        now = time.perf_counter()
-        tail = self.path[len(PREFIX + "/invocation/"):]
-        request_id, _, kind = tail.partition("/")
-        self.send(202, b"")
-        with runtime.answered:
-            runtime.answers[request_id] = (kind, data, now)
-            runtime.answered.notify_all()
+    deadline_seconds = 30
+    function_arn = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:rudder-clevertap-webhook"
 
 
 def cpu_seconds(pid):
@@ -203,7 +158,7 @@ def main():
             sqs_endpoint = f"http://127.0.0.1:{serve(StubSqs).server_port}"
 
         runtime = Runtime()
-        api = serve(type("Api", (RuntimeApi,), {"runtime": runtime}))
+        api = serve(type("Api", (WebhookApi,), {"runtime": runtime}))
         env = {
             "PATH": "/usr/bin:/bin",
             "AWS_LAMBDA_RUNTIME_API": f"127.0.0.1:{api.server_port}",
